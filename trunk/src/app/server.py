@@ -1,0 +1,317 @@
+"""The server: owns the config, the source registry and statistics, and every listener.
+
+Signals reach it only as queued words (``post``): the control greenlet applies them one at a time
+(reload, reopen, quit, grace), so no handler runs server code in a signal context.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import time
+from itertools import count
+from typing import Callable, Dict, List, Optional
+
+import gevent
+from gevent.event import Event
+from gevent.queue import Queue
+from gevent.server import StreamServer
+
+from srs.app import dvr, hls
+from srs.app.config import Config
+from srs.app.heartbeat import start_heartbeat
+from srs.app.http_hooks import HttpHooks
+from srs.app.source import SourceOptions, SourceRegistry
+from srs.app.statistic import Statistic
+from srs.kernel.errors import ConfigError, SrsError
+from srs.kernel.log import cid_var, level_from_name
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def make_listener(host: str, port: int, reuseport: bool = False) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport and hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def hooks_timeout_s() -> float:
+    """The http_hooks timeout: 30 s as SRS, or the env var SRS_HOOKS_TIMEOUT_S (seconds, > 0)."""
+    text = os.environ.get("SRS_HOOKS_TIMEOUT_S", "")
+    try:
+        value = float(text) if text else 30.0
+    except ValueError:
+        log.warning("ignore SRS_HOOKS_TIMEOUT_S=%r: not a number", text)
+        return 30.0
+    return value if value > 0 else 30.0
+
+
+class Server:
+    def __init__(self, config: Config, config_path: str = "", argv: Optional[list] = None,
+                 log_handler=None):
+        self.config = config
+        self.config_path = config_path
+        self.argv = argv or []
+        self.cwd = os.getcwd()
+        self.pid = os.getpid()
+        self.log_handler = log_handler
+        self.start_time_ms = now_ms()
+        self._cids = count(100)
+        self.connections: Dict[int, object] = {}
+        self.meters: Dict[int, list] = {}  # cid -> [Output, sent bytes already counted]
+        self.statistic = Statistic(vhost_info=self._vhost_info)
+        self.server_id = self.statistic.server_id
+        # SRS has no knob for the hook timeout (30 s); SRS_HOOKS_TIMEOUT_S overrides it (tests, ops).
+        self.hooks = HttpHooks(timeout_s=hooks_timeout_s(), server_id=self.server_id,
+                               stream_id_fn=self.statistic.stream_id, cwd=self.cwd)
+        self.sources = SourceRegistry(self.source_options)
+        # Outputs that remux a stream once per source (HLS, DVR, ...), in this order.
+        for module in (dvr, hls):
+            self.sources.hub_factories.append(functools.partial(module.make_hub_output, self))
+        # H11: forward published streams to the vhost's forward destinations; the edge manager
+        # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
+        from srs.app import edge, forward
+        self.sources.hub_factories.append(functools.partial(forward.make_hub_output, self))
+        self.edge = edge.EdgeManager(self)
+        self.rtmp_servers: List[StreamServer] = []
+        self.http_api = None
+        self.http_server = None
+        self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
+        self.commands: Queue = Queue()
+        self.stopped = Event()
+        self.greenlets: list = []
+        self.grace = False
+        self.reload_handlers: List[Callable[[Config, Config, list], None]] = []
+
+    # ------------------------------------------------------------------ helpers for components
+    def next_cid(self) -> int:
+        return next(self._cids)
+
+    def now_ms(self) -> int:
+        return now_ms()
+
+    def meter(self, cid: int, output) -> None:
+        """Count what ``output`` sends into the statistic while it lives (sampled, not per send)."""
+        self.meters[cid] = [output, output.sent_bytes]
+
+    def unmeter(self, cid: int) -> None:
+        m = self.meters.pop(cid, None)
+        if m is not None:
+            self.statistic.add_bytes(cid, 0, m[0].sent_bytes - m[1])
+
+    def _sample_meters(self) -> None:
+        add = self.statistic.add_bytes
+        for cid, m in self.meters.items():
+            sent = m[0].sent_bytes
+            if sent != m[1]:
+                add(cid, 0, sent - m[1])
+                m[1] = sent
+
+    def nb_connections(self) -> int:
+        # H12 fix: SRS's conn_srs (summaries) counts the HTTP server's connections (HTTP-FLV players) too
+        http = self.http_server
+        return len(self.connections) + (len(http.connections) if http is not None else 0)
+
+    def _vhost_info(self, name: str) -> dict:
+        vc = self.config.vhost(name)
+        if vc is None:
+            return {"enabled": False, "hls": {"enabled": False}}
+        hls_info = {"enabled": vc.hls.enabled}
+        if vc.hls.enabled:
+            hls_info["fragment"] = vc.hls.hls_fragment
+        return {"enabled": vc.enabled, "hls": hls_info}
+
+    def source_options(self, vhost: str) -> SourceOptions:
+        return SourceOptions.from_vhost(self.config.vhost(vhost))
+
+    @property
+    def rtmp_port(self) -> int:
+        """The first RTMP port (for transcode/ingest URLs and the API)."""
+        if self.rtmp_servers:
+            return self.rtmp_servers[0].server_port
+        return self.config.listen[0][1]
+
+    # ------------------------------------------------------------------ lifecycle
+    def post(self, word: str) -> None:
+        """Queue a command; safe from a signal handler."""
+        self.commands.put_nowait(word)
+
+    def start(self) -> None:
+        self.listen_rtmp()
+        self.start_http()
+        self.heartbeat = start_heartbeat(self)
+        self.greenlets.append(gevent.spawn(self._control))
+        self.greenlets.append(gevent.spawn(self._pithy))
+        log.info("srs started, pid=%d, cwd=%s, rtmp=%s", self.pid, self.cwd,
+                 ",".join(f"{h}:{p}" for h, p in self.config.listen))
+
+    def wait(self) -> None:
+        self.stopped.wait()
+
+    def listen_rtmp(self) -> None:
+        from srs.app.rtmp_conn import RtmpConn
+
+        for srv in self.rtmp_servers:
+            srv.stop(timeout=0)
+        self.rtmp_servers = []
+        for host, port in self.config.listen:
+            sock = make_listener(host or "0.0.0.0", port, getattr(self.config, "reuseport", False))
+            srv = StreamServer(sock, lambda s, addr: self._accept(RtmpConn, s, addr))
+            srv.start()
+            self.rtmp_servers.append(srv)
+            log.info("RTMP listen at %s:%d, fd=%d", host or "0.0.0.0", srv.server_port, sock.fileno())
+
+    def _accept(self, conn_cls, sock, addr) -> None:
+        cid = self.next_cid()
+        cid_var.set(cid)
+        if len(self.connections) >= self.config.max_connections:
+            log.warning("drop client %s:%d, max_connections=%d reached", addr[0], addr[1],
+                        self.config.max_connections)
+            sock.close()
+            return
+        conn = conn_cls(self, sock, addr, cid)
+        self.connections[cid] = conn
+        try:
+            conn.run()
+        finally:
+            self.connections.pop(cid, None)
+
+    def start_http(self) -> None:
+        from srs.app.http_entry import start_http_api, start_http_server
+
+        self.http_api = start_http_api(self)
+        self.http_server = start_http_server(self)
+
+    def stop(self) -> None:
+        if getattr(self, "_stopping", False):
+            return
+        self._stopping = True
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        for srv in self.rtmp_servers:
+            srv.close()
+        for closer in (self.http_api, self.http_server):
+            if closer is not None:
+                try:
+                    closer.stop()
+                except Exception:
+                    log.exception("stop http failed")
+        self.edge.stop()  # H11: stop the edge ingesters (upstream plays)
+        for src in list(self.sources.sources.values()):
+            for out in list(src.hub):
+                src.remove_hub_output(out)
+        for conn in list(self.connections.values()):
+            conn.kick()
+        gevent.killall([g for g in self.greenlets if g is not gevent.getcurrent()], block=False)
+        self.stopped.set()
+
+    # ------------------------------------------------------------------ control
+    def _control(self) -> None:
+        cid_var.set(0)
+        while True:
+            word = self.commands.get()
+            try:
+                if word == "reload":
+                    self.reload()
+                elif word == "reopen":
+                    self.reopen_log()
+                elif word == "quit":
+                    log.info("signal: fast quit")
+                    self.stop()
+                    return
+                elif word == "grace":
+                    self.graceful_quit()
+                    return
+            except Exception:
+                log.exception("control command %s failed", word)
+
+    def graceful_quit(self) -> None:
+        """SIGQUIT: wait grace_start_wait, close listeners, wait for clients, grace_final_wait."""
+        c = self.config
+        log.info("signal: graceful quit, start wait %dms", c.grace_start_wait)
+        gevent.sleep(c.grace_start_wait / 1000.0)
+        for srv in self.rtmp_servers:
+            srv.close()
+        deadline = time.monotonic() + 30
+        while self.connections and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+        gevent.sleep(c.grace_final_wait / 1000.0)
+        self.stop()
+
+    def reopen_log(self) -> None:
+        h = self.log_handler
+        if h is not None and hasattr(h, "reopen"):
+            h.reopen()
+            log.info("log file reopened: %s", h.path)
+
+    def reload(self) -> None:
+        """Parse + check the file; a bad file keeps the running config (SRS 2.0 behaviour)."""
+        from srs.app.config import diff
+
+        if not self.config_path:
+            log.warning("reload ignored: no config file")
+            return
+        try:
+            new = Config.load(self.config_path)
+            changes = diff(self.config, new)
+        except ConfigError as e:
+            log.error("reload failed, keep the running config: %s", e)
+            raise
+        except OSError as e:
+            log.error("reload failed, keep the running config: %s", e)
+            raise SrsError(str(e)) from e
+        old, self.config = self.config, new
+        self.apply_reload(old, new, changes)
+        log.info("reload ok, %d changes", len(changes))
+
+    def apply_reload(self, old: Config, new: Config, changes: list) -> None:
+        kinds = {getattr(c, "kind", str(c)) for c in changes}
+        if "listen" in kinds:
+            self.listen_rtmp()
+        if {"srs_log_level", "srs_log_file", "srs_log_tank", "utc_time"} & kinds:
+            logging.getLogger().setLevel(level_from_name(new.srs_log_level))
+            h = self.log_handler
+            if h is not None and hasattr(h, "reopen") and new.srs_log_file != getattr(h, "path", None):
+                h.reopen(new.srs_log_file)
+        if {"http_api", "http_server"} & kinds:
+            for closer in (self.http_api, self.http_server):
+                if closer is not None:
+                    closer.stop()
+            self.start_http()
+        for src in self.sources.sources.values():
+            vhost = src.url.split("/", 1)[0]
+            src.update_options(self.source_options(vhost))
+        for handler in self.reload_handlers:
+            try:
+                handler(old, new, changes)
+            except Exception:
+                log.exception("reload handler failed")
+
+    def _pithy(self) -> None:
+        cid_var.set(0)
+        import resource
+
+        while True:
+            interval = max(self.config.pithy_print_ms, 1000) / 1000.0
+            gevent.sleep(min(interval, 5.0))
+            self._sample_meters()
+            self.statistic.sample(now_ms())
+            if not hasattr(self, "_last_pithy") or time.monotonic() - self._last_pithy >= interval:
+                self._last_pithy = time.monotonic()
+                ru = resource.getrusage(resource.RUSAGE_SELF)
+                log.info("<- SRS time=%ds, conns=%d, sources=%d, cpu=%.2fs, rss=%dKB",
+                         (now_ms() - self.start_time_ms) // 1000, len(self.connections),
+                         len(self.sources.sources), ru.ru_utime + ru.ru_stime, ru.ru_maxrss)

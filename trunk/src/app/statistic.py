@@ -1,0 +1,359 @@
+"""The registry the HTTP API reads: vhosts, streams and clients with byte counters and kbps.
+
+SRS keeps this as a global singleton (srs_app_statistic.cpp); here the Server owns one ``Statistic``
+and hands it to the RTMP/HTTP connections (which report) and to the API (which dumps).
+Everything is driven by the caller: the clock comes in as ``now_ms`` so tests are deterministic,
+and kbps are sampled only when the server calls ``sample()`` every few seconds.
+
+Ids follow SRS 3: vhosts, streams and the server get string ids ``vid-<n>-<r>``; a stream keeps
+its id for as long as its name is remembered (also across an unpublish/republish), clients are
+keyed by the numeric connection id (the log cid) so API ids, hook ``client_id`` and log lines agree.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+from typing import Callable
+
+from srs.kernel import log as srslog
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VHOST = "__defaultVhost__"
+# kbps over this window, as SRS's *_30s figures.
+KBPS_WINDOW_MS = 30 * 1000
+# Stream ids are remembered by name this long after the stream disappears (bounded memory).
+MAX_REMEMBERED_IDS = 10000
+# Client types that publish (SRS's srs_client_type_is_publish).
+PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish")
+
+
+class Kbps:
+    """Cumulative byte counters plus a sliding window of samples for the 30 s average."""
+
+    __slots__ = ("recv_bytes", "send_bytes", "_samples")
+
+    def __init__(self):
+        self.recv_bytes = 0
+        self.send_bytes = 0
+        self._samples: collections.deque = collections.deque()  # (time_ms, recv, send)
+
+    def add(self, recv: int, send: int) -> None:
+        self.recv_bytes += recv
+        self.send_bytes += send
+
+    def sample(self, now_ms: int) -> None:
+        self._samples.append((now_ms, self.recv_bytes, self.send_bytes))
+        # keep one sample at or before the window start so the average spans the whole window
+        while len(self._samples) > 2 and self._samples[1][0] <= now_ms - KBPS_WINDOW_MS:
+            self._samples.popleft()
+
+    def _kbps(self, index: int) -> int:
+        if len(self._samples) < 2:
+            return 0
+        first, last = self._samples[0], self._samples[-1]
+        elapsed_ms = last[0] - first[0]
+        if elapsed_ms <= 0:
+            return 0
+        # bytes * 8 / ms = kbit/s
+        return int((last[index] - first[index]) * 8 / elapsed_ms)
+
+    @property
+    def recv_kbps_30s(self) -> int:
+        return self._kbps(1)
+
+    @property
+    def send_kbps_30s(self) -> int:
+        return self._kbps(2)
+
+    def dumps(self) -> dict:
+        return {"recv_30s": self.recv_kbps_30s, "send_30s": self.send_kbps_30s}
+
+
+class VhostStat:
+    __slots__ = ("id", "name", "nb_clients", "nb_streams", "kbps")
+
+    def __init__(self, vid: str, name: str):
+        self.id = vid
+        self.name = name
+        self.nb_clients = 0
+        self.nb_streams = 0  # published streams
+        self.kbps = Kbps()
+
+
+class StreamStat:
+    __slots__ = ("id", "vhost", "app", "name", "key", "url", "nb_clients", "nb_frames", "kbps",
+                 "active", "publisher_cid", "video", "audio")
+
+    def __init__(self, sid: str, vhost: VhostStat, app: str, name: str, key: str, url: str):
+        self.id = sid
+        self.vhost = vhost
+        self.app = app
+        self.name = name
+        self.key = key    # "vhost/app/stream": our registry key
+        self.url = url    # SRS's stream url: the default vhost is omitted ("/live/livestream")
+        self.nb_clients = 0
+        self.nb_frames = 0
+        self.kbps = Kbps()
+        self.active = False
+        self.publisher_cid: int | None = None
+        self.video: dict | None = None
+        self.audio: dict | None = None
+
+    def dumps(self, now_ms: int) -> dict:
+        return {
+            "id": self.id, "name": self.name, "vhost": self.vhost.id, "app": self.app,
+            "live_ms": now_ms, "clients": self.nb_clients, "frames": self.nb_frames,
+            "send_bytes": self.kbps.send_bytes, "recv_bytes": self.kbps.recv_bytes,
+            "kbps": self.kbps.dumps(),
+            "publish": {"active": self.active, "cid": self.publisher_cid if self.active else None},
+            "video": dict(self.video) if self.video else None,
+            "audio": dict(self.audio) if self.audio else None,
+        }
+
+
+class ClientStat:
+    __slots__ = ("id", "stream", "type", "ip", "page_url", "swf_url", "tc_url", "kick_fn",
+                 "create_ms", "recv_bytes", "send_bytes")
+
+    def __init__(self, cid: int, stream: StreamStat, conn_type: str, ip: str, req,
+                 kick: Callable[[], None] | None, now_ms: int):
+        self.id = cid
+        self.stream = stream
+        self.type = conn_type
+        self.ip = ip
+        # copy what we dump: the connection's request keeps changing (republish, redirects)
+        self.page_url = getattr(req, "page_url", "") or ""
+        self.swf_url = getattr(req, "swf_url", "") or ""
+        self.tc_url = getattr(req, "tc_url", "") or ""
+        self.kick_fn = kick
+        self.create_ms = now_ms
+        self.recv_bytes = 0
+        self.send_bytes = 0
+
+    @property
+    def publish(self) -> bool:
+        return self.type in PUBLISH_TYPES
+
+    def dumps(self, now_ms: int) -> dict:
+        return {
+            "id": self.id, "vhost": self.stream.vhost.id, "stream": self.stream.id, "ip": self.ip,
+            "pageUrl": self.page_url, "swfUrl": self.swf_url, "tcUrl": self.tc_url,
+            "url": self.stream.url, "type": self.type, "publish": self.publish,
+            # SRS 3 reports seconds as a float
+            "alive": max(0, now_ms - self.create_ms) / 1000.0,
+            "send_bytes": self.send_bytes, "recv_bytes": self.recv_bytes,
+        }
+
+
+def stream_url(vhost: str, app: str, stream: str) -> str:
+    """SRS's srs_generate_stream_url: the default vhost is left out."""
+    prefix = "" if vhost == DEFAULT_VHOST else vhost
+    return f"{prefix}/{app}/{stream}"
+
+
+def _default_vhost_info(name: str) -> dict:
+    return {"enabled": True, "hls": {"enabled": False}}
+
+
+class Statistic:
+    """Counts what the server is doing, for /api/v1/{vhosts,streams,clients} and /metrics.
+
+    ``vhost_info(name) -> {"enabled": bool, "hls": {"enabled": bool[, "fragment": float]}}`` lets
+    the owner add config facts to the vhost dump without this module reading the config.
+    """
+
+    def __init__(self, server_id: str | None = None,
+                 vhost_info: Callable[[str], dict] | None = None):
+        self._ids = itertools.count(os.getpid())
+        self._suffix = itertools.count(os.getpid() * 7919 % 1000)
+        self.server_id = server_id or self._new_id()
+        self.vhost_info = vhost_info or _default_vhost_info
+        self.kbps = Kbps()                                   # the whole server
+        self._vhosts: dict[str, VhostStat] = {}              # by name
+        self._vhosts_by_id: dict[str, VhostStat] = {}
+        self._streams: dict[str, StreamStat] = {}            # by key vhost/app/stream
+        self._streams_by_id: dict[str, StreamStat] = {}
+        self._remembered: collections.OrderedDict = collections.OrderedDict()  # key -> stream id
+        self._clients: dict[int, ClientStat] = {}            # by cid, in arrival order
+
+    # --- ids
+    def _new_id(self) -> str:
+        return f"vid-{next(self._ids)}-{next(self._suffix) % 1000}"
+
+    def _vhost(self, name: str) -> VhostStat:
+        vhost = self._vhosts.get(name)
+        if vhost is None:
+            vhost = VhostStat(self._new_id(), name)
+            self._vhosts[name] = vhost
+            self._vhosts_by_id[vhost.id] = vhost
+        return vhost
+
+    def _stream(self, req) -> StreamStat:
+        vname, app, name = req.vhost, req.app, req.stream
+        key = f"{vname}/{app}/{name}"
+        stream = self._streams.get(key)
+        if stream is None:
+            sid = self._remembered.pop(key, None) or self._new_id()
+            stream = StreamStat(sid, self._vhost(vname), app, name, key, stream_url(vname, app, name))
+            self._streams[key] = stream
+            self._streams_by_id[sid] = stream
+        return stream
+
+    def _maybe_remove(self, stream: StreamStat) -> None:
+        if stream.active or stream.nb_clients > 0:
+            return
+        self._streams.pop(stream.key, None)
+        self._streams_by_id.pop(stream.id, None)
+        self._remembered[stream.key] = stream.id
+        while len(self._remembered) > MAX_REMEMBERED_IDS:
+            self._remembered.popitem(last=False)
+
+    def stream_id(self, req) -> str | None:
+        """The id of the stream of ``req`` if it is known (hooks put it in their body)."""
+        key = f"{req.vhost}/{req.app}/{req.stream}"
+        stream = self._streams.get(key)
+        if stream is not None:
+            return stream.id
+        return self._remembered.get(key)
+
+    # --- events from connections and sources
+    def on_client(self, cid: int, req, conn_type: str, ip: str, kick: Callable[[], None] | None,
+                  now_ms: int) -> None:
+        old = self._clients.pop(cid, None)
+        if old is not None:
+            # the same connection identifies again (republish, replay): move it, do not double count
+            self._detach(old)
+        stream = self._stream(req)
+        client = ClientStat(cid, stream, conn_type, ip, req, kick, now_ms)
+        if old is not None:
+            client.create_ms = old.create_ms
+            client.recv_bytes, client.send_bytes = old.recv_bytes, old.send_bytes
+        self._clients[cid] = client
+        stream.nb_clients += 1
+        stream.vhost.nb_clients += 1
+
+    def _detach(self, client: ClientStat) -> None:
+        stream = client.stream
+        stream.nb_clients -= 1
+        stream.vhost.nb_clients -= 1
+        self._maybe_remove(stream)
+
+    def on_disconnect(self, cid: int) -> None:
+        client = self._clients.pop(cid, None)
+        if client is not None:
+            self._detach(client)
+
+    def on_stream_publish(self, req, cid: int) -> None:
+        stream = self._stream(req)
+        if not stream.active:
+            stream.vhost.nb_streams += 1
+        stream.active = True
+        stream.publisher_cid = cid
+
+    def on_stream_unpublish(self, req) -> None:
+        key = f"{req.vhost}/{req.app}/{req.stream}"
+        stream = self._streams.get(key)
+        if stream is None:
+            return
+        if stream.active:
+            stream.vhost.nb_streams -= 1
+        stream.active = False
+        stream.publisher_cid = None
+        stream.video = None
+        stream.audio = None
+        self._maybe_remove(stream)
+
+    def on_video_info(self, req, codec: str, profile: str, level: str, width: int, height: int) -> None:
+        stream = self._stream(req)
+        stream.video = {"codec": codec, "profile": profile, "level": level,
+                        "width": int(width), "height": int(height)}
+        self._maybe_remove(stream)  # a late report for a stream nobody uses any more
+
+    def on_audio_info(self, req, codec: str, sample_rate: int, channels: int, profile: str) -> None:
+        stream = self._stream(req)
+        stream.audio = {"codec": codec, "sample_rate": int(sample_rate),
+                        "channel": int(channels), "profile": profile}
+        self._maybe_remove(stream)
+
+    def on_frames(self, req, nb: int) -> None:
+        stream = self._stream(req)
+        stream.nb_frames += nb
+        self._maybe_remove(stream)
+
+    def add_bytes(self, cid: int, recv: int, send: int) -> None:
+        """Deltas since the connection's last report; rolled up to its stream, vhost and server."""
+        self.kbps.add(recv, send)
+        client = self._clients.get(cid)
+        if client is None:
+            return
+        client.recv_bytes += recv
+        client.send_bytes += send
+        client.stream.kbps.add(recv, send)
+        client.stream.vhost.kbps.add(recv, send)
+
+    def sample(self, now_ms: int) -> None:
+        self.kbps.sample(now_ms)
+        for vhost in self._vhosts.values():
+            vhost.kbps.sample(now_ms)
+        for stream in self._streams.values():
+            stream.kbps.sample(now_ms)
+
+    def kick(self, cid) -> bool:
+        """Ask a client's connection to stop (DELETE /api/v1/clients/{id}); False if unknown."""
+        client = self.find_client(cid)
+        if client is None:
+            return False
+        srslog.trace(log, "kickoff client id=%s, type=%s, url=%s", client.id, client.type, client.stream.url)
+        if client.kick_fn is not None:
+            client.kick_fn()
+        return True
+
+    # --- lookups
+    def find_client(self, cid) -> ClientStat | None:
+        try:
+            return self._clients.get(int(cid))
+        except (TypeError, ValueError):
+            return None
+
+    def find_stream(self, sid: str) -> StreamStat | None:
+        return self._streams_by_id.get(sid)
+
+    def find_vhost(self, vid: str) -> VhostStat | None:
+        return self._vhosts_by_id.get(vid)
+
+    @property
+    def nb_clients(self) -> int:
+        return len(self._clients)
+
+    @property
+    def nb_streams(self) -> int:
+        return len(self._streams)
+
+    def streams(self) -> list[StreamStat]:
+        return list(self._streams.values())
+
+    def vhosts(self) -> list[VhostStat]:
+        return list(self._vhosts.values())
+
+    # --- JSON-able dumps (SRS 3.0 shapes)
+    def dump_vhost(self, vhost: VhostStat) -> dict:
+        info = self.vhost_info(vhost.name) or {}
+        return {
+            "id": vhost.id, "name": vhost.name, "enabled": bool(info.get("enabled", True)),
+            "clients": vhost.nb_clients, "streams": vhost.nb_streams,
+            "send_bytes": vhost.kbps.send_bytes, "recv_bytes": vhost.kbps.recv_bytes,
+            "kbps": vhost.kbps.dumps(), "hls": dict(info.get("hls") or {"enabled": False}),
+        }
+
+    def dumps_vhosts(self) -> list[dict]:
+        return [self.dump_vhost(v) for v in self._vhosts.values()]
+
+    def dumps_streams(self, now_ms: int) -> list[dict]:
+        return [s.dumps(now_ms) for s in self._streams.values()]
+
+    def dumps_clients(self, now_ms: int, start: int = 0, count: int = 10) -> list[dict]:
+        clients = list(self._clients.values())[max(0, start):max(0, start) + max(0, count)]
+        return [c.dumps(now_ms) for c in clients]

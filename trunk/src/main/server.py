@@ -1,0 +1,209 @@
+"""The ``srs`` program: ``./objs/srs -c conf/srs.conf`` as SRS's srs_main_server.
+
+Only this layer monkey-patches, daemonises, sets up logging and installs signal handlers; the
+handlers just queue work for the server's control greenlet.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+USAGE = """Usage: srs [-h?vVgG] [-t] [-c filename]
+Options:
+   -?, -h              : show this help and exit 0
+   -v, -V              : show version and exit 0
+   -g, -G              : show server signature and exit 0
+   -t                  : test configuration file, exit 0 if ok, else the error code
+   -c filename         : use configuration file for SRS
+   -p rtmp-port -x http-port : quick start without a conf (daemon off, console log, http server on)
+For example:
+   srs -v
+   srs -t -c conf/srs.conf
+   srs -c conf/srs.conf
+"""
+
+
+class Options:
+    __slots__ = ("config", "test", "rtmp_port", "http_port")
+
+    def __init__(self):
+        self.config = ""
+        self.test = False
+        self.rtmp_port = 0
+        self.http_port = 0
+
+
+def parse_argv(argv: list) -> "Options | int":
+    """Returns Options, or an exit code after printing help/version."""
+    from srs.core import version
+
+    opts = Options()
+    if not argv:
+        sys.stdout.write(USAGE)
+        return 0
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "-?", "--help"):
+            sys.stdout.write(USAGE)
+            return 0
+        if arg in ("-v", "-V", "--version"):
+            sys.stderr.write(version.VERSION + "\n")
+            return 0
+        if arg in ("-g", "-G"):
+            sys.stderr.write(version.SIGNATURE + "\n")
+            return 0
+        if arg == "-t":
+            opts.test = True
+        elif arg.startswith("-c"):
+            if len(arg) > 2:
+                opts.config = arg[2:]
+            elif i + 1 < len(argv):
+                i += 1
+                opts.config = argv[i]
+            else:
+                sys.stderr.write("srs: -c needs a filename\n" + USAGE)
+                return 2
+        elif arg in ("-p", "-x"):
+            if i + 1 >= len(argv) or not argv[i + 1].isdigit():
+                sys.stderr.write(f"srs: {arg} needs a port\n")
+                return 2
+            i += 1
+            if arg == "-p":
+                opts.rtmp_port = int(argv[i])
+            else:
+                opts.http_port = int(argv[i])
+        else:
+            sys.stderr.write(f"srs: invalid option {arg}\n" + USAGE)
+            return 2
+        i += 1
+    if not opts.config and not opts.rtmp_port:
+        sys.stderr.write("srs: no config file, use -c filename\n" + USAGE)
+        return 2
+    return opts
+
+
+def dolphin_conf(rtmp_port: int, http_port: int) -> str:
+    """The conf for ``-p/-x`` quick start."""
+    http = f"http_server {{ enabled on; listen {http_port}; }}\n" if http_port else ""
+    remux = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }" if http_port else ""
+    return (f"listen {rtmp_port};\ndaemon off;\nsrs_log_tank console;\n{http}"
+            f"vhost __defaultVhost__ {{ {remux} }}\n")
+
+
+def load_config(opts: Options):
+    from srs.app.config import Config
+
+    if opts.config:
+        return Config.load(opts.config)
+    return Config.parse_text(dolphin_conf(opts.rtmp_port, opts.http_port), file="<argv>")
+
+
+def daemonize() -> None:
+    """Double fork as SRS does; the parent exits 0 at once."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    if devnull > 2:
+        os.close(devnull)
+
+
+def setup_logging(config) -> "object":
+    import logging
+
+    from srs.kernel.log import SrsFormatter, level_from_name
+
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    if config.srs_log_tank == "console":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        from srs.app.logfile import ReopenableFileHandler
+        handler = ReopenableFileHandler(config.srs_log_file)
+    handler.setFormatter(SrsFormatter(utc=config.utc_time))
+    root.addHandler(handler)
+    root.setLevel(level_from_name(config.srs_log_level))
+    return handler
+
+
+def main(argv: "list | None" = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    opts = parse_argv(argv)
+    if isinstance(opts, int):
+        return opts
+
+    from gevent import monkey
+    monkey.patch_all()
+
+    from srs.kernel.errors import ConfigError, SrsError
+
+    try:
+        config = load_config(opts)
+    except ConfigError as e:
+        sys.stderr.write(f"srs: config error: {e}\n")
+        return e.code & 0xFF or 1
+    except OSError as e:
+        sys.stderr.write(f"srs: cannot read config {opts.config}: {e.strerror}\n")
+        return 1
+    if opts.test:
+        sys.stderr.write(f"config file {opts.config} syntax is ok\nconfig file is ok\n")
+        return 0
+
+    if config.work_dir and config.work_dir not in ("./", "."):
+        os.chdir(config.work_dir)
+    if config.daemon and not opts.rtmp_port:
+        daemonize()
+
+    import logging
+    import signal
+
+    import gevent
+
+    from srs.app.pidfile import PidFile
+    from srs.app.server import Server
+
+    handler = setup_logging(config)
+    log = logging.getLogger("srs.main")
+    pidfile = PidFile(config.pid)
+    try:
+        pidfile.acquire()
+    except SrsError as e:
+        log.error("%s", e)
+        sys.stderr.write(f"srs: {e}\n")
+        return 1
+
+    server = Server(config, config_path=os.path.abspath(opts.config) if opts.config else "",
+                    argv=[sys.argv[0]] + list(argv), log_handler=handler)
+    # Handlers only queue work for the server's control greenlet.
+    gevent.signal_handler(signal.SIGHUP, server.post, "reload")
+    gevent.signal_handler(signal.SIGUSR1, server.post, "reopen")
+    gevent.signal_handler(signal.SIGTERM, server.post, "quit" if not config.force_grace_quit else "grace")
+    gevent.signal_handler(signal.SIGINT, server.post, "quit")
+    gevent.signal_handler(signal.SIGQUIT, server.post, "grace")
+    gevent.signal_handler(signal.SIGUSR2, server.post, "quit")
+    code = 0
+    try:
+        server.start()
+        server.wait()
+    except SrsError as e:
+        log.error("server failed: %s", e)
+        code = 1
+    except OSError as e:
+        log.error("server failed: %s", e)
+        code = 1
+    finally:
+        server.stop()
+        pidfile.release()
+        log.info("srs terminated, code=%d", code)
+        logging.shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Tokenizer / parser of the nginx-like config syntax (SRS read_token semantics) and include."""
+from __future__ import annotations
+
+import pytest
+
+from srs.app.config import Config
+from srs.app.config_parser import Directive, parse_file, parse_text
+from srs.kernel.errors import (ERROR_SYSTEM_CONFIG_BLOCK_END, ERROR_SYSTEM_CONFIG_EOF, ConfigError)
+
+
+def tree(text):
+    return [(d.name, d.args, [(c.name, c.args) for c in d.children]) for d in parse_text(text).children]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("listen 1935;", [("listen", ("1935",), [])]),
+    ("listen 1935 19350;", [("listen", ("1935", "19350"), [])]),
+    ("listen\t1935\r\n;", [("listen", ("1935",), [])]),
+    ("a 1;b 2;", [("a", ("1",), []), ("b", ("2",), [])]),
+    ("v x { a 1; b; }", [("v", ("x",), [("a", ("1",)), ("b", ())])]),
+    ("v{a 1;}", [("v", (), [("a", ("1",))])]),
+    ("v x {}", [("v", ("x",), [])]),
+    # quotes keep spaces, ';', '{' and '#' inside one token
+    ('key "a b;c{d#e";', [("key", ("a b;c{d#e",), [])]),
+    ("key 'x \"y\"';", [("key", ('x "y"',), [])]),
+    ("key '';", [("key", ("",), [])]),
+    ('f "a"{ x 1; }', [("f", ("a",), [("x", ("1",))])]),
+    # comments: full line, trailing, between args, at EOF without newline
+    ("# c\nlisten 1935; # trailing\n", [("listen", ("1935",), [])]),
+    ("listen # comment\n 1935;", [("listen", ("1935",), [])]),
+    ("listen 1935;\n# last line without newline", [("listen", ("1935",), [])]),
+    # '#' inside a token is part of it (SRS only starts comments where a token can start)
+    ("a b#c;", [("a", ("b#c",), [])]),
+    ("", []),
+    ("  \n# only a comment\n", []),
+])
+def test_tokens(text, expected):
+    assert tree(text) == expected
+
+
+@pytest.mark.parametrize("text,line,fragment,code", [
+    (";", 1, "empty directive", None),
+    ("listen 1935;\n  ;", 2, "empty directive", None),
+    ("{ a 1; }", 1, "empty directive", None),
+    ("vhost a {\n enabled on;\n", 3, "expecting \"}\"", ERROR_SYSTEM_CONFIG_EOF),
+    ("listen 1935", 1, "unexpected end of file", ERROR_SYSTEM_CONFIG_EOF),
+    ("a 1;\nb 2", 2, "unexpected end of file", ERROR_SYSTEM_CONFIG_EOF),
+    ("listen 1935;\n}", 2, 'unexpected "}"', ERROR_SYSTEM_CONFIG_BLOCK_END),
+    ("v {\n a 1\n}", 3, "unexpected '}'", ERROR_SYSTEM_CONFIG_BLOCK_END),
+    ('key "abc;\n\n', 1, "unterminated quote", ERROR_SYSTEM_CONFIG_EOF),
+    ("key 'abc'x;", 1, "after a quoted token", None),
+])
+def test_syntax_errors(text, line, fragment, code):
+    with pytest.raises(ConfigError) as info:
+        parse_text(text, "t.conf")
+    err = info.value
+    assert err.file == "t.conf" and err.line == line, str(err)
+    assert fragment in str(err)
+    assert f"t.conf:{line}:" in str(err)
+    if code is not None:
+        assert err.code == code
+
+
+def test_empty_file_is_conf_is_empty():
+    with pytest.raises(ConfigError, match="conf is empty"):
+        Config.parse_text("# nothing\n")
+
+
+def test_directive_lines_and_lookup():
+    root = parse_text("listen 1935;\n\nvhost a {\n  x 1;\n  x 2;\n}\nvhost b {}\n", "f.conf")
+    vhosts = root.get_all("vhost")
+    assert [v.args for v in vhosts] == [("a",), ("b",)]
+    assert root.get("vhost").line == 3
+    assert vhosts[0].get("x").args == ("1",)           # first wins
+    assert [d.line for d in vhosts[0].get_all("x")] == [4, 5]
+    assert vhosts[1].block and not vhosts[1].children
+    assert root.get("missing") is None
+    assert vhosts[0].arg(0) == "a" and vhosts[0].arg(3, "dflt") == "dflt"
+
+
+def test_dumps_round_trip():
+    text = "listen 1935;\nvhost a {\n    key 'x y';\n    e '';\n    b {\n    }\n}"
+    root = parse_text(text)
+    again = parse_text(root.dumps())
+    assert again == root
+    assert Directive("a", ("1",)) != Directive("a", ("2",))
+
+
+# --- include ---------------------------------------------------------------------------------
+
+def test_include_relative_to_including_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "main.conf").write_text("listen 1935;\ninclude sub/vhosts.conf;\n")
+    (tmp_path / "sub" / "vhosts.conf").write_text("vhost a {\n  include a.inc;\n}\n")
+    (tmp_path / "sub" / "a.inc").write_text("gop_cache off;\n")
+    config = Config.load(str(tmp_path / "main.conf"))
+    assert config.vhost("a").gop_cache is False
+    root = parse_file(str(tmp_path / "main.conf"))
+    gop = root.get("vhost").get("gop_cache")
+    assert gop.file.endswith("a.inc") and gop.line == 1
+
+
+def test_include_several_files(tmp_path):
+    (tmp_path / "main.conf").write_text("include l.conf v.conf;\n")
+    (tmp_path / "l.conf").write_text("listen 1935;")
+    (tmp_path / "v.conf").write_text("vhost v {}")
+    assert Config.load(str(tmp_path / "main.conf")).vhost_names() == ("v",)
+
+
+def test_include_missing_file_names_the_include_line(tmp_path):
+    (tmp_path / "main.conf").write_text("listen 1935;\n\ninclude nope.conf;\n")
+    with pytest.raises(ConfigError) as info:
+        Config.load(str(tmp_path / "main.conf"))
+    assert info.value.line == 3 and info.value.file.endswith("main.conf")
+    assert "nope.conf" in str(info.value)
+
+
+def test_include_error_names_included_file_and_line(tmp_path):
+    (tmp_path / "main.conf").write_text("listen 1935;\ninclude bad.conf;\n")
+    (tmp_path / "bad.conf").write_text("vhost a {\n\n  foo 1;\n}\n")
+    with pytest.raises(ConfigError) as info:
+        Config.load(str(tmp_path / "main.conf"))
+    assert info.value.file.endswith("bad.conf") and info.value.line == 3
+    assert "unknown directive vhost.foo" in str(info.value)
+    (tmp_path / "bad.conf").write_text("vhost a {\n")
+    with pytest.raises(ConfigError) as info:
+        Config.load(str(tmp_path / "main.conf"))
+    assert info.value.file.endswith("bad.conf")
+
+
+def test_include_loop_detected(tmp_path):
+    (tmp_path / "a.conf").write_text("listen 1935;\ninclude b.conf;\n")
+    (tmp_path / "b.conf").write_text("include a.conf;\n")
+    with pytest.raises(ConfigError, match="include loop") as info:
+        Config.load(str(tmp_path / "a.conf"))
+    assert info.value.file.endswith("b.conf") and info.value.line == 1
+    (tmp_path / "self.conf").write_text("include self.conf;\n")
+    with pytest.raises(ConfigError, match="include loop"):
+        Config.load(str(tmp_path / "self.conf"))
+
+
+def test_same_file_included_twice_is_not_a_loop(tmp_path):
+    (tmp_path / "main.conf").write_text("listen 1935;\nvhost a { include p.inc; }\nvhost b { include p.inc; }\n")
+    (tmp_path / "p.inc").write_text("tcp_nodelay on;\n")
+    config = Config.load(str(tmp_path / "main.conf"))
+    assert config.vhost("a").tcp_nodelay and config.vhost("b").tcp_nodelay
+
+
+def test_missing_main_file():
+    with pytest.raises(ConfigError, match="open config"):
+        Config.load("/nonexistent/srs.conf")

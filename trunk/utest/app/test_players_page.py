@@ -1,0 +1,164 @@
+"""The browser players (research/players) against the real server, in a real headless Chromium.
+
+A stream is published over RTMP in real time; srs_player.html plays it as HTTP-FLV (mpegts.js) and
+as HLS (hls.js) in two tabs, and the test reads video.currentTime over the DevTools protocol until
+it has advanced more than a second in both. Screenshots are left in the test's tmp dir.
+Skipped when /usr/bin/chromium is missing (Debian package ``chromium``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from fixtures.chromium_cdp import Chromium, chromium_path
+from fixtures.srs_server import TRUNK, SrsProcess, publish_flv, wait_port
+
+PLAYERS = os.path.join(TRUNK, "research", "players")
+
+# What the page exposes (window.srsPlayerState, mirrored into document.title) plus the video element.
+PROBE = ("JSON.stringify({t: document.getElementById('video').currentTime, title: document.title,"
+         " st: window.srsPlayerState || null, w: document.getElementById('video').videoWidth,"
+         " status: document.getElementById('status').textContent})")
+
+
+def _conf(html: str) -> str:
+    return ("http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
+            f"hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {html}; }}")
+
+
+def _publisher(srs: SrsProcess, path: str, stop: threading.Event) -> threading.Thread:
+    def run():
+        # Loops long enough for the whole test; the server going away ends it with an error.
+        while not stop.is_set():
+            try:
+                publish_flv(path, srs.rtmp_url("live/livestream"), realtime=True, loops=10)
+            except Exception:  # noqa: BLE001 - the server stopped under the publisher
+                return
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _wait_m3u8(url: str, segments: int, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = urllib.request.urlopen(url, timeout=2).read().decode()
+            if text.count("#EXTINF") >= segments:
+                return text
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("no HLS playlist with %d segments at %s: %r" % (segments, url, text))
+
+
+def test_static_players_served(tmp_path):
+    """The shipped pages and the bundled players come back byte for byte from http_server."""
+    html = str(tmp_path / "html")
+    with SrsProcess(tmp_path) as srs:
+        shutil.copytree(PLAYERS, os.path.join(html, "players"))
+        assert wait_port(srs.http_port), srs.output()
+        for name in ("index.html", "srs_player.html", "js/mpegts.js", "js/hls.min.js", "LICENSES.md"):
+            with open(os.path.join(PLAYERS, name), "rb") as f:
+                want = f.read()
+            got = urllib.request.urlopen(srs.http_url("players/" + name), timeout=5).read()
+            assert got == want, name
+    page = open(os.path.join(PLAYERS, "srs_player.html")).read()
+    # Nothing is loaded from other sites: the scripts are the local copies.
+    assert re.findall(r'<script src="([^"]+)"', page) == ["js/mpegts.js", "js/hls.min.js"]
+    lic = open(os.path.join(PLAYERS, "LICENSES.md")).read()
+    for version in ("1.8.2", "1.7.4"):
+        assert version in lic
+    assert "Apache License" in lic
+
+
+def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    html = str(tmp_path / "html")
+    stop = threading.Event()
+    with SrsProcess(tmp_path, vhost_body=_conf(html)) as srs:
+        shutil.copytree(PLAYERS, os.path.join(html, "players"))
+        assert wait_port(srs.http_port), srs.output()
+        pub = _publisher(srs, media_flv.path, stop)
+        flv = srs.http_url("live/livestream.flv")
+        m3u8 = srs.http_url("live/livestream.m3u8")
+        # The FLV page retries by itself, but starting it once the stream exists keeps the test short.
+        playlist = _wait_m3u8(m3u8, 1, 10)
+        # The segments are files in the http_server dir; an http_remux mount must not take them for
+        # live .ts streams (a request that would hang until the timeout).
+        seg = [ln for ln in playlist.splitlines() if ln and not ln.startswith("#")][0]
+        try:
+            got = urllib.request.urlopen(srs.http_url("live/" + seg), timeout=3).read()
+        except OSError as e:
+            raise AssertionError("HLS segment %s not served as a file: %s" % (seg, e)) from e
+        assert got[:1] == b"\x47" and len(got) % 188 == 0, got[:16]
+        page_url = srs.http_url("players/srs_player.html") + "?url="
+        with Chromium(tmp_path) as browser:
+            pages = {"flv": browser.new_page(page_url + urllib.parse.quote(flv, safe=""))}
+            _wait_m3u8(m3u8, 2, 10)
+            pages["hls"] = browser.new_page(page_url + urllib.parse.quote(m3u8, safe=""))
+            first = {}
+            last = {}
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                for kind, page in pages.items():
+                    try:
+                        s = json.loads(page.evaluate(PROBE))
+                    except Exception:  # noqa: BLE001 - page still navigating
+                        continue
+                    last[kind] = s
+                    if s["st"] and s["st"]["state"] == "playing" and kind not in first:
+                        first[kind] = s["t"]
+                if all(k in first and last[k]["t"] - first[k] > 1.5 for k in pages):
+                    break
+                time.sleep(0.25)
+            for kind, page in pages.items():
+                page.screenshot(tmp_path / ("player_%s.png" % kind))
+            # SRS-style parameters build the URL on this server; autostart=false leaves it idle.
+            srs_style = browser.new_page(srs.http_url("players/srs_player.html") +
+                                         "?app=live&stream=livestream&type=hls&autostart=false")
+            built = None
+            for _ in range(40):
+                try:
+                    built = srs_style.evaluate("[document.getElementById('url').value, srsPlayerState.state]")
+                except Exception:  # noqa: BLE001 - page still loading
+                    built = None
+                if built and built[0]:
+                    break
+                time.sleep(0.1)
+            index = browser.new_page(srs.http_url("players/index.html"))
+            links = None
+            for _ in range(40):
+                try:
+                    links = index.evaluate("Array.from(document.querySelectorAll('a.play')).map(a => a.href)")
+                except Exception:  # noqa: BLE001
+                    links = None
+                if links and "%3A" in links[0]:
+                    break
+                time.sleep(0.1)
+            index.screenshot(tmp_path / "index.png")
+            report = {k: (last.get(k), first.get(k), pages[k].console()[-10:]) for k in pages}
+        stop.set()
+    pub.join(5)
+    assert built == [m3u8, "idle"], built
+    assert links == [page_url + urllib.parse.quote(u, safe="") for u in (flv, m3u8)], links
+    for kind, engine in (("flv", "mpegts.js"), ("hls", "hls.js")):
+        s = last.get(kind)
+        assert s and s["st"], report
+        assert s["st"]["engine"].startswith(engine), report
+        assert kind in first, report
+        assert s["t"] - first[kind] > 1.0, report
+        assert s["st"]["state"] == "playing", report
+        assert re.match(r"SRS player: playing t=\d+\.\d$", s["title"]), report
+        assert s["w"] == media_flv.width, report

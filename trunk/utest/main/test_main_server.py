@@ -1,0 +1,159 @@
+"""The ``srs`` program as a user runs it: CLI, -t, pid lock, signals (HUP/USR1/TERM/QUIT), init.d."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fixtures.srs_server import TRUNK, SrsProcess, free_port, wait_port
+
+SRS = [sys.executable, "-m", "srs.main.server"]
+
+
+def run(args, cwd=TRUNK, timeout=30):
+    return subprocess.run(SRS + args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_version_and_help():
+    from srs.core.version import VERSION
+
+    r = run(["-v"])
+    assert r.returncode == 0 and r.stderr.strip() == VERSION
+    r = run(["-h"])
+    assert r.returncode == 0 and "-c filename" in r.stdout
+    r = run([])
+    assert r.returncode == 0 and "Usage" in r.stdout
+    r = run(["-z"])
+    assert r.returncode != 0 and "invalid option" in r.stderr
+
+
+@pytest.mark.parametrize("conf", sorted(glob.glob(os.path.join(TRUNK, "conf", "*.conf"))),
+                         ids=os.path.basename)
+def test_every_shipped_conf_passes_t(conf):
+    r = run(["-t", "-c", conf])
+    assert r.returncode == 0, r.stderr
+    assert "config file is ok" in r.stderr
+
+
+def test_t_rejects_broken_conf_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.conf"
+    bad.write_text("listen 1935;\nvhost __defaultVhost__ {\n    gop_cache on;\n    no_such_directive 1;\n}\n")
+    r = run(["-t", "-c", str(bad)])
+    assert r.returncode != 0
+    assert f"{bad}:4" in r.stderr, r.stderr
+    unterminated = tmp_path / "open.conf"
+    unterminated.write_text("listen 1935;\nvhost a {\n  gop_cache on;\n")
+    r = run(["-t", "-c", str(unterminated)])
+    assert r.returncode != 0 and str(unterminated) in r.stderr
+    r = run(["-t", "-c", str(tmp_path / "missing.conf")])
+    assert r.returncode != 0 and "missing.conf" in r.stderr
+
+
+def test_pid_lock_refuses_second_instance_and_term_removes_pid(tmp_path):
+    with SrsProcess(tmp_path, http_api=False, http_server=False) as srs:
+        with open(srs.pid_file) as f:
+            assert int(f.read()) == srs.proc.pid
+        # A second instance on the same pid file (another RTMP port) must refuse to start.
+        other = tmp_path / "second.conf"
+        text = open(srs.conf_path).read().replace(f"listen {srs.rtmp_port};", f"listen {free_port()};")
+        other.write_text(text)
+        r = subprocess.run(SRS + ["-c", str(other)], cwd=str(tmp_path), capture_output=True, text=True, timeout=20)
+        assert r.returncode != 0
+        assert "already running" in r.stderr
+        assert srs.alive()
+        srs.signal(signal.SIGTERM)
+        assert srs.proc.wait(10) == 0
+    assert not os.path.exists(srs.pid_file)
+
+
+def test_hup_reload_applies_and_bad_file_keeps_running(tmp_path):
+    with SrsProcess(tmp_path, http_api=False, http_server=False) as srs:
+        text = open(srs.conf_path).read()
+        new_port = free_port()
+        with open(srs.conf_path, "w") as f:
+            f.write(text.replace(f"listen {srs.rtmp_port};", f"listen {new_port};"))
+        srs.signal(signal.SIGHUP)
+        assert wait_port(new_port, 10), srs.output()
+        # A broken file on reload is logged and the running config kept.
+        with open(srs.conf_path, "w") as f:
+            f.write("listen 1935;\nvhost {\n")
+        srs.signal(signal.SIGHUP)
+        time.sleep(0.5)
+        assert srs.alive()
+        assert wait_port(new_port, 2)
+        assert "reload failed" in srs.log_text()
+
+
+def test_usr1_reopens_log_file(tmp_path):
+    with SrsProcess(tmp_path, http_api=False, http_server=False) as srs:
+        time.sleep(0.3)
+        rotated = srs.log_file + ".1"
+        os.rename(srs.log_file, rotated)
+        srs.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while not os.path.exists(srs.log_file) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(srs.log_file)
+        assert "log file reopened" in open(srs.log_file).read() + open(rotated).read()
+
+
+def test_quit_is_graceful(tmp_path):
+    conf_extra = "grace_start_wait 100;\ngrace_final_wait 100;\n"
+    with SrsProcess(tmp_path, global_body=conf_extra, http_api=False, http_server=False) as srs:
+        srs.signal(signal.SIGQUIT)
+        assert srs.proc.wait(15) == 0
+        assert "graceful quit" in srs.log_text()
+
+
+def test_log_format_has_cid(tmp_path):
+    import re
+
+    with SrsProcess(tmp_path, http_api=False, http_server=False) as srs:
+        import socket
+        s = socket.create_connection(("127.0.0.1", srs.rtmp_port))
+        s.sendall(b"\x03" + b"\x00" * 1536)
+        s.recv(10)
+        s.close()
+        time.sleep(0.5)
+    text = srs.log_text()
+    line = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]\[(verb|debug|trace|warn|error)\]\[\d+\]\[(\d+)\]")
+    cids = {m.group(2) for m in map(line.match, text.splitlines()) if m}
+    assert cids, text
+    assert any(c != "0" for c in cids)
+    client = [ln for ln in text.splitlines() if "RTMP client ip=" in ln]
+    assert client
+
+
+def test_initd_start_status_reload_rotate_stop(tmp_path):
+    srs = SrsProcess(tmp_path, http_api=False, http_server=False)
+    conf = open(srs.conf_path).read().replace("daemon off;", "daemon on;")
+    with open(srs.conf_path, "w") as f:
+        f.write(conf)
+    launcher = tmp_path / "srs-launcher"
+    launcher.write_text(f"#!/bin/sh\nexec {sys.executable} -m srs.main.server \"$@\"\n")
+    launcher.chmod(0o755)
+    env = dict(os.environ, SRS_ROOT=str(tmp_path), SRS_APP=str(launcher), SRS_CONFIG="srs.conf")
+    script = os.path.join(TRUNK, "etc", "init.d", "srs")
+
+    def initd(cmd):
+        return subprocess.run(["bash", script, cmd], env=env, capture_output=True, text=True, timeout=60)
+
+    assert initd("status").returncode == 1
+    r = initd("start")
+    assert r.returncode == 0, r.stdout + r.stderr + srs.output()
+    try:
+        assert wait_port(srs.rtmp_port)
+        assert initd("status").returncode == 0
+        assert initd("reload").returncode == 0
+        assert initd("rotate").returncode == 0
+        time.sleep(0.5)
+        assert initd("status").returncode == 0
+    finally:
+        r = initd("stop")
+    assert r.returncode == 0, r.stdout
+    assert initd("status").returncode == 1
+    assert not os.path.exists(srs.pid_file)
+    assert "reload ok" in srs.log_text()
