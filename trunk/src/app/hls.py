@@ -213,7 +213,12 @@ class HlsStream:
             self.ftt = FlvToTs(vcodec, acodec)
         srslog.trace(log, "hls: %s codecs video=%s audio=%s", self.url, vcodec, acodec)
         for m in pending:
-            self._mux(m)
+            try:
+                self._mux(m)
+            except (OSError, SrsError) as e:
+                self._fail(e)
+                if not self.active:
+                    return
 
     # ------------------------------------------------------------------ muxing
     def _mux(self, msg: Message) -> None:
@@ -227,8 +232,8 @@ class HlsStream:
             if ftt.vcodec is None or payload[0] & 0x0F != VCODEC_AVC or len(payload) < 5:
                 return
             if msg.seq_header:
+                ftt.on_message(msg)  # cache the codec config first, whatever the disk does
                 self._on_sequence_header(msg, True)
-                ftt.on_message(msg)
                 return
             if payload[1] != 1:  # not a NALU packet (end of sequence): nothing to mux
                 return
@@ -241,8 +246,8 @@ class HlsStream:
             if ftt.acodec is None or fmt != (ACODEC_AAC if ftt.acodec == "aac" else ACODEC_MP3):
                 return
             if msg.seq_header:
+                ftt.on_message(msg)  # cache the codec config first, whatever the disk does
                 self._on_sequence_header(msg, False)
-                ftt.on_message(msg)
                 return
         ts = msg.ts_ms
         cur = self.current

@@ -129,7 +129,7 @@ class Output:
                     with gevent.Timeout(self.send_timeout_s):
                         n = sock.send(head)
                 except gevent.Timeout:
-                    log.warn("player send timeout after %.1fs with %d bytes waiting, closing",
+                    log.warning("player send timeout after %.1fs with %d bytes waiting, closing",
                              time.monotonic() - started, self.backlog_bytes)
                     self._fail(None)
                     return

@@ -335,9 +335,13 @@ class RtmpConn:
         pithy_s = max(self.server.config.pithy_print_ms, 1000) / 1000.0
         events = self.events
         session = self.session
+        # Merged read (SRS's mr): sleep between reads so each recv takes a bigger batch; off in realtime mode.
+        mr_sleep_s = vc.mr_latency / 1000.0 if vc.mr_enabled and not vc.min_latency else 0.0
         while True:
             if not events:
                 self.flush()
+                if mr_sleep_s:
+                    gevent.sleep(mr_sleep_s)
                 try:
                     data = self.recv(timeout)
                 except socket.timeout:

@@ -95,6 +95,9 @@ class Server:
         self.greenlets: list = []
         self.grace = False
         self.reload_handlers: List[Callable[[Config, Config, list], None]] = []
+        # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
+        self.hls = hls.hls_manager(self)
+        self.reload_handlers.append(self.hls.on_reload)
 
     # ------------------------------------------------------------------ helpers for components
     def next_cid(self) -> int:
@@ -210,6 +213,7 @@ class Server:
                 except Exception:
                     log.exception("stop http failed")
         self.edge.stop()  # H11: stop the edge ingesters (upstream plays)
+        self.hls.stop()   # close open segments; hls_dispose deletes the files at shutdown
         for src in list(self.sources.sources.values()):
             for out in list(src.hub):
                 src.remove_hub_output(out)
@@ -315,3 +319,6 @@ class Server:
                 log.info("<- SRS time=%ds, conns=%d, sources=%d, cpu=%.2fs, rss=%dKB",
                          (now_ms() - self.start_time_ms) // 1000, len(self.connections),
                          len(self.sources.sources), ru.ru_utime + ru.ru_stime, ru.ru_maxrss)
+                for src in list(self.sources.sources.values()):
+                    if src.consumers:
+                        log.info("%s", src.pithy())

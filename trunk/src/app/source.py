@@ -37,11 +37,11 @@ class SourceOptions:
     """The per-vhost knobs a source reads; refreshed from the config on reload."""
 
     __slots__ = ("gop_cache", "queue_length_s", "time_jitter", "atc", "mw_latency_ms", "min_latency",
-                 "reduce_sequence_header", "chunk_size")
+                 "reduce_sequence_header", "chunk_size", "mix_correct")
 
     def __init__(self, gop_cache=True, queue_length_s=30.0, time_jitter="full", atc=False,
                  mw_latency_ms=performance.MW_SLEEP_MS, min_latency=False, reduce_sequence_header=False,
-                 chunk_size=performance.CHUNK_SIZE):
+                 chunk_size=performance.CHUNK_SIZE, mix_correct=False):
         self.gop_cache = gop_cache
         self.queue_length_s = queue_length_s
         self.time_jitter = time_jitter
@@ -50,6 +50,7 @@ class SourceOptions:
         self.min_latency = min_latency
         self.reduce_sequence_header = reduce_sequence_header
         self.chunk_size = chunk_size
+        self.mix_correct = mix_correct
 
     @classmethod
     def from_vhost(cls, vc) -> "SourceOptions":
@@ -58,7 +59,40 @@ class SourceOptions:
         return cls(gop_cache=vc.gop_cache, queue_length_s=float(vc.queue_length),
                    time_jitter=vc.time_jitter, atc=vc.atc, mw_latency_ms=int(vc.mw_latency),
                    min_latency=vc.min_latency, reduce_sequence_header=vc.reduce_sequence_header,
-                   chunk_size=int(vc.chunk_size))
+                   chunk_size=int(vc.chunk_size), mix_correct=vc.mix_correct)
+
+
+class MixQueue:
+    """``mix_correct``: reorders audio and video by timestamp (SRS's SrsMixQueue). A message leaves once
+    the queue holds at least one audio and one video, or 10 of one kind with none of the other."""
+
+    __slots__ = ("msgs", "videos", "audios")
+
+    def __init__(self):
+        self.msgs: List[Message] = []
+        self.videos = 0
+        self.audios = 0
+
+    def push(self, msg: Message) -> None:
+        msgs = self.msgs
+        i = len(msgs)
+        while i and msgs[i - 1].ts_ms > msg.ts_ms:  # stable insert: equal timestamps keep arrival order
+            i -= 1
+        msgs.insert(i, msg)
+        if msg.is_video:
+            self.videos += 1
+        else:
+            self.audios += 1
+
+    def pop(self) -> Optional[Message]:
+        if not ((self.videos and self.audios) or self.videos >= 10 or self.audios >= 10):
+            return None
+        msg = self.msgs.pop(0)
+        if msg.is_video:
+            self.videos -= 1
+        else:
+            self.audios -= 1
+        return msg
 
 
 class Consumer:
@@ -131,12 +165,14 @@ class LiveSource:
         self.hub: list = []   # outputs that remux once per source: on_publish/on_message/on_unpublish
         self.last_raw_ts: Optional[int] = None
         self.last_ts = 0      # the corrected timeline
+        self.zero_base: Optional[int] = None
         self.timer = None
         self.created_ms = int(time.monotonic() * 1000)
         self.frames = 0
         self.audio_codec_id: Optional[int] = None  # FLV sound format, for remuxers that need it
         self.publish_seq = 0  # counts publishes (republish = new sequence)
         self.on_idle: Optional[Callable[["LiveSource"], None]] = None
+        self.mix = MixQueue()
 
     # ------------------------------------------------------------------ publish side
     @property
@@ -149,6 +185,7 @@ class LiveSource:
         self.publisher_cid = cid
         self.publish_seq += 1
         self.last_raw_ts = None
+        self.zero_base: Optional[int] = None
         for out in list(self.hub):
             self._hub_call(out, "on_publish", self)
         log.info("source %s published by cid=%d", self.url, cid)
@@ -161,6 +198,7 @@ class LiveSource:
             self._hub_call(out, "on_unpublish", self)
         log.info("source %s unpublished (cid=%d)", self.url, self.publisher_cid)
         self.publisher_cid = None
+        self.mix = MixQueue()
         self.audio_codec_id = None
         self.meta = self.video_sh = self.audio_sh = None
         self.gop.clear()
@@ -170,6 +208,17 @@ class LiveSource:
 
     def on_message(self, msg: Message) -> None:
         """A media or metadata message from the publisher, parsed once."""
+        if self.opts.mix_correct and msg.is_av:
+            mix = self.mix
+            mix.push(msg)
+            m = mix.pop()
+            while m is not None:
+                self._on_message(m)
+                m = mix.pop()
+            return
+        self._on_message(msg)
+
+    def _on_message(self, msg: Message) -> None:
         opts = self.opts
         for out in self.hub:
             try:
@@ -200,10 +249,19 @@ class LiveSource:
 
     def _correct(self, msg: Message) -> Message:
         mode = self.opts.time_jitter
-        if self.opts.atc or mode != "full":
+        if self.opts.atc or mode == "off":
             if msg.is_av:
                 self.last_ts = msg.ts_ms
             return msg
+        if mode == "zero":
+            # Only the first timestamp of the publish is removed; no other correction.
+            if not msg.is_av:
+                return msg.with_ts(self.last_ts) if msg.ts_ms != self.last_ts else msg
+            if self.zero_base is None:
+                self.zero_base = msg.ts_ms
+            ts = max(0, msg.ts_ms - self.zero_base)
+            self.last_ts = ts
+            return msg if ts == msg.ts_ms else msg.with_ts(ts)
         if not msg.is_av:
             return msg.with_ts(self.last_ts) if msg.ts_ms != self.last_ts else msg
         raw = msg.ts_ms
@@ -284,13 +342,20 @@ class LiveSource:
                     c.backlog_since_ts = None
                 out.write(data)
 
+    def pithy(self) -> str:
+        """One status line for the player side of this source (SRS's "-> PLA" stage)."""
+        drops = sum(c.drops for c in self.consumers)
+        blocked = sum(1 for c in self.consumers if c.output.backlog_bytes)
+        return (f"-> PLA {self.url} players={len(self.consumers)}, groups={len(self.groups)}, "
+                f"blocked={blocked}, drops={drops}, frames={self.frames}, gop={len(self.gop)}")
+
     def _shrink(self, c: Consumer) -> None:
         """Over queue_length: drop all but the sequence headers, as SRS's queue shrink."""
         dropped = c.output.drop_backlog(lambda: [self._headers_bytes(c)])
         c.dropped_bytes += dropped
         c.drops += 1
         c.backlog_since_ts = None
-        log.warn("consumer cid=%d over queue_length %.1fs: dropped %d bytes (drops=%d)",
+        log.warning("consumer cid=%d over queue_length %.1fs: dropped %d bytes (drops=%d)",
                  c.cid, self.opts.queue_length_s, dropped, c.drops)
         if c.on_drop is not None:
             c.on_drop(dropped)

@@ -353,3 +353,22 @@ def test_rtmpdump_complex_handshake_play(tmp_path, media_flv):
         frames = sum(1 for p in c.demux(video=0) for _ in p.decode())
         c.close()
         assert frames >= media_flv.video_frames - 2
+
+
+def test_max_connections_closes_the_excess_at_once(tmp_path):
+    srs = SrsProcess(tmp_path, http_api=False, http_server=False)
+    text = open(srs.conf_path).read().replace("max_connections 2000;", "max_connections 2;")
+    open(srs.conf_path, "w").write(text)
+    with srs.start():
+        held = [_handshaken(srs.rtmp_port) for _ in range(2)]
+        extra = socket.create_connection(("127.0.0.1", srs.rtmp_port))
+        assert _expect_closed(extra, 3.0)
+        for s in held:  # the first two are still served
+            s.settimeout(0.5)
+            try:
+                assert s.recv(1) != b""
+            except socket.timeout:
+                pass
+        for s in held:
+            s.close()
+        assert "max_connections=2" in srs.log_text()
