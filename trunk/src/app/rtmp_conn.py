@@ -45,7 +45,9 @@ class RtmpConn:
         self.output = Output(sock, cid)
         self.session: Optional[stack.ServerSession] = None
         self.req: Optional[Request] = None
-        self.buf = bytearray(performance.RECV_BUFFER_SIZE)
+        # Players send almost nothing: a small read buffer each (2000 players x 128 KB would be 256 MB);
+        # a publisher gets the big one when it starts publishing.
+        self.buf = bytearray(4096)
         self.view = memoryview(self.buf)
         self.events: list = []
         self.recv_bytes = 0
@@ -323,6 +325,9 @@ class RtmpConn:
                 self.server.hooks.on_unpublish(hooks.on_unpublish, req, self.cid, self.ip)
 
     def publish_cycle(self, src: LiveSource, vc) -> None:
+        if len(self.buf) < performance.RECV_BUFFER_SIZE:
+            self.buf = bytearray(performance.RECV_BUFFER_SIZE)
+            self.view = memoryview(self.buf)
         first_timeout = vc.publish_1stpkt_timeout / 1000.0
         normal_timeout = vc.publish_normal_timeout / 1000.0
         timeout = first_timeout
