@@ -28,7 +28,7 @@ from typing import Dict, Optional
 import gevent
 
 from srs.app.forward import Forwarder, HeaderCache, split_url
-from srs.app.rtmp_client import RtmpClient
+from srs.app.rtmp_client import Redirected, RtmpClient
 from srs.core import version
 from srs.kernel.errors import (ERROR_RTMP_EDGE_PROXY_PULL, ERROR_SOCKET_TIMEOUT, AccessDenied, RtmpError,
                                SrsError, StreamBusy)
@@ -80,6 +80,7 @@ class EdgeIngester:
         self.stopped = False
         self.attempts = 0
         self.greenlet = None
+        self.redirect = None  # H14: (host, port) of an origin cluster's RTMP 302, used for one attempt
 
     @property
     def origin(self):
@@ -109,12 +110,20 @@ class EdgeIngester:
             while not self.stopped:
                 if self._idle():
                     break
-                host, port = self.origin
+                followed, self.redirect = self.redirect, None
+                host, port = followed or self.origin
                 self.attempts += 1
                 try:
                     self._ingest(host, port)
                     if self._idle():
                         break
+                except Redirected as e:  # H14: the origin cluster says another origin has it: go now, once
+                    if followed is None:
+                        log.info("edge pull %s: origin %s:%d redirects to %s", src.url, host, port, e.url)
+                        self.redirect = (e.host, e.port)
+                        continue
+                    log.warning("edge pull %s: %s redirects again, not followed; next origin in %.0fs",
+                                src.url, e.url, RETRY_S)
                 except StreamBusy as e:
                     log.warning("edge pull %s: local source busy (%s), stop", src.url, e)
                     break
@@ -124,7 +133,8 @@ class EdgeIngester:
                 finally:
                     self._close_client()
                     self._unpublish()
-                self.index += 1
+                if followed is None:  # H14: a failed redirect target retries the same origin
+                    self.index += 1
                 gevent.sleep(RETRY_S)
         finally:
             self.stopped = True

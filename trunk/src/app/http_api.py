@@ -214,7 +214,7 @@ class ApiApp(bottle.Bottle):
         for path in ("/api/v1/clients", "/api/v1/clients/", "/api/v1/clients/<cid>"):
             r(path, method=["GET", "DELETE"], callback=self.clients)
         r("/api/v1/raw", method=["GET", "POST"], callback=self.raw)
-        r("/api/v1/clusters", callback=self.clusters)
+        r("/api/v1/clusters", method=["GET", "POST"], callback=self.clusters)  # H14: SRS 3 coworkers POST
         r("/api/v1/tests/requests", method=any_method, callback=self.requests)
         r("/api/v1/tests/errors", method=any_method, callback=lambda: self._reply({"code": 100}))
         r("/api/v1/tests/redirects", method=any_method,
@@ -315,8 +315,10 @@ class ApiApp(bottle.Bottle):
     def clusters(self) -> str:
         q = bottle.request.query
         query = {k: q.get(k, "") for k in ("ip", "vhost", "app", "stream")}
-        # no origin cluster (coworkers) support: nobody else holds the stream
-        return self._reply({"code": ERROR_SUCCESS, "data": {"query": query, "origin": None}})
+        # H14: origin cluster: where the stream is published on this server, or null
+        from srs.app.coworkers import origin_info
+        origin = origin_info(self.ctx, query["vhost"], query["app"], query["stream"], q.get("coworker", ""))
+        return self._reply({"code": ERROR_SUCCESS, "data": {"query": query, "origin": origin}})
 
     def metrics(self) -> str:
         stat = self.ctx.statistic

@@ -211,7 +211,7 @@ class HttpHooks:
             srslog.set_cid(cid)  # log lines of the task carry the client that caused it
             try:
                 fn(*args)
-            except Exception:  # a bug in one task must not stop the worker
+            except (Exception, gevent.Timeout):  # a bug or a stray timeout in one task must not stop the worker
                 log.exception("http: async hook failed")
             finally:
                 self._busy = False
@@ -226,6 +226,9 @@ class HttpHooks:
         while self._queue.qsize() or self._busy:
             if deadline is not None and gevent.get_hub().loop.now() >= deadline:
                 return False
+            if self._queue.qsize() and (self._worker is None or self._worker.dead):
+                self._busy = False
+                self._worker = gevent.spawn(self._work)  # the worker died: serve what is queued
             gevent.sleep(0.01)
         return True
 

@@ -23,15 +23,15 @@ from gevent import socket
 from gevent.lock import BoundedSemaphore
 
 from srs.core import performance
-from srs.kernel.errors import (ERROR_RTMP_ACCESS_DENIED, ERROR_SOCKET_CLOSED, ERROR_SOCKET_CONNECT,
-                               ERROR_SOCKET_TIMEOUT, RtmpError, SrsError)
+from srs.kernel.errors import (ERROR_CONTROL_REDIRECT, ERROR_RTMP_ACCESS_DENIED, ERROR_SOCKET_CLOSED,
+                               ERROR_SOCKET_CONNECT, ERROR_SOCKET_TIMEOUT, RtmpError, SrsError)
 from srs.protocol import rtmp_stack as stack
 from srs.protocol.request import Request
 from srs.protocol.rtmp_handshake import ClientHandshake
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RtmpClient", "ClientClosed", "open_client"]
+__all__ = ["RtmpClient", "ClientClosed", "Redirected", "open_client"]
 
 
 class ClientClosed(SrsError):
@@ -39,6 +39,33 @@ class ClientClosed(SrsError):
 
     code = ERROR_SOCKET_CLOSED
     peer = True
+
+
+class Redirected(RtmpError):
+    """H14: the server answered with an RTMP 302 (SRS 3 origin cluster): ``url`` is where the stream
+    is (``rtmp://host:port/app/stream?params``), ``host``/``port`` its server."""
+
+    code = ERROR_CONTROL_REDIRECT
+
+    def __init__(self, message: str, url: str):
+        super().__init__(message)
+        self.url = url
+        req = Request.from_url(url)
+        self.host = req.host
+        self.port = req.port
+
+
+def redirect_of(info) -> str:
+    """The target of an RTMP 302 status object (``ex.redirect2``, else the tcUrl ``ex.redirect``
+    of early SRS 3 versions), or "" when ``info`` is no redirect."""
+    ex = info.get("ex") if isinstance(info, dict) else None
+    if not isinstance(ex, dict):
+        return ""
+    for key in ("redirect2", "redirect"):
+        url = ex.get(key)
+        if isinstance(url, str) and url.startswith("rtmp://"):
+            return url
+    return ""
 
 
 class RtmpClient:
@@ -59,6 +86,8 @@ class RtmpClient:
         self.server_info = None
         self.closed = False
         self._send_lock = BoundedSemaphore()
+        # H16 librtmp: tools choose the handshake (srs_rtmp_dump --complex); False = simple only.
+        self.complex_handshake = True
 
     # ------------------------------------------------------------------ socket plumbing
     def open(self) -> None:
@@ -70,7 +99,7 @@ class RtmpClient:
         except OSError as e:
             raise SrsError(f"connect {self.host}:{self.port} failed: {e}", ERROR_SOCKET_CONNECT) from e
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        hs = ClientHandshake(os.urandom, int(time.time() * 1000))
+        hs = ClientHandshake(os.urandom, int(time.time() * 1000), complex=self.complex_handshake)
         self._sendall(hs.start())
         try:
             while not hs.done:
@@ -146,6 +175,9 @@ class RtmpClient:
         if isinstance(ev, stack.Close):
             raise ClientClosed(f"{self.host}:{self.port} closed the session")
         if isinstance(ev, stack.Status) and ev.level == "error":
+            url = redirect_of(ev.info)  # H14: origin cluster 302
+            if url:
+                raise Redirected(f"{self.host}:{self.port} redirects to {url}", url)
             raise RtmpError(f"{self.host}:{self.port} error status {ev.code}: {ev.description}")
 
     # ------------------------------------------------------------------ RTMP commands

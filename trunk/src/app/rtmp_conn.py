@@ -190,6 +190,10 @@ class RtmpConn:
         if vc.is_edge and vc.token_traverse:  # H11: the origin authenticates the client first
             self.server.edge.check_token(req)
         self.connected = True
+        if vc.bandcheck.enabled:  # H17: SRS branches to the bandwidth test right after connect
+            from srs.app import bandcheck
+            bandcheck.serve(self, vc)
+            raise ConnClosed("bandcheck done")
         self.session.accept_connect(server_ip=self.local_ip(), pid=os.getpid(), cid=self.cid,
                                     object_encoding=req.object_encoding)
         self.flush()
@@ -254,6 +258,11 @@ class RtmpConn:
         hooks = self.hooks_cfg()
         if vc.refer is not None and vc.refer.play:
             security.check_refer(list(vc.refer.play), req.page_url)
+        if vc.origin_cluster and not vc.is_edge:  # H14: a stream published on a coworker plays there (302)
+            from srs.app.coworkers import redirect_player
+            url = redirect_player(self, vc)
+            if url:
+                raise ConnClosed(f"redirected to {url}")
         if hooks is not None and hooks.on_play:
             self.server.hooks.on_play(hooks.on_play, req, self.cid, self.ip)
         st = self.server.statistic

@@ -85,6 +85,10 @@ class Server:
         # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
         from srs.app import edge, forward
         self.sources.hub_factories.append(functools.partial(forward.make_hub_output, self))
+        # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
+        from srs.app import bandcheck, hds
+        self.sources.hub_factories.append(functools.partial(hds.make_hub_output, self))
+        self.bandcheck = bandcheck.BandcheckGate()
         self.edge = edge.EdgeManager(self)
         self.rtmp_servers: List[StreamServer] = []
         self.http_api = None
@@ -98,6 +102,19 @@ class Server:
         # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
         self.hls = hls.hls_manager(self)
         self.reload_handlers.append(self.hls.on_reload)
+        # H14: a changed dvr/forward of a vhost is rebuilt on its live sources (SRS's on_reload_vhost_*)
+        from srs.app.live_reload import LiveReload
+        self.reload_handlers.append(LiveReload(self))
+        # H13: transcode and exec run child processes per published stream (hub outputs); ingesters
+        # run from start to stop; each follows its own reload changes.
+        from srs.app import encoder, ingest
+        from srs.app import exec as exec_
+        self.sources.hub_factories.append(functools.partial(encoder.make_hub_output, self))
+        self.sources.hub_factories.append(functools.partial(exec_.make_hub_output, self))
+        self.ingesters = ingest.IngestManager(self)
+        self.reload_handlers.append(functools.partial(encoder.on_reload, self))
+        self.reload_handlers.append(functools.partial(exec_.on_reload, self))
+        self.reload_handlers.append(self.ingesters.on_reload)
 
     # ------------------------------------------------------------------ helpers for components
     def next_cid(self) -> int:
@@ -156,6 +173,10 @@ class Server:
         self.listen_rtmp()
         self.start_http()
         self.heartbeat = start_heartbeat(self)
+        # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
+        from srs.app.casters import start_casters
+        self.casters = start_casters(self)
+        self.ingesters.start()  # H13: ingesters start with the server (they publish to our listener)
         self.greenlets.append(gevent.spawn(self._control))
         self.greenlets.append(gevent.spawn(self._pithy))
         log.info("srs started, pid=%d, cwd=%s, rtmp=%s", self.pid, self.cwd,
@@ -204,6 +225,8 @@ class Server:
         self._stopping = True
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        if getattr(self, "casters", None) is not None:  # H15: casters first, they publish to us
+            self.casters.stop()
         for srv in self.rtmp_servers:
             srv.close()
         for closer in (self.http_api, self.http_server):
@@ -217,6 +240,10 @@ class Server:
         for src in list(self.sources.sources.values()):
             for out in list(src.hub):
                 src.remove_hub_output(out)
+        # H13: stop the ingesters, then wait for every transcode/ingest/exec child (SIGKILL after 3 s)
+        self.ingesters.stop()
+        from srs.app.ffmpeg import stop_all
+        stop_all()
         for conn in list(self.connections.values()):
             conn.kick()
         gevent.killall([g for g in self.greenlets if g is not gevent.getcurrent()], block=False)

@@ -23,8 +23,9 @@ import gevent
 
 from srs.core import performance
 from srs.kernel import flv
-from srs.kernel.errors import StreamBusy
+from srs.kernel.errors import SrsError, StreamBusy
 from srs.kernel.message import MSG_AMF0_DATA, Message
+from srs.protocol import amf0
 from srs.protocol.rtmp_chunk import ChunkEncoder
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,11 @@ class SourceOptions:
     """The per-vhost knobs a source reads; refreshed from the config on reload."""
 
     __slots__ = ("gop_cache", "queue_length_s", "time_jitter", "atc", "mw_latency_ms", "min_latency",
-                 "reduce_sequence_header", "chunk_size", "mix_correct")
+                 "reduce_sequence_header", "chunk_size", "mix_correct", "atc_auto")
 
     def __init__(self, gop_cache=True, queue_length_s=30.0, time_jitter="full", atc=False,
                  mw_latency_ms=performance.MW_SLEEP_MS, min_latency=False, reduce_sequence_header=False,
-                 chunk_size=performance.CHUNK_SIZE, mix_correct=False):
+                 chunk_size=performance.CHUNK_SIZE, mix_correct=False, atc_auto=False):
         self.gop_cache = gop_cache
         self.queue_length_s = queue_length_s
         self.time_jitter = time_jitter
@@ -51,6 +52,7 @@ class SourceOptions:
         self.reduce_sequence_header = reduce_sequence_header
         self.chunk_size = chunk_size
         self.mix_correct = mix_correct
+        self.atc_auto = atc_auto  # H17: metadata bravo_atc="true" switches atc on
 
     @classmethod
     def from_vhost(cls, vc) -> "SourceOptions":
@@ -59,7 +61,7 @@ class SourceOptions:
         return cls(gop_cache=vc.gop_cache, queue_length_s=float(vc.queue_length),
                    time_jitter=vc.time_jitter, atc=vc.atc, mw_latency_ms=int(vc.mw_latency),
                    min_latency=vc.min_latency, reduce_sequence_header=vc.reduce_sequence_header,
-                   chunk_size=int(vc.chunk_size), mix_correct=vc.mix_correct)
+                   chunk_size=int(vc.chunk_size), mix_correct=vc.mix_correct, atc_auto=vc.atc_auto)
 
 
 class MixQueue:
@@ -173,6 +175,7 @@ class LiveSource:
         self.publish_seq = 0  # counts publishes (republish = new sequence)
         self.on_idle: Optional[Callable[["LiveSource"], None]] = None
         self.mix = MixQueue()
+        self.bravo_atc = False  # H17: atc_auto saw bravo_atc="true" in this publish's metadata
 
     # ------------------------------------------------------------------ publish side
     @property
@@ -199,6 +202,7 @@ class LiveSource:
         log.info("source %s unpublished (cid=%d)", self.url, self.publisher_cid)
         self.publisher_cid = None
         self.mix = MixQueue()
+        self.bravo_atc = False  # H17: the next publisher's metadata decides again
         self.audio_codec_id = None
         self.meta = self.video_sh = self.audio_sh = None
         self.gop.clear()
@@ -231,6 +235,8 @@ class LiveSource:
             cached = self.video_sh if msg.is_video else self.audio_sh
             if cached is not None and cached.payload == msg.payload:
                 return
+        if msg.kind == MSG_AMF0_DATA and opts.atc_auto:  # H17: SRS's on_meta_data re-checks atc_auto
+            self.bravo_atc = _has_bravo_atc(msg.payload)
         msg = self._correct(msg)
         if msg.is_av:
             self.frames += 1
@@ -249,7 +255,7 @@ class LiveSource:
 
     def _correct(self, msg: Message) -> Message:
         mode = self.opts.time_jitter
-        if self.opts.atc or mode == "off":
+        if self.opts.atc or self.bravo_atc or mode == "off":
             if msg.is_av:
                 self.last_ts = msg.ts_ms
             return msg
@@ -373,7 +379,8 @@ class LiveSource:
         # newcomer's burst and the next tick never overlap.
         self.flush()
         gop = self.gop
-        if self.opts.atc or self.opts.time_jitter == "off":
+        atc = self.opts.atc or self.bravo_atc
+        if atc or self.opts.time_jitter == "off":
             base = 0
         elif gop:
             base = gop[0].ts_ms
@@ -388,7 +395,9 @@ class LiveSource:
         group.members.append(c)
         c.group = group
         self.consumers.append(c)
-        burst = [m.with_ts(base) for m in (self.meta, self.video_sh, self.audio_sh) if m is not None]
+        # H17: with atc the headers carry the GOP's absolute time (SRS's create_consumer), not 0
+        head_ts = (gop[0].ts_ms if gop else self.last_ts) if atc else base
+        burst = [m.with_ts(head_ts) for m in (self.meta, self.video_sh, self.audio_sh) if m is not None]
         burst.extend(gop)
         data = group.encode(burst, base) if burst else b""
         if header or data:
@@ -439,6 +448,15 @@ class LiveSource:
         self.opts = options
         if not options.gop_cache:
             self.gop.clear()
+
+
+def _has_bravo_atc(payload: bytes) -> bool:
+    """H17: does this onMetaData carry bravo_atc="true" (atc_auto)? Undecodable metadata: no."""
+    try:
+        values = amf0.decode_all(payload)
+    except SrsError:
+        return False
+    return any(isinstance(v, dict) and v.get("bravo_atc") == "true" for v in values[1:2])
 
 
 class SourceRegistry:

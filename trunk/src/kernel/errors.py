@@ -84,6 +84,13 @@ ERROR_RTMP_EDGE_PROXY_PULL = 2022
 ERROR_RTMP_EDGE_RELOAD = 2023
 ERROR_RTMP_AGGREGATE = 2024
 ERROR_RTMP_BWTC_DATA = 2025
+# H15 (casters): RTSP/RTP codes as srs_kernel_error.hpp numbers them (2042..2047).
+ERROR_RTSP_TOKEN_NOT_NORMAL = 2042
+ERROR_RTSP_REQUEST_HEADER_EOF = 2043
+ERROR_RTP_HEADER_CORRUPT = 2044
+ERROR_RTP_TYPE96_CORRUPT = 2045
+ERROR_RTP_TYPE97_CORRUPT = 2046
+ERROR_RTSP_AUDIO_CONFIG = 2047
 ERROR_RTMP_STREAM_NOT_FOUND = 2048
 ERROR_RTMP_CLIENT_NOT_FOUND = 2049
 
@@ -140,6 +147,8 @@ ERROR_RESPONSE_DATA = 4003
 # --- control codes (not failures): the RTMP session loops on them
 ERROR_CONTROL_RTMP_CLOSE = 4999  # the client closed the stream; back to identify
 ERROR_CONTROL_REPUBLISH = 5000   # FMLE unpublished; may publish again on the same connection
+# H14: SRS 3 origin cluster: the player was sent an RTMP 302 to the coworker that has the stream
+ERROR_CONTROL_REDIRECT = 2997
 
 
 class SrsError(Exception):
@@ -220,6 +229,16 @@ class CodecError(PeerError, ValueError):
 
 class HttpError(PeerError):
     code = ERROR_HTTP_DATA_INVALID
+
+    def __init__(self, message: str = "", status: int = 400, code: int | None = None):
+        self.status = status
+        super().__init__(message, code)
+
+
+class RtspError(PeerError):
+    """H15 (casters): a bad RTSP request/SDP/transport; ``status`` is the RTSP answer (400...)."""
+
+    code = ERROR_RTSP_TOKEN_NOT_NORMAL
 
     def __init__(self, message: str = "", status: int = 400, code: int | None = None):
         self.status = status

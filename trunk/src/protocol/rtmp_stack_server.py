@@ -92,6 +92,7 @@ _ACTION_STATES = {
     "start_play": frozenset((S.PLAYING,)),
     "on_pause": frozenset((S.PLAYING,)),
     "on_play_error": _CONNECTED_STATES,
+    "redirect": _CONNECTED_STATES,  # H14: origin cluster RTMP 302
     "set_out_chunk_size": frozenset((S.WAIT_CONNECT,)) | _CONNECTED_STATES,
 }
 
@@ -329,6 +330,15 @@ class ServerSession(Session):
         sid = self.stream_id if stream_id is None else stream_id
         self._send(MSG_AMF0_COMMAND, rm.on_status(code, description, rm.LEVEL_ERROR),
                    CSID_OVER_STREAM, sid)
+
+    def redirect(self, tc_url: str, url: str) -> None:
+        """H14: RTMP 302 of SRS 3's origin cluster: onStatus (stream 0) at level error, code
+        NetConnection.Connect.Rejected, description "RTMP 302 Redirect", ``ex: {code: 302,
+        redirect: tcUrl, redirect2: full rtmp url}``; the app closes after the client answers."""
+        self._require("redirect")
+        ex = {"code": 302.0, "redirect": tc_url, "redirect2": url}
+        self._send(MSG_AMF0_COMMAND, rm.on_status(rm.CONNECT_REJECTED, "RTMP 302 Redirect", rm.LEVEL_ERROR, ex=ex),
+                   CSID_OVER_STREAM, 0)
 
     def set_out_chunk_size(self, n: int) -> None:
         """Announce a new outgoing chunk size (vhost chunk_size) and encode with it from now on."""

@@ -130,7 +130,7 @@ def test_many_players_all_get_whole_stream(tmp_path, media_flv):
 
 
 def test_stalled_player_does_not_slow_others_or_publisher(tmp_path, media_flv):
-    with SrsProcess(tmp_path, vhost_body="queue_length 2;") as srs:
+    with SrsProcess(tmp_path, vhost_body="queue_length 10;") as srs:
         url = srs.rtmp_url("live/slow")
         # A player that completes the handshake and play but never reads again.
         from srs.protocol.rtmp_handshake import ClientHandshake
@@ -142,12 +142,15 @@ def test_stalled_player_does_not_slow_others_or_publisher(tmp_path, media_flv):
         good.start()
         time.sleep(0.5)
         t0 = time.monotonic()
-        # ~5.7 MB at full speed: more than loopback's socket buffers can hide.
-        publish_flv(media_flv.path, url, realtime=False, loops=25)
+        # ~7 MB paced at 20x real time: more than loopback's socket buffers can hide from the stalled player,
+        # slow enough for a decoding player to follow.
+        loops, speed = 30, 20.0
+        publish_flv(media_flv.path, url, realtime=True, speed=speed, loops=loops)
         publish_s = time.monotonic() - t0
         good.join(60)
-        assert good.video_frames == 25 * media_flv.video_frames
-        assert publish_s < 20
+        assert good.video_frames >= 0.98 * loops * media_flv.video_frames, good.video_frames
+        assert good.monotonic()
+        assert publish_s < loops * media_flv.duration_ms / 1000.0 / speed + 3.0  # the publisher kept its pace
         s.close()
         time.sleep(0.5)
         assert "over queue_length" in srs.log_text()

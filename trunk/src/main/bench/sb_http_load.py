@@ -1,0 +1,81 @@
+"""sb_http_load: N HTTP GET clients (SRS's srs-bench sb_http_load).
+
+    ./objs/sb_http_load -c 2000 -r http://127.0.0.1:8080/live/livestream.flv -s 2 -m 5
+    ./objs/sb_http_load -c 100 -r http://127.0.0.1:8080/index.html -t 10 -d 0
+
+A live stream (HTTP-FLV/TS/AAC: no Content-Length) is counted until the server closes; a file
+needs a Content-Length, is read to its end and counts as one task, then repeats (``-t``).
+The body is only counted: ``recv_into`` a reused buffer.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from srs.main.bench import common
+
+READ_BUFFER = 256 * 1024
+
+
+def get_session(index: int, stats: common.Stats, opts) -> None:
+    import gevent
+
+    from srs.main.bench.http_get import HttpFailure, open_get
+
+    sock, head_len, length, rest = open_get(common.client_url(opts.url, index))
+    stats.alive += 1
+    try:
+        sock.settimeout(None if length is None else 30.0)
+        got = len(rest)
+        stats.nread += head_len + got
+        buf = bytearray(READ_BUFFER)
+        recv_into = sock.recv_into
+        pacer = common.ReadPacer(opts.read_size) if opts.read_size > 0 else None
+        while length is None or got < length:
+            n = recv_into(buf)
+            if not n:
+                if length is None:
+                    return
+                raise HttpFailure(f"body short by {length - got} bytes")
+            got += n
+            stats.nread += n
+            if pacer is not None:
+                pause = pacer.after_read(n)
+                if pause > 0:
+                    gevent.sleep(pause)
+    finally:
+        stats.alive -= 1
+        sock.close()
+
+
+def client(index: int, stats: common.Stats, opts) -> None:
+    import gevent
+
+    done = 0
+    while opts.repeat <= 0 or done < opts.repeat:
+        t0 = time.monotonic()
+        stats.tasks += 1
+        try:
+            get_session(index, stats, opts)
+            ok = True
+        except Exception as e:  # noqa: BLE001 - count it and retry
+            ok = False
+            stats.etasks += 1
+            if opts.verbose:
+                print(f"[error] client {index}: {e!r}", file=sys.stderr, flush=True)
+        stats.task_seconds += time.monotonic() - t0
+        done += 1
+        pause = opts.delay if ok else opts.error
+        if pause > 0:
+            gevent.sleep(pause)
+        else:
+            gevent.sleep(0)
+
+
+def main(argv=None) -> int:
+    return common.tool_main(sys.argv[1:] if argv is None else argv, "sb_http_load",
+                            "HTTP load: N clients of a live stream or a file", 0.0, client)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

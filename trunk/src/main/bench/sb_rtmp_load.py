@@ -1,0 +1,89 @@
+"""sb_rtmp_load: N RTMP players that only count bytes (SRS's srs-bench sb_rtmp_load).
+
+    ./objs/sb_rtmp_load -c 2000 -r rtmp://127.0.0.1:1935/live/livestream -s 2 -m 5
+
+Each player does the handshake, connect, createStream and play with our protocol layer, then
+stops parsing: it ``recv_into``s one reused buffer and sends an RTMP Acknowledgement each time
+half of the server's window arrived, so one core drives thousands of players.
+"""
+from __future__ import annotations
+
+import struct
+import sys
+import time
+
+from srs.main.bench import common
+
+DEFAULT_WINDOW = 2500000
+READ_BUFFER = 256 * 1024
+
+
+def play_session(index: int, stats: common.Stats, opts) -> None:
+    """One play until the server closes (or the run ends); raises on errors."""
+    import gevent
+
+    from srs.main.bench import rtmp_client
+    from srs.protocol.rtmp_chunk import ChunkEncoder
+
+    url = rtmp_client.RtmpUrl(common.client_url(opts.url, index))
+    sock, cs, _ = rtmp_client.play(url)
+    stats.alive += 1
+    try:
+        sock.settimeout(None)
+        total = cs.decoder.bytes_received
+        stats.nread += total
+        window = cs.in_window_ack_size or DEFAULT_WINDOW
+        step = max(1, window // 2)
+        next_ack = (total // step + 1) * step
+        acker = ChunkEncoder()
+        buf = bytearray(READ_BUFFER)
+        recv_into = sock.recv_into
+        pacer = common.ReadPacer(opts.read_size) if opts.read_size > 0 else None
+        while True:
+            n = recv_into(buf)
+            if not n:
+                return
+            total += n
+            stats.nread += n
+            if total >= next_ack:
+                # 2 = protocol-control chunk stream; the sequence number wraps at 32 bits
+                ack = acker.encode(3, 0, 0, struct.pack(">I", total & 0xFFFFFFFF), 2)
+                sock.sendall(ack)
+                stats.nwrite += len(ack)
+                next_ack = (total // step + 1) * step
+            if pacer is not None:
+                pause = pacer.after_read(n)
+                if pause > 0:
+                    gevent.sleep(pause)
+    finally:
+        stats.alive -= 1
+        sock.close()
+
+
+def client(index: int, stats: common.Stats, opts) -> None:
+    import gevent
+
+    done = 0
+    while opts.repeat <= 0 or done < opts.repeat:
+        t0 = time.monotonic()
+        stats.tasks += 1
+        try:
+            play_session(index, stats, opts)
+            ok = True
+        except Exception as e:  # noqa: BLE001 - count it and retry
+            ok = False
+            stats.etasks += 1
+            if opts.verbose:
+                print(f"[error] client {index}: {e!r}", file=sys.stderr, flush=True)
+        stats.task_seconds += time.monotonic() - t0
+        done += 1
+        gevent.sleep(opts.delay if ok else opts.error)
+
+
+def main(argv=None) -> int:
+    return common.tool_main(sys.argv[1:] if argv is None else argv, "sb_rtmp_load",
+                            "RTMP play load: N players counting bytes", 1.0, client)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
