@@ -11,11 +11,14 @@ truncated response 3088, or the parser's code for a malformed response) and a ga
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 import time
 import urllib.parse
 
+import gevent
 import gevent.socket
 
 from srs.core.version import SIGNATURE
@@ -101,6 +104,24 @@ def _read_response(sock, deadline: _Deadline, head_request: bool, max_bytes: int
             raise HttpError(f"no response from {deadline.url}", status=502, code=ERROR_HTTP_RESPONSE_EOF)
 
 
+def _connect(host: str, port: int, timeout_s: float):
+    """Connect without the resolver for numeric hosts (hooks usually name 127.0.0.1): gevent's threadpool
+    resolver would otherwise sit outside the timeout. Names are resolved under the same deadline."""
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    except ValueError:
+        with gevent.Timeout(timeout_s, gevent.socket.timeout("resolve timeout")):
+            return gevent.socket.create_connection((host, port), timeout=timeout_s)
+    sock = gevent.socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(timeout_s)
+    try:
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def http_request(method: str, url: str, body: bytes = b"", headers: list[tuple[str, str]] | None = None,
                  timeout_s: float = 30.0, max_bytes: int | None = None
                  ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -116,7 +137,7 @@ def http_request(method: str, url: str, body: bytes = b"", headers: list[tuple[s
         head.append(f"Content-Length: {len(body)}")
     data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
     try:
-        sock = gevent.socket.create_connection((host, port), timeout=deadline.left())
+        sock = _connect(host, port, deadline.left())
     except (TimeoutError, gevent.socket.timeout) as e:
         raise HttpError(f"connect {url} timeout", status=504, code=ERROR_SOCKET_TIMEOUT) from e
     except OSError as e:

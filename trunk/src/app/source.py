@@ -24,6 +24,7 @@ import gevent
 from srs.core import performance
 from srs.kernel import flv
 from srs.kernel.errors import SrsError, StreamBusy
+from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AMF0_DATA, Message
 from srs.protocol import amf0
 from srs.protocol.rtmp_chunk import ChunkEncoder
@@ -38,11 +39,12 @@ class SourceOptions:
     """The per-vhost knobs a source reads; refreshed from the config on reload."""
 
     __slots__ = ("gop_cache", "queue_length_s", "time_jitter", "atc", "mw_latency_ms", "min_latency",
-                 "reduce_sequence_header", "chunk_size", "mix_correct", "atc_auto")
+                 "reduce_sequence_header", "chunk_size", "mix_correct", "send_min_interval_ms", "atc_auto")
 
     def __init__(self, gop_cache=True, queue_length_s=30.0, time_jitter="full", atc=False,
                  mw_latency_ms=performance.MW_SLEEP_MS, min_latency=False, reduce_sequence_header=False,
-                 chunk_size=performance.CHUNK_SIZE, mix_correct=False, atc_auto=False):
+                 chunk_size=performance.CHUNK_SIZE, mix_correct=False,
+                 send_min_interval_ms=0.0, atc_auto=False):
         self.gop_cache = gop_cache
         self.queue_length_s = queue_length_s
         self.time_jitter = time_jitter
@@ -52,6 +54,7 @@ class SourceOptions:
         self.reduce_sequence_header = reduce_sequence_header
         self.chunk_size = chunk_size
         self.mix_correct = mix_correct
+        self.send_min_interval_ms = send_min_interval_ms
         self.atc_auto = atc_auto  # H17: metadata bravo_atc="true" switches atc on
 
     @classmethod
@@ -61,7 +64,8 @@ class SourceOptions:
         return cls(gop_cache=vc.gop_cache, queue_length_s=float(vc.queue_length),
                    time_jitter=vc.time_jitter, atc=vc.atc, mw_latency_ms=int(vc.mw_latency),
                    min_latency=vc.min_latency, reduce_sequence_header=vc.reduce_sequence_header,
-                   chunk_size=int(vc.chunk_size), mix_correct=vc.mix_correct, atc_auto=vc.atc_auto)
+                   chunk_size=int(vc.chunk_size), mix_correct=vc.mix_correct,
+                   send_min_interval_ms=float(vc.send_min_interval), atc_auto=vc.atc_auto)
 
 
 class MixQueue:
@@ -175,6 +179,7 @@ class LiveSource:
         self.publish_seq = 0  # counts publishes (republish = new sequence)
         self.on_idle: Optional[Callable[["LiveSource"], None]] = None
         self.mix = MixQueue()
+        self.pacer = None
         self.bravo_atc = False  # H17: atc_auto saw bravo_atc="true" in this publish's metadata
 
     # ------------------------------------------------------------------ publish side
@@ -244,6 +249,11 @@ class LiveSource:
                 self.audio_codec_id = msg.payload[0] >> 4
         self._cache(msg)
         self.pending.append(msg)
+        if opts.send_min_interval_ms > 0:
+            # SRS's send_min_interval: players get one message per interval, paced by one greenlet per source.
+            if self.pacer is None:
+                self.pacer = gevent.spawn(self._pace, self.publisher_cid or 0)
+            return
         if opts.min_latency:
             self.flush()
             return
@@ -317,6 +327,15 @@ class LiveSource:
         if self.pending:
             self.flush()
 
+    def _pace(self, cid: int) -> None:
+        cid_var.set(cid)
+        try:
+            while self.pending:
+                self._fanout([self.pending.pop(0)])
+                gevent.sleep(self.opts.send_min_interval_ms / 1000.0)
+        finally:
+            self.pacer = None
+
     # ------------------------------------------------------------------ the merged-write tick
     def flush(self) -> None:
         batch = self.pending
@@ -327,6 +346,10 @@ class LiveSource:
         if timer is not None:
             self.timer = None
             timer.kill(block=False)
+        self._fanout(batch)
+
+    def _fanout(self, batch: List[Message]) -> None:
+        """Encode ``batch`` once per group and write it to every player of the group."""
         last_ts = batch[-1].ts_ms
         queue_ms = self.opts.queue_length_s * 1000.0
         for group in list(self.groups.values()):

@@ -110,3 +110,25 @@ def test_atc_player_and_hls_keep_absolute_time(tmp_path, media_flv):
             assert float(pkt.dts * pkt.time_base) > 40_000  # 1e9 ms modulo 2^33/90k: far from 0
         finally:
             c.close()
+
+
+def test_atc_hls_segment_names_in_absolute_time(tmp_path, media_flv):
+    """atc + hls_ts_floor: segments are named by absolute time (floor(now / fragment)), as SRS names them so that
+    several origins fed the same ATC stream produce the same file names."""
+    import re
+    import time as _time
+
+    from fixtures.srs_server import SrsProcess, publish_flv
+
+    body = (f"atc on;\nhls {{ enabled on; hls_fragment 2; hls_window 20; hls_path {tmp_path}/html; "
+            f"hls_ts_floor on; hls_ts_file [app]/[stream]-[timestamp].ts; }}")
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        before = _time.time()
+        publish_flv(media_flv.path, srs.rtmp_url("live/atc"), realtime=True, speed=2.0, loops=2)
+        after = _time.time()
+        _time.sleep(0.3)
+        m3u8 = (tmp_path / "html" / "live" / "atc.m3u8").read_text()
+    names = [int(n) for n in re.findall(r"atc-(\d+)\.ts", m3u8)]
+    assert names, m3u8
+    assert all(b > a for a, b in zip(names, names[1:]))
+    assert int(before / 2) - 1 <= names[0] <= int(after / 2) + len(names) + 1

@@ -152,3 +152,36 @@ def test_players_page_and_static_files(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(srs.http_url("/../etc/passwd"), timeout=5)
         assert e.value.code in (400, 403, 404)
+
+
+def test_http_static_mount_serves_another_dir(tmp_path):
+    other = tmp_path / "vod"
+    other.mkdir()
+    (other / "a.txt").write_text("from the vod dir")
+    body = f"http_static {{ enabled on; mount [vhost]/vod/; dir {other}; }}"
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        r = urllib.request.urlopen(srs.http_url("vod/a.txt"), timeout=5)
+        assert r.read() == b"from the vod dir"
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(srs.http_url("vod/../../etc/passwd"), timeout=5)
+        assert e.value.code in (400, 403, 404)
+
+
+FFPROBE = __import__("shutil").which("ffprobe")
+
+
+@pytest.mark.skipif(not FFPROBE, reason="Debian ffprobe not installed")
+@pytest.mark.parametrize("ext", ["flv", "ts"])
+def test_ffprobe_reads_http_live(tmp_path, media_flv, ext):
+    import subprocess
+
+    with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
+        url = srs.rtmp_url("live/probe")
+        pub = threading.Thread(target=publish_flv, args=(media_flv.path, url), kwargs={"realtime": True, "loops": 2})
+        pub.start()
+        time.sleep(1.0)
+        r = subprocess.run([FFPROBE, "-v", "error", "-rw_timeout", "5000000", "-show_entries",
+                            "stream=codec_name,width,height,sample_rate", "-of", "csv=p=0",
+                            srs.http_url(f"live/probe.{ext}")], capture_output=True, text=True, timeout=30)
+        pub.join(30)
+        assert "h264,320,240" in r.stdout and "aac,44100" in r.stdout, r.stdout + r.stderr

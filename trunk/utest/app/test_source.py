@@ -154,3 +154,23 @@ def test_second_publisher_refused():
     with pytest.raises(StreamBusy):
         src.on_publish(2)
     assert src.publisher_cid == 1
+
+
+def test_send_min_interval_paces_players():
+    """send_min_interval 50: every player gets one message per 50 ms, whatever the publisher's pace."""
+    import time
+
+    src = source(gop_cache=False, send_min_interval_ms=50.0)
+    src.on_publish(1)
+    r = Reader()
+    src.add_consumer(r.consumer())
+    t0 = time.monotonic()
+    for i in range(6):
+        src.on_message(video(i * 40, key=(i == 0)))
+    gevent.sleep(0.02)
+    assert len(r.drain()) <= 2  # not all at once
+    while src.pacer is not None:
+        gevent.sleep(0.01)
+    elapsed = time.monotonic() - t0
+    assert len(r.drain()) == 6
+    assert elapsed >= 5 * 0.05 * 0.9
