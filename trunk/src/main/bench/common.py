@@ -108,6 +108,29 @@ class Stats:
                 "estasks": self.estasks, "samples": self.samples}
 
 
+def repeat_tasks(index: int, stats: "Stats", opts, session: Callable) -> None:
+    """SRS's task loop: run ``session(index, stats, opts)`` ``-t`` times (0 = forever), counting tasks and
+    errors, sleeping ``-d`` after a success and ``-e`` after an error."""
+    import gevent
+
+    done = 0
+    while opts.repeat <= 0 or done < opts.repeat:
+        t0 = time.monotonic()
+        stats.tasks += 1
+        try:
+            session(index, stats, opts)
+            ok = True
+        except Exception as e:  # noqa: BLE001 - count it and retry
+            ok = False
+            stats.etasks += 1
+            if opts.verbose:
+                print(f"[error] client {index}: {e!r}", file=sys.stderr, flush=True)
+        stats.task_seconds += time.monotonic() - t0
+        done += 1
+        pause = opts.delay if ok else opts.error
+        gevent.sleep(pause if pause > 0 else 0)
+
+
 def mbps(nbytes: float, seconds: float) -> float:
     return nbytes * 8 / 1e6 / seconds if seconds > 0 else 0.0
 

@@ -10,7 +10,6 @@ The body is only counted: ``recv_into`` a reused buffer.
 from __future__ import annotations
 
 import sys
-import time
 
 from srs.main.bench import common
 
@@ -49,27 +48,7 @@ def get_session(index: int, stats: common.Stats, opts) -> None:
 
 
 def client(index: int, stats: common.Stats, opts) -> None:
-    import gevent
-
-    done = 0
-    while opts.repeat <= 0 or done < opts.repeat:
-        t0 = time.monotonic()
-        stats.tasks += 1
-        try:
-            get_session(index, stats, opts)
-            ok = True
-        except Exception as e:  # noqa: BLE001 - count it and retry
-            ok = False
-            stats.etasks += 1
-            if opts.verbose:
-                print(f"[error] client {index}: {e!r}", file=sys.stderr, flush=True)
-        stats.task_seconds += time.monotonic() - t0
-        done += 1
-        pause = opts.delay if ok else opts.error
-        if pause > 0:
-            gevent.sleep(pause)
-        else:
-            gevent.sleep(0)
+    common.repeat_tasks(index, stats, opts, get_session)
 
 
 def main(argv=None) -> int:

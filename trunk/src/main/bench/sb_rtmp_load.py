@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 import sys
-import time
 
 from srs.main.bench import common
 
@@ -61,23 +60,7 @@ def play_session(index: int, stats: common.Stats, opts) -> None:
 
 
 def client(index: int, stats: common.Stats, opts) -> None:
-    import gevent
-
-    done = 0
-    while opts.repeat <= 0 or done < opts.repeat:
-        t0 = time.monotonic()
-        stats.tasks += 1
-        try:
-            play_session(index, stats, opts)
-            ok = True
-        except Exception as e:  # noqa: BLE001 - count it and retry
-            ok = False
-            stats.etasks += 1
-            if opts.verbose:
-                print(f"[error] client {index}: {e!r}", file=sys.stderr, flush=True)
-        stats.task_seconds += time.monotonic() - t0
-        done += 1
-        gevent.sleep(opts.delay if ok else opts.error)
+    common.repeat_tasks(index, stats, opts, play_session)
 
 
 def main(argv=None) -> int:
