@@ -264,7 +264,7 @@ class ApiApp(bottle.Bottle):
             stream = stat.find_stream(sid)
             if stream is None:
                 return self._code(ERROR_RTMP_STREAM_NOT_FOUND)
-            return self._ok(stream=stream.dumps(now_ms))
+            return self._ok(stream=stat.dump_stream(stream, now_ms))
         return self._ok(streams=stat.dumps_streams(now_ms))
 
     def clients(self, cid: str = "") -> str:

@@ -258,13 +258,20 @@ class RtmpConn:
         hooks = self.hooks_cfg()
         if vc.refer is not None and vc.refer.play:
             security.check_refer(list(vc.refer.play), req.page_url)
+        if hooks is not None and hooks.on_play:  # H18: before a redirect, as SRS (on_play, playing, on_stop)
+            self.server.hooks.on_play(hooks.on_play, req, self.cid, self.ip)
         if vc.origin_cluster and not vc.is_edge:  # H14: a stream published on a coworker plays there (302)
             from srs.app.coworkers import redirect_player
-            url = redirect_player(self, vc)
+            try:
+                url = redirect_player(self, vc)
+            except BaseException:
+                url = "nowhere"  # no coworker has it: the player is refused, and stops here too
+                raise
+            finally:
+                if url and hooks is not None and hooks.on_stop:  # a redirected or refused player stops here
+                    self.server.hooks.on_stop(hooks.on_stop, req, self.cid, self.ip)
             if url:
                 raise ConnClosed(f"redirected to {url}")
-        if hooks is not None and hooks.on_play:
-            self.server.hooks.on_play(hooks.on_play, req, self.cid, self.ip)
         st = self.server.statistic
         st.on_client(self.cid, req, "Play", self.ip, self.kick, self.server.now_ms())
         src = self.source()

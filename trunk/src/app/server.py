@@ -73,6 +73,7 @@ class Server:
         self.connections: Dict[int, object] = {}
         self.meters: Dict[int, list] = {}  # cid -> [Output, sent bytes already counted]
         self.statistic = Statistic(vhost_info=self._vhost_info)
+        self.statistic.stream_extra = self._stream_extra  # H18: forwarders/edge pull in /api/v1/streams
         self.server_id = self.statistic.server_id
         # SRS has no knob for the hook timeout (30 s); SRS_HOOKS_TIMEOUT_S overrides it (tests, ops).
         self.hooks = HttpHooks(timeout_s=hooks_timeout_s(), server_id=self.server_id,
@@ -153,6 +154,34 @@ class Server:
         if vc.hls.enabled:
             hls_info["fragment"] = vc.hls.hls_fragment
         return {"enabled": vc.enabled, "hls": hls_info}
+
+    def _stream_extra(self, vhost: str, app: str, stream: str) -> dict:
+        """H18: the live forwarders (forward, edge publish) and the edge pull of a stream, for the API."""
+        from srs.app.forward import Forwarder
+        key = f"{vhost}/{app}/{stream}"
+        forwards = []
+        src = self.sources.get(key)
+        for out in list(src.hub) if src is not None else ():
+            fwds = list(getattr(out, "forwarders", None) or ())  # forward.ForwardHub
+            one = getattr(out, "forwarder", None)                # edge.EdgeForwardOutput
+            if one is not None:
+                fwds.append(one)
+            for f in fwds:
+                if not isinstance(f, Forwarder):
+                    continue
+                host, port = f.destination
+                # connected: published there and not in a reconnection (which clears `accepting`)
+                connected = f.client is not None and f.accepting and f.connects > 0
+                forwards.append({"destination": f"{host}:{port}", "connected": bool(connected),
+                                 "sent_msgs": f.sent_msgs, "dropped": f.dropped, "retries": f.index})
+        edge = None
+        ing = self.edge.ingesters.get(key)
+        if ing is not None and not ing.stopped:
+            client = ing.client
+            host, port = (client.host, client.port) if client is not None else ing.origin
+            edge = {"origin": f"{host}:{port}", "connected": bool(client is not None and ing.published),
+                    "ingests": ing.attempts}
+        return {"forwards": forwards, "edge": edge}
 
     def source_options(self, vhost: str) -> SourceOptions:
         return SourceOptions.from_vhost(self.config.vhost(vhost))

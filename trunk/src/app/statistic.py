@@ -163,6 +163,8 @@ class Statistic:
 
     ``vhost_info(name) -> {"enabled": bool, "hls": {"enabled": bool[, "fragment": float]}}`` lets
     the owner add config facts to the vhost dump without this module reading the config.
+    ``stream_extra(vhost, app, stream) -> dict`` (H18) lets the owner merge live app state (forwarders,
+    edge pull) into each stream dump, so this module imports no app objects.
     """
 
     def __init__(self, server_id: str | None = None,
@@ -171,6 +173,7 @@ class Statistic:
         self._suffix = itertools.count(os.getpid() * 7919 % 1000)
         self.server_id = server_id or self._new_id()
         self.vhost_info = vhost_info or _default_vhost_info
+        self.stream_extra: Callable[[str, str, str], dict] | None = None
         self.kbps = Kbps()                                   # the whole server
         self._vhosts: dict[str, VhostStat] = {}              # by name
         self._vhosts_by_id: dict[str, VhostStat] = {}
@@ -351,8 +354,18 @@ class Statistic:
     def dumps_vhosts(self) -> list[dict]:
         return [self.dump_vhost(v) for v in self._vhosts.values()]
 
+    def dump_stream(self, stream: StreamStat, now_ms: int) -> dict:
+        obj = stream.dumps(now_ms)
+        extra = self.stream_extra
+        if extra is not None:
+            try:
+                obj.update(extra(stream.vhost.name, stream.app, stream.name) or {})
+            except Exception:  # noqa: BLE001 - a broken extra must not break the API
+                log.exception("stream_extra failed for %s", stream.key)
+        return obj
+
     def dumps_streams(self, now_ms: int) -> list[dict]:
-        return [s.dumps(now_ms) for s in self._streams.values()]
+        return [self.dump_stream(s, now_ms) for s in self._streams.values()]
 
     def dumps_clients(self, now_ms: int, start: int = 0, count: int = 10) -> list[dict]:
         clients = list(self._clients.values())[max(0, start):max(0, start) + max(0, count)]
