@@ -209,11 +209,22 @@ class HttpHooks:
             cid, fn, args = self._queue.get()
             self._busy = True
             srslog.set_cid(cid)  # log lines of the task carry the client that caused it
+            # Every request has its own deadline; this hard bound is the backstop that keeps one task that
+            # hangs anyway (seen rarely under heavy parallel load) from holding up every later hook.
+            bound = gevent.Timeout(self.timeout_s * 4 + 1)
+            bound.start()
             try:
                 fn(*args)
-            except (Exception, gevent.Timeout):  # a bug or a stray timeout in one task must not stop the worker
+            except gevent.Timeout as t:
+                if t is bound:
+                    log.error("http: async hook %s still running after %.0fs, abandoned",
+                              getattr(fn, "__name__", fn), self.timeout_s * 4 + 1)
+                else:
+                    log.exception("http: async hook failed")
+            except Exception:  # a bug in one task must not stop the worker
                 log.exception("http: async hook failed")
             finally:
+                bound.close()
                 self._busy = False
 
     def pending(self) -> int:

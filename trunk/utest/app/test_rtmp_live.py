@@ -362,7 +362,7 @@ def test_max_connections_closes_the_excess_at_once(tmp_path):
     srs = SrsProcess(tmp_path, http_api=False, http_server=False)
     text = open(srs.conf_path).read().replace("max_connections 2000;", "max_connections 2;")
     open(srs.conf_path, "w").write(text)
-    with srs.start():
+    with srs:
         held = [_handshaken(srs.rtmp_port) for _ in range(2)]
         extra = socket.create_connection(("127.0.0.1", srs.rtmp_port))
         assert _expect_closed(extra, 3.0)

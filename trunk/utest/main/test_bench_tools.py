@@ -213,6 +213,8 @@ def test_publish_reports_its_rate(live):
     assert d["tasks"] == 2 and d["etasks"] == 0 and d["clients"] == 2
     rate_kbps = d["nwrite_bytes"] * 8 / 1000 / d["duration"] / 2
     assert 0.7 * kbps < rate_kbps < 1.5 * kbps, (rate_kbps, kbps)
+    # two publishers keep real-time pace on an idle machine: no batch left half a second late
+    assert 0 <= d["max_late_ms"] < 500 and d["late_publishers"] == 0, d
 
 
 # ------------------------------------------------------------------------------ pure parts
@@ -273,3 +275,27 @@ def test_read_pacer_sleeps_for_short_reads():
     assert pacer.after_read(1000) == 1.0   # capped at 1 s
     assert pacer.after_read(200_000) == 0.0
     assert common.ReadPacer(0).after_read(1) == 0.0
+
+
+def test_latency_stamp_roundtrip_and_summary():
+    from srs.main.bench import sb_rtmp_latency as lat
+
+    payload = bytes([0x27, 1, 0, 0, 0]) + b"frame"
+    stamped = lat.stamp(payload, 1234.5)
+    assert stamped.startswith(payload) and lat.read_stamp(stamped) == 1234.5
+    # no stamp, too short, or a marker that is not ours: -1
+    for bad in (payload, b"", b"SRSL", payload + b"XXXX" + b"\x00" * 8):
+        assert lat.read_stamp(bad) == -1.0
+    s = lat.summarize([float(x) for x in range(100, 0, -1)])
+    assert (s["count"], s["min"], s["median"], s["p90"], s["p99"], s["max"]) == (100, 1, 50, 90, 99, 100)
+    assert lat.summarize([7.0]) == {"count": 1, "min": 7.0, "median": 7.0, "p90": 7.0, "p99": 7.0, "max": 7.0}
+    assert lat.summarize([])["count"] == 0
+
+
+def test_window_rate_reads_either_column():
+    from srs.main.bench.run import window_rate
+
+    samples = [[10.0, 5, 0, 0], [11.0, 5, 125000, 250000], [12.0, 4, 250000, 500000]]
+    assert window_rate(samples, 10.0, 12.0) == (1.0, 4)
+    assert window_rate(samples, 10.0, 12.0, column=3) == (2.0, 4)
+    assert window_rate(samples[:1], 10.0, 12.0) == (0.0, 0)

@@ -245,10 +245,11 @@ class Runner:
 
 def tool_main(argv: List[str], prog: str, description: str, delay: float, client: Callable,
               need_input: bool = False, prepare: Optional[Callable] = None,
-              extend: Optional[Callable] = None) -> int:
+              extend: Optional[Callable] = None, finish: Optional[Callable] = None) -> int:
     """Parse flags, fork workers if asked, run, write --json. ``extend(parser)`` adds a tool's
     own flags; ``prepare(opts)`` runs once before forking (e.g. reading the input file) and may
-    store things on opts."""
+    store things on opts; ``finish(opts, summary)`` may add a tool's own totals to the summary
+    of each process before it is written."""
     parser = make_parser(prog, description, delay, need_input)
     if extend is not None:
         extend(parser)
@@ -262,13 +263,15 @@ def tool_main(argv: List[str], prog: str, description: str, delay: float, client
     if procs == 1:
         patch()
         d = Runner(opts, client).run()
+        if finish is not None:
+            finish(opts, d)
         if opts.json:
             write_json(opts.json, d)
         return 0
-    return _fork_workers(opts, client, procs)
+    return _fork_workers(opts, client, procs, finish)
 
 
-def _fork_workers(opts, client: Callable, procs: int) -> int:
+def _fork_workers(opts, client: Callable, procs: int, finish: Optional[Callable] = None) -> int:
     """Fork before any gevent hub exists; each child writes its summary to a temp file."""
     tmpdir = tempfile.mkdtemp(prefix="sb_")
     per, extra = divmod(opts.clients, procs)
@@ -282,7 +285,10 @@ def _fork_workers(opts, client: Callable, procs: int) -> int:
             code = 1
             try:
                 patch()
-                write_json(path, Runner(opts, client, first, count).run())
+                d = Runner(opts, client, first, count).run()
+                if finish is not None:
+                    finish(opts, d)
+                write_json(path, d)
                 code = 0
             finally:
                 sys.stdout.flush()

@@ -100,7 +100,8 @@ def pinned(cpu: str, argv: List[str]) -> List[str]:
 class Rig:
     """One server + publisher for a run; ``load()`` starts the load tool."""
 
-    def __init__(self, workdir: str, media: dict, tag: str):
+    def __init__(self, workdir: str, media: dict, tag: str, vhost: str = "gop_cache on;",
+                 max_connections: int = 5000, extra: str = ""):
         self.dir = os.path.join(workdir, tag)
         os.makedirs(os.path.join(self.dir, "html"), exist_ok=True)
         self.rtmp_port = free_port()
@@ -109,10 +110,10 @@ class Rig:
         self.procs: List[subprocess.Popen] = []
         conf = os.path.join(self.dir, "srs.conf")
         with open(conf, "w") as f:
-            f.write(f"listen {self.rtmp_port};\nmax_connections 5000;\ndaemon off;\n"
+            f.write(f"listen {self.rtmp_port};\nmax_connections {max_connections};\ndaemon off;\n{extra}"
                     f"pid {self.dir}/srs.pid;\nsrs_log_tank file;\nsrs_log_file {self.dir}/srs.log;\n"
                     f"http_server {{ enabled on; listen {self.http_port}; dir {self.dir}/html; }}\n"
-                    "vhost __defaultVhost__ {\n    gop_cache on;\n"
+                    f"vhost __defaultVhost__ {{\n    {vhost}\n"
                     "    http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n}\n")
         self.conf = conf
         self.server: Optional[subprocess.Popen] = None
@@ -124,12 +125,14 @@ class Rig:
         self.procs.append(p)
         return p
 
-    def start(self) -> None:
+    def start(self, publish: bool = True) -> None:
         py = sys.executable
         self.server = self._spawn(SERVER_CPU, [py, "-m", "srs.main.server", "-c", self.conf], "server")
         if not wait_port(self.rtmp_port) or not wait_port(self.http_port):
             self.stop()
             raise SystemExit(f"bench: server did not start, see {self.dir}/server.out")
+        if not publish:
+            return
         self._spawn(LOAD_CPU, [py, "-m", "srs.main.bench.sb_rtmp_publish", "-i", self.media["path"],
                                "-r", self.rtmp_url(), "-s", "0", "-m", "3600"], "publish")
         time.sleep(2.5)  # a GOP in the cache before players come
@@ -141,7 +144,7 @@ class Rig:
         return f"http://127.0.0.1:{self.http_port}/live/livestream.flv"
 
     def load(self, protocol: str, clients: int, duration: float, start_s: float,
-             join_rate: float = 0.0) -> subprocess.Popen:
+             join_rate: float = 0.0, read_size: int = 0) -> subprocess.Popen:
         tool, url = (("sb_rtmp_load", self.rtmp_url()) if protocol == "rtmp"
                      else ("sb_http_load", self.flv_url()))
         argv = [sys.executable, "-m", f"srs.main.bench.{tool}", "-c", str(clients), "-r", url,
@@ -149,6 +152,8 @@ class Rig:
                 "--json", os.path.join(self.dir, "load.json")]
         if join_rate > 0:
             argv += ["--join-rate", str(join_rate)]
+        if read_size > 0:
+            argv += ["--read-size", str(read_size)]
         return self._spawn(LOAD_CPU, argv, "load")
 
     def load_json(self) -> dict:
@@ -193,32 +198,34 @@ class Sampler:
         return self
 
 
-def window_rate(samples: List[list], t0: float, t1: float) -> tuple:
-    """Mbps read by the load tool between t0 and t1 (its per-second cumulative samples) and the
-    smallest alive count in the window."""
+def window_rate(samples: List[list], t0: float, t1: float, column: int = 2) -> tuple:
+    """Mbps read (column 2; 3 = written) by the load tool between t0 and t1 (its per-second
+    cumulative samples) and the smallest alive count in the window."""
     inside = [s for s in samples if t0 - 0.5 <= s[0] <= t1 + 0.5]
     if len(inside) < 2:
         return 0.0, 0
     a, b = inside[0], inside[-1]
-    return (b[2] - a[2]) * 8 / 1e6 / (b[0] - a[0]), min(s[1] for s in inside)
+    return (b[column] - a[column]) * 8 / 1e6 / (b[0] - a[0]), min(s[1] for s in inside)
 
 
 def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: float,
-            settle: float, join_rate: float = 0.0, profile_s: float = 0.0) -> dict:
-    tag = f"{protocol}-{clients}" + ("-join" if join_rate else "") + ("-profile" if profile_s else "")
-    rig = Rig(workdir, media, tag)
+            settle: float, join_rate: float = 0.0, profile_s: float = 0.0, read_size: int = 0) -> dict:
+    tag = (f"{protocol}-{clients}" + ("-join" if join_rate else "") + ("-profile" if profile_s else "")
+           + (f"-read{read_size}" if read_size else ""))
+    rig = Rig(workdir, media, tag, max_connections=max(5000, clients + 100))
     rig.start()
     try:
         join_s = clients / join_rate if join_rate else max(1.0, clients / 500.0)
         duration = join_s + settle + steady + (profile_s + 2 if profile_s else 0) + 2
         t_start = time.time()
-        load = rig.load(protocol, clients, duration, 0 if join_rate else join_s, join_rate)
+        load = rig.load(protocol, clients, duration, 0 if join_rate else join_s, join_rate, read_size)
         load_ps = psutil.Process(load.pid)
         join_cpu = None
         if join_rate:
             join_cpu = Sampler(rig.server.pid).run(join_s)
         time.sleep(max(0.0, t_start + join_s + settle - time.time()))
-        result: Dict = {"protocol": protocol, "clients": clients, "join_rate": join_rate}
+        result: Dict = {"protocol": protocol, "clients": clients, "join_rate": join_rate,
+                        "read_size": read_size}
         if profile_s:
             result["profile"] = profile(rig.server.pid, profile_s, os.path.join(rig.dir, "profile.txt"))
         load_ps.cpu_percent(None)
@@ -354,7 +361,19 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=os.path.join(trunk_dir(), "doc", "PERFORMANCE.md"))
     p.add_argument("--no-doc", action="store_true", help="print the table only")
     p.add_argument("--workdir", default="", help="keep logs and confs here (default: a temp dir)")
+    x = p.add_argument_group("optional runs (any of them replaces the default run; the doc is not rewritten)")
+    x.add_argument("--latency", action="store_true",
+                   help="publisher->server->player latency, realtime vhost vs default (~1 min)")
+    x.add_argument("--latency-frames", type=int, default=200)
+    x.add_argument("--ingest", type=int, default=0, metavar="N", help="N publishers of the bench stream")
+    x.add_argument("--read-modes", action="store_true",
+                   help="RTMP players with --read-size 16384 vs the default (--read-clients, 2000)")
+    x.add_argument("--read-clients", type=int, default=2000)
+    x.add_argument("--ceiling", default="", metavar="N,N",
+                   help="RTMP players on one pinned process, e.g. 5000,10000")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
+    if opts.latency or opts.ingest or opts.read_modes or opts.ceiling:
+        return extra_runs(opts)
 
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
         [100, 500] if opts.quick else [100, 500, 1000, 2000])
@@ -391,6 +410,31 @@ def main(argv=None) -> int:
     if not opts.no_doc:
         write_doc(opts.out, section)
         print(f"bench: wrote {opts.out}")
+    if not opts.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def extra_runs(opts) -> int:
+    from srs.main.bench import scenarios
+
+    media = make_media(os.path.join(trunk_dir(), "objs", "bench", "bench_600k.flv"))
+    workdir = opts.workdir or tempfile.mkdtemp(prefix="srs_bench_")
+    print(f"bench: stream {media['kbps']} kbps, work dir {workdir}", flush=True)
+    parts = []
+    if opts.latency:
+        parts.append(("Latency", scenarios.latency(workdir, media, opts.latency_frames)[1]))
+    if opts.ingest:
+        parts.append(("Ingest", scenarios.ingest(workdir, media, opts.ingest, opts.steady, opts.settle)[1]))
+    if opts.read_modes:
+        parts.append(("Read modes", scenarios.read_modes(workdir, media, opts.read_clients, opts.steady,
+                                                         opts.settle)[1]))
+    if opts.ceiling:
+        counts = [int(c) for c in opts.ceiling.split(",") if c.strip()]
+        parts.append(("Ceiling", scenarios.ceiling(workdir, media, counts, opts.steady, opts.settle)[1]))
+    print(f"\n- {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {machine()}, stream {media['kbps']} kbps\n")
+    for title, md in parts:
+        print(f"{title}:\n\n{md}\n", flush=True)
     if not opts.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -16,6 +16,8 @@ from srs.main.bench import common
 
 # tags due within this many ms are sent in one write
 BATCH_MS = 20
+# a publisher whose batch left this many seconds after its due time fell behind real time
+LATE_S = 0.5
 
 
 def load_flv(path: str) -> list:
@@ -45,6 +47,14 @@ def prepare(opts) -> None:
     # next loop starts one frame-ish after the last tag
     opts.loop_ms = max(1, last - first + 40)
     opts.first_ms = first
+    opts.lateness = {}  # publisher index -> worst lateness in seconds (this process)
+
+
+def finish(opts, d: dict) -> None:
+    """Adds the worst lateness over all publishers and how many were ever >= LATE_S behind."""
+    late = list(opts.lateness.values())
+    d["max_late_ms"] = round(max(late, default=0.0) * 1000, 1)
+    d["late_publishers"] = sum(1 for x in late if x >= LATE_S)
 
 
 def publish_session(index: int, stats: common.Stats, opts) -> None:
@@ -59,6 +69,7 @@ def publish_session(index: int, stats: common.Stats, opts) -> None:
     reader = gevent.spawn(_drain, sock, stats)
     try:
         sock.settimeout(None)
+        lateness = opts.lateness
         msgs = opts.messages
         t0 = time.monotonic()
         loops = 0
@@ -71,6 +82,10 @@ def publish_session(index: int, stats: common.Stats, opts) -> None:
                 wait = t0 + due - time.monotonic()
                 if wait > 0:
                     gevent.sleep(wait)
+                # how late this batch leaves, after the wake-up: real-time pace means small
+                late = time.monotonic() - t0 - due
+                if late > lateness.get(index, 0.0):
+                    lateness[index] = late
                 if reader.dead:
                     raise ConnectionError("server closed the publish connection")
                 j = i
@@ -127,7 +142,7 @@ def client(index: int, stats: common.Stats, opts) -> None:
 def main(argv=None) -> int:
     return common.tool_main(sys.argv[1:] if argv is None else argv, "sb_rtmp_publish",
                             "RTMP publish load: N publishers of an FLV file", 1.0, client,
-                            need_input=True, prepare=prepare)
+                            need_input=True, prepare=prepare, finish=finish)
 
 
 if __name__ == "__main__":
