@@ -156,15 +156,15 @@ def test_edge_fails_over_to_the_next_origin(tmp_path, media_flv):
         publish_bg(media_flv.path, a.rtmp_url("live/fo"), loops=5)
         pub_b = publish_bg(media_flv.path, b.rtmp_url("live/fo"), loops=5)
         time.sleep(1.0)
-        player = Player(edge.rtmp_url("live/fo"), read_timeout_s=5, max_seconds=10)
+        player = Player(edge.rtmp_url("live/fo"), read_timeout_s=5, max_seconds=25)
         player.start()
         assert wait_for(lambda: player.video_frames >= 40, 10)
         assert "RTMP play __defaultVhost__/live/fo" in a.log_text()
         a.proc.kill()
         a.proc.wait()
         at_kill = player.video_frames
-        time.sleep(5.0)
-        assert player.video_frames - at_kill >= 50, (at_kill, player.video_frames)
+        # The edge retries the next origin within about a second; allow for a loaded machine.
+        assert wait_for(lambda: player.video_frames - at_kill >= 50, 12), (at_kill, player.video_frames)
         assert "RTMP play __defaultVhost__/live/fo" in b.log_text()
         player.join(20)
         assert player.error is None, player.error
