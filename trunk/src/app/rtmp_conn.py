@@ -380,11 +380,12 @@ class RtmpConn:
                 if msg.is_video and not msg.seq_header:
                     nb_video += 1
                 if nb_msgs % 64 == 0:
+                    # Keep the API's frame count current (an add per 64 messages); log at the pithy interval.
+                    st.on_frames(req, nb_video - reported_video)
+                    reported_video = nb_video
                     now = time.monotonic()
                     if now - last_pithy >= pithy_s:
                         last_pithy = now
-                        st.on_frames(req, nb_video - reported_video)
-                        reported_video = nb_video
                         log.info("<- CPB time=%ds, msgs=%d, recv=%dKB", int(now - self.started), nb_msgs,
                                  self.recv_bytes // 1024)
             elif isinstance(ev, stack.FCUnpublish):
