@@ -14,16 +14,12 @@ import re
 from typing import Optional
 from urllib.parse import unquote
 
-import gevent
 from gevent import socket
-from gevent.server import StreamServer
 
-from srs.app.caster_output import RtmpOutput, expand_output
+from srs.app.caster_output import RtmpOutput, TcpCaster, expand_output
 from srs.core.version import SIGNATURE
-from srs.kernel.errors import (ERROR_HTTP_INVALID_CHUNK_HEADER, ERROR_STREAM_CASTER_PORT, HttpError,
-                               SrsError)
+from srs.kernel.errors import ERROR_HTTP_INVALID_CHUNK_HEADER, HttpError, SrsError
 from srs.kernel.flv import FlvDecoder
-from srs.kernel.log import cid_var
 from srs.protocol.http import reason_phrase, response_head
 
 log = logging.getLogger(__name__)
@@ -261,44 +257,13 @@ class FlvPostConn:
             pass
 
 
-class FlvCaster:
-    def __init__(self, server, conf):
-        self.server = server
-        self.conf = conf
-        self.listener: Optional[StreamServer] = None
-        self.conns: set = set()
-        self.port = 0
+class FlvCaster(TcpCaster):
+    name = "flv"
+    scheme = "http"
+    conn_class = FlvPostConn
 
-    def start(self) -> None:
-        host, port = self.conf.listen
+    def kick(self, conn) -> None:
         try:
-            self.listener = StreamServer((host or "0.0.0.0", port), self._accept)
-            self.listener.start()
-        except OSError as e:
-            raise SrsError(f"flv caster: listen tcp {host}:{port} failed: {e}", ERROR_STREAM_CASTER_PORT) from e
-        self.port = self.listener.server_port
-        log.info("flv caster: listen at http://%s:%d, output %s", host or "0.0.0.0", self.port, self.conf.output)
-
-    def _accept(self, sock, addr) -> None:
-        cid = self.server.next_cid()
-        cid_var.set(cid)
-        conn = FlvPostConn(self, sock, addr, cid)
-        self.conns.add(conn)
-        try:
-            conn.run()
-        finally:
-            self.conns.discard(conn)
-            sock.close()
-
-    def stop(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
-        for conn in list(self.conns):
-            try:
-                conn.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self.listener is not None:
-            self.listener.stop(timeout=1.0)
-            self.listener = None
-        gevent.sleep(0)
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

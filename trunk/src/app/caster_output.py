@@ -16,12 +16,13 @@ from typing import List, Optional
 
 import gevent
 from gevent.lock import BoundedSemaphore
+from gevent.server import StreamServer
 
 from srs.app.rtmp_client import open_client
 from srs.kernel.codec import (AAC_RAW, AAC_SEQUENCE_HEADER, AVC_NALU, AVC_SEQUENCE_HEADER, NALU_AUD,
                               NALU_IDR, NALU_PPS, NALU_SPS, AacConfig, AvcConfig, aac_payload,
                               adts_split, annexb_to_avcc, avc_payload)
-from srs.kernel.errors import CodecError, SrsError
+from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, SrsError
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
 
@@ -225,3 +226,59 @@ class RtmpOutput:
         if self.client is not None:
             log.info("%s: stop publishing %s, %d messages", self.tag, self.url, self.sent_msgs)
         self._drop()
+
+
+class TcpCaster:
+    """The TCP listener life cycle shared by the RTSP and FLV casters: one greenlet and cid per
+    connection, the connections tracked so ``stop`` can kick them. Subclasses name ``conn_class``
+    and may override ``kick`` and ``describe``."""
+
+    name = "caster"
+    scheme = "tcp"
+    conn_class: type = object
+
+    def __init__(self, server, conf):
+        self.server = server
+        self.conf = conf
+        self.listener: Optional[StreamServer] = None
+        self.conns: set = set()
+        self.port = 0
+
+    def describe(self) -> str:
+        return f"output {self.conf.output}"
+
+    def start(self) -> None:
+        host, port = self.conf.listen
+        try:
+            self.listener = StreamServer((host or "0.0.0.0", port), self._accept)
+            self.listener.start()
+        except OSError as e:
+            raise SrsError(f"{self.name} caster: listen tcp {host}:{port} failed: {e}",
+                           ERROR_STREAM_CASTER_PORT) from e
+        self.port = self.listener.server_port
+        log.info("%s caster: listen at %s://%s:%d, %s", self.name, self.scheme, host or "0.0.0.0", self.port,
+                 self.describe())
+
+    def _accept(self, sock, addr) -> None:
+        cid = self.server.next_cid()
+        cid_var.set(cid)
+        conn = self.conn_class(self, sock, addr, cid)
+        self.conns.add(conn)
+        try:
+            conn.run()
+        finally:
+            self.conns.discard(conn)
+            sock.close()
+
+    def kick(self, conn) -> None:
+        conn.close()
+
+    def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
+        for conn in list(self.conns):
+            self.kick(conn)
+        if self.listener is not None:
+            self.listener.stop(timeout=1.0)
+            self.listener = None
+        gevent.sleep(0)

@@ -15,9 +15,8 @@ from typing import Dict, Optional
 
 import gevent
 from gevent import socket
-from gevent.server import StreamServer
 
-from srs.app.caster_output import FrameMuxer, RtmpOutput, expand_output
+from srs.app.caster_output import FrameMuxer, RtmpOutput, TcpCaster, expand_output
 from srs.core.version import SIGNATURE
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, RtspError, SrsError
 from srs.kernel.log import cid_var
@@ -332,47 +331,22 @@ class RtspConn:
             pass
 
 
-class RtspCaster:
+class RtspCaster(TcpCaster):
+    name = "rtsp"
+    conn_class = RtspConn
+
     def __init__(self, server, conf):
-        self.server = server
-        self.conf = conf
+        super().__init__(server, conf)
         lo, hi = conf.rtp_port_min, conf.rtp_port_max
         if not lo or not hi:
             lo, hi = DEFAULT_RTP_PORTS
         if lo > hi:
             raise SrsError(f"rtsp caster: rtp_port_min {lo} > rtp_port_max {hi}", ERROR_STREAM_CASTER_PORT)
         self.ports = PortPool(lo, hi)
-        self.listener: Optional[StreamServer] = None
-        self.conns: set = set()
-        self.port = 0
 
-    def start(self) -> None:
-        host, port = self.conf.listen
-        try:
-            self.listener = StreamServer((host or "0.0.0.0", port), self._accept)
-            self.listener.start()
-        except OSError as e:
-            raise SrsError(f"rtsp caster: listen tcp {host}:{port} failed: {e}", ERROR_STREAM_CASTER_PORT) from e
-        self.port = self.listener.server_port
-        log.info("rtsp caster: listen at tcp://%s:%d, rtp ports [%d, %d], output %s", host or "0.0.0.0",
-                 self.port, self.ports.lo, self.ports.hi, self.conf.output)
+    def describe(self) -> str:
+        return f"rtp ports [{self.ports.lo}, {self.ports.hi}], output {self.conf.output}"
 
-    def _accept(self, sock, addr) -> None:
-        cid = self.server.next_cid()
-        cid_var.set(cid)
-        conn = RtspConn(self, sock, addr, cid)
-        self.conns.add(conn)
-        try:
-            conn.run()
-        finally:
-            self.conns.discard(conn)
-
-    def stop(self) -> None:
-        if self.listener is not None:
-            self.listener.close()
-        for conn in list(self.conns):
-            conn._kick()
-            conn.close()
-        if self.listener is not None:
-            self.listener.stop(timeout=1.0)
-            self.listener = None
+    def kick(self, conn) -> None:
+        conn._kick()
+        conn.close()

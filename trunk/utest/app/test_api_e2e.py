@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from fixtures.media import make_flv
-from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_port
+from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_for, wait_port
 
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
 RAW_API = "raw_api { enabled on; allow_reload on; }"
@@ -53,16 +53,6 @@ class LoopPublisher(threading.Thread):
             self.error = str(e)
         finally:
             self.ended_at = time.monotonic()
-
-
-def wait_for(fn, timeout_s: float = 10.0, step_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step_s)
-    return fn()
 
 
 def streams_named(srs, name: str) -> list:

@@ -7,45 +7,18 @@ killed the other keeps serving new players.
 """
 import json
 import signal
-import threading
 import time
 import urllib.request
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, free_port, publish_flv
+from fixtures.srs_server import Player, SrsProcess, free_port, publish_bg, subdir, wait_for
 from srs.app import coworkers
 from srs.app.rtmp_client import Redirected, RtmpClient, open_client
 from srs.kernel.errors import RtmpError, SrsError
 from srs.protocol.request import Request
 
 CLUSTER = "cluster { mode local; origin_cluster on; coworkers COWORKERS; }"
-
-
-def publish_bg(path, url, **kw):
-    def run():
-        try:
-            publish_flv(path, url, realtime=True, **kw)
-        except Exception:  # noqa: BLE001 - a publisher cut off at the end of a test is fine
-            pass
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
-def wait_for(cond, timeout_s=10.0, step=0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
-
-
-def sub(tmp_path, name):
-    d = tmp_path / name
-    d.mkdir()
-    return d
 
 
 def api_get(srs, path):
@@ -55,8 +28,8 @@ def api_get(srs, path):
 
 def origins(tmp_path):
     """Two origins, each listing both APIs (itself included, as SRS's example confs do)."""
-    a = SrsProcess(sub(tmp_path, "a"), vhost_body=CLUSTER)
-    b = SrsProcess(sub(tmp_path, "b"), vhost_body=CLUSTER)
+    a = SrsProcess(subdir(tmp_path, "a"), vhost_body=CLUSTER)
+    b = SrsProcess(subdir(tmp_path, "b"), vhost_body=CLUSTER)
     peers = f"127.0.0.1:{a.api_port} 127.0.0.1:{b.api_port}"
     for srs in (a, b):
         with open(srs.conf_path) as f:
@@ -123,7 +96,7 @@ def test_rtmp_302_round_trip_through_the_sessions():
 # ------------------------------------------------------------------------------- end to end
 def test_origin_cluster_redirects_players_and_edges(tmp_path, media_flv):
     a, b = origins(tmp_path)
-    edge = SrsProcess(sub(tmp_path, "edge"), http_api=False, http_server=False,
+    edge = SrsProcess(subdir(tmp_path, "edge"), http_api=False, http_server=False,
                       vhost_body=f"cluster {{ mode remote; origin 127.0.0.1:{a.rtmp_port}; }}")
     with a, b, edge:
         # nothing published anywhere: refused with StreamNotFound (SRS 3 closes the player too)
@@ -194,11 +167,11 @@ def _edge_conf(port, origin_port):
 
 @pytest.mark.skipif(not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="no SO_REUSEPORT")
 def test_reuseport_two_edges_share_one_port(tmp_path, media_flv):
-    origin = SrsProcess(sub(tmp_path, "origin"), http_server=False)
+    origin = SrsProcess(subdir(tmp_path, "origin"), http_server=False)
     port = free_port()
     edges = []
     for name in ("e1", "e2"):
-        d = sub(tmp_path, name)
+        d = subdir(tmp_path, name)
         edges.append(SrsProcess(d, conf=_edge_conf(port, origin.rtmp_port)))
     with origin:
         for e in edges:

@@ -8,24 +8,12 @@ import threading
 import time
 import urllib.request
 
-from fixtures.srs_server import Player, SrsProcess, publish_flv
+from fixtures.srs_server import Player, SrsProcess, publish_bg, subdir
 
 
 def get_json(url, timeout_s=3.0):
     with urllib.request.urlopen(url, timeout=timeout_s) as r:
         return json.loads(r.read().decode())
-
-
-def publish_bg(path, url, **kw):
-    """Publish in a thread; a publisher cut off by a stopped server is expected, not an error."""
-    def run():
-        try:
-            publish_flv(path, url, realtime=True, **kw)
-        except Exception:  # noqa: BLE001
-            pass
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
 
 
 def find_stream(srs, name):
@@ -47,15 +35,9 @@ def wait_stream(srs, name, cond, timeout_s=8.0):
     raise AssertionError(f"stream {name} never matched, last={last}")
 
 
-def sub(tmp_path, name):
-    d = tmp_path / name
-    d.mkdir()
-    return d
-
-
 def test_api_shows_forwarder_state(tmp_path, media_flv):
-    dest = SrsProcess(sub(tmp_path, "dest"))
-    src = SrsProcess(sub(tmp_path, "src"),
+    dest = SrsProcess(subdir(tmp_path, "dest"))
+    src = SrsProcess(subdir(tmp_path, "src"),
                      vhost_body=f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
     with dest, src:
         pub = publish_bg(media_flv.path, src.rtmp_url("live/fapi"))
@@ -84,8 +66,8 @@ def test_api_shows_forwarder_state(tmp_path, media_flv):
 
 
 def test_api_shows_edge_pull_state(tmp_path, media_flv):
-    origin = SrsProcess(sub(tmp_path, "origin"))
-    edge = SrsProcess(sub(tmp_path, "edge"),
+    origin = SrsProcess(subdir(tmp_path, "origin"))
+    edge = SrsProcess(subdir(tmp_path, "edge"),
                       vhost_body=f"cluster {{ mode remote; origin 127.0.0.1:{origin.rtmp_port}; }}")
     with origin, edge:
         pub = publish_bg(media_flv.path, origin.rtmp_url("live/eapi"))
@@ -143,7 +125,7 @@ class GarbageOrigin(threading.Thread):
 def test_edge_with_a_garbage_origin_retries_bounded_and_survives(tmp_path):
     garbage = GarbageOrigin()
     garbage.start()
-    edge = SrsProcess(sub(tmp_path, "edge"),
+    edge = SrsProcess(subdir(tmp_path, "edge"),
                       vhost_body=f"cluster {{ mode remote; origin 127.0.0.1:{garbage.port}; }}")
     try:
         with edge:

@@ -3,47 +3,19 @@
 Forward: server 1 pushes what is published to it to server 2. Edge: a server in cluster mode
 remote pulls what its players want from the origin(s), and pushes what is published to it."""
 import socket
-import threading
 import time
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, free_port, publish_flv, rtmp_client
+from fixtures.srs_server import Player, SrsProcess, free_port, publish_bg, publish_flv, rtmp_client, subdir, wait_for
 
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
 
 
-def publish_bg(path, url, **kw):
-    """Publish in a thread; a publisher cut off by a killed server is expected, not an error."""
-    def run():
-        try:
-            publish_flv(path, url, realtime=True, **kw)
-        except Exception:  # noqa: BLE001
-            pass
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
-def wait_for(cond, timeout_s=10.0, step=0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
-
-
-def sub(tmp_path, name):
-    d = tmp_path / name
-    d.mkdir()
-    return d
-
-
 # ----------------------------------------------------------------------------------------- forward
 def test_forward_player_on_destination_decodes_the_whole_stream(tmp_path, media_flv):
-    dest = SrsProcess(sub(tmp_path, "dest"))
-    src = SrsProcess(sub(tmp_path, "src"),
+    dest = SrsProcess(subdir(tmp_path, "dest"))
+    src = SrsProcess(subdir(tmp_path, "src"),
                      vhost_body=f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
     with dest, src:
         player = Player(dest.rtmp_url("live/fwd"), read_timeout_s=3)
@@ -63,8 +35,8 @@ def test_forward_player_on_destination_decodes_the_whole_stream(tmp_path, media_
 
 
 def test_forward_reconnects_after_destination_restarts(tmp_path, media_flv):
-    dest = SrsProcess(sub(tmp_path, "dest"))
-    src = SrsProcess(sub(tmp_path, "src"),
+    dest = SrsProcess(subdir(tmp_path, "dest"))
+    src = SrsProcess(subdir(tmp_path, "src"),
                      vhost_body=f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
     with dest, src:
         pub = publish_bg(media_flv.path, src.rtmp_url("live/again"), loops=5)
@@ -101,8 +73,8 @@ def test_forward_to_ourselves_is_refused_as_a_loop(tmp_path, media_flv):
 
 # -------------------------------------------------------------------------------------------- edge
 def test_edge_pull_one_upstream_for_three_players(tmp_path, media_flv):
-    origin = SrsProcess(sub(tmp_path, "origin"))
-    edge = SrsProcess(sub(tmp_path, "edge"),
+    origin = SrsProcess(subdir(tmp_path, "origin"))
+    edge = SrsProcess(subdir(tmp_path, "edge"),
                       vhost_body=f"cluster {{ mode remote; origin 127.0.0.1:{origin.rtmp_port}; }}")
     with origin, edge:
         pub = publish_bg(media_flv.path, origin.rtmp_url("live/livestream"), loops=3)
@@ -125,9 +97,9 @@ def test_edge_pull_one_upstream_for_three_players(tmp_path, media_flv):
 
 
 def test_edge_http_flv_players_share_the_pull(tmp_path, media_flv):
-    origin = SrsProcess(sub(tmp_path, "origin"))
+    origin = SrsProcess(subdir(tmp_path, "origin"))
     # the 2.0 flat spelling of the cluster directives
-    edge = SrsProcess(sub(tmp_path, "edge"),
+    edge = SrsProcess(subdir(tmp_path, "edge"),
                       vhost_body=f"mode remote; origin 127.0.0.1:{origin.rtmp_port}; {REMUX}")
     with origin, edge:
         pub = publish_bg(media_flv.path, origin.rtmp_url("live/hf"), loops=3)
@@ -148,9 +120,9 @@ def test_edge_http_flv_players_share_the_pull(tmp_path, media_flv):
 
 
 def test_edge_fails_over_to_the_next_origin(tmp_path, media_flv):
-    a = SrsProcess(sub(tmp_path, "a"))
-    b = SrsProcess(sub(tmp_path, "b"))
-    edge = SrsProcess(sub(tmp_path, "edge"), vhost_body=(
+    a = SrsProcess(subdir(tmp_path, "a"))
+    b = SrsProcess(subdir(tmp_path, "b"))
+    edge = SrsProcess(subdir(tmp_path, "edge"), vhost_body=(
         f"cluster {{ mode remote; origin 127.0.0.1:{a.rtmp_port} 127.0.0.1:{b.rtmp_port}; }}"))
     with a, b, edge:
         publish_bg(media_flv.path, a.rtmp_url("live/fo"), loops=5)
@@ -204,8 +176,8 @@ def test_edge_unreachable_origin_retries_and_player_waits(tmp_path, media_flv):
 
 
 def test_edge_publish_is_forwarded_to_the_origin(tmp_path, media_flv):
-    origin = SrsProcess(sub(tmp_path, "origin"))
-    edge = SrsProcess(sub(tmp_path, "edge"),
+    origin = SrsProcess(subdir(tmp_path, "origin"))
+    edge = SrsProcess(subdir(tmp_path, "edge"),
                       vhost_body=f"cluster {{ mode remote; origin 127.0.0.1:{origin.rtmp_port}; }}")
     with origin, edge:
         player = Player(origin.rtmp_url("live/up"), read_timeout_s=3)
@@ -220,9 +192,9 @@ def test_edge_publish_is_forwarded_to_the_origin(tmp_path, media_flv):
 
 def test_edge_token_traverse_rejects_what_the_origin_refuses(tmp_path):
     # the origin refuses vhost secret.test (disabled there), so the edge refuses it too
-    origin = SrsProcess(sub(tmp_path, "origin"), extra_vhosts="vhost secret.test { enabled off; }")
+    origin = SrsProcess(subdir(tmp_path, "origin"), extra_vhosts="vhost secret.test { enabled off; }")
     cluster = "cluster {{ mode remote; origin 127.0.0.1:{}; token_traverse on; }}".format(origin.rtmp_port)
-    edge = SrsProcess(sub(tmp_path, "edge"), vhost_body=cluster,
+    edge = SrsProcess(subdir(tmp_path, "edge"), vhost_body=cluster,
                       extra_vhosts="vhost secret.test { %s }" % cluster)
     with origin, edge:
         s, cs = rtmp_client(edge.rtmp_port)  # the default vhost passes

@@ -3,21 +3,11 @@ from __future__ import annotations
 
 import io
 import os
-import time
 
 import av
-from fixtures.srs_server import SrsProcess, publish_flv
+from fixtures.srs_server import SrsProcess, publish_flv, wait_for
 
 from srs.kernel import f4v, flv
-
-
-def wait_for(pred, timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def decode_frames(msgs) -> int:

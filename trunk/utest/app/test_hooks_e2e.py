@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from fixtures.api_server import ApiServer
-from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_port
+from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_for, wait_port
 
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
 
@@ -21,16 +21,6 @@ def hooks_body(rx: ApiServer, query: str = "") -> str:
             f"on_close {rx.url('/api/v1/clients')}; on_publish {rx.url('/api/v1/streams')}{q}; "
             f"on_unpublish {rx.url('/api/v1/streams')}; on_play {rx.url('/api/v1/sessions')}{q}; "
             f"on_stop {rx.url('/api/v1/sessions')}; }}")
-
-
-def wait_for(fn, timeout_s: float = 10.0, step_s: float = 0.1):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step_s)
-    return fn()
 
 
 def bodies(rx: ApiServer, action: str) -> list:

@@ -3,34 +3,13 @@ stop on the live source; an origin<->edge mode change is refused and the server 
 import glob
 import os
 import signal
-import threading
 import time
 
 import av
 
-from fixtures.srs_server import Player, SrsProcess, publish_flv
+from fixtures.srs_server import Player, SrsProcess, publish_bg, publish_flv, wait_for
 
 MARK = "#LIVE"
-
-
-def publish_bg(path, url, **kw):
-    def run():
-        try:
-            publish_flv(path, url, realtime=True, **kw)
-        except Exception:  # noqa: BLE001 - a publisher cut off at the end of a test is fine
-            pass
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
-def wait_for(cond, timeout_s=10.0, step=0.05):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Reloadable:

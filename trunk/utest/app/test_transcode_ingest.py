@@ -5,13 +5,12 @@ import signal
 import shutil
 import stat
 import sys
-import threading
 import time
 
 import psutil
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, publish_flv
+from fixtures.srs_server import Player, SrsProcess, publish_bg, wait_for
 from srs.app import encoder, ffmpeg
 from srs.app.config import Config
 from srs.app.exec import split_redirects
@@ -174,26 +173,6 @@ def children(srs) -> list:
         return [p for p in psutil.Process(srs.proc.pid).children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
     except psutil.NoSuchProcess:
         return []
-
-
-def wait_for(cond, timeout_s=10.0, step=0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
-
-
-def publish_bg(path, url, **kw) -> threading.Thread:
-    def run():
-        try:
-            publish_flv(path, url, realtime=True, **kw)
-        except Exception:  # noqa: BLE001 - a publisher cut off by the test's end is fine
-            pass
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
 
 
 OUT = "output rtmp://127.0.0.1:[port]/[app]?vhost=[vhost]/[stream]_[engine];"
