@@ -239,6 +239,7 @@ def test_exec_and_restart_of_failing_ffmpeg(tmp_path, media_flv):
                        publish /bin/sh -c "trap '' TERM; sleep 30; echo never"; }}
         transcode {{ enabled on; ffmpeg {bad}; engine x {{ enabled on; vcodec copy; acodec copy; {OUT} }} }}"""
     with SrsProcess(tmp_path, vhost_body=body, global_body=f"ff_log_dir {tmp_path};") as srs:
+        t0 = time.monotonic()
         pub = publish_bg(media_flv.path, srs.rtmp_url("live/show"), speed=0.9)
         assert wait_for(lambda: marker.exists() and marker.read_text().strip(), 5), srs.output()
         words = marker.read_text().split()
@@ -247,12 +248,14 @@ def test_exec_and_restart_of_failing_ffmpeg(tmp_path, media_flv):
         assert words[4] == f"rtmp://127.0.0.1:{srs.rtmp_port}/live/show"
         assert any("sleep" in p.cmdline() for p in children(srs))
         pub.join(10)
+        published_s = time.monotonic() - t0
         # unpublish: the exec programs (one ignores SIGTERM: SIGKILL 3 s later) and the failing
         # ffmpeg's restart loop are gone
         assert wait_for(lambda: not children(srs), 6), [p.cmdline() for p in children(srs)]
         text = srs.log_text()
         starts = text.count("encoder(__defaultVhost__/live/show x): started pid=")
-        assert 2 <= starts <= 3, text  # at once, then every 3 s while published (~4.4 s)
+        # at once, then every 3 s while published (~4.4 s; longer on a loaded machine)
+        assert 2 <= starts <= 2 + int(published_s / 3), (published_s, text)
         assert "exited with code 3, restart in 3s" in text
         assert "ignored SIGTERM for 3s, SIGKILL" in text  # the program trapping TERM
         ff_log = (tmp_path / "ffmpeg-encoder-__defaultVhost__-live-show-x.log").read_text()

@@ -83,7 +83,7 @@ class Stats:
     """Counters of one process; greenlets bump them without locks (one OS thread)."""
 
     __slots__ = ("threads", "alive", "nread", "nwrite", "tasks", "etasks", "stasks", "estasks",
-                 "task_seconds", "started", "samples", "clients")
+                 "task_seconds", "started", "samples", "clients", "drain")
 
     def __init__(self, clients: int):
         self.clients = clients
@@ -93,6 +93,7 @@ class Stats:
         self.task_seconds = 0.0
         self.started = time.time()
         self.samples: List[list] = []
+        self.drain = None
 
     def sample(self) -> None:
         self.samples.append([round(time.time(), 3), self.alive, self.nread, self.nwrite])
@@ -106,6 +107,15 @@ class Stats:
                 "nwrite_mbps": round(mbps(self.nwrite, time.time() - self.started), 3),
                 "tasks": self.tasks, "etasks": self.etasks, "stasks": self.stasks,
                 "estasks": self.estasks, "samples": self.samples}
+
+
+def drain(stats: "Stats", opts):
+    """The process's epoll reader (made on first use, after any fork)."""
+    if stats.drain is None:
+        from srs.main.bench.drain import Drain
+
+        stats.drain = Drain(stats, getattr(opts, "read_size", 0))
+    return stats.drain
 
 
 def repeat_tasks(index: int, stats: "Stats", opts, session: Callable) -> None:

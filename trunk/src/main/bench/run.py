@@ -98,24 +98,20 @@ def pinned(cpu: str, argv: List[str]) -> List[str]:
 
 
 class Rig:
-    """One server + publisher for a run; ``load()`` starts the load tool."""
+    """One server (ours or a peer, see peers.py) + publisher for a run; ``load()`` starts the load tool."""
 
     def __init__(self, workdir: str, media: dict, tag: str, vhost: str = "gop_cache on;",
-                 max_connections: int = 5000, extra: str = ""):
-        self.dir = os.path.join(workdir, tag)
+                 max_connections: int = 5000, extra: str = "", kind=None):
+        from srs.main.bench import peers
+
+        self.kind = kind or peers.OURS
+        self.dir = os.path.join(workdir, tag if self.kind is peers.OURS else f"{self.kind.name}-{tag}")
         os.makedirs(os.path.join(self.dir, "html"), exist_ok=True)
         self.rtmp_port = free_port()
         self.http_port = free_port()
         self.media = media
+        self.vhost, self.max_connections, self.extra = vhost, max_connections, extra
         self.procs: List[subprocess.Popen] = []
-        conf = os.path.join(self.dir, "srs.conf")
-        with open(conf, "w") as f:
-            f.write(f"listen {self.rtmp_port};\nmax_connections {max_connections};\ndaemon off;\n{extra}"
-                    f"pid {self.dir}/srs.pid;\nsrs_log_tank file;\nsrs_log_file {self.dir}/srs.log;\n"
-                    f"http_server {{ enabled on; listen {self.http_port}; dir {self.dir}/html; }}\n"
-                    f"vhost __defaultVhost__ {{\n    {vhost}\n"
-                    "    http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n}\n")
-        self.conf = conf
         self.server: Optional[subprocess.Popen] = None
 
     def _spawn(self, cpu: str, argv: List[str], name: str) -> subprocess.Popen:
@@ -125,10 +121,10 @@ class Rig:
         self.procs.append(p)
         return p
 
-    def start(self, publish: bool = True) -> None:
+    def start(self, publish: bool = True, cpu: str = SERVER_CPU) -> None:
         py = sys.executable
-        self.server = self._spawn(SERVER_CPU, [py, "-m", "srs.main.server", "-c", self.conf], "server")
-        if not wait_port(self.rtmp_port) or not wait_port(self.http_port):
+        self.server = self._spawn(cpu, self.kind.argv(self), "server")
+        if not wait_port(self.rtmp_port) or ("flv" in self.kind.protocols and not wait_port(self.http_port)):
             self.stop()
             raise SystemExit(f"bench: server did not start, see {self.dir}/server.out")
         if not publish:
@@ -175,23 +171,41 @@ class Rig:
 
 # ---------------------------------------------------------------------------------- sampling
 class Sampler:
-    """CPU% (of one core) and RSS of a process, one sample per second."""
+    """CPU% (of one core) and RSS of a server, one sample per second: the process and its
+    children together (nginx's master and worker are one server)."""
 
     def __init__(self, pid: int):
         self.proc = psutil.Process(pid)
         self.cpu: List[float] = []
         self.rss: List[int] = []
 
+    def _tree(self) -> List[psutil.Process]:
+        try:
+            return [self.proc] + self.proc.children(recursive=True)
+        except psutil.Error:
+            return [self.proc]
+
+    def _read(self, procs: List[psutil.Process]) -> tuple:
+        cpu = rss = 0.0
+        for p in procs:
+            try:
+                cpu += sum(p.cpu_times()[:2])
+                rss += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return cpu, rss
+
     def run(self, seconds: float) -> "Sampler":
+        procs = self._tree()  # fixed for the window, so a sample never loses a process's past
         t0 = time.time()
-        c0 = sum(self.proc.cpu_times()[:2])
+        c0, _ = self._read(procs)
         last_t, last_c = t0, c0
         while time.time() - t0 < seconds:
             time.sleep(1.0)
             now = time.time()
-            c = sum(self.proc.cpu_times()[:2])
+            c, rss = self._read(procs)
             self.cpu.append(100.0 * (c - last_c) / (now - last_t))
-            self.rss.append(self.proc.memory_info().rss)
+            self.rss.append(int(rss))
             last_t, last_c = now, c
         self.t0, self.t1 = t0, last_t
         self.avg_cpu = 100.0 * (last_c - c0) / max(1e-6, last_t - t0)
@@ -209,10 +223,11 @@ def window_rate(samples: List[list], t0: float, t1: float, column: int = 2) -> t
 
 
 def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: float,
-            settle: float, join_rate: float = 0.0, profile_s: float = 0.0, read_size: int = 0) -> dict:
+            settle: float, join_rate: float = 0.0, profile_s: float = 0.0, read_size: int = 0,
+            kind=None) -> dict:
     tag = (f"{protocol}-{clients}" + ("-join" if join_rate else "") + ("-profile" if profile_s else "")
            + (f"-read{read_size}" if read_size else ""))
-    rig = Rig(workdir, media, tag, max_connections=max(5000, clients + 100))
+    rig = Rig(workdir, media, tag, max_connections=max(5000, clients + 100), kind=kind)
     rig.start()
     try:
         join_s = clients / join_rate if join_rate else max(1.0, clients / 500.0)
@@ -279,7 +294,7 @@ def machine() -> str:
 
 
 def render(results: List[dict], join: Optional[dict], prof: Optional[dict], media: dict,
-           command: str, steady: float) -> str:
+           command: str, steady: float, side_by_side: Optional[List[str]] = None) -> str:
     lines = [BEGIN, "",
              f"- date: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
              f"- machine: {machine()}",
@@ -314,6 +329,8 @@ def render(results: List[dict], join: Optional[dict], prof: Optional[dict], medi
             lines.append(f"| {fn['self_pct']:.1f} | {fn['total_pct']:.1f} | `{fn['name']}` |")
     elif prof is None:
         lines += ["", "(no profile: py-spy not installed, or --quick)"]
+    if side_by_side:
+        lines += [""] + side_by_side
     lines += ["", END]
     return "\n".join(lines)
 
@@ -361,6 +378,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=os.path.join(trunk_dir(), "doc", "PERFORMANCE.md"))
     p.add_argument("--no-doc", action="store_true", help="print the table only")
     p.add_argument("--workdir", default="", help="keep logs and confs here (default: a temp dir)")
+    p.add_argument("--servers", default=os.environ.get("SRS_BENCH_SERVERS", "all"),
+                   help="side-by-side run: all (every installed one), none, or a list of "
+                        "srs-py,srs,nginx-rtmp,node-media-server")
+    p.add_argument("--srs-binary", default=os.environ.get("SRS_BENCH_SRS_BINARY", ""),
+                   help="an SRS C++ binary to include in the side-by-side run")
+    p.add_argument("--compare-clients", type=int, default=0,
+                   help="clients in the side-by-side run (default: the largest count)")
     x = p.add_argument_group("optional runs (any of them replaces the default run; the doc is not rewritten)")
     x.add_argument("--latency", action="store_true",
                    help="publisher->server->player latency, realtime vhost vs default (~1 min)")
@@ -371,8 +395,13 @@ def main(argv=None) -> int:
     x.add_argument("--read-clients", type=int, default=2000)
     x.add_argument("--ceiling", default="", metavar="N,N",
                    help="RTMP players on one pinned process, e.g. 5000,10000")
+    x.add_argument("--processes", type=int, default=0, metavar="N",
+                   help="--process-clients RTMP players over N reuseport edge processes (one origin)")
+    x.add_argument("--process-clients", type=int, default=10000)
+    x.add_argument("--compare", action="store_true",
+                   help="only the side-by-side run of --servers (--compare-clients, default 2000)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if opts.latency or opts.ingest or opts.read_modes or opts.ceiling:
+    if opts.latency or opts.ingest or opts.read_modes or opts.ceiling or opts.compare or opts.processes:
         return extra_runs(opts)
 
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
@@ -403,9 +432,12 @@ def main(argv=None) -> int:
         else:
             print(f"bench: no profile: {prof}", flush=True)
             prof = None
+    side = None
+    if not opts.quick and opts.servers != "none":
+        side = side_by_side(workdir, media, opts, opts.compare_clients or max(counts))
     command = "make bench" + ("" if argv is None and sys.argv[1:] == [] else
                               " (python -m srs.main.bench.run " + " ".join(sys.argv[1:] if argv is None else argv) + ")")
-    section = render(results, join, prof, media, command, opts.steady)
+    section = render(results, join, prof, media, command, opts.steady, side)
     print(section)
     if not opts.no_doc:
         write_doc(opts.out, section)
@@ -413,6 +445,16 @@ def main(argv=None) -> int:
     if not opts.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def side_by_side(workdir: str, media: dict, opts, clients: int) -> List[str]:
+    from srs.main.bench import peers
+
+    kinds, skipped = peers.select(opts.servers, opts.srs_binary)
+    for why in skipped:
+        print(f"bench: side by side without {why}", flush=True)
+    results = peers.compare(workdir, media, kinds, clients, opts.steady, opts.settle)
+    return peers.render(results, skipped)
 
 
 def extra_runs(opts) -> int:
@@ -432,6 +474,11 @@ def extra_runs(opts) -> int:
     if opts.ceiling:
         counts = [int(c) for c in opts.ceiling.split(",") if c.strip()]
         parts.append(("Ceiling", scenarios.ceiling(workdir, media, counts, opts.steady, opts.settle)[1]))
+    if opts.processes:
+        parts.append((f"{opts.processes} processes", scenarios.processes(
+            workdir, media, opts.process_clients, opts.processes, opts.steady, opts.settle)[1]))
+    if opts.compare:
+        parts.append(("Side by side", "\n".join(side_by_side(workdir, media, opts, opts.compare_clients or 2000))))
     print(f"\n- {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {machine()}, stream {media['kbps']} kbps\n")
     for title, md in parts:
         print(f"{title}:\n\n{md}\n", flush=True)

@@ -5,7 +5,7 @@
 
 A live stream (HTTP-FLV/TS/AAC: no Content-Length) is counted until the server closes; a file
 needs a Content-Length, is read to its end and counts as one task, then repeats (``-t``).
-The body is only counted: ``recv_into`` a reused buffer.
+The body is only counted, by the process's epoll reader (drain.py).
 """
 from __future__ import annotations
 
@@ -13,35 +13,21 @@ import sys
 
 from srs.main.bench import common
 
-READ_BUFFER = 256 * 1024
-
-
 def get_session(index: int, stats: common.Stats, opts) -> None:
-    import gevent
-
     from srs.main.bench.http_get import HttpFailure, open_get
 
     sock, head_len, length, rest = open_get(common.client_url(opts.url, index))
     stats.alive += 1
     try:
-        sock.settimeout(None if length is None else 30.0)
+        sock.settimeout(None)
         got = len(rest)
         stats.nread += head_len + got
-        buf = bytearray(READ_BUFFER)
-        recv_into = sock.recv_into
-        pacer = common.ReadPacer(opts.read_size) if opts.read_size > 0 else None
-        while length is None or got < length:
-            n = recv_into(buf)
-            if not n:
-                if length is None:
-                    return
-                raise HttpFailure(f"body short by {length - got} bytes")
-            got += n
-            stats.nread += n
-            if pacer is not None:
-                pause = pacer.after_read(n)
-                if pause > 0:
-                    gevent.sleep(pause)
+        if length is not None and got >= length:
+            return
+        try:
+            common.drain(stats, opts).read(sock, got=got, limit=length)
+        except ValueError as e:  # EOF before Content-Length
+            raise HttpFailure(str(e)) from None
     finally:
         stats.alive -= 1
         sock.close()

@@ -3,8 +3,9 @@
     ./objs/sb_rtmp_load -c 2000 -r rtmp://127.0.0.1:1935/live/livestream -s 2 -m 5
 
 Each player does the handshake, connect, createStream and play with our protocol layer, then
-stops parsing: it ``recv_into``s one reused buffer and sends an RTMP Acknowledgement each time
-half of the server's window arrived, so one core drives thousands of players.
+stops parsing: the socket goes to the process's epoll reader (drain.py), which ``recv_into``s one
+reused buffer and sends an RTMP Acknowledgement each time half of the server's window arrived,
+so one core drives thousands of players.
 """
 from __future__ import annotations
 
@@ -14,13 +15,10 @@ import sys
 from srs.main.bench import common
 
 DEFAULT_WINDOW = 2500000
-READ_BUFFER = 256 * 1024
 
 
 def play_session(index: int, stats: common.Stats, opts) -> None:
     """One play until the server closes (or the run ends); raises on errors."""
-    import gevent
-
     from srs.main.bench import rtmp_client
     from srs.protocol.rtmp_chunk import ChunkEncoder
 
@@ -33,27 +31,22 @@ def play_session(index: int, stats: common.Stats, opts) -> None:
         stats.nread += total
         window = cs.in_window_ack_size or DEFAULT_WINDOW
         step = max(1, window // 2)
-        next_ack = (total // step + 1) * step
         acker = ChunkEncoder()
-        buf = bytearray(READ_BUFFER)
-        recv_into = sock.recv_into
-        pacer = common.ReadPacer(opts.read_size) if opts.read_size > 0 else None
-        while True:
-            n = recv_into(buf)
-            if not n:
-                return
-            total += n
-            stats.nread += n
-            if total >= next_ack:
+        next_ack = [(total // step + 1) * step]
+
+        def on_read(s, n: int) -> bool:
+            if s.got >= next_ack[0]:
                 # 2 = protocol-control chunk stream; the sequence number wraps at 32 bits
-                ack = acker.encode(3, 0, 0, struct.pack(">I", total & 0xFFFFFFFF), 2)
-                sock.sendall(ack)
+                ack = acker.encode(3, 0, 0, struct.pack(">I", s.got & 0xFFFFFFFF), 2)
+                try:
+                    s.raw.send(ack)  # 16 bytes on a socket we only read from: never blocks
+                except BlockingIOError:
+                    pass
                 stats.nwrite += len(ack)
-                next_ack = (total // step + 1) * step
-            if pacer is not None:
-                pause = pacer.after_read(n)
-                if pause > 0:
-                    gevent.sleep(pause)
+                next_ack[0] = (s.got // step + 1) * step
+            return False
+
+        common.drain(stats, opts).read(sock, got=total, on_read=on_read)
     finally:
         stats.alive -= 1
         sock.close()

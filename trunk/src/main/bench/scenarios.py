@@ -3,7 +3,8 @@
 - ``--latency``: publisher -> server -> player latency (sb_rtmp_latency), realtime vhost vs default;
 - ``--ingest N``: N publishers of the bench stream on the pinned server core (sb_rtmp_publish);
 - ``--read-modes``: RTMP players reading in 16 KB batches vs as data comes;
-- ``--ceiling``: 5000 and 10000 RTMP players on one pinned process.
+- ``--ceiling``: 5000 and 10000 RTMP players on one pinned process;
+- ``--processes N``: RTMP players spread over N edge processes sharing a port (``reuseport``).
 
 Each returns a list of result dicts and a markdown snippet (printed; the numbers are copied into
 the hand-written notes of PERFORMANCE.md, the generated table stays the default run's).
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
 import time
 from typing import List, Tuple
 
@@ -113,3 +116,78 @@ def ceiling(workdir: str, media: dict, counts: List[int], steady: float, settle:
         print("bench: ceiling " + json.dumps(r), flush=True)
         out.append(r)
     return out, _table(out, lambda r: "RTMP, 1 process")
+
+
+def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float,
+              settle: float) -> Tuple[List[dict], str]:
+    """SRS's several-processes-on-one-host layout: an origin takes the publish, ``nproc`` edge
+    processes share one RTMP port (``reuseport on;``, the kernel spreads the players) and each
+    pulls the stream once from the origin. Edge k is pinned to CPU (1 + k) % ncpu; the load tool
+    runs ``-p nproc`` workers, unpinned."""
+    origin = bench.Rig(workdir, media, f"multi-origin-{nproc}x{clients}")
+    origin.start(cpu=bench.LOAD_CPU)
+    edges: List[bench.Rig] = []
+    ncpu = os.cpu_count() or 1
+    try:
+        edge_vhost = f"cluster {{ mode remote; origin 127.0.0.1:{origin.rtmp_port}; }}"
+        port, http_port = bench.free_port(), bench.free_port()
+        for k in range(nproc):
+            e = bench.Rig(workdir, media, f"multi-edge{k}-{nproc}x{clients}", vhost=edge_vhost,
+                          max_connections=clients + 100, extra="reuseport on;\n")
+            e.rtmp_port, e.http_port = port, http_port
+            e.start(publish=False, cpu=str((1 + k) % ncpu))
+            edges.append(e)
+        join_s = max(1.0, clients / 500.0)
+        duration = join_s + settle + steady + 2
+        rig0 = edges[0]
+        argv = [sys.executable, "-m", "srs.main.bench.sb_rtmp_load", "-c", str(clients), "-r", rig0.rtmp_url(),
+                "-s", str(join_s), "-m", "5", "-e", "1", "--duration", str(duration), "-p", str(nproc),
+                "--json", os.path.join(rig0.dir, "load.json")]
+        load = subprocess.Popen(argv, cwd=rig0.dir, stdout=open(os.path.join(rig0.dir, "load.out"), "wb"),
+                                stderr=subprocess.STDOUT)
+        time.sleep(join_s + settle)
+        load_tree = bench.Sampler(load.pid)
+        samplers = [bench.Sampler(e.server.pid) for e in edges]
+        threads = [threading.Thread(target=s.run, args=(steady,)) for s in samplers + [load_tree]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        players = [_established(e.server.pid, port) for e in edges]
+        load.wait(duration + 30)
+        data = rig0.load_json()
+    finally:
+        for e in edges:
+            e.stop()
+        origin.stop()
+    mbps, alive = bench.window_rate(data["samples"], samplers[0].t0, samplers[0].t1)
+    expected = clients * media["kbps"] / 1000.0
+    out = []
+    for k, (s, n) in enumerate(zip(samplers, players)):
+        out.append({"edge": k, "cpu_pin": (1 + k) % ncpu, "players": n, "cpu": round(s.avg_cpu, 1),
+                    "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1)})
+    total = {"clients": clients, "processes": nproc, "cpu": round(sum(s.avg_cpu for s in samplers), 1),
+             "rss_mb": round(sum(max(s.rss) for s in samplers) / 2**20, 1), "mbps": round(mbps, 1),
+             "expected_mbps": round(expected, 1), "ratio": round(mbps / expected, 3) if expected else 0,
+             "alive": alive, "etasks": data["etasks"], "load_cpu": round(load_tree.avg_cpu, 1)}
+    print("bench: processes " + json.dumps({"edges": out, "total": total}), flush=True)
+    lines = ["| edge process | pinned to CPU | players | CPU% of its core (max) | RSS MB |", "|---|---|---|---|---|"]
+    for d in out:
+        lines.append(f"| {d['edge']} | {d['cpu_pin']} | {d['players']} | {d['cpu']} ({d['cpu_max']}) | {d['rss_mb']} |")
+    lines.append(f"| all {nproc} | | {sum(d['players'] for d in out)} | {total['cpu']} (sum) | {total['rss_mb']} |")
+    lines += ["", f"Delivered {total['mbps']} of {total['expected_mbps']} Mbps (ratio {total['ratio']:.3f}), "
+              f"alive {alive}, errors {total['etasks']}; load tool ({nproc} workers) {total['load_cpu']}% "
+              "of a core in all."]
+    return out + [total], "\n".join(lines)
+
+
+def _established(pid: int, port: int) -> int:
+    """Players connected to one edge process: its established sockets on the shared port."""
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except (psutil.Error, AttributeError):
+        try:
+            conns = psutil.Process(pid).connections(kind="tcp")
+        except psutil.Error:
+            return -1
+    return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
