@@ -30,7 +30,7 @@ class ApiServer:
             cid_var.set(server.next_cid())
             return app(environ, start_response)
 
-        sock = make_listener(host or "0.0.0.0", port)
+        sock = make_listener(host or "0.0.0.0", port, getattr(server.config, "reuseport", False))
         self.wsgi = WSGIServer(sock, with_cid, log=None, error_log=_NullLog())
         self.wsgi.start()
         self.port = self.wsgi.server_port
@@ -65,7 +65,7 @@ def start_http_server(server):
     http = HttpServer("http", mux, server.next_cid, server_header=SIGNATURE,
                       crossdomain=getattr(cfg, "crossdomain", True))
     host, port = cfg.listen
-    http.listen(host or "0.0.0.0", port)
+    http.listen(host or "0.0.0.0", port, reuseport=getattr(server.config, "reuseport", False))
     http.start()
     log.info("HTTP server listen at %s:%d, dir=%s", host or "0.0.0.0", http.port, cfg.dir)
     return http

@@ -466,11 +466,14 @@ class HttpServer:
     def connections(self) -> list:
         return list(self._conns)
 
-    def listen(self, host: str, port: int, backlog: int = 512) -> None:
+    def listen(self, host: str, port: int, backlog: int = 512, reuseport: bool = False) -> None:
+        """``reuseport``: several processes share the port (``reuseport on;``), as for RTMP."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuseport and hasattr(socket, "SO_REUSEPORT"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
             sock.listen(backlog)
         except OSError:

@@ -159,20 +159,22 @@ def test_origin_cluster_redirects_players_and_edges(tmp_path, media_flv):
         assert pub.is_alive()  # cut off when B stops
 
 
-def _edge_conf(port, origin_port):
-    # a template for SrsProcess (it fills {pid} and {log}): the port is shared, so it is written here
+def _edge_conf(port, origin_port, http_port):
+    # a template for SrsProcess (it fills {pid} and {log}): the ports are shared, so they are written here
     return (f"listen {port};\nreuseport on;\ndaemon off;\npid {{pid}};\nsrs_log_tank file;\nsrs_log_file {{log}};\n"
-            f"vhost __defaultVhost__ {{{{ cluster {{{{ mode remote; origin 127.0.0.1:{origin_port}; }}}} }}}}\n")
+            f"http_server {{{{ enabled on; listen {http_port}; }}}}\n"
+            f"vhost __defaultVhost__ {{{{ cluster {{{{ mode remote; origin 127.0.0.1:{origin_port}; }}}}\n"
+            "    http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }} }}\n")
 
 
 @pytest.mark.skipif(not hasattr(__import__("socket"), "SO_REUSEPORT"), reason="no SO_REUSEPORT")
 def test_reuseport_two_edges_share_one_port(tmp_path, media_flv):
     origin = SrsProcess(subdir(tmp_path, "origin"), http_server=False)
-    port = free_port()
+    port, http_port = free_port(), free_port()
     edges = []
     for name in ("e1", "e2"):
         d = subdir(tmp_path, name)
-        edges.append(SrsProcess(d, conf=_edge_conf(port, origin.rtmp_port)))
+        edges.append(SrsProcess(d, conf=_edge_conf(port, origin.rtmp_port, http_port)))
     with origin:
         for e in edges:
             e.rtmp_port = port
@@ -200,6 +202,11 @@ def test_reuseport_two_edges_share_one_port(tmp_path, media_flv):
                 if all(served(e) for e in edges):
                     break
             assert all(served(e) for e in edges), [served(e) for e in edges]
+            # the HTTP server shares its port too (the second edge would not start otherwise)
+            flv = Player(f"http://127.0.0.1:{http_port}/live/shared.flv", read_timeout_s=3, stop_after_video=10)
+            flv.start()
+            flv.join(15)
+            assert flv.error is None and flv.video_frames >= 10, flv.error
             edges[0].proc.send_signal(signal.SIGKILL)
             edges[0].proc.wait(5)
             before = served(edges[1])
