@@ -24,7 +24,7 @@ import gevent.socket
 from srs.core.version import SIGNATURE
 from srs.kernel.errors import (ERROR_HTTP_PARSE_URI, ERROR_HTTP_RESPONSE_EOF, ERROR_SOCKET_CONNECT,
                                ERROR_SOCKET_READ, ERROR_SOCKET_TIMEOUT, ERROR_SOCKET_WRITE, HttpError)
-from srs.protocol.http import HttpResponseParser, ResponseEnd, ResponseHead
+from srs.protocol.http_response import HttpResponseParser, ResponseEnd, ResponseHead
 
 log = logging.getLogger(__name__)
 

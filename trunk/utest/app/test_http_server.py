@@ -13,7 +13,8 @@ from gevent import socket as gsocket
 from srs.app.http_server import HttpMux, HttpServer
 from srs.kernel.errors import HttpError, SrsError
 from srs.kernel.log import get_cid
-from srs.protocol.http import HttpRequest, HttpResponseParser, ResponseEnd, ResponseHead
+from srs.protocol.http import HttpRequest
+from srs.protocol.http_response import HttpResponseParser, ResponseEnd, ResponseHead
 
 
 # ----------------------------------------------------------------------------- helpers

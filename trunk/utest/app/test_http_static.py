@@ -12,7 +12,7 @@ from gevent import socket as gsocket
 
 from srs.app.http_server import HttpMux, HttpServer
 from srs.app.http_static import StaticFileHandler, flv_head_size
-from srs.protocol.http import HttpResponseParser, ResponseEnd, ResponseHead
+from srs.protocol.http_response import HttpResponseParser, ResponseEnd, ResponseHead
 
 
 # ----------------------------------------------------------------------------- helpers

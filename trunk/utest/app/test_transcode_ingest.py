@@ -205,7 +205,7 @@ def test_transcode_e2e(tmp_path, media_flv, kind):
         assert len(ffmpegs) == 2, names
         assert "loop guard" in srs.log_text()
         pub.join(15)
-        assert wait_for(lambda: not children(srs), 6), [p.cmdline() for p in children(srs)]
+        assert wait_for(lambda: not children(srs), 10), [p.cmdline() for p in children(srs)]
         log_file = tmp_path / "ffmpeg-encoder-__defaultVhost__-live-livestream-ff.log"
         assert log_file.exists() and log_file.stat().st_size > 0
         assert (tmp_path / "ffmpeg-encoder-__defaultVhost__-live-livestream-cp.log").exists()
@@ -251,7 +251,7 @@ def test_exec_and_restart_of_failing_ffmpeg(tmp_path, media_flv):
         published_s = time.monotonic() - t0
         # unpublish: the exec programs (one ignores SIGTERM: SIGKILL 3 s later) and the failing
         # ffmpeg's restart loop are gone
-        assert wait_for(lambda: not children(srs), 6), [p.cmdline() for p in children(srs)]
+        assert wait_for(lambda: not children(srs), 10), [p.cmdline() for p in children(srs)]
         text = srs.log_text()
         starts = text.count("encoder(__defaultVhost__/live/show x): started pid=")
         # at once, then every 3 s while published (~4.4 s; longer on a loaded machine)
@@ -259,7 +259,8 @@ def test_exec_and_restart_of_failing_ffmpeg(tmp_path, media_flv):
         assert "exited with code 3, restart in 3s" in text
         assert "ignored SIGTERM for 3s, SIGKILL" in text  # the program trapping TERM
         ff_log = (tmp_path / "ffmpeg-encoder-__defaultVhost__-live-show-x.log").read_text()
-        assert ff_log.count("bad ffmpeg called with") == starts
+        # a restart at the moment of the unpublish may be killed before the script prints
+        assert starts - 1 <= ff_log.count("bad ffmpeg called with") <= starts, (starts, ff_log)
         assert "-vcodec copy -acodec copy" in ff_log
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from srs.kernel.errors import HttpError
-from srs.protocol.http import (LAST_CHUNK, HttpRequestParser, HttpResponseParser, ResponseEnd,
-                               ResponseHead, chunk, parse_byte_range, reason_phrase, request_head,
-                               response_head)
+from srs.protocol.http import (LAST_CHUNK, HttpRequestParser, chunk, parse_byte_range, reason_phrase,
+                               request_head, response_head)
+from srs.protocol.http_response import HttpResponseParser, ResponseEnd, ResponseHead
 
 
 def parse_one(data: bytes, **kw):
