@@ -99,7 +99,25 @@ def publisher_request(server, source):
     return getattr(conn, "req", None)
 
 
-class Encoder:
+class ProcessOutput:
+    """A hub output made of supervised processes that read the stream themselves (over RTMP):
+    no message goes through us; they stop with the publish."""
+
+    procs: List[SupervisedProcess]
+
+    def on_message(self, msg) -> None:
+        pass
+
+    def on_unpublish(self, source) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        procs, self.procs = self.procs, []
+        for proc in procs:
+            proc.stop()
+
+
+class Encoder(ProcessOutput):
     """Hub output: the ffmpeg processes of one stream, alive while it is published."""
 
     def __init__(self, server, vhost: str, app: str, stream: str, transcodes: Sequence):
@@ -149,17 +167,6 @@ class Encoder:
             proc.start()
             self.procs.append(proc)
         log.info("transcode %s/%s/%s: %d ffmpeg started", self.vhost, self.app, self.stream, len(self.procs))
-
-    def on_message(self, msg) -> None:
-        pass  # ffmpeg plays the stream itself over RTMP
-
-    def on_unpublish(self, source) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        procs, self.procs = self.procs, []
-        for proc in procs:
-            proc.stop()
 
 
 def make_hub_output(server, source, vhost: str) -> Optional[Encoder]:

@@ -16,7 +16,7 @@ import logging
 import os
 from typing import List, Optional, Sequence, Tuple
 
-from srs.app.encoder import publisher_request, rebuild_hub_outputs, reload_vhosts
+from srs.app.encoder import ProcessOutput, publisher_request, rebuild_hub_outputs, reload_vhosts
 from srs.app.ffmpeg import SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute
 from srs.protocol.request import make_rtmp_url, make_tc_url
 
@@ -51,7 +51,7 @@ def split_redirects(args: Sequence[str]) -> Tuple[List[str], str, str]:
     return argv, out, err
 
 
-class Exec:
+class Exec(ProcessOutput):
     """Hub output: the vhost's exec programs for one stream while it is published."""
 
     def __init__(self, server, vhost: str, app: str, stream: str, commands: Sequence[Sequence[str]]):
@@ -94,17 +94,6 @@ class Exec:
                                      stderr_file=err)
             proc.start()
             self.procs.append(proc)
-
-    def on_message(self, msg) -> None:
-        pass
-
-    def on_unpublish(self, source) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        procs, self.procs = self.procs, []
-        for proc in procs:
-            proc.stop()
 
 
 def make_hub_output(server, source, vhost: str) -> Optional[Exec]:

@@ -169,10 +169,20 @@ def ffmpeg_for(kind, tmp_path) -> str:
 
 
 def children(srs) -> list:
+    """The server's live children. A child that exits while we look is skipped on its own: letting its
+    NoSuchProcess end the whole listing made a busy server look childless."""
     try:
-        return [p for p in psutil.Process(srs.proc.pid).children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+        procs = psutil.Process(srs.proc.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+    alive = []
+    for p in procs:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
 
 
 OUT = "output rtmp://127.0.0.1:[port]/[app]?vhost=[vhost]/[stream]_[engine];"

@@ -118,9 +118,11 @@ def drain(stats: "Stats", opts):
     return stats.drain
 
 
-def repeat_tasks(index: int, stats: "Stats", opts, session: Callable) -> None:
+def repeat_tasks(index: int, stats: "Stats", opts, session: Callable, label: str = "client",
+                 until_ok: bool = False) -> None:
     """SRS's task loop: run ``session(index, stats, opts)`` ``-t`` times (0 = forever), counting tasks and
-    errors, sleeping ``-d`` after a success and ``-e`` after an error."""
+    errors, sleeping ``-d`` after a success and ``-e`` after an error. ``until_ok``: -t counts inside
+    one session (a publish loops its file), so the first success ends the loop and errors retry forever."""
     import gevent
 
     done = 0
@@ -134,9 +136,13 @@ def repeat_tasks(index: int, stats: "Stats", opts, session: Callable) -> None:
             ok = False
             stats.etasks += 1
             if opts.verbose:
-                print(f"[error] client {index}: {e!r}", file=sys.stderr, flush=True)
+                print(f"[error] {label} {index}: {e!r}", file=sys.stderr, flush=True)
         stats.task_seconds += time.monotonic() - t0
-        done += 1
+        if until_ok:
+            if ok and opts.repeat > 0:
+                return
+        else:
+            done += 1
         pause = opts.delay if ok else opts.error
         gevent.sleep(pause if pause > 0 else 0)
 

@@ -85,11 +85,14 @@ class SrsPy(Kind):
                 f"vhost __defaultVhost__ {{\n    {rig.vhost}\n"
                 "    http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n}\n")
 
+    def command(self) -> List[str]:
+        return [sys.executable, "-m", "srs.main.server"]
+
     def argv(self, rig) -> List[str]:
         path = os.path.join(rig.dir, "srs.conf")
         with open(path, "w") as f:
             f.write(self.conf(rig))
-        return [sys.executable, "-m", "srs.main.server", "-c", path]
+        return self.command() + ["-c", path]
 
 
 class SrsCxx(SrsPy):
@@ -108,11 +111,8 @@ class SrsCxx(SrsPy):
     def version(self) -> str:
         return f"SRS {_first_line([self.binary, '-v'])} (C++)"
 
-    def argv(self, rig) -> List[str]:
-        path = os.path.join(rig.dir, "srs.conf")
-        with open(path, "w") as f:
-            f.write(self.conf(rig))
-        return [os.path.abspath(self.binary), "-c", path]
+    def command(self) -> List[str]:
+        return [os.path.abspath(self.binary)]
 
 
 class NginxRtmp(Kind):

@@ -114,9 +114,11 @@ class Rig:
         self.procs: List[subprocess.Popen] = []
         self.server: Optional[subprocess.Popen] = None
 
-    def _spawn(self, cpu: str, argv: List[str], name: str) -> subprocess.Popen:
+    def _spawn(self, cpu: Optional[str], argv: List[str], name: str) -> subprocess.Popen:
+        """Start ``argv`` in the run's directory, pinned to ``cpu`` (None: unpinned)."""
         out = open(os.path.join(self.dir, name + ".out"), "wb")
-        p = subprocess.Popen(pinned(cpu, argv), cwd=self.dir, stdout=out, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(pinned(cpu, argv) if cpu is not None else argv, cwd=self.dir, stdout=out,
+                             stderr=subprocess.STDOUT)
         out.close()
         self.procs.append(p)
         return p
@@ -140,7 +142,8 @@ class Rig:
         return f"http://127.0.0.1:{self.http_port}/live/livestream.flv"
 
     def load(self, protocol: str, clients: int, duration: float, start_s: float,
-             join_rate: float = 0.0, read_size: int = 0) -> subprocess.Popen:
+             join_rate: float = 0.0, read_size: int = 0, processes: int = 1,
+             cpu: Optional[str] = LOAD_CPU) -> subprocess.Popen:
         tool, url = (("sb_rtmp_load", self.rtmp_url()) if protocol == "rtmp"
                      else ("sb_http_load", self.flv_url()))
         argv = [sys.executable, "-m", f"srs.main.bench.{tool}", "-c", str(clients), "-r", url,
@@ -150,7 +153,9 @@ class Rig:
             argv += ["--join-rate", str(join_rate)]
         if read_size > 0:
             argv += ["--read-size", str(read_size)]
-        return self._spawn(LOAD_CPU, argv, "load")
+        if processes > 1:
+            argv += ["-p", str(processes)]
+        return self._spawn(cpu, argv, "load")
 
     def load_json(self) -> dict:
         with open(os.path.join(self.dir, "load.json")) as f:

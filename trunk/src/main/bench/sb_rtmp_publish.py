@@ -117,26 +117,8 @@ def _drain(sock, stats: common.Stats) -> None:
 
 
 def client(index: int, stats: common.Stats, opts) -> None:
-    import gevent
-
-    done = 0
     # -t counts loops inside one publish; a failed publish is retried forever (as srs-bench)
-    while True:
-        t0 = time.monotonic()
-        stats.tasks += 1
-        try:
-            publish_session(index, stats, opts)
-            ok = True
-        except Exception as e:  # noqa: BLE001 - count it and retry
-            ok = False
-            stats.etasks += 1
-            if opts.verbose:
-                print(f"[error] publisher {index}: {e!r}", file=sys.stderr, flush=True)
-        stats.task_seconds += time.monotonic() - t0
-        done += 1
-        if ok and opts.repeat > 0:
-            return
-        gevent.sleep(opts.delay if ok else opts.error)
+    common.repeat_tasks(index, stats, opts, publish_session, label="publisher", until_ok=True)
 
 
 def main(argv=None) -> int:

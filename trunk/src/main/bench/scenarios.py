@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -140,11 +139,7 @@ def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float
         join_s = max(1.0, clients / 500.0)
         duration = join_s + settle + steady + 2
         rig0 = edges[0]
-        argv = [sys.executable, "-m", "srs.main.bench.sb_rtmp_load", "-c", str(clients), "-r", rig0.rtmp_url(),
-                "-s", str(join_s), "-m", "5", "-e", "1", "--duration", str(duration), "-p", str(nproc),
-                "--json", os.path.join(rig0.dir, "load.json")]
-        load = subprocess.Popen(argv, cwd=rig0.dir, stdout=open(os.path.join(rig0.dir, "load.out"), "wb"),
-                                stderr=subprocess.STDOUT)
+        load = rig0.load("rtmp", clients, duration, join_s, processes=nproc, cpu=None)
         time.sleep(join_s + settle)
         load_tree = bench.Sampler(load.pid)
         samplers = [bench.Sampler(e.server.pid) for e in edges]
@@ -185,9 +180,6 @@ def _established(pid: int, port: int) -> int:
     """Players connected to one edge process: its established sockets on the shared port."""
     try:
         conns = psutil.Process(pid).net_connections(kind="tcp")
-    except (psutil.Error, AttributeError):
-        try:
-            conns = psutil.Process(pid).connections(kind="tcp")
-        except psutil.Error:
-            return -1
+    except psutil.Error:
+        return -1
     return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
