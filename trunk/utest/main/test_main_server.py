@@ -1,11 +1,15 @@
 """The ``srs`` program as a user runs it: CLI, -t, pid lock, signals (HUP/USR1/TERM/QUIT), init.d."""
 import glob
 import os
+import pwd
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
+import psutil
 import pytest
 
 from fixtures.srs_server import TRUNK, SrsProcess, free_port, wait_port
@@ -157,3 +161,70 @@ def test_initd_start_status_reload_rotate_stop(tmp_path):
     assert initd("status").returncode == 1
     assert not os.path.exists(srs.pid_file)
     assert "reload ok" in srs.log_text()
+
+
+def _launcher_for(user: str, root: str) -> tuple:
+    """A launcher script that ``user`` can run: (path, '') or (None, why not).
+
+    The venv's python may live where only root can read (pyenv under /root); Debian's own python3 of
+    the same version then runs the server with the venv's packages on its path."""
+    if os.geteuid() != 0:
+        return None, "needs root to drop to another user"
+    if not shutil.which("setpriv"):
+        return None, "no setpriv"
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return None, f"no user {user}"
+    pylib = os.path.join(root, "pylib")
+    os.makedirs(pylib)
+    os.symlink(os.path.join(TRUNK, "src"), os.path.join(pylib, "srs"))
+    path = os.pathsep.join([pylib] + [p for p in sys.path if p.endswith("site-packages")])
+    launcher = os.path.join(root, "srs-launcher")
+    why = ""
+    for python in (sys.executable, f"/usr/bin/python{sys.version_info[0]}.{sys.version_info[1]}"):
+        with open(launcher, "w") as f:
+            f.write(f"#!/bin/sh\nPYTHONPATH={path} exec {python} -m srs.main.server \"$@\"\n")
+        os.chmod(launcher, 0o755)
+        r = subprocess.run(["setpriv", f"--reuid={user}", "--regid=nogroup", "--init-groups", launcher, "-v"],
+                           capture_output=True, text=True, timeout=60, cwd=root)
+        if r.returncode == 0:
+            return launcher, ""
+        why = f"{user} cannot run the server from this checkout: {r.stderr.strip()[-200:]}"
+    return None, why
+
+
+def test_initd_runs_the_server_as_an_unprivileged_user():
+    """SRS_USER=nobody: root starts the script, the server runs as nobody, stop still works."""
+    root = tempfile.mkdtemp(prefix="srs-initd-user-")
+    try:
+        os.chmod(root, 0o755)
+        launcher, why = _launcher_for("nobody", root)
+        if why:
+            pytest.skip(why)
+        srs = SrsProcess(root, http_api=False, http_server=False)
+        conf = open(srs.conf_path).read().replace("daemon off;", "daemon on;")
+        with open(srs.conf_path, "w") as f:
+            f.write(conf)
+        env = dict(os.environ, SRS_ROOT=root, SRS_APP=launcher, SRS_CONFIG="srs.conf", SRS_USER="nobody")
+        script = os.path.join(TRUNK, "etc", "init.d", "srs")
+
+        def initd(cmd):
+            return subprocess.run(["bash", script, cmd], env=env, capture_output=True, text=True, timeout=60)
+
+        r = initd("start")
+        assert r.returncode == 0, r.stdout + r.stderr + srs.output()
+        try:
+            assert wait_port(srs.rtmp_port)
+            pid = int(open(srs.pid_file).read())
+            assert psutil.Process(pid).uids().real == pwd.getpwnam("nobody").pw_uid
+            assert psutil.Process(pid).uids().effective == pwd.getpwnam("nobody").pw_uid
+            assert os.stat(srs.log_file).st_uid == pwd.getpwnam("nobody").pw_uid
+            assert initd("status").returncode == 0
+        finally:
+            r = initd("stop")
+        assert r.returncode == 0, r.stdout
+        assert initd("status").returncode == 1
+        assert not os.path.exists(srs.pid_file)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
