@@ -40,6 +40,7 @@ from typing import Dict, List, Optional
 
 import gevent
 
+from srs.app.file_root import PathOutsideRoot, confine, unlink_confined
 from srs.app.hls_keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.hls_m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
                               segment_uri, shrink)
@@ -99,6 +100,7 @@ class HlsStream:
         self.keys: Optional[KeyRing] = None
         self.floor = FloorClock()
         self.m3u8_path = self.m3u8_url = self.m3u8_dir = ""
+        self.root = ""                  # hls_path of the publish: every file written or deleted is inside
         self.max_td_s = 0.0
         self.last_update_ms = 0
         self.can_dispose = False
@@ -122,7 +124,13 @@ class HlsStream:
             return
         self.cfg = cfg
         self.m3u8_url = build_stream(cfg.hls_m3u8_file, self.req_vhost, self.app, self.stream)
-        self.m3u8_path = cfg.hls_path + "/" + self.m3u8_url
+        try:
+            self.m3u8_path = confine(cfg.hls_path, self.m3u8_url)
+        except PathOutsideRoot as e:
+            self.active = False  # HLS only: the source and its other outputs go on
+            log.error("hls: %r refused for this publish: %s", self.url, e)
+            return
+        self.root = cfg.hls_path
         self.m3u8_dir = dirname(self.m3u8_path)
         self.max_td_s = cfg.hls_fragment * cfg.hls_td_ratio
         self.active = True
@@ -319,7 +327,7 @@ class HlsStream:
         if cfg.hls_ts_floor:
             name = name.replace("[timestamp]", str(self.floor.next(now, cfg.hls_fragment)))
         name = build_timestamp(name, now, self.server.config.utc_time).replace("[seq]", str(seq))
-        path = cfg.hls_path + "/" + name
+        path = confine(self.root, name)  # before anything is written; refused -> _fail stops HLS
         seg = Segment(seq, start_ms, path, segment_uri(path, self.m3u8_dir, self.m3u8_url, cfg.hls_entry_prefix))
         seg.discontinuity = self.mark_next
         self.mark_next = False
@@ -395,9 +403,18 @@ class HlsStream:
             unlink_quietly(temp)
             raise
 
+    def _unlink(self, root: str, path: str) -> None:
+        """hls_cleanup / hls_dispose: delete only inside ``root`` (one log line otherwise)."""
+        try:
+            unlink_confined(root, path)
+        except PathOutsideRoot as e:
+            log.error("hls: %r not deleted: %s", self.url, e)
+        except OSError as e:
+            log.warning("hls: unlink %r failed: %s", path, e)
+
     def _delete(self, removed: List[Segment]) -> None:
         for seg in removed:
-            unlink_quietly(seg.path)
+            self._unlink(self.root, seg.path)
         live = {s.key_seq for s in self.segments}
         if self.current is not None:
             live.add(self.current.key_seq)
@@ -406,7 +423,8 @@ class HlsStream:
         for seg in removed:
             if seg.key_path and seg.key_seq not in live:
                 live.add(seg.key_seq)  # once per key
-                unlink_quietly(seg.key_path)
+                self._unlink(self.keys.key_root if self.keys is not None else self.cfg.hls_key_file_path,
+                             seg.key_path)
 
     def _abandon(self) -> None:
         if self.file is not None:
@@ -441,6 +459,14 @@ class HlsStream:
     # ------------------------------------------------------------------ errors
     def _fail(self, err: Exception, unpublishing: bool = False) -> None:
         self.errors += 1
+        if isinstance(err, PathOutsideRoot):
+            # A name that cannot be confined stays so: stop HLS for this publish whatever
+            # hls_on_error says (no publisher kick: the stream and its other outputs go on).
+            self.active = False
+            self.pending = []
+            self._abandon()
+            log.error("hls: %r refused for this publish: %s", self.url, err)
+            return
         policy = self.cfg.hls_on_error if self.cfg is not None else "continue"
         if policy == "continue" or unpublishing:
             now = self.server.now_ms()
@@ -485,10 +511,10 @@ class HlsStream:
         removed, self.segments = self.segments, []
         self._delete(removed)
         if self.keys is not None and self.keys.key_path:
-            unlink_quietly(self.keys.key_path)
+            self._unlink(self.keys.key_root, self.keys.key_path)
             self.keys = None
         if self.m3u8_path:
-            unlink_quietly(self.m3u8_path)
+            self._unlink(self.root, self.m3u8_path)
         srslog.trace(log, "hls: disposed %s (%d segments)", self.url, len(removed))
 
 
