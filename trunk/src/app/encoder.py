@@ -21,6 +21,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from srs.app.ffmpeg import (SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute,
                             transcode_argv)
+from srs.app.file_root import PathOutsideRoot
 from srs.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,13 @@ class Encoder(ProcessOutput):
         param = getattr(req, "param", "") or ""
         for name, argv in self._argvs(param):
             log_name = "ffmpeg-encoder-%s-%s-%s" % (self.vhost, self.app, self.stream) + ("-" + name if name else "")
-            proc = SupervisedProcess(argv, ff_log_file(self.server.config, self.server.cwd, log_name),
+            try:
+                log_file = ff_log_file(self.server.config, self.server.cwd, log_name)
+            except PathOutsideRoot as e:
+                # the ffmpeg's input/output URLs carry the same names: do not start it
+                log.error("transcode %r/%r/%r engine %r refused: %s", self.vhost, self.app, self.stream, name, e)
+                continue
+            proc = SupervisedProcess(argv, log_file,
                                      tag="encoder(%s/%s/%s %s)" % (self.vhost, self.app, self.stream, name or "-"),
                                      cwd=self.server.cwd, cid=self.server.next_cid())
             proc.start()
