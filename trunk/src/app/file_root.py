@@ -26,9 +26,12 @@ escaped (``%r``); the caller logs it once and stops that output for the publish.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from srs.kernel.errors import ERROR_SYSTEM_PATH_OUTSIDE_ROOT, SrsError
+
+log = logging.getLogger(__name__)
 
 NAME_MAX = 255    # bytes in one path component (Linux)
 PATH_MAX = 4096   # bytes in a whole path (Linux)
@@ -110,6 +113,18 @@ def unlink_confined(root: str, path: str, cwd: str = "") -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+def remove_inside(root: str, path: str, tag: str, cwd: str = "") -> bool:
+    """unlink_confined for cleanups (hls_cleanup, hls_dispose, HDS window): never raises; a refusal
+    or an OSError is one log line, tagged with the stream (``tag``, shown escaped)."""
+    try:
+        return unlink_confined(root, path, cwd)
+    except PathOutsideRoot as e:
+        log.error("%r: not deleted: %s", tag, e)
+    except OSError as e:
+        log.warning("%r: unlink %r failed: %s", tag, path, e)
+    return False
 
 
 def template_root(template: str) -> tuple:

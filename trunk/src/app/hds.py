@@ -24,7 +24,7 @@ import os
 from typing import List, Optional
 
 from srs.app.dvr import split_url
-from srs.app.file_root import PathOutsideRoot, confine, unlink_confined
+from srs.app.file_root import PathOutsideRoot, confine, remove_inside
 from srs.kernel import f4v
 from srs.kernel.errors import ERROR_SYSTEM_FILE_WRITE, SrsError
 from srs.kernel.log import trace
@@ -174,10 +174,7 @@ class HdsStream:
         while len(frags) > 1 and total > self.window_ms:
             old = frags.pop(0)
             total -= old.duration_ms
-            try:
-                unlink_confined(self.root, old.path)
-            except (OSError, PathOutsideRoot) as e:
-                log.warning("hds: remove %r failed: %s", old.path, e)
+            remove_inside(self.root, old.path, "hds " + self.url)
 
     def bootstrap(self) -> f4v.Bootstrap:
         frags = self.fragments

@@ -25,6 +25,8 @@ State that must survive republish (the sequence number, the window, the remuxer'
 counters) lives in an ``HlsStream`` owned by the manager, keyed by the stream URL, because the
 registry drops an idle source and creates a new one (and a new hub) when the stream comes back.
 
+Every file is confined to hls_path (keys: hls_key_file_path) by app.file_root, cleanup included; a
+name that would leave it stops HLS for that publish (one log line), whatever hls_on_error says.
 Errors on disk (or in the media) never escape to the publisher: ``hls_on_error`` decides.
   continue: log (rate-limited); the segment being written is abandoned and the next reap point
             opens a new file.
@@ -40,7 +42,7 @@ from typing import Dict, List, Optional
 
 import gevent
 
-from srs.app.file_root import PathOutsideRoot, confine, unlink_confined
+from srs.app.file_root import PathOutsideRoot, confine, remove_inside
 from srs.app.hls_keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.hls_m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
                               segment_uri, shrink)
@@ -127,8 +129,7 @@ class HlsStream:
         try:
             self.m3u8_path = confine(cfg.hls_path, self.m3u8_url)
         except PathOutsideRoot as e:
-            self.active = False  # HLS only: the source and its other outputs go on
-            log.error("hls: %r refused for this publish: %s", self.url, e)
+            self._fail(e)  # HLS only: the source and its other outputs go on
             return
         self.root = cfg.hls_path
         self.m3u8_dir = dirname(self.m3u8_path)
@@ -403,18 +404,9 @@ class HlsStream:
             unlink_quietly(temp)
             raise
 
-    def _unlink(self, root: str, path: str) -> None:
-        """hls_cleanup / hls_dispose: delete only inside ``root`` (one log line otherwise)."""
-        try:
-            unlink_confined(root, path)
-        except PathOutsideRoot as e:
-            log.error("hls: %r not deleted: %s", self.url, e)
-        except OSError as e:
-            log.warning("hls: unlink %r failed: %s", path, e)
-
     def _delete(self, removed: List[Segment]) -> None:
         for seg in removed:
-            self._unlink(self.root, seg.path)
+            remove_inside(self.root, seg.path, "hls " + self.url)
         live = {s.key_seq for s in self.segments}
         if self.current is not None:
             live.add(self.current.key_seq)
@@ -423,8 +415,8 @@ class HlsStream:
         for seg in removed:
             if seg.key_path and seg.key_seq not in live:
                 live.add(seg.key_seq)  # once per key
-                self._unlink(self.keys.key_root if self.keys is not None else self.cfg.hls_key_file_path,
-                             seg.key_path)
+                root = self.keys.key_root if self.keys is not None else self.cfg.hls_key_file_path
+                remove_inside(root, seg.key_path, "hls " + self.url)
 
     def _abandon(self) -> None:
         if self.file is not None:
@@ -459,9 +451,7 @@ class HlsStream:
     # ------------------------------------------------------------------ errors
     def _fail(self, err: Exception, unpublishing: bool = False) -> None:
         self.errors += 1
-        if isinstance(err, PathOutsideRoot):
-            # A name that cannot be confined stays so: stop HLS for this publish whatever
-            # hls_on_error says (no publisher kick: the stream and its other outputs go on).
+        if isinstance(err, PathOutsideRoot):  # a name stays refused: off for this publish, no kick
             self.active = False
             self.pending = []
             self._abandon()
@@ -511,10 +501,10 @@ class HlsStream:
         removed, self.segments = self.segments, []
         self._delete(removed)
         if self.keys is not None and self.keys.key_path:
-            self._unlink(self.keys.key_root, self.keys.key_path)
+            remove_inside(self.keys.key_root, self.keys.key_path, "hls " + self.url)
             self.keys = None
         if self.m3u8_path:
-            self._unlink(self.root, self.m3u8_path)
+            remove_inside(self.root, self.m3u8_path, "hls " + self.url)
         srslog.trace(log, "hls: disposed %s (%d segments)", self.url, len(removed))
 
 

@@ -390,3 +390,53 @@ def test_exec_redirect_inside_and_variables_not_redirections(tmp_path):
         assert out.procs[0].stderr_file == f"{tmp_path}/logs/live.err"
     finally:
         out.stop()
+
+
+# ------------------------------------------------------------------ end to end: honest names still work
+
+def decode_video(paths, fmt=None):
+    """(video frames, first is a keyframe, pts strictly increasing across the files) of files in order."""
+    count, first_key, last, monotonic = 0, None, None, True
+    for p in paths:
+        with av.open(p, format=fmt) as c:
+            for frame in c.decode(video=0):
+                ms = float(frame.pts * frame.time_base)
+                if first_key is None:
+                    first_key = frame.key_frame
+                monotonic = monotonic and (last is None or ms > last)
+                last, count = ms, count + 1
+    return count, first_key, monotonic
+
+
+def test_e2e_honest_stream_hls_and_dvr(tmp_path, media_flv):
+    """A real server with HLS and DVR on, a PyAV publisher with an honest name: every frame published
+    is in the HLS segments of the m3u8 and in the DVR file, and nothing is written outside."""
+    from fixtures.srs_server import SrsProcess, publish_flv, wait_for
+
+    html = tmp_path / "html"
+    body = (f"hls {{ enabled on; hls_fragment 1; hls_window 60; hls_path {html}; }}\n"
+            "dvr { enabled on; dvr_plan session; dvr_path ./rec/[app]/[stream].[timestamp].flv; }")
+    m3u8 = html / "live" / "livestream.m3u8"
+
+    def hls_frames():
+        if not m3u8.exists():
+            return (0, None, False)
+        uris = [line for line in m3u8.read_text().split("\n") if line and not line.startswith("#")]
+        return decode_video([str(m3u8.parent / u) for u in uris])
+
+    def dvr_files():
+        d = tmp_path / "rec" / "live"
+        return sorted(str(d / n) for n in os.listdir(d) if n.endswith(".flv")) if d.is_dir() else []
+
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        publish_flv(media_flv.path, srs.rtmp_url("live/livestream"))
+        # the unpublish closes the last segment and renames the DVR file: poll for both
+        assert wait_for(lambda: len(dvr_files()) == 1 and hls_frames()[0] == media_flv.video_frames,
+                        timeout_s=20), (dvr_files(), hls_frames(), srs.output()[-3000:])
+        log = srs.log_text()
+    assert hls_frames() == (media_flv.video_frames, True, True)
+    assert decode_video(dvr_files(), "flv") == (media_flv.video_frames, True, True)
+    assert "refused path" not in log
+    written = {os.path.relpath(os.path.join(d, n), tmp_path).split("/")[0]
+               for d, _, names in os.walk(str(tmp_path)) for n in names}
+    assert written <= {"html", "rec", "srs.conf", "srs.log", "srs.pid", "stderr.txt"}, written
