@@ -21,7 +21,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from srs.app.ffmpeg import (SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute,
                             transcode_argv)
-from srs.app.file_root import PathOutsideRoot
+from srs.app.file_root import PathOutsideRoot, confined_argument
 from srs.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,10 @@ class Encoder(ProcessOutput):
                     continue
                 output = substitute(engine.output, vhost=self.vhost, port=port, app=self.app, stream=self.stream,
                                     param=param, engine=engine.name)
-                try:
-                    argv = transcode_argv(ffmpeg, engine, input_url, output, iparams)
-                except ConfigError as e:
-                    log.error("transcode %s/%s/%s engine %s ignored: %s", self.vhost, self.app, self.stream,
+                try:  # an output file template (``-y ./[stream].flv``) must not leave its directory
+                    argv = transcode_argv(ffmpeg, engine, input_url, confined_argument(engine.output, output), iparams)
+                except (ConfigError, PathOutsideRoot) as e:
+                    log.error("transcode %r/%r/%r engine %s ignored: %s", self.vhost, self.app, self.stream,
                               engine.name, e)
                     continue
                 yield engine.name, argv
@@ -163,6 +163,8 @@ class Encoder(ProcessOutput):
         for name, argv in self._argvs(param):
             log_name = "ffmpeg-encoder-%s-%s-%s" % (self.vhost, self.app, self.stream) + ("-" + name if name else "")
             try:
+                for arg in argv:  # the input URL carries the names too: a NUL would raise in Popen
+                    confined_argument(arg, arg)
                 log_file = ff_log_file(self.server.config, self.server.cwd, log_name)
             except PathOutsideRoot as e:
                 # the ffmpeg's input/output URLs carry the same names: do not start it

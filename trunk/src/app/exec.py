@@ -9,7 +9,8 @@ of the stream on this server). Redirections written as separate arguments (``>fi
 ``ff_log_dir/exec-<vhost>-<app>-<stream>.log``. Redirections are taken out of the conf's argv
 before the variables are replaced (a stream named ``>x`` is an argument, not a redirection), and a
 redirection file stays inside its directory before the first ``[`` variable, as the log stays
-inside ff_log_dir: a stream whose names would leave them starts no program (one log line). A program that exits is restarted 3 s later while
+inside ff_log_dir, and no argument gains a ``..`` component, a leading "/" or a NUL from the names
+(file_root.confined_argument): a stream whose names would break these starts no program (one log line). A program that exits is restarted 3 s later while
 the stream is published (SRS's process cycle); unpublish stops it (SIGTERM, then SIGKILL).
 A program named ``ffmpeg`` whose path does not exist falls back like transcode's (ffmpeg.resolve_ffmpeg).
 """
@@ -21,7 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from srs.app.encoder import ProcessOutput, publisher_request, rebuild_hub_outputs, reload_vhosts
 from srs.app.ffmpeg import SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute
-from srs.app.file_root import PathOutsideRoot, confine, template_root
+from srs.app.file_root import PathOutsideRoot, confine, confined_argument, template_root
 from srs.protocol.request import make_rtmp_url, make_tc_url
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,8 @@ class Exec(ProcessOutput):
             commands = []
             for cmd in self.commands:
                 argv, out, err = split_redirects(cmd)
-                commands.append(([substitute(a, **variables) for a in argv], self.redirect_file(out, variables),
+                commands.append(([confined_argument(a, substitute(a, **variables)) for a in argv],
+                                 self.redirect_file(out, variables),
                                  self.redirect_file(err, variables)))
         except PathOutsideRoot as e:
             # the programs' own arguments carry the same names: start none of them

@@ -127,6 +127,22 @@ def remove_inside(root: str, path: str, tag: str, cwd: str = "") -> bool:
     return False
 
 
+def confined_argument(template: str, value: str) -> str:
+    """A program argument (exec, transcode) with the stream's names substituted into ``template``.
+
+    We cannot tell which arguments are files (``-y ./[app]-[stream].flv``), so every one is held
+    to what its template allows: no NUL (Popen would raise ValueError deep inside), no ``..``
+    component the template did not have, and not absolute when the template is not. Raises
+    PathOutsideRoot."""
+    if "\x00" in value:
+        raise _refuse("", value, "NUL byte in a program argument")
+    if value.split("/").count("..") > template.split("/").count(".."):
+        raise _refuse("", value, "'..' component in a program argument (template %r)" % template)
+    if value.startswith("/") and not template.startswith("/"):
+        raise _refuse("", value, "absolute program argument (template %r)" % template)
+    return value
+
+
 def template_root(template: str) -> tuple:
     """Split a path template into (root, rest): the root is the directory part before the first
     ``[`` variable (every variable, client or clock, is below it), as for ``dvr_path``.

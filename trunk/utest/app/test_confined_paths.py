@@ -21,7 +21,7 @@ from srs.app.config import Config
 from srs.app.dvr import Dvr
 from srs.app.exec import Exec
 from srs.app.ffmpeg import ff_log_file
-from srs.app.file_root import PathOutsideRoot, confine, template_root, unlink_confined
+from srs.app.file_root import PathOutsideRoot, confine, confined_argument, template_root, unlink_confined
 from srs.app.hds import HdsStream
 from srs.app.hls import HlsStream
 from srs.app.hls_m3u8 import Segment
@@ -134,6 +134,11 @@ def test_confine_table(tmp_path):
     with pytest.raises(PathOutsideRoot) as e:
         confine(root, "a\x00b")
     assert "\\x00" in str(e.value)                                  # the name shows escaped
+    assert confined_argument("./[app].flv", "./live.flv") == "./live.flv"
+    assert confined_argument("../[app].flv", "../live.flv") == "../live.flv"
+    for template, value in (("./[app].flv", "./../x.flv"), ("[app].flv", "/etc/x.flv"), ("[app]", "a\x00")):
+        with pytest.raises(PathOutsideRoot):
+            confined_argument(template, value)
 
 
 def test_template_root():
@@ -390,6 +395,62 @@ def test_exec_redirect_inside_and_variables_not_redirections(tmp_path):
         assert out.procs[0].stderr_file == f"{tmp_path}/logs/live.err"
     finally:
         out.stop()
+
+
+@pytest.mark.parametrize("case", ["dotdot", "nul", "absolute"])
+def test_exec_arguments_gain_no_escape(tmp_path, token, case, caplog):
+    """With the log off (ff_log_dir /dev/null), a file argument such as ``./[app]-[stream].flv`` is
+    still held to its template: no new ``..``, no NUL (Popen's ValueError), not absolute."""
+    host = Host("", tmp_path, top="ff_log_dir /dev/null;")
+    template, app, stream = {"dotdot": ("./[app]-[stream].flv", "../../" + token, "s"),
+                             "nul": ("./[app]-[stream].flv", "live", "a\x00b" + token),
+                             "absolute": ("[app]-[stream].flv", str(tmp_path.parent) + "/" + token, "s")}[case]
+    out = Exec(host, VHOST, app, stream, [["/bin/true", "-y", template]])
+    src = LiveSource(f"{VHOST}/{app}/{stream}", SourceOptions())
+    src.on_publish(CID)
+    with caplog.at_level(logging.INFO):
+        try:
+            out.on_publish(src)
+            assert out.procs == []
+        finally:
+            out.stop()
+    assert len(refusals(caplog)) == 1
+    honest = Exec(host, VHOST, "live", "s", [["/bin/true", "-y", "./[app]-[stream].flv", "../x/[stream]"]])
+    try:
+        honest.on_publish(src)
+        assert [p.argv[1:] for p in honest.procs] == [["-y", "./live-s.flv", "../x/s"]]
+    finally:
+        honest.stop()
+
+
+@pytest.mark.parametrize("stream", ["../x", "a\x00b"], ids=["dotdot-app", "nul"])
+def test_transcode_refused_starts_no_ffmpeg(tmp_path, token, stream, caplog):
+    """Transcode: the ffmpeg log (ff_log_dir), a file output template and the input URL are held the
+    same way; a refused engine starts no ffmpeg, an honest stream starts it."""
+    from srs.app.encoder import Encoder
+    body = ("transcode { enabled on; ffmpeg /bin/true; engine e { enabled on; vcodec copy; acodec copy; "
+            "output ./out/[app]/[stream].flv; } }")
+    host = Host(body, tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
+    vc = host.config.vhost(VHOST)
+    app = ("../../" + token) if stream == "../x" else "live"
+    stream = token if stream == "../x" else stream + token
+    src = LiveSource(f"{VHOST}/{app}/{stream}", SourceOptions())
+    src.on_publish(CID)
+    out = Encoder(host, VHOST, app, stream, vc.transcodes)
+    with caplog.at_level(logging.INFO):
+        try:
+            out.on_publish(src)
+            assert out.procs == []
+        finally:
+            out.stop()
+    assert refusals(caplog) and traces(token, tmp_path, tmp_path / "logs") == []
+    honest = Encoder(host, VHOST, "live", "s", vc.transcodes)
+    try:
+        honest.on_publish(src)
+        assert len(honest.procs) == 1 and honest.procs[0].argv[-1] == "./out/live/s.flv"
+        assert honest.procs[0].log_file == f"{tmp_path}/logs/ffmpeg-encoder-{VHOST}-live-s-e.log"
+    finally:
+        honest.stop()
 
 
 # ------------------------------------------------------------------ end to end: honest names still work
