@@ -25,7 +25,7 @@ import os
 import time
 
 from srs.app.dvr_flv import FlvSegment
-from srs.app.file_root import PathOutsideRoot, confine, template_root
+from srs.app.file_root import PathOutsideRoot, confine, show_name, template_root
 from srs.kernel import log as srslog
 from srs.kernel.errors import SrsError
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
@@ -253,7 +253,7 @@ class Dvr:
                 seg.abort()
             self.active = False
             if isinstance(e, PathOutsideRoot):
-                log.error("dvr: recording of %r refused: %s", self.source.url, e)
+                log.error("dvr: recording of %s refused: %s", show_name(self.source.url), e)
             elif isinstance(e, (OSError, SrsError)):
                 log.error("dvr: recording of %s stopped: %s", self.source.url, e)
             else:

@@ -21,7 +21,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from srs.app.ffmpeg import (SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute,
                             transcode_argv)
-from srs.app.file_root import PathOutsideRoot, confined_argument
+from srs.app.file_root import PathOutsideRoot, confined_argument, show_name
 from srs.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,10 @@ class Encoder(ProcessOutput):
     def __repr__(self) -> str:
         return "Encoder(%s/%s/%s, %d ffmpeg)" % (self.vhost, self.app, self.stream, len(self.procs))
 
+    def shown(self) -> str:
+        """vhost/app/stream for a log line (escaped, cut)."""
+        return show_name("/".join((self.vhost, self.app, self.stream)))
+
     def _argvs(self, param: str) -> Iterable[Tuple[str, List[str]]]:
         server = self.server
         port = server.rtmp_port
@@ -151,8 +155,7 @@ class Encoder(ProcessOutput):
                 try:  # an output file template (``-y ./[stream].flv``) must not leave its directory
                     argv = transcode_argv(ffmpeg, engine, input_url, confined_argument(engine.output, output), iparams)
                 except (ConfigError, PathOutsideRoot) as e:
-                    log.error("transcode %r/%r/%r engine %s ignored: %s", self.vhost, self.app, self.stream,
-                              engine.name, e)
+                    log.error("transcode %s engine %s ignored: %s", self.shown(), engine.name, e)
                     continue
                 yield engine.name, argv
 
@@ -168,7 +171,7 @@ class Encoder(ProcessOutput):
                 log_file = ff_log_file(self.server.config, self.server.cwd, log_name)
             except PathOutsideRoot as e:
                 # the ffmpeg's input/output URLs carry the same names: do not start it
-                log.error("transcode %r/%r/%r engine %r refused: %s", self.vhost, self.app, self.stream, name, e)
+                log.error("transcode %s engine %r refused: %s", self.shown(), name, e)
                 continue
             proc = SupervisedProcess(argv, log_file,
                                      tag="encoder(%s/%s/%s %s)" % (self.vhost, self.app, self.stream, name or "-"),

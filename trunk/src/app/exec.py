@@ -22,7 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from srs.app.encoder import ProcessOutput, publisher_request, rebuild_hub_outputs, reload_vhosts
 from srs.app.ffmpeg import SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute
-from srs.app.file_root import PathOutsideRoot, confine, confined_argument, template_root
+from srs.app.file_root import PathOutsideRoot, confine, confined_argument, show_name, template_root
 from srs.protocol.request import make_rtmp_url, make_tc_url
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ class Exec(ProcessOutput):
                                  self.redirect_file(err, variables)))
         except PathOutsideRoot as e:
             # the programs' own arguments carry the same names: start none of them
-            log.error("exec(%r/%r/%r): refused, no program started: %s", self.vhost, self.app, self.stream, e)
+            who = show_name("/".join((self.vhost, self.app, self.stream)))
+            log.error("exec(%s): refused, no program started: %s", who, e)
             return
         for argv, out, err in commands:
             if not argv:

@@ -44,8 +44,18 @@ class PathOutsideRoot(SrsError):
     peer = True  # almost always a client-chosen name; the admin's templates are checked the same way
 
 
+SHOW_CHARS = 200  # a refused name is logged escaped and cut: a 10 KB name must not make a 10 KB line
+
+
+def show_name(name: str) -> str:
+    """A client string for a log line: escaped (repr) and cut at SHOW_CHARS."""
+    if len(name) <= SHOW_CHARS:
+        return repr(name)
+    return "%r...(%d chars)" % (name[:SHOW_CHARS], len(name))
+
+
 def _refuse(root: str, relative: str, why: str) -> PathOutsideRoot:
-    return PathOutsideRoot("refused path %r under root %r: %s" % (relative, root, why))
+    return PathOutsideRoot("refused path %s under root %r: %s" % (show_name(relative), root, why))
 
 
 def _inside(path: str, real_root: str) -> bool:
@@ -121,9 +131,9 @@ def remove_inside(root: str, path: str, tag: str, cwd: str = "") -> bool:
     try:
         return unlink_confined(root, path, cwd)
     except PathOutsideRoot as e:
-        log.error("%r: not deleted: %s", tag, e)
+        log.error("%s: not deleted: %s", show_name(tag), e)
     except OSError as e:
-        log.warning("%r: unlink %r failed: %s", tag, path, e)
+        log.warning("%s: unlink %s failed: %s", show_name(tag), show_name(path), e)
     return False
 
 

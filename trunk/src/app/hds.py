@@ -24,7 +24,7 @@ import os
 from typing import List, Optional
 
 from srs.app.dvr import split_url
-from srs.app.file_root import PathOutsideRoot, confine, remove_inside
+from srs.app.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.kernel import f4v
 from srs.kernel.errors import ERROR_SYSTEM_FILE_WRITE, SrsError
 from srs.kernel.log import trace
@@ -103,7 +103,7 @@ class HdsStream:
             self._path(f4v.fragment_name(self.stream, self.fragment_index))
         except PathOutsideRoot as e:
             self.publishing = False  # HDS only: the source and its other outputs go on
-            log.error("hds: %r refused for this publish: %s", self.url, e)
+            log.error("hds: %s refused for this publish: %s", show_name(self.url), e)
             return
         self.publishing = True
         write_atomic(path, f4v.manifest(self.stream).encode("utf-8"))

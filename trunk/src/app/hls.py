@@ -42,7 +42,7 @@ from typing import Dict, List, Optional
 
 import gevent
 
-from srs.app.file_root import PathOutsideRoot, confine, remove_inside
+from srs.app.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.app.hls_keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.hls_m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
                               segment_uri, shrink)
@@ -455,7 +455,7 @@ class HlsStream:
             self.active = False
             self.pending = []
             self._abandon()
-            log.error("hls: %r refused for this publish: %s", self.url, err)
+            log.error("hls: %s refused for this publish: %s", show_name(self.url), err)
             return
         policy = self.cfg.hls_on_error if self.cfg is not None else "continue"
         if policy == "continue" or unpublishing:
