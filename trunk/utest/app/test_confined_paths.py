@@ -212,7 +212,10 @@ def test_hls_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index
         target = os.path.normpath(f"{root}/{vhost}/{app}/{stream}.m3u8")
         assert not os.path.exists(target) and not os.path.exists(target[:-5] + "-0.ts")
     assert not any(token in n for _, _, names in os.walk(str(root)) for n in names)
-    assert len(refusals(caplog)) == 1, [r.getMessage() for r in caplog.records]
+    lines = [r.getMessage() for r in refusals(caplog)]
+    assert len(lines) == 1, [r.getMessage() for r in caplog.records]
+    assert len(lines[0]) < 1500 and "\x00" not in lines[0]          # escaped and cut, never raw
+    assert "\\x00" in lines[0] if "\x00" in stream else True
 
 
 def test_hls_ts_template_refused_after_m3u8_ok(tmp_path, av_msgs, token, caplog):
