@@ -25,6 +25,7 @@ import os
 import time
 
 from srs.app.dvr_flv import FlvSegment
+from srs.app.file_root import PathOutsideRoot, confine, show_name, template_root
 from srs.kernel import log as srslog
 from srs.kernel.errors import SrsError
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
@@ -50,13 +51,16 @@ def dvr_applies(apply, app: str, stream: str) -> bool:
     return f"{app}/{stream}" in apply
 
 
-def build_path(template: str, vhost: str, app: str, stream: str, now_ms: int) -> str:
-    """The file path for ``dvr_path`` at ``now_ms`` (local time, as SRS).
-
-    A path not ending in ``.flv``/``.mp4`` is a directory: ``/[stream].[timestamp].flv`` is added.
-    """
+def file_template(template: str) -> str:
+    """A ``dvr_path`` not ending in ``.flv``/``.mp4`` is a directory: ``/[stream].[timestamp].flv`` is added."""
     if not template.endswith((".flv", ".mp4")):
         template = template.rstrip("/") + "/[stream].[timestamp].flv"
+    return template
+
+
+def build_path(template: str, vhost: str, app: str, stream: str, now_ms: int) -> str:
+    """The file path for ``dvr_path`` at ``now_ms`` (local time, as SRS)."""
+    template = file_template(template)
     t = time.localtime(now_ms // 1000)
     for key, value in (("[vhost]", vhost), ("[app]", app), ("[stream]", stream),
                        ("[2006]", "%04d" % t.tm_year), ("[01]", "%02d" % t.tm_mon), ("[02]", "%02d" % t.tm_mday),
@@ -64,6 +68,13 @@ def build_path(template: str, vhost: str, app: str, stream: str, now_ms: int) ->
                        ("[999]", "%03d" % (now_ms % 1000)), ("[timestamp]", str(now_ms))):
         template = template.replace(key, value)
     return template
+
+
+def confined_path(template: str, vhost: str, app: str, stream: str, now_ms: int, cwd: str) -> str:
+    """build_path, kept inside the template's root: its directory part before the first ``[``
+    (raises PathOutsideRoot before anything is created)."""
+    root, rest = template_root(file_template(template))
+    return confine(root, build_path(rest, vhost, app, stream, now_ms), cwd)
 
 
 def split_url(url: str):
@@ -196,7 +207,7 @@ class Dvr:
     def _open_segment(self) -> None:
         cfg = self.cfg
         vhost, app, stream = split_url(self.source.url)
-        path = build_path(cfg.path, vhost, app, stream, self.server.now_ms())
+        path = confined_path(cfg.path, vhost, app, stream, self.server.now_ms(), self.server.cwd)
         fs_path = os.path.join(self.server.cwd, path)
         mp4 = path.endswith(".mp4")
         if mp4 and cfg.plan == "append":
@@ -241,7 +252,9 @@ class Dvr:
             if seg is not None:
                 seg.abort()
             self.active = False
-            if isinstance(e, (OSError, SrsError)):
+            if isinstance(e, PathOutsideRoot):
+                log.error("dvr: recording of %s refused: %s", show_name(self.source.url), e)
+            elif isinstance(e, (OSError, SrsError)):
                 log.error("dvr: recording of %s stopped: %s", self.source.url, e)
             else:
                 log.exception("dvr: recording of %s stopped", self.source.url)

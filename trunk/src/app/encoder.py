@@ -21,6 +21,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from srs.app.ffmpeg import (SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute,
                             transcode_argv)
+from srs.app.file_root import PathOutsideRoot, confined_argument, show_name
 from srs.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,10 @@ class Encoder(ProcessOutput):
     def __repr__(self) -> str:
         return "Encoder(%s/%s/%s, %d ffmpeg)" % (self.vhost, self.app, self.stream, len(self.procs))
 
+    def shown(self) -> str:
+        """vhost/app/stream for a log line (escaped, cut)."""
+        return show_name("/".join((self.vhost, self.app, self.stream)))
+
     def _argvs(self, param: str) -> Iterable[Tuple[str, List[str]]]:
         server = self.server
         port = server.rtmp_port
@@ -147,11 +152,10 @@ class Encoder(ProcessOutput):
                     continue
                 output = substitute(engine.output, vhost=self.vhost, port=port, app=self.app, stream=self.stream,
                                     param=param, engine=engine.name)
-                try:
-                    argv = transcode_argv(ffmpeg, engine, input_url, output, iparams)
-                except ConfigError as e:
-                    log.error("transcode %s/%s/%s engine %s ignored: %s", self.vhost, self.app, self.stream,
-                              engine.name, e)
+                try:  # an output file template (``-y ./[stream].flv``) must not leave its directory
+                    argv = transcode_argv(ffmpeg, engine, input_url, confined_argument(engine.output, output), iparams)
+                except (ConfigError, PathOutsideRoot) as e:
+                    log.error("transcode %s engine %s ignored: %s", self.shown(), engine.name, e)
                     continue
                 yield engine.name, argv
 
@@ -161,7 +165,15 @@ class Encoder(ProcessOutput):
         param = getattr(req, "param", "") or ""
         for name, argv in self._argvs(param):
             log_name = "ffmpeg-encoder-%s-%s-%s" % (self.vhost, self.app, self.stream) + ("-" + name if name else "")
-            proc = SupervisedProcess(argv, ff_log_file(self.server.config, self.server.cwd, log_name),
+            try:
+                for arg in argv:  # the input URL carries the names too: a NUL would raise in Popen
+                    confined_argument(arg, arg)
+                log_file = ff_log_file(self.server.config, self.server.cwd, log_name)
+            except PathOutsideRoot as e:
+                # the ffmpeg's input/output URLs carry the same names: do not start it
+                log.error("transcode %s engine %r refused: %s", self.shown(), name, e)
+                continue
+            proc = SupervisedProcess(argv, log_file,
                                      tag="encoder(%s/%s/%s %s)" % (self.vhost, self.app, self.stream, name or "-"),
                                      cwd=self.server.cwd, cid=self.server.next_cid())
             proc.start()

@@ -6,7 +6,11 @@ Each ``publish`` directive is one argv; its arguments get ``[vhost] [port] [app]
 [tcUrl] [swfUrl] [pageUrl] [url]`` replaced from the publisher's request (``[url]`` is the RTMP URL
 of the stream on this server). Redirections written as separate arguments (``>file``, ``1>file``,
 ``2>file`` or ``> file``) send the child's stdout/stderr there; by default both go to
-``ff_log_dir/exec-<vhost>-<app>-<stream>.log``. A program that exits is restarted 3 s later while
+``ff_log_dir/exec-<vhost>-<app>-<stream>.log``. Redirections are taken out of the conf's argv
+before the variables are replaced (a stream named ``>x`` is an argument, not a redirection), and a
+redirection file stays inside its directory before the first ``[`` variable, as the log stays
+inside ff_log_dir, and no argument gains a ``..`` component, a leading "/" or a NUL from the names
+(file_root.confined_argument): a stream whose names would break these starts no program (one log line). A program that exits is restarted 3 s later while
 the stream is published (SRS's process cycle); unpublish stops it (SIGTERM, then SIGKILL).
 A program named ``ffmpeg`` whose path does not exist falls back like transcode's (ffmpeg.resolve_ffmpeg).
 """
@@ -18,6 +22,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from srs.app.encoder import ProcessOutput, publisher_request, rebuild_hub_outputs, reload_vhosts
 from srs.app.ffmpeg import SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute
+from srs.app.file_root import PathOutsideRoot, confine, confined_argument, show_name, template_root
 from srs.protocol.request import make_rtmp_url, make_tc_url
 
 log = logging.getLogger(__name__)
@@ -77,13 +82,32 @@ class Exec(ProcessOutput):
                 "pageUrl": getattr(req, "page_url", "") or "",
                 "url": make_rtmp_url(host, port, self.app, self.stream, self.vhost, param)}
 
+    def redirect_file(self, template: str, variables: dict) -> str:
+        """A ``> file`` target with the variables replaced, kept inside the template's directory
+        before its first ``[`` (PathOutsideRoot otherwise); "" stays "" (the log file)."""
+        if not template:
+            return ""
+        root, rest = template_root(template)
+        return confine(root, substitute(rest, **variables), self.server.cwd)
+
     def on_publish(self, source) -> None:
         self.stop()
         variables = self.variables(source)
-        log_file = ff_log_file(self.server.config, self.server.cwd,
-                               "exec-%s-%s-%s" % (self.vhost, self.app, self.stream))
-        for cmd in self.commands:
-            argv, out, err = split_redirects([substitute(a, **variables) for a in cmd])
+        try:
+            log_file = ff_log_file(self.server.config, self.server.cwd,
+                                   "exec-%s-%s-%s" % (self.vhost, self.app, self.stream))
+            commands = []
+            for cmd in self.commands:
+                argv, out, err = split_redirects(cmd)
+                commands.append(([confined_argument(a, substitute(a, **variables)) for a in argv],
+                                 self.redirect_file(out, variables),
+                                 self.redirect_file(err, variables)))
+        except PathOutsideRoot as e:
+            # the programs' own arguments carry the same names: start none of them
+            who = show_name("/".join((self.vhost, self.app, self.stream)))
+            log.error("exec(%s): refused, no program started: %s", who, e)
+            return
+        for argv, out, err in commands:
             if not argv:
                 continue
             if os.path.basename(argv[0]) == "ffmpeg":

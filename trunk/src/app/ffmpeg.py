@@ -31,6 +31,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import gevent
 from gevent import subprocess
 
+from srs.app.file_root import confine
 from srs.kernel.errors import ERROR_ENCODER_ACODEC, ERROR_ENCODER_OUTPUT, ERROR_ENCODER_VCODEC, ConfigError
 from srs.kernel.log import cid_var
 
@@ -214,13 +215,16 @@ def pick_ffmpeg(conf_path: str, cwd: str) -> List[str]:
 
 
 def ff_log_file(config, cwd: str, name: str) -> str:
-    """ff_log_dir/<name>.log, or "" when ff_log_dir is /dev/null (logging disabled)."""
+    """ff_log_dir/<name>.log, or "" when ff_log_dir is /dev/null (logging disabled).
+
+    ``name`` carries the stream's app and stream: raises PathOutsideRoot when the file would leave
+    ff_log_dir (the caller then starts nothing: the command lines carry the same names)."""
     folder = config.ff_log_dir or "./objs"
     if folder == NULL_FILE:
         return ""
     if not os.path.isabs(folder):
         folder = os.path.normpath(os.path.join(cwd, folder))
-    return os.path.join(folder, name + ".log")
+    return confine(folder, name + ".log")
 
 
 # ---------------------------------------------------------------------- the supervised child

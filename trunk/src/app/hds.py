@@ -24,6 +24,7 @@ import os
 from typing import List, Optional
 
 from srs.app.dvr import split_url
+from srs.app.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.kernel import f4v
 from srs.kernel.errors import ERROR_SYSTEM_FILE_WRITE, SrsError
 from srs.kernel.log import trace
@@ -76,6 +77,7 @@ class HdsStream:
         self.fragment_ms = 10000.0
         self.window_ms = 60000.0
         self.dir = ""
+        self.root = ""  # hds_path under the server's cwd: every file written or deleted stays inside
 
     def __repr__(self) -> str:
         return f"HdsStream({self.url})"
@@ -89,13 +91,21 @@ class HdsStream:
             return
         self.fragment_ms = float(cfg.hds_fragment) * 1000.0
         self.window_ms = float(cfg.hds_window) * 1000.0
-        self.dir = os.path.join(self.server.cwd, cfg.hds_path, self.app)
+        self.root = os.path.join(self.server.cwd, cfg.hds_path)
+        self.dir = os.path.join(self.root, self.app)
         self.fragments = []
         self.current = None
         self.video_sh = self.audio_sh = None
         self.has_video = False
+        try:
+            path = self._path(self.stream + ".f4m")
+            # every name this publish will write, checked now: the stream never half-starts
+            self._path(f4v.fragment_name(self.stream, self.fragment_index))
+        except PathOutsideRoot as e:
+            self.publishing = False  # HDS only: the source and its other outputs go on
+            log.error("hds: %s refused for this publish: %s", show_name(self.url), e)
+            return
         self.publishing = True
-        path = os.path.join(self.dir, self.stream + ".f4m")
         write_atomic(path, f4v.manifest(self.stream).encode("utf-8"))
         trace(log, "hds: publish %s, fragment=%.1fs, window=%.1fs, manifest=%s", self.url,
               self.fragment_ms / 1000, self.window_ms / 1000, path)
@@ -139,7 +149,7 @@ class HdsStream:
     def _open(self, ts_ms: int) -> Fragment:
         index = self.fragment_index
         self.fragment_index += 1
-        frag = Fragment(index, ts_ms, os.path.join(self.dir, f4v.fragment_name(self.stream, index)))
+        frag = Fragment(index, ts_ms, self._path(f4v.fragment_name(self.stream, index)))
         # Every fragment starts with the sequence headers, at the fragment's start time.
         for sh in (self.video_sh, self.audio_sh):
             if sh is not None:
@@ -164,10 +174,7 @@ class HdsStream:
         while len(frags) > 1 and total > self.window_ms:
             old = frags.pop(0)
             total -= old.duration_ms
-            try:
-                os.unlink(old.path)
-            except OSError as e:
-                log.warning("hds: remove %s failed: %s", old.path, e)
+            remove_inside(self.root, old.path, "hds " + self.url)
 
     def bootstrap(self) -> f4v.Bootstrap:
         frags = self.fragments
@@ -179,7 +186,11 @@ class HdsStream:
                              fragment_runs=[f4v.FragmentRun(f.index, f.start_ms, f.duration_ms) for f in frags])
 
     def _write_bootstrap(self) -> None:
-        write_atomic(os.path.join(self.dir, self.stream + ".abst"), self.bootstrap().encode())
+        write_atomic(self._path(self.stream + ".abst"), self.bootstrap().encode())
+
+    def _path(self, name: str) -> str:
+        """``hds_path/<app>/<name>``, refused (PathOutsideRoot) when the app or stream would leave hds_path."""
+        return confine(self.root, self.app + "/" + name)
 
 
 def make_hub_output(server, source, vhost: str) -> Optional[HdsStream]:

@@ -25,6 +25,8 @@ State that must survive republish (the sequence number, the window, the remuxer'
 counters) lives in an ``HlsStream`` owned by the manager, keyed by the stream URL, because the
 registry drops an idle source and creates a new one (and a new hub) when the stream comes back.
 
+Every file is confined to hls_path (keys: hls_key_file_path) by app.file_root, cleanup included; a
+name that would leave it stops HLS for that publish (one log line), whatever hls_on_error says.
 Errors on disk (or in the media) never escape to the publisher: ``hls_on_error`` decides.
   continue: log (rate-limited); the segment being written is abandoned and the next reap point
             opens a new file.
@@ -40,6 +42,7 @@ from typing import Dict, List, Optional
 
 import gevent
 
+from srs.app.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.app.hls_keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.hls_m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
                               segment_uri, shrink)
@@ -99,6 +102,7 @@ class HlsStream:
         self.keys: Optional[KeyRing] = None
         self.floor = FloorClock()
         self.m3u8_path = self.m3u8_url = self.m3u8_dir = ""
+        self.root = ""                  # hls_path of the publish: every file written or deleted is inside
         self.max_td_s = 0.0
         self.last_update_ms = 0
         self.can_dispose = False
@@ -122,7 +126,12 @@ class HlsStream:
             return
         self.cfg = cfg
         self.m3u8_url = build_stream(cfg.hls_m3u8_file, self.req_vhost, self.app, self.stream)
-        self.m3u8_path = cfg.hls_path + "/" + self.m3u8_url
+        try:
+            self.m3u8_path = confine(cfg.hls_path, self.m3u8_url)
+        except PathOutsideRoot as e:
+            self._fail(e)  # HLS only: the source and its other outputs go on
+            return
+        self.root = cfg.hls_path
         self.m3u8_dir = dirname(self.m3u8_path)
         self.max_td_s = cfg.hls_fragment * cfg.hls_td_ratio
         self.active = True
@@ -319,7 +328,7 @@ class HlsStream:
         if cfg.hls_ts_floor:
             name = name.replace("[timestamp]", str(self.floor.next(now, cfg.hls_fragment)))
         name = build_timestamp(name, now, self.server.config.utc_time).replace("[seq]", str(seq))
-        path = cfg.hls_path + "/" + name
+        path = confine(self.root, name)  # before anything is written; refused -> _fail stops HLS
         seg = Segment(seq, start_ms, path, segment_uri(path, self.m3u8_dir, self.m3u8_url, cfg.hls_entry_prefix))
         seg.discontinuity = self.mark_next
         self.mark_next = False
@@ -397,7 +406,7 @@ class HlsStream:
 
     def _delete(self, removed: List[Segment]) -> None:
         for seg in removed:
-            unlink_quietly(seg.path)
+            remove_inside(self.root, seg.path, "hls " + self.url)
         live = {s.key_seq for s in self.segments}
         if self.current is not None:
             live.add(self.current.key_seq)
@@ -406,7 +415,8 @@ class HlsStream:
         for seg in removed:
             if seg.key_path and seg.key_seq not in live:
                 live.add(seg.key_seq)  # once per key
-                unlink_quietly(seg.key_path)
+                root = self.keys.key_root if self.keys is not None else self.cfg.hls_key_file_path
+                remove_inside(root, seg.key_path, "hls " + self.url)
 
     def _abandon(self) -> None:
         if self.file is not None:
@@ -441,6 +451,12 @@ class HlsStream:
     # ------------------------------------------------------------------ errors
     def _fail(self, err: Exception, unpublishing: bool = False) -> None:
         self.errors += 1
+        if isinstance(err, PathOutsideRoot):  # a name stays refused: off for this publish, no kick
+            self.active = False
+            self.pending = []
+            self._abandon()
+            log.error("hls: %s refused for this publish: %s", show_name(self.url), err)
+            return
         policy = self.cfg.hls_on_error if self.cfg is not None else "continue"
         if policy == "continue" or unpublishing:
             now = self.server.now_ms()
@@ -485,10 +501,10 @@ class HlsStream:
         removed, self.segments = self.segments, []
         self._delete(removed)
         if self.keys is not None and self.keys.key_path:
-            unlink_quietly(self.keys.key_path)
+            remove_inside(self.keys.key_root, self.keys.key_path, "hls " + self.url)
             self.keys = None
         if self.m3u8_path:
-            unlink_quietly(self.m3u8_path)
+            remove_inside(self.root, self.m3u8_path, "hls " + self.url)
         srslog.trace(log, "hls: disposed %s (%d segments)", self.url, len(removed))
 
 

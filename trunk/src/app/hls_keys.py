@@ -16,6 +16,7 @@ import logging
 import os
 from typing import Callable, Optional, Tuple
 
+from srs.app.file_root import confine
 from srs.app.hls_m3u8 import build_stream, key_uri
 from srs.kernel.aes import Aes128CbcEncryptor
 
@@ -106,6 +107,7 @@ class KeyRing:
         self.per_key = max(1, int(cfg.hls_fragments_per_key))
         self.key_file_template = build_stream(cfg.hls_key_file, vhost, app, stream)
         self.key_file_path = cfg.hls_key_file_path
+        self.key_root = cfg.hls_key_file_path or cfg.hls_path  # every key file stays inside
         self.key_url = cfg.hls_key_url
         self.m3u8_dir = m3u8_dir
         self.random_bytes = random_bytes
@@ -117,11 +119,11 @@ class KeyRing:
     def path_of(self, key_seq: int) -> Tuple[str, str]:
         """(file name as configured with [seq], path on disk) of the key of group ``key_seq``."""
         name = self.key_file_template.replace("[seq]", str(key_seq))
-        return name, self.key_file_path + "/" + name
+        return name, confine(self.key_root, name)  # PathOutsideRoot before any file is written
 
     def for_segment(self, seq: int) -> Tuple[bytes, bytes, int, str, str]:
         """-> (key, iv, key_seq, key uri, key path) for segment ``seq``; may write a key file
-        (raises OSError when it cannot)."""
+        (raises OSError when it cannot, PathOutsideRoot when its name leaves the key root)."""
         if self.key is None or seq % self.per_key == 0 or seq < (self.key_seq or 0):
             key = self.random_bytes(16)
             name, path = self.path_of(seq)

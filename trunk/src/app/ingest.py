@@ -18,6 +18,7 @@ from typing import Dict, List, Tuple
 
 from srs.app.ffmpeg import (SupervisedProcess, copy_argv, engine_is_copy, ff_log_file, pick_ffmpeg, substitute,
                             transcode_argv)
+from srs.app.file_root import PathOutsideRoot
 from srs.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,12 @@ class Ingester:
         self.procs: List[SupervisedProcess] = []
 
     def start(self) -> None:
-        log_file = ff_log_file(self.server.config, self.server.cwd, "ffmpeg-ingest-%s-%s" % (self.vhost, self.ingest.id))
+        try:
+            log_file = ff_log_file(self.server.config, self.server.cwd,
+                                   "ffmpeg-ingest-%s-%s" % (self.vhost, self.ingest.id))
+        except PathOutsideRoot as e:  # the names are the admin's here, checked as any other
+            log.error("ingest %r of vhost %r refused: %s", self.ingest.id, self.vhost, e)
+            return
         for argv in ingest_argvs(self.server, self.vhost, self.ingest):
             proc = SupervisedProcess(argv, log_file, tag="ingest(%s %s)" % (self.vhost, self.ingest.id),
                                      cwd=self.server.cwd, cid=self.server.next_cid())
