@@ -105,7 +105,10 @@ class LiveRouter:
             return None
         app, stream = m.group("app").strip("/"), m.group("stream")
         # Checked before the file-system lookup below: a name with ".." must not even be stat'ed.
-        names.check_names(vc.name, app, stream, _query_of(req.target))
+        # (The vhost is the configured one the Host header picked, not a client string.)
+        names.check_path_name("app", app)
+        names.check_path_name("stream", stream)
+        names.check_param(_query_of(req.target))
         ext = m.group("ext")
         if not remux.mount.endswith(ext) and os.path.isfile(os.path.join(self.root_dir, path.lstrip("/"))):
             return None  # an HLS segment (or any file) on disk wins over the other remux formats

@@ -82,3 +82,22 @@ def test_handler_writes_every_record_and_never_reports_a_logging_error(tmp_path,
     assert lines[1].endswith("client refused: stream a\\x00b")
     assert lines[3].endswith("client refused: stream 直播")
     assert "Logging error" not in capsys.readouterr().err
+
+
+def test_log_file_takes_any_text_whatever_the_formatter(tmp_path, capsys):
+    """The server's log file handler writes UTF-8 and escapes what it cannot encode, even behind a
+    formatter that does not escape (a third-party one, or a future change)."""
+    from srs.app.logfile import ReopenableFileHandler
+
+    handler = ReopenableFileHandler(str(tmp_path / "srs.log"))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("srs.test.logfile")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning("stream %s", "直播\udcbe")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert (tmp_path / "srs.log").read_text("utf-8") == "stream 直播\\udcbe\n"
+    assert "Logging error" not in capsys.readouterr().err
