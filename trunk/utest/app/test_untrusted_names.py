@@ -14,7 +14,6 @@ import os
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 import uuid
 
@@ -227,7 +226,9 @@ def test_rtmp_bad_names_refused_while_an_honest_stream_plays(srs, media_flv):
             codes = [st.code for st in statuses]
             assert codes == [code] and statuses[0].level == "error", (name[:40], codes)
             assert closed, name[:40]
-            assert wait_log(srs, f"refused: code=2057 bad stream name '{shown[:20]}", before + 1), name[:40]
+            line = f"refused: code=2057 bad stream name '{shown[:20]}"
+            assert wait_log(srs, line, before + 1), name[:40]
+            assert log_count(srs, line) == before + 1  # one line per refusal, the name escaped in it
     # an empty name: SRS's code, the same statuses
     statuses, closed = raw_stream_command(srs.rtmp_port, "publish", "")
     assert [st.code for st in statuses] == ["NetStream.Publish.BadName"] and closed
@@ -291,7 +292,9 @@ def test_flv_caster_refuses_bad_urls(srs, media_flv):
     for target in FLV_POSTS:
         req = (f"POST {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
         assert http_status(srs.flv_port, req) == 400, target[:60]
-    assert wait_for(lambda: srs.log_text().count("flv caster: client 127.0.0.1 refused: code=") >= len(FLV_POSTS), 10)
+    line = "flv caster: client 127.0.0.1 refused: code="
+    assert wait_log(srs, line, len(FLV_POSTS))
+    assert log_count(srs, line) == len(FLV_POSTS) and log_count(srs, f"{TOKEN}u\\xff\\xfe") == 1
     honest.check()
     assert files_with_token(srs.dir) == []
 
