@@ -18,8 +18,9 @@ from gevent import socket
 
 from srs.app.caster_output import RtmpOutput, TcpCaster, expand_output
 from srs.core.version import SIGNATURE
-from srs.kernel.errors import ERROR_HTTP_INVALID_CHUNK_HEADER, HttpError, SrsError
+from srs.kernel.errors import ERROR_HTTP_INVALID_CHUNK_HEADER, HttpError, RequestError, SrsError
 from srs.kernel.flv import FlvDecoder
+from srs.protocol import names
 from srs.protocol.http import reason_phrase, response_head
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class PostHead:
             if not sep or not name or name != name.strip():
                 raise HttpError(f"bad header line {ln[:80]!r}", 400)
             headers.append((name, value.strip()))
-        path = unquote(parts[1].split("?", 1)[0])
+        # Decoded once, here; invalid UTF-8 stays visible (surrogates) for names.check_path_name.
+        path = unquote(parts[1].split("?", 1)[0], errors="surrogateescape")
         return cls(parts[0], parts[1], path, parts[2][5:], headers)
 
 
@@ -153,13 +155,19 @@ class BodyDecoder:
 
 def stream_of(path: str) -> tuple:
     """``/live/livestream.flv`` -> ("live", "livestream"), as SRS's caster: dirname is the app,
-    basename without ``.flv`` the stream."""
+    basename without ``.flv`` the stream. Both become the output's RTMP URL and, through it, file
+    names: a name ``protocol.names`` refuses (``/../../X/s.flv``, NUL...) is a 400."""
     app = posixpath.dirname(path).strip("/")
     stream = posixpath.basename(path)
     if stream.endswith(".flv"):
         stream = stream[:-4]
     if not app or not stream:
-        raise HttpError(f"no app/stream in {path[:80]!r}", 400)
+        raise HttpError(f"no app/stream in '{names.shown(path)}'", 400)
+    try:
+        names.check_path_name("app", app)
+        names.check_path_name("stream", stream)
+    except RequestError as e:
+        raise HttpError(e.args[0], 400, e.code) from e
     return app, stream
 
 
@@ -182,7 +190,7 @@ class FlvPostConn:
             status, reason = self._serve(head, rest)
         except HttpError as e:
             log.warning("flv caster: client %s refused: %s", self.ip, e)
-            status, reason = e.status, str(e)
+            status, reason = e.status, f"refused {e.status}, code={e.code}"  # the details are logged once, above
         except socket.timeout:
             status, reason = 408, "timeout"
         except OSError as e:

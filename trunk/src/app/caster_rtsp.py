@@ -18,9 +18,9 @@ from gevent import socket
 
 from srs.app.caster_output import FrameMuxer, RtmpOutput, TcpCaster, expand_output
 from srs.core.version import SIGNATURE
-from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, RtspError, SrsError
+from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, RequestError, RtspError, SrsError
 from srs.kernel.log import cid_var
-from srs.protocol import rtsp
+from srs.protocol import names, rtsp
 from srs.protocol.rtp import AacDepacketizer, H264Depacketizer, RtpPacket
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,13 @@ class RtspConn:
         ctype = (req.header("Content-Type") or "application/sdp").split(";")[0].strip().lower()
         if ctype != "application/sdp":
             raise RtspError(f"ANNOUNCE with {ctype}", 415)
-        self.app, self.stream = rtsp.app_stream(req.uri)
+        app, stream = rtsp.app_stream(req.uri)
+        try:  # they become the output's RTMP URL and file names: refuse "..", NUL, ... (400)
+            names.check_path_name("app", app)
+            names.check_path_name("stream", stream)
+        except RequestError as e:
+            raise RtspError(e.args[0], 400, e.code) from e
+        self.app, self.stream = app, stream
         sdp = rtsp.Sdp.parse(req.body)
         found = 0
         for i, media in enumerate(sdp.media):

@@ -19,7 +19,8 @@ from typing import Dict, List, Optional, Tuple
 from srs.app.net import Output
 from srs.app.source import Consumer
 from srs.kernel import flv
-from srs.kernel.errors import AccessDenied, SrsError
+from srs.kernel.errors import AccessDenied, RequestError, SrsError
+from srs.protocol import names
 from srs.protocol.http import chunk
 from srs.protocol.request import Request
 
@@ -65,7 +66,12 @@ class LiveRouter:
         self.static_mounts.append((vhost, prefix, StaticFileHandler(root, prefix)))
 
     def __call__(self, conn, req) -> None:
-        live = self.match_live(req)
+        try:
+            live = self.match_live(req)
+        except RequestError as e:
+            log.warning("HTTP client %s refused: %s", conn.ip, e)
+            conn.send_response(400, [("Content-Type", "text/plain")], b"bad stream name\n")
+            return
         if live is not None:
             vhost, app, stream, ext = live
             HttpLivePlayer(self.server, conn, req, vhost, app, stream, ext).serve()
@@ -77,6 +83,9 @@ class LiveRouter:
         self.static(conn, req)
 
     def match_live(self, req) -> Optional[Tuple[str, str, str, str]]:
+        """(vhost, app, stream, ext) of a live URL, None for anything else; RequestError when the
+        app, stream or query of a live URL is not a name we accept (``req.path`` is %-decoded
+        once by the HTTP parser; ``protocol.names`` checks what one more decoding would give)."""
         path = req.path
         dot = path.rfind(".")
         if dot < 0 or path[dot:] not in FORMATS:
@@ -94,10 +103,16 @@ class LiveRouter:
         m = rx.match(path)
         if m is None:
             return None
+        app, stream = m.group("app").strip("/"), m.group("stream")
+        # Checked before the file-system lookup below: a name with ".." must not even be stat'ed.
+        # (The vhost is the configured one the Host header picked, not a client string.)
+        names.check_path_name("app", app)
+        names.check_path_name("stream", stream)
+        names.check_param(_query_of(req.target))
         ext = m.group("ext")
         if not remux.mount.endswith(ext) and os.path.isfile(os.path.join(self.root_dir, path.lstrip("/"))):
             return None  # an HLS segment (or any file) on disk wins over the other remux formats
-        return vc.name, m.group("app").strip("/"), m.group("stream"), m.group("ext")
+        return vc.name, app, stream, ext
 
 
 class HttpLivePlayer:
@@ -116,8 +131,7 @@ class HttpLivePlayer:
         r.app = app
         r.stream = stream
         # H12 fix: HttpRequest has no raw_query; the hooks' param is the query of the request target
-        query = req.target.partition("?")[2].partition("#")[0]
-        r.param = ("?" + query) if query else ""
+        r.param = _query_of(req.target)
         r.tc_url = f"http://{r.host}/{app}"
         r.page_url = req.header("Referer") or ""
         r.ip = conn.ip
@@ -170,6 +184,12 @@ class HttpLivePlayer:
             if hooks is not None and hooks.on_stop:
                 server.hooks.on_stop(hooks.on_stop, req, conn.cid, conn.ip)
             log.info("HTTP %s player closed, sent=%dB", self.fmt, output.sent_bytes)
+
+
+def _query_of(target: str) -> str:
+    """``?query`` of a request target (without the fragment), "" when there is none."""
+    query = target.partition("?")[2].partition("#")[0]
+    return ("?" + query) if query else ""
 
 
 def _http10_head(mime: str, server_header: str) -> bytes:

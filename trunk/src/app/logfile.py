@@ -6,12 +6,16 @@ import os
 
 
 class ReopenableFileHandler(logging.StreamHandler):
+    """The file is UTF-8 whatever the locale says, and a character it cannot take is written
+    backslash-escaped instead of failing the whole line (SrsFormatter escapes client text already;
+    this covers a handler used with another formatter)."""
+
     def __init__(self, path: str):
         self.path = path
         d = os.path.dirname(path)
         if d:
             os.makedirs(d, exist_ok=True)
-        super().__init__(open(path, "a", buffering=1))
+        super().__init__(open(path, "a", buffering=1, encoding="utf-8", errors="backslashreplace"))
 
     def reopen(self, path: "str | None" = None) -> None:
         """Close and open again (after logrotate moved the file, or a reload changed srs_log_file)."""
@@ -20,7 +24,7 @@ class ReopenableFileHandler(logging.StreamHandler):
             if path:
                 self.path = path
             old = self.stream
-            self.stream = open(self.path, "a", buffering=1)
+            self.stream = open(self.path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
             try:
                 old.close()
             except OSError:

@@ -19,8 +19,9 @@ from srs.app.net import Output, OutputClosed
 from srs.app.source import Consumer, LiveSource
 from srs.core import performance
 from srs.kernel import errors as E
-from srs.kernel.errors import AccessDenied, ControlSignal, SrsError
+from srs.kernel.errors import AccessDenied, ControlSignal, RequestError, SrsError
 from srs.kernel.media_info import describe_sequence_header
+from srs.protocol import names
 from srs.protocol import rtmp_stack as stack
 from srs.protocol.request import Request
 from srs.protocol.rtmp_handshake import ServerHandshake
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT_S = 30.0
 RECV_TIMEOUT_S = 30.0
+
+# The onStatus a refused client gets before the close (FMS's codes, which clients know):
+BAD_PUBLISH_NAME = "NetStream.Publish.BadName"     # a name we refuse to publish
+BAD_PLAY_NAME = "NetStream.Play.StreamNotFound"    # a name that cannot name a stream
+PLAY_DENIED = "NetStream.Play.Failed"              # refused by policy: refer or the on_play hook
 
 
 class ConnClosed(Exception):
@@ -107,6 +113,9 @@ class RtmpConn:
         except AccessDenied as e:
             reason = f"denied: {e}"
             log.warning("client %s denied: %s", self.ip, e)
+        except RequestError as e:
+            reason = f"refused, code={e.code}"  # the name is in the warning line, once
+            log.warning("client %s refused: %s", self.ip, e)
         except SrsError as e:
             reason = str(e)
             level = logging.WARNING if e.peer else logging.ERROR
@@ -172,6 +181,12 @@ class RtmpConn:
         req: Request = ev.request
         req.ip = self.ip
         self.req = req
+        try:
+            names.check_request(req, with_stream=False)
+        except RequestError as e:
+            self.session.reject_connect(str(e))
+            self.flush()
+            raise
         cfg = self.server.config
         vc = cfg.vhost(req.vhost)
         if vc is None or not vc.enabled:
@@ -216,19 +231,28 @@ class RtmpConn:
             elif isinstance(ev, stack.FCPublish):
                 self.session.reply_fcpublish(ev.tid)
             elif isinstance(ev, stack.PlayRequest):
-                self.set_stream(ev.stream)
+                self.set_stream(ev.stream, BAD_PLAY_NAME)
                 self.serve_play(ev)
                 return
             elif isinstance(ev, stack.PublishRequest):
-                self.set_stream(ev.stream)
+                self.set_stream(ev.stream, BAD_PUBLISH_NAME)
                 self.serve_publish(ev)
                 return
             # anything else (acks, unknown calls already answered, media before publish) is ignored
 
-    def set_stream(self, name: str) -> None:
-        """The stream name may carry ?vhost=...: resolve the vhost again, as SRS does."""
+    def set_stream(self, name: str, refusal_code: str) -> None:
+        """The stream name may carry ?vhost=...: resolve the vhost again, as SRS does.
+
+        The names are checked before anything uses them; a bad one gets the ``refusal_code``
+        onStatus, then the connection closes (RequestError)."""
         req = self.req
         req.set_stream(name)
+        try:
+            names.check_request(req)
+        except RequestError as e:
+            self.session.on_play_error(refusal_code, str(e))  # any stream-level error status
+            self.flush()
+            raise
         vc = self.server.config.vhost(req.vhost)
         if vc is None or not vc.enabled:
             raise SrsError(f"vhost {req.vhost} not found or disabled", E.ERROR_RTMP_VHOST_NOT_FOUND)
@@ -236,9 +260,6 @@ class RtmpConn:
         req.ip = self.ip
 
     def check_stream(self, method: str) -> None:
-        req = self.req
-        if not req.stream:
-            raise SrsError("empty stream name", E.ERROR_RTMP_STREAM_NOT_FOUND)
         vc = self.vhost_cfg()
         sec = vc.security
         if sec is not None and sec.enabled:
@@ -250,16 +271,23 @@ class RtmpConn:
     # ------------------------------------------------------------------ play
     def serve_play(self, ev) -> None:
         req = self.req
-        self.check_stream("play")
         vc = self.vhost_cfg()
         self.conn_type = "Play"
+        hooks = self.hooks_cfg()
+        # Policy first: a refused player gets NetStream.Play.Failed and the close, never Play.Start
+        # (SRS sends Play.Start before asking on_play; a client then believes it plays).
+        try:
+            self.check_stream("play")
+            if vc.refer is not None and vc.refer.play:
+                security.check_refer(list(vc.refer.play), req.page_url)
+            if hooks is not None and hooks.on_play:  # H18: before a redirect, as SRS (on_play, playing, on_stop)
+                self.server.hooks.on_play(hooks.on_play, req, self.cid, self.ip)
+        except AccessDenied as e:
+            self.session.on_play_error(PLAY_DENIED, f"play denied: {e}")
+            self.flush()
+            raise
         self.session.start_play(1, req.stream)
         self.flush()
-        hooks = self.hooks_cfg()
-        if vc.refer is not None and vc.refer.play:
-            security.check_refer(list(vc.refer.play), req.page_url)
-        if hooks is not None and hooks.on_play:  # H18: before a redirect, as SRS (on_play, playing, on_stop)
-            self.server.hooks.on_play(hooks.on_play, req, self.cid, self.ip)
         if vc.origin_cluster and not vc.is_edge:  # H14: a stream published on a coworker plays there (302)
             from srs.app.coworkers import redirect_player
             try:

@@ -95,6 +95,10 @@ ERROR_RTP_TYPE97_CORRUPT = 2046
 ERROR_RTSP_AUDIO_CONFIG = 2047
 ERROR_RTMP_STREAM_NOT_FOUND = 2048
 ERROR_RTMP_CLIENT_NOT_FOUND = 2049
+ERROR_RTMP_STREAM_NAME_EMPTY = 2051  # SRS 3+: an empty stream name
+# Not an SRS code (SRS does not check names): a client-chosen vhost/app/stream/param that could escape
+# its directory or break a log line (protocol/names.py); the next free number after SRS 6's 2056.
+ERROR_RTMP_STREAM_NAME_INVALID = 2057
 
 # --- application 3xxx
 ERROR_HLS_METADATA = 3000

@@ -230,3 +230,138 @@ def test_parse_rtmp_url():
     assert parse_rtmp_url("rtmp://h") == ("rtmp://h", "")
     req = Request.from_url("rtmp://192.168.1.10/live?vhost=v.com/livestream")
     assert (req.vhost, req.app, req.stream) == ("v.com", "live", "livestream")
+
+
+# ---------------------------------------------------------------- client-chosen names (protocol/names.py)
+from srs.kernel.errors import ERROR_RTMP_STREAM_NAME_EMPTY, ERROR_RTMP_STREAM_NAME_INVALID  # noqa: E402
+from srs.protocol import names  # noqa: E402
+
+BAD_PATH_NAMES = [
+    # (name, what the refusal says)
+    ("..", "segment '..'"),
+    ("../../../../tmp/PWNED", "segment '..'"),
+    ("live/..", "segment '..'"),
+    ("a/../b", "segment '..'"),
+    (".", "segment '.'"),
+    ("a//b", "segment ''"),
+    ("..%2F..%2FX", "once %-decoded: path segment '..'"),
+    ("%2e%2e", "once %-decoded: path segment '..'"),
+    ("%2E%2E%2fX", "once %-decoded: path segment '..'"),
+    ("a%00b", "once %-decoded: control character"),
+    ("a%5cb", "once %-decoded: backslash"),
+    ("a%ffb", "once %-decoded: not valid UTF-8"),
+    ("..\\..\\X", "backslash"),
+    ("a\\b", "backslash"),
+    ("a\x00b", "control character"),
+    ("a\nb", "control character"),
+    ("a\x1bb", "control character"),
+    ("a\x7fb", "control character"),
+    ("a\x85b", "control character"),
+    ("\udcbe\udcffname", "not valid UTF-8"),       # bytes be ff as AMF0 decodes them
+    ("a\ud800", "not valid UTF-8"),
+    ("x" * 256, "longer than 255 bytes"),
+    ("é" * 128, "longer than 255 bytes"),          # 256 bytes in UTF-8
+    ("x" * 10240, "longer than 255 bytes"),
+    ("a?b", "'?' or '#'"),
+    ("a#b", "'?' or '#'"),
+]
+
+GOOD_PATH_NAMES = ["livestream", "live/livestream", "a.b", "a..b", "...x", "直播", "поток", "a b",
+                   "a%20b", "%252e%252e", "x" * 255, "é" * 127, "a-b_c~d", "live/sub/stream"]
+
+
+@pytest.mark.parametrize("name, why", BAD_PATH_NAMES, ids=range(len(BAD_PATH_NAMES)))
+@pytest.mark.parametrize("part", ["app", "stream"])
+def test_bad_path_names_are_refused(part, name, why):
+    with pytest.raises(RequestError) as ei:
+        names.check_path_name(part, name)
+    e = ei.value
+    assert e.code == ERROR_RTMP_STREAM_NAME_INVALID and e.peer
+    assert why in str(e) and f"bad {part} name" in str(e)
+    # the message can go to a log line or a client status as is: printable, one line, bounded
+    text = str(e)
+    assert text.isprintable() and len(text) < 200
+    text.encode("utf-8")
+
+
+@pytest.mark.parametrize("name", GOOD_PATH_NAMES)
+def test_good_path_names_pass(name):
+    assert names.check_path_name("stream", name) == name
+    assert names.check_path_name("app", name) == name
+
+
+def test_empty_names_have_srs_empty_code():
+    for part in ("app", "stream"):
+        with pytest.raises(RequestError) as ei:
+            names.check_path_name(part, "")
+        assert ei.value.code == ERROR_RTMP_STREAM_NAME_EMPTY
+    with pytest.raises(RequestError) as ei:
+        names.check_vhost("")
+    assert ei.value.code == ERROR_RTMP_STREAM_NAME_EMPTY
+
+
+@pytest.mark.parametrize("vhost", ["__defaultVhost__", "127.0.0.1", "::1", "2001:db8::1", "ossrs.net",
+                                   "a-b.example.com", "v.com"])
+def test_good_vhosts(vhost):
+    assert names.check_vhost(vhost) == vhost
+
+
+@pytest.mark.parametrize("vhost", ["..", ".", "a/b", "a\\b", "a\x00", "a b", "\udcbe", "v.com?x", "x" * 256,
+                                   "直播.com"])
+def test_bad_vhosts(vhost):
+    with pytest.raises(RequestError) as ei:
+        names.check_vhost(vhost)
+    assert ei.value.code == ERROR_RTMP_STREAM_NAME_INVALID
+
+
+@pytest.mark.parametrize("param", ["", "?key=v", "?vhost=v.com&token=abc", "?a=../../x", "?u=/x/y", "?t=直播",
+                                   "?" + "k" * 4095])
+def test_good_params(param):
+    assert names.check_param(param) == param
+
+
+@pytest.mark.parametrize("param", ["?a=\x00", "?a=\r\nX: y", "?a=\udcff", "?a=\\x", "?" + "k" * 4096])
+def test_bad_params(param):
+    with pytest.raises(RequestError) as ei:
+        names.check_param(param)
+    assert ei.value.code == ERROR_RTMP_STREAM_NAME_INVALID
+
+
+# What the RTMP entry point checks: the Request after set_stream, as clients send it
+REQUESTS = [
+    # (tcUrl, stream, ok)
+    ("rtmp://127.0.0.1/live", "livestream", True),
+    ("rtmp://127.0.0.1/live", "livestream?key=v", True),
+    ("rtmp://127.0.0.1/live", "a.b", True),
+    ("rtmp://127.0.0.1/live", "直播", True),
+    ("rtmp://127.0.0.1/live/livestream", "", True),           # OBS: the stream guessed from the app
+    ("rtmp://127.0.0.1/live?vhost=v.com", "s", True),
+    # ffmpeg's split of rtmp://127.0.0.1/live/../../../../tmp/PWNED
+    ("rtmp://127.0.0.1/live/..", "../../../tmp/PWNED", False),
+    ("rtmp://127.0.0.1/live", "../../../../tmp/PWNED", False),
+    ("rtmp://127.0.0.1/../../../../X", "s", False),
+    ("rtmp://127.0.0.1/live", "..%2F..%2FPWNED", False),
+    ("rtmp://127.0.0.1/live", "a\x00b", False),
+    ("rtmp://127.0.0.1/live", "\udcbe\udcff", False),
+    ("rtmp://127.0.0.1/live", "x" * 10240, False),
+    ("rtmp://127.0.0.1/live", "", False),
+    ("rtmp://127.0.0.1/live", "s?vhost=../../x", False),      # the vhost comes from the param
+    ("rtmp://127.0.0.1/live", "s?token=\x00", False),
+]
+
+
+@pytest.mark.parametrize("tc_url, stream, ok", REQUESTS)
+def test_check_request(tc_url, stream, ok):
+    req = Request(tc_url)
+    req.set_stream(stream)
+    if ok:
+        names.check_request(req)
+    else:
+        with pytest.raises(RequestError):
+            names.check_request(req)
+
+
+def test_check_request_at_connect_ignores_the_missing_stream():
+    names.check_request(Request("rtmp://127.0.0.1/live"), with_stream=False)
+    with pytest.raises(RequestError):
+        names.check_request(Request("rtmp://127.0.0.1/live/../x"), with_stream=False)
