@@ -56,9 +56,9 @@ def api():
         status, hdrs, body = http_request(method, base + path, b"", headers, timeout_s=5)
         return status, {k.lower(): v for k, v in hdrs}, body
 
-    def get_json(path, method="GET"):
-        status, hdrs, body = call(method, path)
-        assert status == 200, (path, status, body)
+    def get_json(path, method="GET", status=200):
+        got, hdrs, body = call(method, path)
+        assert got == status, (path, got, body)
         assert hdrs["content-type"].startswith("application/json")
         return json.loads(body)
 
@@ -147,7 +147,7 @@ def test_vhosts_streams_clients(api):
     assert len(api.json("/api/v1/clients/?count=3")["clients"]) == 10  # at least 10, as SRS
     assert api.json("/api/v1/clients/301")["client"]["ip"] == "10.0.0.2"
     assert api.json("/api/v1/clients/999")["code"] == 2049
-    assert api.json("/api/v1/clients/abc")["code"] == 2049
+    assert api.json("/api/v1/clients/abc", status=400)["code"] == 2049
 
 
 def test_kick_client(api):
