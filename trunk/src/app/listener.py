@@ -68,7 +68,7 @@ def make_listener(host: str, port: int, reuseport: bool = False) -> _stdsocket.s
     family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
     sock = _stdsocket.socket(family, _stdsocket.SOCK_STREAM)
     sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEADDR, 1)
-    if reuseport and hasattr(socket, "SO_REUSEPORT"):
+    if reuseport and hasattr(_stdsocket, "SO_REUSEPORT"):
         sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEPORT, 1)
     if family == _stdsocket.AF_INET6:
         sock.setsockopt(_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_V6ONLY, 0)

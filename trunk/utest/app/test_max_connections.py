@@ -14,7 +14,6 @@ import threading
 import time
 
 import psutil
-import pytest
 
 from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_for
 
@@ -165,10 +164,13 @@ def test_every_listener_counts_and_refuses_past_the_limit(tmp_path):
         for s in flood:
             s.close()
 
-        # one slot freed (the server sees the close): the API answers again, with the counts
+        # one slot freed: once the server has seen the close, the API answers again, with the counts
         held.pop().close()
-        assert wait_for(lambda: _try_conns(srs), 5) == {"conn_srs": 10, "conn_srs_max": 10,
-                                                         "conn_srs_refused": refused}
+        deadline = time.monotonic() + 5
+        while (conns := _try_conns(srs)) is None:
+            refused += 1  # asked before the server saw the close: refused too, and counted
+            assert time.monotonic() < deadline
+        assert conns == {"conn_srs": 10, "conn_srs_max": 10, "conn_srs_refused": refused}
         # all freed: every kind of client is served again
         for s in held:
             s.close()
@@ -201,6 +203,7 @@ def test_honest_publish_and_play_decode_fully_while_a_flood_is_refused(tmp_path,
         player = Player(srs.http_url("live/livestream.flv"), read_timeout_s=3)
         player.start()  # waits for the stream (it asks before the publisher comes)
         assert wait_for(lambda: "HTTP GET /live/livestream.flv" in srs.log_text(), 10)
+        publish_at = time.monotonic()
         publisher = threading.Thread(target=publish_flv, args=(media_flv.path, srs.rtmp_url("live/livestream")),
                                      kwargs={"realtime": True}, daemon=True)
         publisher.start()
@@ -216,10 +219,12 @@ def test_honest_publish_and_play_decode_fully_while_a_flood_is_refused(tmp_path,
                 break
             held.append(s)
             assert len(held) <= 6
-        # flood every port while the stream plays; each flood client is refused
+        # flood every port while the stream plays; each flood client is refused. The flood ends
+        # well before the 4 s publish does (its connection's end frees a slot).
         refused = 0
         ports = (srs.rtmp_port, srs.http_port, srs.api_port)
-        while publisher.is_alive():
+        flood_until = publish_at + 2.5
+        while time.monotonic() < flood_until and refused < 1200:
             batch = [socket.create_connection(("127.0.0.1", ports[i % 3]), timeout=5) for i in range(30)]
             for s in batch:
                 answer = _read_all(s)
@@ -228,7 +233,7 @@ def test_honest_publish_and_play_decode_fully_while_a_flood_is_refused(tmp_path,
             refused += len(batch)
         publisher.join(30)
         player.join(30)
-        assert refused >= 60, refused
+        assert refused >= 30, refused
         assert player.error is None, player.error
         assert player.video_frames == media_flv.video_frames
         assert abs(player.audio_frames - media_flv.audio_frames) <= 2
