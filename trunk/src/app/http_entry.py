@@ -47,7 +47,7 @@ class ApiRequestHandler(WSGIHandler):
 class ApiServer:
     """gevent.pywsgi running the bottle app; each request gets its own cid."""
 
-    def __init__(self, server, host: str, port: int):
+    def __init__(self, server, host: str, port: int, idle_timeout_s: float = API_IDLE_TIMEOUT_S):
         from srs.app.http_api import make_api_app
 
         app = make_api_app(server)
@@ -65,7 +65,7 @@ class ApiServer:
 
         def handle(client, addr):
             cid_var.set(server.next_cid())  # until the first request sets its own
-            client.settimeout(API_IDLE_TIMEOUT_S)
+            client.settimeout(idle_timeout_s)
             self.wsgi.handle(client, addr)
 
         self.listener = Listener("http api", sock, handle, server.gate, HTTP_REFUSAL)
