@@ -200,6 +200,8 @@ def _try_conns(srs):
 def test_honest_publish_and_play_decode_fully_while_a_flood_is_refused(tmp_path, media_flv):
     srs = _server(tmp_path, 6, vhost_body=REMUX)
     with srs:
+        # the start-up port probes are gone before the slots are counted and filled
+        assert wait_for(lambda: (_try_conns(srs) or {}).get("conn_srs") == 1, 5)
         player = Player(srs.http_url("live/livestream.flv"), read_timeout_s=3)
         player.start()  # waits for the stream (it asks before the publisher comes)
         assert wait_for(lambda: "HTTP GET /live/livestream.flv" in srs.log_text(), 10)
@@ -241,3 +243,29 @@ def test_honest_publish_and_play_decode_fully_while_a_flood_is_refused(tmp_path,
         for s in held:
             s.close()
     assert "Traceback" not in srs.output()
+
+
+def test_reload_changes_the_limit_for_the_next_client(tmp_path):
+    import signal
+
+    srs = _server(tmp_path, 3)
+    with srs:
+        # the start-up port probes are gone (only the API's own connection left) before we count
+        assert wait_for(lambda: (_try_conns(srs) or {}).get("conn_srs") == 1, 5)
+        base = _conns(srs)["conn_srs_refused"]  # a poll above may have come while probes were counted
+        held = [_held_rtmp(srs.rtmp_port) for _ in range(2)]
+        assert _conns(srs)["conn_srs_max"] == 3  # the 3rd slot: the API's own connection
+
+        def reload_to(old: int, new: int, nth: int) -> None:
+            text = open(srs.conf_path).read().replace(f"max_connections {old};", f"max_connections {new};")
+            open(srs.conf_path, "w").write(text)
+            srs.signal(signal.SIGHUP)
+            assert wait_for(lambda: srs.log_text().count("reload ok") >= nth, 10)
+
+        reload_to(3, 2, 1)  # now full: the next client of any kind is refused
+        assert _refused_http(srs.api_port).startswith(REFUSED_HTTP)
+        assert _refused_rtmp(srs.rtmp_port)
+        reload_to(2, 4, 2)  # room again
+        assert _conns(srs) == {"conn_srs": 3, "conn_srs_max": 4, "conn_srs_refused": base + 2}
+        for s in held:
+            s.close()
