@@ -33,6 +33,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# fds beside the clients' sockets: listeners, log, pid file, HLS/DVR files, ffmpeg pipes...
+FD_RESERVE = 128
+
+
 def hooks_timeout_s() -> float:
     """The http_hooks timeout: 30 s as SRS, or the env var SRS_HOOKS_TIMEOUT_S (seconds, > 0)."""
     text = os.environ.get("SRS_HOOKS_TIMEOUT_S", "")
@@ -186,6 +190,7 @@ class Server:
         self.commands.put_nowait(word)
 
     def start(self) -> None:
+        self._check_fd_limit()
         self.listen_rtmp()
         self.start_http()
         self.heartbeat = start_heartbeat(self)
@@ -197,6 +202,18 @@ class Server:
         self.greenlets.append(gevent.spawn(self._pithy))
         log.info("srs started, pid=%d, cwd=%s, rtmp=%s", self.pid, self.cwd,
                  ",".join(f"{h}:{p}" for h, p in self.config.listen))
+
+    def _check_fd_limit(self) -> None:
+        """SRS's check: max_connections must fit the open-files limit (listeners, logs and
+        children's pipes need some too), else the fd table, not the limit, refuses clients."""
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = self.config.max_connections + FD_RESERVE
+        if soft != resource.RLIM_INFINITY and want > soft:
+            log.warning("max_connections=%d needs about %d fds, but the open-files limit is %d: "
+                        "raise it (ulimit -n) or lower max_connections", self.config.max_connections,
+                        want, soft)
 
     def wait(self) -> None:
         self.stopped.wait()
