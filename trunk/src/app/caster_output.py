@@ -16,8 +16,8 @@ from typing import List, Optional
 
 import gevent
 from gevent.lock import BoundedSemaphore
-from gevent.server import StreamServer
 
+from srs.app.listener import HTTP_REFUSAL, Listener, make_listener
 from srs.app.rtmp_client import open_client
 from srs.kernel.codec import (AAC_RAW, AAC_SEQUENCE_HEADER, AVC_NALU, AVC_SEQUENCE_HEADER, NALU_AUD,
                               NALU_IDR, NALU_PPS, NALU_SPS, AacConfig, AvcConfig, aac_payload,
@@ -240,7 +240,7 @@ class TcpCaster:
     def __init__(self, server, conf):
         self.server = server
         self.conf = conf
-        self.listener: Optional[StreamServer] = None
+        self.listener = None  # a srs.app.listener.Listener, sharing the server's max_connections
         self.conns: set = set()
         self.port = 0
 
@@ -250,11 +250,14 @@ class TcpCaster:
     def start(self) -> None:
         host, port = self.conf.listen
         try:
-            self.listener = StreamServer((host or "0.0.0.0", port), self._accept)
-            self.listener.start()
+            sock = make_listener(host or "0.0.0.0", port)
         except OSError as e:
             raise SrsError(f"{self.name} caster: listen tcp {host}:{port} failed: {e}",
                            ERROR_STREAM_CASTER_PORT) from e
+        # past max_connections an HTTP (FLV POST) client reads a 503; an RTSP one is just closed
+        refusal = HTTP_REFUSAL if self.scheme == "http" else b""
+        self.listener = Listener(f"{self.name} caster", sock, self._accept, self.server.gate, refusal)
+        self.listener.start()
         self.port = self.listener.server_port
         log.info("%s caster: listen at %s://%s:%d, %s", self.name, self.scheme, host or "0.0.0.0", self.port,
                  self.describe())

@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 # \Z, not $: "$" also matches before a trailing newline, which let "f\n" through as a callback
 JSONP_CALLBACK = re.compile(r"\A[A-Za-z0-9_.]+\Z")
 OVERRIDE_METHODS = ("GET", "POST", "PUT", "DELETE")
+# Ids that come from the URL. A client id is its connection id (digits); stream and vhost ids are
+# ``vid-<n>-<r>``. A well-formed id that matches nothing is SRS's HTTP 200 with code 2048/2049/2014;
+# a malformed one (other characters, oversized) is HTTP 400 with the same code, logged once.
+CLIENT_ID = re.compile(r"\A[0-9]{1,18}\Z")
+OBJECT_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "GET, POST, HEAD, PUT, DELETE, OPTIONS"),
@@ -93,8 +98,13 @@ def dump_summaries(ctx, system: SystemStats) -> dict:
     argv = ctx.argv if isinstance(ctx.argv, str) else " ".join(ctx.argv)
     conn_srs = getattr(ctx, "nb_connections", None)  # the server's connection count, if it keeps one
     conn_srs = conn_srs() if callable(conn_srs) else stat.nb_clients
-    return system.summaries(ctx.now_ms(), ctx.start_time_ms, ctx.pid, argv, ctx.cwd,
+    data = system.summaries(ctx.now_ms(), ctx.start_time_ms, ctx.pid, argv, ctx.cwd,
                             stat.kbps.recv_bytes, stat.kbps.send_bytes, conn_srs, version.VERSION)
+    gate = getattr(ctx, "gate", None)  # ours, not SRS's: max_connections and the clients it refused
+    if gate is not None:
+        data["system"]["conn_srs_max"] = gate.limit
+        data["system"]["conn_srs_refused"] = gate.refused
+    return data
 
 
 def _skip_body_drain(environ) -> None:
@@ -187,6 +197,11 @@ class ApiApp(bottle.Bottle):
     def _code(self, code: int) -> str:
         return self._reply({"code": code, "server": self.ctx.server_id})
 
+    def _bad_id(self, kind: str, text: str, code: int) -> str:
+        log.warning("http api: refuse %s id %s", kind, ascii(text[:64]))
+        bottle.response.status = 400
+        return self._code(code)
+
     def _ok(self, **fields) -> str:
         return self._reply({"code": ERROR_SUCCESS, "server": self.ctx.server_id, **fields})
 
@@ -250,6 +265,8 @@ class ApiApp(bottle.Bottle):
 
     def vhosts(self, vid: str = "") -> str:
         stat = self.ctx.statistic
+        if vid and not OBJECT_ID.match(vid):
+            return self._bad_id("vhost", vid, ERROR_RTMP_VHOST_NOT_FOUND)
         if vid:
             vhost = stat.find_vhost(vid)
             if vhost is None:
@@ -260,6 +277,8 @@ class ApiApp(bottle.Bottle):
     def streams(self, sid: str = "") -> str:
         stat = self.ctx.statistic
         now_ms = self.ctx.now_ms()
+        if sid and not OBJECT_ID.match(sid):
+            return self._bad_id("stream", sid, ERROR_RTMP_STREAM_NOT_FOUND)
         if sid:
             stream = stat.find_stream(sid)
             if stream is None:
@@ -269,6 +288,8 @@ class ApiApp(bottle.Bottle):
 
     def clients(self, cid: str = "") -> str:
         stat = self.ctx.statistic
+        if cid and not CLIENT_ID.match(cid):
+            return self._bad_id("client", cid, ERROR_RTMP_CLIENT_NOT_FOUND)
         client = stat.find_client(cid) if cid else None
         if cid and client is None:
             return self._code(ERROR_RTMP_CLIENT_NOT_FOUND)
@@ -341,6 +362,11 @@ class ApiApp(bottle.Bottle):
         metric("srs_streams_publishing", "gauge", "Streams with an active publisher.",
                [({}, sum(1 for s in streams if s.active))])
         metric("srs_clients", "gauge", "Connected RTMP/HTTP clients.", [({}, stat.nb_clients)])
+        gate = getattr(self.ctx, "gate", None)
+        if gate is not None:
+            metric("srs_connections", "gauge", "Open TCP connections of every listener.", [({}, gate.active)])
+            metric("srs_connections_refused_total", "counter", "Connections refused at max_connections.",
+                   [({}, gate.refused)])
         metric("srs_send_bytes_total", "counter", "Bytes sent to clients.", [({}, stat.kbps.send_bytes)])
         metric("srs_receive_bytes_total", "counter", "Bytes received from clients.", [({}, stat.kbps.recv_bytes)])
         metric("srs_send_kbps", "gauge", "Send rate over 30s.", [({}, stat.kbps.send_kbps_30s)])

@@ -29,6 +29,7 @@ import gevent
 from gevent import socket
 
 from srs.core.version import SIGNATURE
+from srs.app.listener import HTTP_REFUSAL, ConnectionGate, Listener, unlimited_gate
 from srs.kernel.errors import ERROR_HTTP_HANDLER_INVALID, HttpError, SrsError
 from srs.kernel.log import set_cid, trace
 from srs.protocol.http import (LAST_CHUNK, MAX_BODY, MAX_HEADER_BYTES, MAX_HEADERS, HttpRequest,
@@ -41,6 +42,9 @@ RECV_SIZE = 8192
 # After refusing a request, read (and drop) what the client still sends for this long, so the
 # kernel does not answer its pending bytes with a RST that destroys our error response.
 LINGER_S = 0.5
+# Longest path we try to map to a file or a stream: Linux's PATH_MAX. A longer one is a 414, and
+# so is a path the file system calls too long (a segment over NAME_MAX), not a 500.
+MAX_PATH_CHARS = 4096
 
 CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
@@ -372,7 +376,12 @@ class HttpConnection:
         self._chunk_ended = False
         self._head_only = req.method == "HEAD"
         self._cors = srv.crossdomain and req.header("origin") is not None
-        trace(log, "HTTP %s %s, content-length=%d", req.method, req.target, len(req.body))
+        trace(log, "HTTP %s %s, content-length=%d", req.method, req.target[:256], len(req.body))
+        if len(req.path) > MAX_PATH_CHARS:
+            log.warning("HTTP client ip=%s path of %d chars refused (max %d)", self.ip, len(req.path),
+                        MAX_PATH_CHARS)
+            self._reject(414)
+            return
         if req.method == "OPTIONS":
             if srv.crossdomain:
                 self.send_response(200, [])
@@ -404,6 +413,10 @@ class HttpConnection:
                 self.close()
             return
         except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG and not self._responded:
+                log.warning("HTTP %s path of %d chars: file name too long", req.method, len(req.path))
+                self._reject(414)
+                return
             if not (self.closed or isinstance(exc, ConnectionError) or exc.errno in _GONE):
                 log.error("HTTP %s %s handler failed", req.method, req.path, exc_info=True)
                 self._fail(500)
@@ -443,7 +456,7 @@ class HttpServer:
                  idle_timeout_s: float = 60.0, header_timeout_s: float = 10.0,
                  server_header: str = SIGNATURE, crossdomain: bool = False,
                  max_header_bytes: int = MAX_HEADER_BYTES, max_headers: int = MAX_HEADERS,
-                 max_body: int = MAX_BODY):
+                 max_body: int = MAX_BODY, gate: ConnectionGate | None = None):
         self.name = name
         self.mux = mux
         self.cid_factory = cid_factory
@@ -454,11 +467,11 @@ class HttpServer:
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
         self.max_body = max_body
+        # shared with every listener of the server: max_connections counts them all together
+        self.gate = gate if gate is not None else unlimited_gate()
         self._listener = None
-        self._accepter = None
-        self._stopping = False
+        self._accepter: Listener | None = None
         self._conns: set = set()
-        self._greenlets: set = set()
         self.host = ""
         self.port = 0
 
@@ -487,48 +500,33 @@ class HttpServer:
     def start(self) -> None:
         if self._listener is None:
             raise SrsError(f"{self.name}: start() before listen()")
-        self._stopping = False
-        self._accepter = gevent.spawn(self._accept_loop)
+        # a client past max_connections reads a canned 503 and is closed, never read from
+        self._accepter = Listener(self.name, self._listener, self._serve, self.gate, HTTP_REFUSAL)
+        self._accepter.start()
+
+    @property
+    def _greenlets(self) -> list:
+        """The live connection greenlets (tests check none is left after stop)."""
+        return self._accepter.greenlets if self._accepter is not None else []
 
     def stop(self, timeout: float = 1.0) -> None:
-        self._stopping = True
-        if self._listener is not None:
+        accepter = self._accepter
+        if accepter is not None:
+            accepter.close()
+        elif self._listener is not None:
             self._listener.close()
-            self._listener = None
-        if self._accepter is not None:
-            self._accepter.kill(block=True, timeout=timeout)
-            self._accepter = None
+        self._listener = None
         for conn in list(self._conns):
             conn.close()
-        gevent.killall(list(self._greenlets), block=True, timeout=timeout)
+        if accepter is not None:
+            accepter.stop(timeout)
         trace(log, "%s stopped", self.name)
-
-    def _accept_loop(self) -> None:
-        set_cid(0)
-        while not self._stopping:
-            listener = self._listener
-            if listener is None:
-                break
-            try:
-                sock, addr = listener.accept()
-            except OSError as exc:
-                if self._stopping:
-                    break
-                if exc.errno in (errno.ECONNABORTED, errno.EINTR, errno.EPROTO):
-                    continue
-                # EMFILE/ENFILE/ENOBUFS: back off instead of spinning on a full fd table
-                log.warning("%s accept failed: %s", self.name, exc)
-                gevent.sleep(0.1)
-                continue
-            self._greenlets.add(gevent.spawn(self._serve, sock, addr))
 
     def _serve(self, sock, addr) -> None:
         try:
             cid = self.cid_factory()
         except Exception:
             log.error("%s: no cid for a new client", self.name, exc_info=True)
-            sock.close()
-            self._greenlets.discard(gevent.getcurrent())
             return
         set_cid(cid)
         conn = HttpConnection(self, sock, addr, cid)
@@ -543,5 +541,4 @@ class HttpServer:
         finally:
             conn.close()
             self._conns.discard(conn)
-            self._greenlets.discard(gevent.getcurrent())
             trace(log, "HTTP client ip=%s closed, requests=%d, %s", conn.ip, conn.requests, reason)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import socket
 import time
 from itertools import count
 from typing import Callable, Dict, List, Optional
@@ -16,12 +15,12 @@ from typing import Callable, Dict, List, Optional
 import gevent
 from gevent.event import Event
 from gevent.queue import Queue
-from gevent.server import StreamServer
 
 from srs.app import dvr, hls
 from srs.app.config import Config
 from srs.app.heartbeat import start_heartbeat
 from srs.app.http_hooks import HttpHooks
+from srs.app.listener import ConnectionGate, Listener, make_listener  # noqa: F401 - re-exported
 from srs.app.source import SourceOptions, SourceRegistry
 from srs.app.statistic import Statistic
 from srs.kernel.errors import ConfigError, SrsError
@@ -34,18 +33,8 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def make_listener(host: str, port: int, reuseport: bool = False) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuseport and hasattr(socket, "SO_REUSEPORT"):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+# fds beside the clients' sockets: listeners, log, pid file, HLS/DVR files, ffmpeg pipes...
+FD_RESERVE = 128
 
 
 def hooks_timeout_s() -> float:
@@ -91,7 +80,10 @@ class Server:
         self.sources.hub_factories.append(functools.partial(hds.make_hub_output, self))
         self.bandcheck = bandcheck.BandcheckGate()
         self.edge = edge.EdgeManager(self)
-        self.rtmp_servers: List[StreamServer] = []
+        # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
+        # against max_connections, read at each accept so a reload applies at once (SRS's rule)
+        self.gate = ConnectionGate(lambda: self.config.max_connections)
+        self.rtmp_servers: List[Listener] = []
         self.http_api = None
         self.http_server = None
         self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
@@ -142,9 +134,8 @@ class Server:
                 m[1] = sent
 
     def nb_connections(self) -> int:
-        # H12 fix: SRS's conn_srs (summaries) counts the HTTP server's connections (HTTP-FLV players) too
-        http = self.http_server
-        return len(self.connections) + (len(http.connections) if http is not None else 0)
+        """SRS's conn_srs: every TCP connection of the process (RTMP, HTTP, API, TCP casters)."""
+        return self.gate.active
 
     def _vhost_info(self, name: str) -> dict:
         vc = self.config.vhost(name)
@@ -199,6 +190,7 @@ class Server:
         self.commands.put_nowait(word)
 
     def start(self) -> None:
+        self._check_fd_limit()
         self.listen_rtmp()
         self.start_http()
         self.heartbeat = start_heartbeat(self)
@@ -211,6 +203,18 @@ class Server:
         log.info("srs started, pid=%d, cwd=%s, rtmp=%s", self.pid, self.cwd,
                  ",".join(f"{h}:{p}" for h, p in self.config.listen))
 
+    def _check_fd_limit(self) -> None:
+        """SRS's check: max_connections must fit the open-files limit (listeners, logs and
+        children's pipes need some too), else the fd table, not the limit, refuses clients."""
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = self.config.max_connections + FD_RESERVE
+        if soft != resource.RLIM_INFINITY and want > soft:
+            log.warning("max_connections=%d needs about %d fds, but the open-files limit is %d: "
+                        "raise it (ulimit -n) or lower max_connections", self.config.max_connections,
+                        want, soft)
+
     def wait(self) -> None:
         self.stopped.wait()
 
@@ -218,23 +222,19 @@ class Server:
         from srs.app.rtmp_conn import RtmpConn
 
         for srv in self.rtmp_servers:
-            srv.stop(timeout=0)
+            srv.close()  # a reload of listen: the clients of the old ports keep their connections
         self.rtmp_servers = []
         for host, port in self.config.listen:
             sock = make_listener(host or "0.0.0.0", port, getattr(self.config, "reuseport", False))
-            srv = StreamServer(sock, lambda s, addr: self._accept(RtmpConn, s, addr))
+            srv = Listener("rtmp", sock, lambda s, addr: self._accept(RtmpConn, s, addr), self.gate)
             srv.start()
             self.rtmp_servers.append(srv)
-            log.info("RTMP listen at %s:%d, fd=%d", host or "0.0.0.0", srv.server_port, sock.fileno())
+            log.info("RTMP listen at %s:%d, fd=%d", host or "0.0.0.0", srv.server_port, srv.fd)
 
     def _accept(self, conn_cls, sock, addr) -> None:
+        """An RTMP client the gate admitted (the Listener refuses one past max_connections)."""
         cid = self.next_cid()
         cid_var.set(cid)
-        if len(self.connections) >= self.config.max_connections:
-            log.warning("drop client %s:%d, max_connections=%d reached", addr[0], addr[1],
-                        self.config.max_connections)
-            sock.close()
-            return
         conn = conn_cls(self, sock, addr, cid)
         self.connections[cid] = conn
         try:

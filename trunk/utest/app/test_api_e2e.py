@@ -181,15 +181,57 @@ def test_errors_and_bad_ids(live):
     assert status == 404 and ctype.startswith("application/json") and json.loads(body)["code"] == 404
     assert api_json(srs, "/api/v1/streams/vid-nope")["code"] == 2048
     assert api_json(srs, "/api/v1/clients/999999")["code"] == 2049
-    assert api_json(srs, "/api/v1/clients/abc")["code"] == 2049
     assert api_json(srs, "/api/v1/vhosts/nope")["code"] == 2014
     assert api_json(srs, "/api/v1/clients/999999", "DELETE")["code"] == 2049
-    assert api_json(srs, "/api/v1/clients/abc", "DELETE")["code"] == 2049
+    # malformed ids (a client id is a number; no id has other characters or 64+ of them): HTTP 400
+    # with SRS's not-found code, never a traceback
+    for path, code in (("clients/abc", 2049), ("clients/-1", 2049), ("clients/" + "9" * 40, 2049),
+                       ("clients/1%00", 2049), ("streams/" + "9" * 5000, 2048), ("streams/a%20b", 2048),
+                       ("streams/%C3%A9", 2048), ("vhosts/x%00y", 2014), ("vhosts/" + "v" * 65, 2014)):
+        for method in ("GET", "DELETE") if path.startswith("clients") else ("GET",):
+            status, ctype, body = api(srs, "/api/v1/" + path, method)
+            assert status == 400 and ctype.startswith("application/json"), (path, method, status, body)
+            assert json.loads(body)["code"] == code
     # wrong method on a known path; an unknown override
     assert api(srs, "/api/v1/versions", "POST", b"")[0] == 405
     assert api(srs, "/api/v1/streams", "DELETE")[0] == 405
     assert api(srs, "/api/v1/versions?method=PATCH")[0] == 405
     assert api(srs, "/api/v1/raw?rpc=reload")[2] and json.loads(api(srs, "/api/v1/raw?rpc=reload")[2])["code"] != 0
+
+
+def _raw_answer(port: int, request: bytes) -> bytes:
+    """Everything the server answers to ``request`` until it closes."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(request)
+    out = b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        out += data
+    s.close()
+    return out
+
+
+@pytest.mark.parametrize("request_line", [b"GET /api/v1/versions HTTP/5.1", b"GET /api/v1/versions HTTP/5",
+                                          b"GET /api/v1/versions HTTP/1.x", b"GET /api/v1/versions 5.1"])
+def test_bad_http_version_is_400_quietly(live, request_line):
+    srs, _, _ = live
+    before = srs.log_text().count("HTTP API client ip=127.0.0.1 bad request")
+    answer = _raw_answer(srs.api_port, request_line + b"\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert wait_for(lambda: srs.log_text().count("HTTP API client ip=127.0.0.1 bad request") > before, 5)
+    assert "Traceback" not in srs.output()
+
+
+def test_too_many_headers_is_400_quietly(live):
+    srs, _, _ = live
+    headers = b"".join(b"X-H%d: v\r\n" % i for i in range(101))
+    answer = _raw_answer(srs.api_port, b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert wait_for(lambda: "got more than 100 headers" in srs.log_text(), 5)
+    assert "Traceback" not in srs.output()
+    assert api_json(srs, "/api/v1/versions")["code"] == 0  # and the API still answers
 
 
 def test_jsonp(live):

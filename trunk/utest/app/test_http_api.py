@@ -56,9 +56,9 @@ def api():
         status, hdrs, body = http_request(method, base + path, b"", headers, timeout_s=5)
         return status, {k.lower(): v for k, v in hdrs}, body
 
-    def get_json(path, method="GET"):
-        status, hdrs, body = call(method, path)
-        assert status == 200, (path, status, body)
+    def get_json(path, method="GET", status=200):
+        got, hdrs, body = call(method, path)
+        assert got == status, (path, got, body)
         assert hdrs["content-type"].startswith("application/json")
         return json.loads(body)
 
@@ -147,7 +147,7 @@ def test_vhosts_streams_clients(api):
     assert len(api.json("/api/v1/clients/?count=3")["clients"]) == 10  # at least 10, as SRS
     assert api.json("/api/v1/clients/301")["client"]["ip"] == "10.0.0.2"
     assert api.json("/api/v1/clients/999")["code"] == 2049
-    assert api.json("/api/v1/clients/abc")["code"] == 2049
+    assert api.json("/api/v1/clients/abc", status=400)["code"] == 2049
 
 
 def test_kick_client(api):
@@ -252,3 +252,52 @@ def test_many_concurrent_requests(api):
     jobs = [gevent.spawn(api.json, "/api/v1/summaries") for _ in range(20)]
     gevent.joinall(jobs, timeout=10, raise_error=True)
     assert all(j.value["code"] == 0 for j in jobs)
+
+
+def test_api_server_shares_the_gate_and_closes_idle_connections():
+    """ApiServer (our Listener + pywsgi): past the gate's limit a client reads a canned 503
+    without a request read; an idle keep-alive connection is closed after the idle timeout."""
+    import itertools
+
+    from gevent import socket as gsocket
+
+    from srs.app.http_entry import ApiServer
+    from srs.app.listener import ConnectionGate
+
+    ctx = Ctx()
+    ids = itertools.count(100)
+    ctx.next_cid = lambda: next(ids)
+    ctx.gate = ConnectionGate(lambda: 1)
+    api_server = ApiServer(ctx, "127.0.0.1", 0, idle_timeout_s=0.5)
+    try:
+        held = gsocket.create_connection(("127.0.0.1", api_server.port), timeout=5)
+        held.sendall(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b"}"):  # the whole JSON answer; the connection stays open
+            data = held.recv(65536)
+            assert data, got
+            got += data
+        assert got.startswith(b"HTTP/1.1 200 ")
+        extra = gsocket.create_connection(("127.0.0.1", api_server.port), timeout=5)
+        answer = b""
+        while True:
+            data = extra.recv(65536)
+            if not data:
+                break
+            answer += data
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and ctx.gate.refused == 1
+        extra.close()
+        t0 = time.monotonic()
+        assert held.recv(65536) == b""  # the idle keep-alive connection is closed by the server
+        assert 0.3 <= time.monotonic() - t0 < 3.0
+        held.close()
+        with gevent.Timeout(3):
+            while ctx.gate.active:
+                gevent.sleep(0.01)
+        s = gsocket.create_connection(("127.0.0.1", api_server.port), timeout=5)
+        s.sendall(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
+        s.close()
+    finally:
+        api_server.stop()
+    assert ctx.gate.active == 0

@@ -492,3 +492,66 @@ def test_stop_closes_live_connections():
     for sock in (a, b, c):
         sock.close()
     assert open_fds() <= fds_before  # no socket left behind by the server
+
+
+# ----------------------------------------------------------------------------- max_connections
+
+def test_gate_refuses_past_the_limit_with_a_canned_503_and_no_greenlet():
+    from srs.app.listener import ConnectionGate
+
+    gate = ConnectionGate(lambda: 2)
+    srv = make_server(gate=gate, header_timeout_s=5.0)
+    try:
+        a, b = connect(srv), connect(srv)
+        with gevent.Timeout(3):
+            while gate.active < 2:
+                gevent.sleep(0.01)
+        for _ in range(3):  # past the limit: 503 + close, before the client sends anything
+            c = connect(srv)
+            resp = read_response(c)
+            assert resp.status == 503 and resp.header("connection") == "close"
+            assert is_closed(c)
+            c.close()
+        assert gate.refused == 3 and gate.active == 2
+        assert len(srv._greenlets) == 2 and len(srv.connections) == 2  # none spawned for the refused
+        a.close()  # a freed slot admits the next client
+        with gevent.Timeout(3):
+            while gate.active > 1:
+                gevent.sleep(0.01)
+        srv.mux.handle("/", text_handler())
+        d = connect(srv)
+        d.sendall(get("/"))
+        assert read_response(d).status == 200
+        for s in (b, d):
+            s.close()
+    finally:
+        srv.stop()
+    assert gate.active == 0 and not srv._greenlets
+
+
+# ----------------------------------------------------------------------------- long paths (e2e)
+
+def test_long_paths_are_414_not_500(tmp_path):
+    """The real server and its static files: a path longer than PATH_MAX, or with a segment the
+    file system calls too long (ENAMETOOLONG), answers 414, with no traceback."""
+    import socket
+
+    from fixtures.srs_server import SrsProcess
+
+    def answer(port, path):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /%s HTTP/1.1\r\nHost: h\r\n\r\n" % path)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return data
+
+    with SrsProcess(tmp_path, http_api=False) as srs:
+        for path in (b"a" * 5000, b"a" * 5000 + b".flv", b"x" * 300 + b".html"):
+            assert answer(srs.http_port, path).startswith(b"HTTP/1.1 414 "), path[:20]
+        assert answer(srs.http_port, b"index-that-is-not-there.html").startswith(b"HTTP/1.1 404 ")
+    assert "Traceback" not in srs.output()
