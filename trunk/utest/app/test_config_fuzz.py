@@ -72,7 +72,8 @@ def issue_cases(tmp_dir: str, name: str) -> List[Tuple[str, bytes, int]]:
 
 
 class Mutator:
-    """Byte-level mutations of one conf text; ``fifo``/``dir``/``missing`` are paths the includes name."""
+    """Byte-level mutations of one conf text; includes name files in ``tmp_dir`` (a FIFO, the dir itself,
+    a missing file, the mutant itself) and devices."""
 
     def __init__(self, rng: random.Random, tmp_dir: str):
         self.rng = rng

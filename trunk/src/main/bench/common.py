@@ -14,10 +14,11 @@ report interval, ``tasks``/``etasks`` = sessions (a play, a download, a publish)
 
 ``--json FILE`` writes the totals and one sample per second (unix time, alive, bytes read,
 bytes written, both cumulative) at exit, so a driver (``run.py``) can compute the rate over any
-window. ``--ready FILE`` appends a line to FILE once every client of the process is alive, so a
-driver measures from the moment the players really joined, not from when it spawned the tool
-(which, on a busy core, may take seconds to start). ``-p N`` forks N workers before gevent starts; each takes a slice of the clients (the
-client index ``{i}`` stays global) and the parent merges their JSON.
+window. ``-p N`` forks N workers before gevent starts; each takes a slice of the clients (the
+client index ``{i}`` stays global) and the parent merges their JSON. ``--ready FILE`` appends a
+line to FILE once every client of a process is alive, so a driver measures from the moment the
+players really joined, not from when it spawned the tool (which may take seconds to start on a
+busy core).
 """
 from __future__ import annotations
 
