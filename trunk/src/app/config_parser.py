@@ -12,7 +12,8 @@ The checker must end on any input, so everything is bounded: only regular files 
 device, FIFO or directory: ``include /dev/zero;`` is an error, not an endless read), each at most
 MAX_FILE_BYTES and all of a conf's files together at most MAX_TOTAL_BYTES and MAX_FILES reads;
 includes nest at most MAX_INCLUDE_DEPTH deep and blocks MAX_BLOCK_DEPTH deep (the tree is walked
-recursively). The text must be UTF-8 without control characters other than tab, CR and LF.
+recursively), with at most MAX_DIRECTIVES directives in all. The text must be UTF-8 without control
+characters other than tab, CR and LF.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ MAX_TOTAL_BYTES = 16 << 20    # a conf with all its includes
 MAX_FILES = 256               # file reads per conf (the same file included twice counts twice)
 MAX_INCLUDE_DEPTH = 16
 MAX_BLOCK_DEPTH = 32          # the deepest SRS block is vhost.ingest.engine.vfilter (4)
+MAX_DIRECTIVES = 100_000      # full.conf has 400; checking costs ~60 us a vhost, so this bounds it to seconds
 
 # C0 controls but tab, LF and CR; DEL; lone surrogates (a str made from undecodable bytes)
 _BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
@@ -230,6 +232,7 @@ class Parser:
         self._stack: List[str] = []  # real paths being parsed, to detect include loops
         self._files = 0              # reads so far, bounded by MAX_FILES
         self._bytes = 0              # bytes so far, bounded by MAX_TOTAL_BYTES
+        self._directives = 0         # bounded by MAX_DIRECTIVES
 
     def parse_file(self, path: str) -> Directive:
         root = Directive("", file=path, line=0, block=True)
@@ -291,6 +294,9 @@ class Parser:
                 if top:
                     raise tok.error('unexpected "}"', ERROR_SYSTEM_CONFIG_BLOCK_END)
                 return
+            self._directives += 1
+            if self._directives > MAX_DIRECTIVES:
+                raise tok.error("more than %d directives" % MAX_DIRECTIVES, ERROR_SYSTEM_CONFIG_DIRECTIVE, line)
             node = Directive(args[0], args[1:], file=tok.file, line=line, block=(kind == _BLOCK_START))
             if node.name == "include" and kind == _END:
                 self._include(parent, node, depth)

@@ -220,6 +220,18 @@ def test_block_depth_is_bounded():
     assert info.value.line == 34
 
 
+def test_directive_count_is_bounded(tmp_path, monkeypatch):
+    """Checking costs time per vhost: 250,000 distinct vhosts in 4 MB took 15 s before this bound."""
+    monkeypatch.setattr(config_parser, "MAX_DIRECTIVES", 1000)
+    (tmp_path / "many.inc").write_text("".join("vhost v%d {}\n" % n for n in range(999)))
+    (tmp_path / "main.conf").write_text("listen 1935;\ninclude many.inc;\n")  # 2 directives, the include too
+    with pytest.raises(ConfigError, match="more than 1000 directives") as info:
+        Config.load(str(tmp_path / "main.conf"))
+    assert info.value.file.endswith("many.inc") and info.value.line == 999
+    (tmp_path / "many.inc").write_text("".join("vhost v%d {}\n" % n for n in range(998)))
+    assert len(Config.load(str(tmp_path / "main.conf")).vhosts) == 998
+
+
 @pytest.mark.parametrize("data,line,fragment", [
     (b"listen 1935;\n\ndaemon \x00off;\n", 3, "invalid character '\\x00'"),
     (b"listen 1935;\n# a comment \x01\n", 2, "invalid character '\\x01'"),
