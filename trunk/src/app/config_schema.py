@@ -387,8 +387,10 @@ def _check_semantics(root: Directive) -> None:
         raise _fail(asprocess, "asprocess conflicts with daemon on")
     for caster in root.get_all("stream_caster"):
         lo, hi = caster.get("rtp_port_min"), caster.get("rtp_port_max")
-        if lo is not None and hi is not None and lo.args and hi.args and int(lo.args[0]) > int(hi.args[0]):
-            raise _fail(hi, "rtp_port_max %s is below rtp_port_min %s" % (int(hi.args[0]), int(lo.args[0])))
+        lo_port = int(lo.args[0]) if lo is not None and lo.args else 0
+        hi_port = int(hi.args[0]) if hi is not None and hi.args else 0
+        if lo_port and hi_port and lo_port > hi_port:  # 0 (or unset) means the default range
+            raise _fail(hi, "rtp_port_max %d is below rtp_port_min %d" % (hi_port, lo_port))
     names: Dict[str, Directive] = {}
     for vhost in root.get_all("vhost"):
         first = names.get(vhost.args[0])

@@ -173,6 +173,7 @@ def test_block_numbers_are_range_checked(body, fragment):
     vhost_text("cluster { mode remote; origin 127.0.0.1 h:1 [::1]; }"),
     "listen 1935;\nmax_connections 2147483647;\nchunk_size 60000;",
     "listen 1935;\nstream_caster { caster rtsp; rtp_port_min 0; rtp_port_max 65535; }",
+    "listen 1935;\nstream_caster { caster rtsp; rtp_port_min 100; rtp_port_max 0; }",  # 0: the default range
 ])
 def test_numbers_in_range_accepted(text):
     load(text)
