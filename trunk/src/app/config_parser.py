@@ -7,17 +7,37 @@ A directive is a name and arguments ended by ``;`` or followed by a ``{ ... }`` 
 space, tab, CR and LF; ``'...'`` and ``"..."`` group a token (no escapes) and must be followed by a
 separator. ``#`` starts a comment only where a token could start (``a#b`` is one token, as in SRS).
 Every error is a ConfigError naming the file and line, so a user can jump to it.
+
+The checker must end on any input, so everything is bounded: only regular files are read (never a
+device, FIFO or directory: ``include /dev/zero;`` is an error, not an endless read), each at most
+MAX_FILE_BYTES and all of a conf's files together at most MAX_TOTAL_BYTES and MAX_FILES reads;
+includes nest at most MAX_INCLUDE_DEPTH deep and blocks MAX_BLOCK_DEPTH deep (the tree is walked
+recursively), with at most MAX_DIRECTIVES directives in all. The text must be UTF-8 without control
+characters other than tab, CR and LF.
 """
 from __future__ import annotations
 
+import errno
 import os
-from typing import Iterator, List, Optional, Sequence, Tuple
+import re
+import stat
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from srs.kernel.errors import (ERROR_SYSTEM_CONFIG_BLOCK_END, ERROR_SYSTEM_CONFIG_BLOCK_START,
                                ERROR_SYSTEM_CONFIG_DIRECTIVE, ERROR_SYSTEM_CONFIG_EOF,
                                ERROR_SYSTEM_CONFIG_INVALID, ConfigError)
 
 _SPACES = " \t\r\n"
+
+MAX_FILE_BYTES = 4 << 20      # SRS's full.conf is 100 KB
+MAX_TOTAL_BYTES = 16 << 20    # a conf with all its includes
+MAX_FILES = 256               # file reads per conf (the same file included twice counts twice)
+MAX_INCLUDE_DEPTH = 16
+MAX_BLOCK_DEPTH = 32          # the deepest SRS block is vhost.ingest.engine.vfilter (4)
+MAX_DIRECTIVES = 100_000      # full.conf has 400; checking costs ~60 us a vhost, so this bounds it to seconds
+
+# C0 controls but tab, LF and CR; DEL; lone surrogates (a str made from undecodable bytes)
+_BAD_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 # token kinds returned by the tokenizer
 _END = ";"
@@ -92,6 +112,18 @@ class Directive:
             else:
                 lines.append(head + ";")
         return "\n".join(lines)
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """A name or value for an error message: cut short (a 1 MB token must not make a 1 MB line) and with
+    anything unprintable escaped (a U+2028 must not break the line)."""
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def clip_path(path: str, limit: int = 200) -> str:
+    """As clip, keeping the end of a long path (the file name is the useful part)."""
+    return clip(path if len(path) <= limit else "..." + path[-limit:], limit + 3)
 
 
 def _quote(arg: str) -> str:
@@ -189,76 +221,149 @@ class _Tokenizer:
 
 
 class Parser:
-    """Builds the Directive tree of a file, following ``include`` (relative to the including file)."""
+    """Builds the Directive tree of a file, following ``include`` (relative to the including file).
 
-    def __init__(self, read_file=None):
-        self._read_file = read_file or _read_text
+    ``read_file(path, limit) -> bytes`` reads one file (tests pass their own); the default reads
+    only regular files and raises OSError past ``limit`` bytes.
+    """
+
+    def __init__(self, read_file: Optional[Callable[[str, int], bytes]] = None):
+        self._read_file = read_file or read_conf_bytes
         self._stack: List[str] = []  # real paths being parsed, to detect include loops
+        self._files = 0              # reads so far, bounded by MAX_FILES
+        self._bytes = 0              # bytes so far, bounded by MAX_TOTAL_BYTES
+        self._directives = 0         # bounded by MAX_DIRECTIVES
 
     def parse_file(self, path: str) -> Directive:
         root = Directive("", file=path, line=0, block=True)
-        self._parse_into(root, path, None)
+        self._parse_into(root, path, None, 0)
         return root
 
     def parse_text(self, text: str, file: str = "<text>") -> Directive:
         root = Directive("", file=file, line=0, block=True)
+        _check_chars(text, file)
         self._stack.append(file)
         try:
-            self._parse_block(root, _Tokenizer(text, file), top=True)
+            self._parse_block(root, _Tokenizer(text, file), 0, top=True)
         finally:
             self._stack.pop()
         return root
 
-    def _parse_into(self, parent: Directive, path: str, include: Optional[Directive]) -> None:
+    def _parse_into(self, parent: Directive, path: str, include: Optional[Directive], depth: int) -> None:
+        """Parse the file ``path`` into ``parent`` (``depth`` blocks deep); ``include`` names the line."""
+        def error(message: str) -> ConfigError:
+            if include is None:
+                return ConfigError(message, file=path)
+            return ConfigError(message, file=include.file, line=include.line)
+
         real = os.path.realpath(path)
         if real in self._stack:
-            raise ConfigError("include loop: %s includes itself (via %s)" % (path, " -> ".join(self._stack)),
-                              file=include.file if include else path, line=include.line if include else 0)
+            chain = " -> ".join(os.path.basename(p) for p in self._stack)
+            raise error("include loop: %s includes itself (via %s)" % (clip_path(path), clip(chain, 200)))
+        if len(self._stack) > MAX_INCLUDE_DEPTH:
+            raise error("include %s: includes nested more than %d deep" % (clip_path(path), MAX_INCLUDE_DEPTH))
+        if self._files >= MAX_FILES:
+            raise error("include %s: more than %d file reads for one conf" % (clip_path(path), MAX_FILES))
         try:
-            text = self._read_file(path)
-        except OSError as exc:
-            if include is None:
-                raise ConfigError("open config %s failed: %s" % (path, exc.strerror or exc), file=path) from exc
-            raise ConfigError("include %s failed: %s" % (path, exc.strerror or exc),
-                              file=include.file, line=include.line) from exc
+            data = self._read_file(path, MAX_FILE_BYTES)
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+            what = "include %s" % clip_path(path) if include is not None else "open config %s" % clip_path(path)
+            raise error("%s failed: %s" % (what, getattr(exc, "strerror", None) or exc)) from exc
+        self._files += 1
+        self._bytes += len(data)
+        if self._bytes > MAX_TOTAL_BYTES:
+            raise error("include %s: the conf and its includes are more than %d bytes"
+                        % (clip_path(path), MAX_TOTAL_BYTES))
+        text = _decode(data, path)
         self._stack.append(real)
         try:
-            self._parse_block(parent, _Tokenizer(text, path), top=True)
+            self._parse_block(parent, _Tokenizer(text, path), depth, top=True)
         finally:
             self._stack.pop()
 
-    def _parse_block(self, parent: Directive, tok: _Tokenizer, top: bool) -> None:
+    def _parse_block(self, parent: Directive, tok: _Tokenizer, depth: int, top: bool) -> None:
+        """Directives up to the end of the file (``top``) or the ``}`` closing ``parent``."""
         while True:
             kind, args, line = tok.read()
             if kind == _EOF:
                 if not top:
                     raise tok.error('unexpected end of file, expecting "}" to close "%s" of line %d'
-                                    % (parent.name, parent.line), ERROR_SYSTEM_CONFIG_EOF)
+                                    % (clip(parent.name), parent.line), ERROR_SYSTEM_CONFIG_EOF)
                 return
             if kind == _BLOCK_END:
                 if top:
                     raise tok.error('unexpected "}"', ERROR_SYSTEM_CONFIG_BLOCK_END)
                 return
+            self._directives += 1
+            if self._directives > MAX_DIRECTIVES:
+                raise tok.error("more than %d directives" % MAX_DIRECTIVES, ERROR_SYSTEM_CONFIG_DIRECTIVE, line)
             node = Directive(args[0], args[1:], file=tok.file, line=line, block=(kind == _BLOCK_START))
             if node.name == "include" and kind == _END:
-                self._include(parent, node)
+                self._include(parent, node, depth)
                 continue
             if kind == _BLOCK_START:
-                self._parse_block(node, tok, top=False)
+                if depth >= MAX_BLOCK_DEPTH:
+                    raise tok.error("blocks nested more than %d deep" % MAX_BLOCK_DEPTH,
+                                    ERROR_SYSTEM_CONFIG_BLOCK_START, line)
+                self._parse_block(node, tok, depth + 1, top=False)
             parent.children.append(node)
 
-    def _include(self, parent: Directive, node: Directive) -> None:
+    def _include(self, parent: Directive, node: Directive, depth: int) -> None:
         if not node.args:
             raise ConfigError("include needs at least one file", file=node.file, line=node.line)
         base = os.path.dirname(node.file) if not node.file.startswith("<") else os.getcwd()
         for name in node.args:
+            if not name:
+                raise ConfigError("include of an empty file name", file=node.file, line=node.line)
             path = name if os.path.isabs(name) else os.path.join(base, name)
-            self._parse_into(parent, path, node)
+            self._parse_into(parent, path, node, depth)
 
 
-def _read_text(path: str) -> str:
-    with open(path, "r", encoding="utf-8", errors="replace") as fp:
-        return fp.read()
+def read_conf_bytes(path: str, limit: int) -> bytes:
+    """The bytes of the regular file ``path``; OSError for anything else or for more than ``limit`` bytes.
+
+    Opened non-blocking, so a FIFO cannot stall the open, and checked with fstat on the open file
+    (no window between a stat and the open); a device or directory is refused before any read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise OSError(errno.EINVAL, kind)
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, "%d bytes, more than the %d allowed" % (st.st_size, limit))
+        chunks, size = [], 0
+        while True:  # the file may grow after fstat: read at most limit + 1 bytes
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise OSError(errno.EFBIG, "more than the %d bytes allowed" % limit)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _decode(data: bytes, file: str) -> str:
+    """UTF-8 text, else a ConfigError at the line of the first bad byte."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError("invalid UTF-8 byte 0x%02x" % data[exc.start], file=file, line=line) from None
+    _check_chars(text, file)
+    return text
+
+
+def _check_chars(text: str, file: str) -> None:
+    """No NUL or other control character (they end up in paths and logs), no lone surrogate."""
+    bad = _BAD_CHAR.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ConfigError("invalid character %r" % bad.group(), file=file, line=line)
 
 
 def parse_text(text: str, file: str = "<text>") -> Directive:

@@ -295,6 +295,8 @@ class Server:
                 elif word == "grace":
                     self.graceful_quit()
                     return
+            except SrsError as e:  # e.g. a reload of a bad conf: the running config is kept, no traceback
+                log.error("control command %s failed: %s", word, e)
             except Exception:
                 log.exception("control command %s failed", word)
 

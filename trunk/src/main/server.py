@@ -156,7 +156,11 @@ def main(argv: "list | None" = None) -> int:
         return 0
 
     if config.work_dir and config.work_dir not in ("./", "."):
-        os.chdir(config.work_dir)
+        try:
+            os.chdir(config.work_dir)
+        except OSError as e:
+            sys.stderr.write(f"srs: cannot change to work_dir {config.work_dir}: {e.strerror}\n")
+            return 1
     if config.daemon and not opts.rtmp_port:
         daemonize()
 
@@ -168,12 +172,16 @@ def main(argv: "list | None" = None) -> int:
     from srs.app.pidfile import PidFile
     from srs.app.server import Server
 
-    handler = setup_logging(config)
+    try:
+        handler = setup_logging(config)
+    except OSError as e:
+        sys.stderr.write(f"srs: cannot open log file {config.srs_log_file}: {e.strerror}\n")
+        return 1
     log = logging.getLogger("srs.main")
     pidfile = PidFile(config.pid)
     try:
         pidfile.acquire()
-    except SrsError as e:
+    except (SrsError, OSError) as e:  # OSError: a pid "file" that is a device (pid /dev/zero)
         log.error("%s", e)
         sys.stderr.write(f"srs: {e}\n")
         return 1

@@ -3,6 +3,11 @@
 Each launcher is a tiny shell script that runs a module with the venv's interpreter, so
 ``./objs/srs -c conf/srs.conf`` works from trunk/ as in SRS. A launcher is written only when
 its module exists, and rewritten only when its text changes (``make`` twice changes nothing).
+
+``python -m srs.main.tools --sample doc/source.200kbps.768x320.flv`` writes the sample stream the
+confs and docs name (conf/ingest.conf, the README's ingest and caster examples): 10 s of H.264 +
+AAC at 768x320, about 200 kbps, made with PyAV by the test-media generator (utest/fixtures/media.py),
+so no media binary lives in the repository. ``make`` runs it once; the file is gitignored.
 """
 from __future__ import annotations
 
@@ -60,9 +65,35 @@ def write_launcher(objs: str, name: str, module: str) -> bool:
     return True
 
 
+SAMPLE_SECONDS = 10
+SAMPLE_SIZE = (768, 320)
+SAMPLE_VIDEO_BPS = 118_000  # + 64 kbps AAC + FLV framing: the 200 kbps the file name says
+
+
+def write_sample(path: str) -> None:
+    """The sample FLV at ``path`` (written to a temp name first: an interrupted make leaves none)."""
+    trunk = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    gen = os.path.join(trunk, "utest", "fixtures", "media.py")
+    spec = importlib.util.spec_from_file_location("srs_sample_media", gen)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"tools: cannot load the media generator {gen}")
+    media = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(media)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    info = media.make_flv(tmp, seconds=SAMPLE_SECONDS, width=SAMPLE_SIZE[0], height=SAMPLE_SIZE[1], fps=25,
+                          gop=50, audio="aac", vbitrate=SAMPLE_VIDEO_BPS)
+    os.replace(tmp, path)
+    print(f"tools: wrote {path} ({info.size // 1024} KB, {info.video_frames} video frames, "
+          f"{info.size * 8 // info.duration_ms} kbps)")
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--sample":
+        write_sample(argv[1])
+        return 0
     if len(argv) < 2:
-        print("usage: python -m srs.main.tools OBJS_DIR NAME...", file=sys.stderr)
+        print("usage: python -m srs.main.tools OBJS_DIR NAME... | --sample FILE.flv", file=sys.stderr)
         return 2
     objs, names = argv[0], argv[1:]
     os.makedirs(objs, exist_ok=True)

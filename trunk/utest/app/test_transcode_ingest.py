@@ -4,13 +4,14 @@ import os
 import signal
 import shutil
 import stat
+import subprocess
 import sys
 import time
 
 import psutil
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, publish_bg, wait_for
+from fixtures.srs_server import Player, SrsProcess, free_port, publish_bg, wait_for, wait_port
 from srs.app import encoder, ffmpeg
 from srs.app.config import Config
 from srs.app.exec import split_redirects
@@ -304,3 +305,43 @@ def test_ingest_and_transcode_follow_reload(tmp_path, media_flv):
         text = srs.log_text()
         assert "ingest file of vhost __defaultVhost__ stopped" in text
         assert "reload transcode of vhosts __defaultVhost__" in text
+
+
+
+def test_shipped_ingest_conf_plays_the_sample_make_writes(tmp_path):
+    """conf/ingest.conf as a user runs it from trunk/ (only the port, pid and ffmpeg log moved to the test's
+    own): the sample `make` generates is ingested and plays, 768x320 H.264 + AAC, every frame in order."""
+    trunk = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sample = os.path.join(trunk, "doc", "source.200kbps.768x320.flv")
+    assert os.path.isfile(sample), "make writes %s (python -m srs.main.tools --sample)" % sample
+    with open(os.path.join(trunk, "conf", "ingest.conf")) as f:
+        shipped = f.read()
+    assert "url     ./doc/source.200kbps.768x320.flv;" in shipped and "listen              1935;" in shipped
+    port = free_port()
+    conf = str(tmp_path / "ingest.conf")
+    with open(conf, "w") as f:
+        f.write(shipped.replace("listen              1935;",
+                                "listen %d;\npid %s/srs.pid;\nff_log_dir %s;" % (port, tmp_path, tmp_path)))
+    with open(str(tmp_path / "stderr.txt"), "wb") as out:
+        # run in trunk/, so ./doc/... and ./objs/ffmpeg/bin/ffmpeg resolve as they do for the user
+        proc = subprocess.Popen([sys.executable, "-m", "srs.main.server", "-c", conf], cwd=trunk, stdout=out,
+                                stderr=subprocess.STDOUT)
+    log = lambda: (tmp_path / "stderr.txt").read_text(errors="replace")[-3000:]  # noqa: E731
+    ffmpegs = []
+    try:
+        assert wait_port(port), log()
+        player = Player("rtmp://127.0.0.1:%d/live/livestream" % port, max_seconds=15, stop_after_video=75)
+        player.start()
+        player.join(20)
+        assert (player.width, player.height) == (768, 320), (player.error, log())
+        assert player.vcodec == "h264" and player.acodec == "aac" and player.first_video_key
+        # 3 s of the 25 fps stream, each frame 40 ms after the one before (none lost, none repeated)
+        steps = {round(b - a, 3) for a, b in zip(player.video_pts, player.video_pts[1:])}
+        assert player.video_frames == 75 and steps == {0.04}, (player.video_frames, steps)
+        ffmpegs = psutil.Process(proc.pid).children(recursive=True)
+        assert ffmpegs and (tmp_path / "ffmpeg-ingest-__defaultVhost__-livestream.log").exists()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    assert proc.returncode == 0 and "Traceback" not in log(), log()
+    assert not [p for p in ffmpegs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

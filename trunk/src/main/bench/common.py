@@ -15,7 +15,10 @@ report interval, ``tasks``/``etasks`` = sessions (a play, a download, a publish)
 ``--json FILE`` writes the totals and one sample per second (unix time, alive, bytes read,
 bytes written, both cumulative) at exit, so a driver (``run.py``) can compute the rate over any
 window. ``-p N`` forks N workers before gevent starts; each takes a slice of the clients (the
-client index ``{i}`` stays global) and the parent merges their JSON.
+client index ``{i}`` stays global) and the parent merges their JSON. ``--ready FILE`` appends a
+line to FILE once every client of a process is alive, so a driver measures from the moment the
+players really joined, not from when it spawned the tool (which may take seconds to start on a
+busy core).
 """
 from __future__ import annotations
 
@@ -65,6 +68,7 @@ def make_parser(prog: str, description: str, delay: float, need_input: bool = Fa
     p.add_argument("-v", "--verbose", action="store_true", help="log every task and error")
     p.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0 = never)")
     p.add_argument("--json", default="", help="write the summary and per-second samples to FILE")
+    p.add_argument("--ready", default="", help="append a line to FILE once all clients are alive")
     p.add_argument("-p", "--processes", type=int, default=1, help="fork N workers, splitting clients")
     p.add_argument("--read-size", type=int, default=0,
                    help="read in batches: sleep until about BYTES are buffered between reads")
@@ -237,6 +241,15 @@ class Runner:
                 last_t, last_r, last_w = now, st.nread, st.nwrite
                 next_report += self.opts.summary
 
+    def _ready(self, path: str) -> None:
+        """Append one line to ``path`` when all this process's clients are alive for the first time."""
+        import gevent
+
+        while self.stats.alive < self.count:
+            gevent.sleep(0.02)
+        with open(path, "a") as f:  # one short O_APPEND write per process: workers never interleave
+            f.write(f"{os.getpid()} {time.time():.3f}\n")
+
     def run(self) -> dict:
         import gevent
         from gevent.event import Event
@@ -245,6 +258,7 @@ class Runner:
         raise_nofile()
         clients = [gevent.spawn(self._start_client, self.first + k) for k in range(self.count)]
         reporter = gevent.spawn(self._reporter)
+        helpers = [reporter] + ([gevent.spawn(self._ready, opts.ready)] if getattr(opts, "ready", "") else [])
         done = Event()
         # TERM/INT end the run like --duration: final report and --json still happen
         handlers = [gevent.signal_handler(sig, done.set) for sig in (signal.SIGTERM, signal.SIGINT)]
@@ -253,7 +267,7 @@ class Runner:
         for h in handlers:
             h.cancel()
         self.stats.sample()
-        gevent.killall(clients + [reporter, waiter], timeout=2)
+        gevent.killall(clients + helpers + [waiter], timeout=2)
         d = self.stats.to_dict()
         print(report_line(d, d["nread_mbps"], d["nwrite_mbps"]), flush=True)
         return d
@@ -311,6 +325,16 @@ def _fork_workers(opts, client: Callable, procs: int, finish: Optional[Callable]
                 os._exit(code)
         children.append((pid, path))
         first += count
+
+    def forward(sig, _frame):  # TERM/INT end the workers' runs, which still write their JSON
+        for pid, _ in children:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
     parts = []
     for pid, path in children:
         os.waitpid(pid, 0)

@@ -38,6 +38,7 @@ END = "<!-- bench:end -->"
 SERVER_CPU = "1"
 LOAD_CPU = "0"
 PROFILE_HZ = 250  # py-spy --nonblocking samples without stopping the server
+JOIN_TIMEOUT_S = 30.0  # beyond the planned join time, for every player to be alive before measuring
 
 
 def trunk_dir() -> str:
@@ -146,9 +147,12 @@ class Rig:
              cpu: Optional[str] = LOAD_CPU) -> subprocess.Popen:
         tool, url = (("sb_rtmp_load", self.rtmp_url()) if protocol == "rtmp"
                      else ("sb_http_load", self.flv_url()))
+        ready = os.path.join(self.dir, "load.ready")
+        if os.path.exists(ready):
+            os.unlink(ready)
         argv = [sys.executable, "-m", f"srs.main.bench.{tool}", "-c", str(clients), "-r", url,
                 "-s", str(start_s), "-m", "5", "-e", "1", "--duration", str(duration),
-                "--json", os.path.join(self.dir, "load.json")]
+                "--json", os.path.join(self.dir, "load.json"), "--ready", ready]
         if join_rate > 0:
             argv += ["--join-rate", str(join_rate)]
         if read_size > 0:
@@ -156,6 +160,32 @@ class Rig:
         if processes > 1:
             argv += ["-p", str(processes)]
         return self._spawn(cpu, argv, "load")
+
+    def wait_joined(self, load: subprocess.Popen, processes: int = 1, timeout_s: float = 30.0) -> Optional[float]:
+        """Wait until every player of the load tool is alive (each of its ``processes`` wrote its
+        --ready line); returns the time that took, None if the deadline passed or the tool ended.
+
+        The measurement window starts from here, not from the spawn: the tool is a Python process
+        that may take seconds to start on a busy core, and a window opened before its players
+        joined counts some of them as dead (the "3 of 5 players alive" of issue 18)."""
+        path = os.path.join(self.dir, "load.ready")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout_s and load.poll() is None:
+            try:
+                with open(path) as f:
+                    if len(f.read().splitlines()) >= processes:
+                        return time.monotonic() - t0
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return None
+
+    @staticmethod
+    def end_load(load: subprocess.Popen, timeout_s: float = 30.0) -> None:
+        """End the load tool's run now (TERM: it still writes its --json) and wait for it."""
+        if load.poll() is None:
+            load.terminate()
+        load.wait(timeout_s)
 
     def load_json(self) -> dict:
         with open(os.path.join(self.dir, "load.json")) as f:
@@ -236,22 +266,23 @@ def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: floa
     rig.start()
     try:
         join_s = clients / join_rate if join_rate else max(1.0, clients / 500.0)
-        duration = join_s + settle + steady + (profile_s + 2 if profile_s else 0) + 2
-        t_start = time.time()
+        # the tool is ended (TERM) right after the window; its own --duration only bounds a lost run
+        duration = join_s + JOIN_TIMEOUT_S + settle + steady + (profile_s + 2 if profile_s else 0) + 2
         load = rig.load(protocol, clients, duration, 0 if join_rate else join_s, join_rate, read_size)
         load_ps = psutil.Process(load.pid)
         join_cpu = None
         if join_rate:
             join_cpu = Sampler(rig.server.pid).run(join_s)
-        time.sleep(max(0.0, t_start + join_s + settle - time.time()))
+        joined_s = rig.wait_joined(load, timeout_s=join_s + JOIN_TIMEOUT_S)
+        time.sleep(settle)  # the players' first GOP and buffers, then the steady window
         result: Dict = {"protocol": protocol, "clients": clients, "join_rate": join_rate,
-                        "read_size": read_size}
+                        "read_size": read_size, "joined_s": None if joined_s is None else round(joined_s, 1)}
         if profile_s:
             result["profile"] = profile(rig.server.pid, profile_s, os.path.join(rig.dir, "profile.txt"))
         load_ps.cpu_percent(None)
         s = Sampler(rig.server.pid).run(steady)
         load_cpu = load_ps.cpu_percent(None)
-        load.wait(duration + 30)
+        rig.end_load(load)
         data = rig.load_json()
         mbps, alive = window_rate(data["samples"], s.t0, s.t1)
         expected = clients * media["kbps"] / 1000.0

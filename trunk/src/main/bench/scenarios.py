@@ -137,10 +137,11 @@ def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float
             e.start(publish=False, cpu=str((1 + k) % ncpu))
             edges.append(e)
         join_s = max(1.0, clients / 500.0)
-        duration = join_s + settle + steady + 2
+        duration = join_s + bench.JOIN_TIMEOUT_S + settle + steady + 2  # ended by TERM after the window
         rig0 = edges[0]
         load = rig0.load("rtmp", clients, duration, join_s, processes=nproc, cpu=None)
-        time.sleep(join_s + settle)
+        rig0.wait_joined(load, processes=nproc, timeout_s=join_s + bench.JOIN_TIMEOUT_S)
+        time.sleep(settle)
         load_tree = bench.Sampler(load.pid)
         samplers = [bench.Sampler(e.server.pid) for e in edges]
         threads = [threading.Thread(target=s.run, args=(steady,)) for s in samplers + [load_tree]]
@@ -149,7 +150,7 @@ def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float
         for t in threads:
             t.join()
         players = [_established(e.server.pid, port) for e in edges]
-        load.wait(duration + 30)
+        rig0.end_load(load)
         data = rig0.load_json()
     finally:
         for e in edges:
