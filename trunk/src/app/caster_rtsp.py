@@ -25,7 +25,7 @@ from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, RtspError, S
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.protocol import rtsp
-from srs.protocol.rtp import AacDepacketizer, H264Depacketizer, RtpPacket
+from srs.protocol.rtp import AacDepacketizer, H264Depacketizer, ReorderBuffer, RtpPacket
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class Track:
             self.depacketizer = AacDepacketizer(*media.aac_lengths())
             self.asc = media.aac_config()
         self.channel = None          # interleaved RTP channel (TCP)
+        self.reorder = None          # UDP only: packets that overtook others put back in order
         self.socks = ()              # (rtp, rtcp) UDP sockets
         self.port = 0
         self.greenlets = []
@@ -255,6 +256,7 @@ class RtspConn:
             if not track.socks:
                 rtp_sock, rtcp_sock, port = self.caster.ports.allocate()
                 track.socks, track.port = (rtp_sock, rtcp_sock), port
+                track.reorder = ReorderBuffer(max_wait=track.clock // 10)   # 100 ms
                 track.greenlets = [gevent.spawn(self._udp_loop, track, rtp_sock, True),
                                    gevent.spawn(self._udp_loop, track, rtcp_sock, False)]
             answer.client_port = t.client_port
@@ -310,9 +312,18 @@ class RtspConn:
         if self.output is None:
             return  # before RECORD
         try:
-            self._on_units(track, track.depacketizer.push(RtpPacket.parse(data)))
+            pkt = RtpPacket.parse(data)
         except CodecError as e:
             log.warning("rtsp caster: drop an RTP packet of %s: %s", track.kind, e)
+            return
+        self._depacketize(track, track.reorder.push(pkt) if track.reorder is not None else [pkt])
+
+    def _depacketize(self, track: Track, pkts) -> None:
+        for pkt in pkts:
+            try:
+                self._on_units(track, track.depacketizer.push(pkt))
+            except CodecError as e:
+                log.warning("rtsp caster: drop an RTP packet of %s: %s", track.kind, e)
 
     def _on_units(self, track: Track, units) -> None:
         msgs = []
@@ -346,6 +357,8 @@ class RtspConn:
         if self.output is not None and not self.output.closed:
             self._drain_udp()
             for track in self.tracks.values():
+                if track.reorder is not None:
+                    self._depacketize(track, track.reorder.flush())
                 if track.kind == "video":   # an access unit whose marker never came
                     try:
                         self._on_units(track, track.depacketizer.flush())
@@ -358,8 +371,10 @@ class RtspConn:
                 self.caster.ports.release(track.port)
             track.socks = ()
         lost = sum(t.depacketizer.lost for t in self.tracks.values())
-        if lost:
-            log.warning("rtsp caster: %s/%s lost %d RTP packets", self.app, self.stream, lost)
+        late = sum(t.reorder.late for t in self.tracks.values() if t.reorder is not None)
+        if lost or late:
+            log.warning("rtsp caster: %s/%s lost %d RTP packets, %d came too late", self.app, self.stream,
+                        lost, late)
         if self.output is not None:
             self.output.close()
         try:
