@@ -5,6 +5,7 @@ The real server, PyAV publishing and decoding."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -73,7 +74,6 @@ def test_audio_format_of_other_codec_is_refused(tmp_path, request, ext, fixture,
     with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
         # asked before the publisher: 200 (the codec is unknown), closed once the audio tells
         early = []
-        import threading
         t = threading.Thread(target=lambda: early.append(_get_head(srs.http_port, f"live/s.{ext}")))
         t.start()
         _wait_log(srs, f"HTTP {ext} play __defaultVhost__/live/s")
