@@ -11,8 +11,8 @@ The PMT names the stream's real audio codec: a TS remux created before the publi
 audio message (a player waiting for the stream) holds the messages since the last keyframe until
 an audio message tells the codec, or until TS_AUDIO_WAIT_MS of video came without any (then the
 TS has no audio track). ``.aac`` and ``.mp3`` carry only their own codec: a player whose stream
-turns out to have other audio is told so in the log and closed (``audio_mismatch`` lets the HTTP
-handler refuse it up front when the codec is already known).
+turns out to have other audio, or no audio in TS_AUDIO_WAIT_MS of video, is told so in the log
+and closed (``audio_mismatch`` lets the HTTP handler refuse it up front when the codec is known).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Seconds of audio an AAC/MP3 player gets at once when it joins (SRS's fast_cache).
 MAX_AUDIO_BURST_MSGS = 400
-TS_AUDIO_WAIT_MS = 3000      # video this long without audio: the TS is video only
+TS_AUDIO_WAIT_MS = 3000      # video this long without audio: TS without audio, .aac/.mp3 closed
 MAX_PENDING_MSGS = 3000      # bound on what a TS remux holds while the audio codec is unknown
 TS_AUDIO = {ACODEC_AAC: "aac", ACODEC_MP3: "mp3"}
 AUDIO_ONLY = {"aac": ACODEC_AAC, "mp3": ACODEC_MP3}
@@ -54,7 +54,7 @@ def _frame(data: bytes, chunked: bool) -> bytes:
 
 class RemuxGroup(Group):
     __slots__ = ("fmt", "chunked", "remuxer", "since_key", "burst_limit", "url", "pending",
-                 "video_since_ms", "refused")
+                 "video_since_ms", "refused", "audio_seen")
 
     def __init__(self, key, fmt: str, chunked: bool, source: LiveSource, fast_cache_s: float):
         super().__init__(key, self._encode)
@@ -66,6 +66,7 @@ class RemuxGroup(Group):
         self.pending: Optional[List[Message]] = None   # TS: held until the audio codec is known
         self.video_since_ms: Optional[int] = None
         self.refused = ""                               # .aac/.mp3: why this stream cannot play
+        self.audio_seen = False
         if fmt == "ts":
             self.remuxer = None
             if source.audio_codec_id is not None:
@@ -116,9 +117,9 @@ class RemuxGroup(Group):
         self._start_ts(codec_id)
         return pending
 
-    def _refuse(self, codec_id: int) -> None:
-        """An .aac/.mp3 remux of a stream with other audio: every player is told and closed."""
-        self.refused = audio_mismatch(codec_id, self.fmt)
+    def _refuse(self, why: str) -> None:
+        """An .aac/.mp3 remux of a stream with other audio or none: every player is told and closed."""
+        self.refused = why
         for c in list(self.members):
             log.warning("HTTP %s player cid=%d of %s closed: %s", self.fmt, c.cid, self.url, self.refused)
             c.output.close()
@@ -139,10 +140,19 @@ class RemuxGroup(Group):
                         self.since_key.append(head)
                         out.append(head)
             elif not msg.is_audio:
+                if msg.is_video and not self.audio_seen:
+                    if self.video_since_ms is None:
+                        self.video_since_ms = msg.ts_ms
+                    elif msg.ts_ms - self.video_since_ms >= TS_AUDIO_WAIT_MS:
+                        self._refuse(f"the stream has no audio for .{self.fmt}")
+                        return b""
                 continue
-            elif msg.payload and audio_mismatch(msg.payload[0] >> 4, self.fmt):
-                self._refuse(msg.payload[0] >> 4)
-                return b""
+            elif msg.payload:
+                self.audio_seen = True
+                why = audio_mismatch(msg.payload[0] >> 4, self.fmt)
+                if why:
+                    self._refuse(why)
+                    return b""
             data = remuxer.on_message(msg)
             if data:
                 out.append(data)

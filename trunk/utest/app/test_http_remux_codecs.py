@@ -89,3 +89,17 @@ def test_audio_format_of_other_codec_is_refused(tmp_path, request, ext, fixture,
         _wait_log(srs, f"HTTP play __defaultVhost__/live/s refused: {why}")
         pub.join(30)
         assert "Traceback" not in srs.log_text()
+
+
+def test_mp3_of_video_only_stream_is_closed(tmp_path, media_flv_video_only):
+    why = "the stream has no audio for .mp3"
+    with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
+        early = []
+        t = threading.Thread(target=lambda: early.append(_get_head(srs.http_port, "live/v.mp3", 20)))
+        t.start()
+        _wait_log(srs, "HTTP mp3 play __defaultVhost__/live/v")
+        pub = publish_bg(media_flv_video_only.path, srs.rtmp_url("live/v"), loops=2)
+        t.join(20)
+        assert not t.is_alive() and early[0][0] == "HTTP/1.1 200 OK", early
+        _wait_log(srs, f"of __defaultVhost__/live/v closed: {why}")
+        pub.join(30)
