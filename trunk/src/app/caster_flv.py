@@ -226,7 +226,8 @@ class FlvPostConn:
         if url.endswith(".flv"):
             url = url[:-4]
         log.info("flv caster: %s %s from %s to %s", head.method, head.target, self.ip, url)
-        self.output = RtmpOutput(url, f"flv caster {app}/{stream}")
+        # FLV arrives interleaved by its muxer: no interleaver (an audio-only POST would wait on it)
+        self.output = RtmpOutput(url, f"flv caster {app}/{stream}", interleave=False)
         if not self.output.open():
             raise HttpError(f"cannot publish {url}", 503)
         if (head.header("Expect") or "").lower() == "100-continue":

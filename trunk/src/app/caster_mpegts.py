@@ -4,12 +4,16 @@ As SRS's SrsMpegtsOverUdp: every datagram on the port (whoever sends it) feeds o
 H.264 (stream type 0x1b) and AAC/ADTS (0x0f) PES become FLV messages published to the fixed
 ``output`` url. Timestamps are the PES dts/pts in 90 kHz / 90 (ms). Lost datagrams show up as
 continuity gaps: the demuxer drops the damaged PES (logged) and the stream goes on.
+A video PES usually has no length (it ends where the next one starts), so after FLUSH_S without
+a datagram the PES still in assembly and the frames the interleaver holds are published: the
+last frames of a push (or of a pause) reach players without waiting for more input.
 After IDLE_S without a datagram the RTMP publish is closed (the stream unpublishes); the next
 datagram publishes again.
 """
 from __future__ import annotations
 
 import logging
+import time
 
 import gevent
 from gevent import socket
@@ -18,6 +22,7 @@ from srs.app.caster_output import FrameMuxer, RtmpOutput, expand_output
 from srs.kernel.codec import annexb_split
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, SrsError
 from srs.kernel.log import cid_var
+from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.kernel.ts_demux import TsDemuxer
 
 log = logging.getLogger(__name__)
@@ -25,6 +30,8 @@ log = logging.getLogger(__name__)
 STREAM_TYPE_H264 = 0x1B
 STREAM_TYPE_AAC = 0x0F
 IDLE_S = 5.0              # SRS 3.0's publish_normal_timeout: no data this long ends the publish
+FLUSH_S = 1.0             # no data this long: the input paused, publish what is held back
+KINDS = {STREAM_TYPE_H264: MSG_VIDEO, STREAM_TYPE_AAC: MSG_AUDIO}
 RECV_BUFFER = 4 << 20     # ask for a large kernel buffer: a busy greenlet must not cost datagrams
 
 
@@ -39,6 +46,8 @@ class MpegtsCaster:
         self.datagrams = 0
         self.demuxer = self.muxer = self.output = None
         self._unsupported = set()
+        self._streams = {}        # the PMT's streams the output was told about
+        self._held = False        # frames may be held back (flushed after FLUSH_S of silence)
 
     def start(self) -> None:
         host, port = self.conf.listen
@@ -73,17 +82,22 @@ class MpegtsCaster:
     def _run(self) -> None:
         cid_var.set(self.cid)
         sock = self.sock
-        sock.settimeout(IDLE_S)
+        sock.settimeout(FLUSH_S)
+        last = time.monotonic()
         while True:
             try:
                 data = sock.recv(65536)
             except socket.timeout:
-                self._close_stream(f"no data in {IDLE_S:.0f}s")
+                if self._held:
+                    self._flush()
+                if self.output is not None and time.monotonic() - last >= IDLE_S:
+                    self._close_stream(f"no data in {IDLE_S:.0f}s")
                 continue
             except OSError as e:
                 log.warning("mpegts caster: recv failed: %s", e)
                 return
             self.datagrams += 1
+            last = time.monotonic()
             try:
                 self.on_datagram(data)
             except Exception:  # noqa: BLE001 - one bad datagram never ends the caster
@@ -97,9 +111,24 @@ class MpegtsCaster:
             log.info("mpegts caster: stream starts, output %s", url)
         errors = self.demuxer.errors
         frames = self.demuxer.receive_data(data)
+        self._held = True
         if self.demuxer.errors != errors:
             log.warning("mpegts caster: %d TS errors so far (loss or garbage), go on",
                         self.demuxer.errors)
+        if self.demuxer.streams != self._streams:
+            self._streams = dict(self.demuxer.streams)
+            self.output.expect(KINDS[t] for t in self._streams.values() if t in KINDS)
+        self._publish(frames)
+
+    def _flush(self) -> None:
+        """The input paused: the PES in assembly are complete as far as anyone can tell."""
+        self._held = False
+        if self.output is None:
+            return
+        self._publish(self.demuxer.flush())
+        self.output.flush()
+
+    def _publish(self, frames) -> None:
         msgs = []
         for f in frames:
             try:
@@ -124,6 +153,8 @@ class MpegtsCaster:
 
     def _close_stream(self, why: str) -> None:
         if self.output is not None:
+            self._flush()
             log.info("mpegts caster: stream ends (%s)", why)
             self.output.close()
             self.output = None
+            self._streams = {}

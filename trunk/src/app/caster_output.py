@@ -5,6 +5,10 @@ so hooks, HLS, DVR, forward and players all see an ordinary RTMP publisher.
 ``FrameMuxer`` is pure: H.264 access units (NALU lists) and AAC frames (raw + AudioSpecificConfig,
 or ADTS) in, ``Message`` lists out. It builds the AVC sequence header from SPS/PPS (again when they
 change), the AAC one from the config, and holds video back until a keyframe follows the header.
+``Interleaver`` orders the audio and video of one stream by timestamp: TS muxers bundle up to
+0.7 s of AAC frames in one PES and RTP sends a burst of them in one packet, and a publish whose
+audio runs that far ahead of its video looks like jitter to the server (time_jitter full turns
+every jump over 250 ms into 10 ms), which stretched the casters' output to half speed.
 ``RtmpOutput`` owns the RtmpClient: it connects on the first message, re-sends the cached sequence
 headers after a reconnect, and retries at most once per RECONNECT_S after a failure.
 """
@@ -12,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import List, Optional
+from collections import deque
+from typing import Iterable, List, Optional
 
 import gevent
 from gevent.lock import BoundedSemaphore
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RECONNECT_S = 1.0   # a failed publish is retried on the next message after this long
 TIMEOUT_S = 5.0     # RTMP connect/publish timeout towards our own listener
+INTERLEAVE_MS = 1500  # a track silent for this much stream time no longer holds the other back
 
 
 def expand_output(template: str, app: str = "", stream: str = "", port: int = 0) -> str:
@@ -117,11 +123,59 @@ class FrameMuxer:
         return out
 
 
-class RtmpOutput:
-    """A publisher towards ``url``; ``send`` blocks only the calling greenlet."""
+class Interleaver:
+    """Audio and video messages in, the same messages out in timestamp order.
 
-    def __init__(self, url: str, tag: str = "caster"):
+    A message leaves once every expected track has something queued (so nothing older can still
+    come), or once it is ``window_ms`` older than the newest queued message (a track that stopped
+    or never comes costs that much latency, no more). ``expect`` names the tracks the input
+    announced (PMT, SDP); until then both are expected. Other messages (metadata) are never
+    waited for and leave as soon as they are the oldest.
+    """
+
+    AV = (MSG_VIDEO, MSG_AUDIO)
+
+    def __init__(self, window_ms: int = INTERLEAVE_MS):
+        self.window_ms = window_ms
+        self.expected = set(self.AV)
+        self.queues = {MSG_VIDEO: deque(), MSG_AUDIO: deque(), None: deque()}
+
+    def expect(self, kinds: Iterable[int]) -> None:
+        kinds = set(kinds) & set(self.AV)
+        if kinds:
+            self.expected = kinds
+
+    def push(self, msgs) -> List[Message]:
+        for m in msgs:
+            self.queues[m.kind if m.kind in self.queues else None].append(m)
+        return self._drain(False)
+
+    def flush(self) -> List[Message]:
+        return self._drain(True)
+
+    def _drain(self, everything: bool) -> List[Message]:
+        out: List[Message] = []
+        queues = self.queues
+        while True:
+            heads = [q for q in queues.values() if q]
+            if not heads:
+                return out
+            q = min(heads, key=lambda d: d[0].ts_ms)
+            # the newest is the latest tail (not a running max: a source that restarts its
+            # clock must not open the window for good)
+            if not (everything or q is queues[None] or all(queues[k] for k in self.expected)
+                    or max(d[-1].ts_ms for d in heads) - q[0].ts_ms > self.window_ms):
+                return out
+            out.append(q.popleft())
+
+
+class RtmpOutput:
+    """A publisher towards ``url``; ``send`` blocks only the calling greenlet. With ``interleave``
+    the messages go through an ``Interleaver`` first (inputs with separately bundled tracks)."""
+
+    def __init__(self, url: str, tag: str = "caster", interleave: bool = True):
         self.url = url
+        self.interleaver = Interleaver() if interleave else None
         self.tag = tag
         self.client = None
         self.stream = ""
@@ -143,7 +197,23 @@ class RtmpOutput:
         if not msgs or self.closed:
             return False
         with self._lock:
-            return self._send(list(msgs))
+            if self.interleaver is None:
+                return self._send(list(msgs))
+            ready = self.interleaver.push(msgs)
+            return self._send(ready) if ready else True
+
+    def expect(self, kinds) -> None:
+        """The tracks the input announced: the interleaver waits only for those."""
+        if self.interleaver is not None:
+            self.interleaver.expect(kinds)
+
+    def flush(self) -> bool:
+        """The input paused: publish what the interleaver holds now rather than at its window."""
+        if self.interleaver is None or self.closed:
+            return False
+        with self._lock:
+            rest = self.interleaver.flush()
+            return self._send(rest) if rest else True
 
     def _send(self, msgs: list) -> bool:
         for m in msgs:
@@ -222,6 +292,11 @@ class RtmpOutput:
         """Unpublish (closing the connection unpublishes the stream on the server)."""
         if self.closed:
             return
+        if self.interleaver is not None:
+            with self._lock:   # what the interleaver still holds is the end of the stream
+                rest = self.interleaver.flush()
+                if rest and self.client is not None:
+                    self._send(rest)
         self.closed = True
         if self.client is not None:
             log.info("%s: stop publishing %s, %d messages", self.tag, self.url, self.sent_msgs)

@@ -5,7 +5,10 @@ Transports: RTP/AVP over UDP (a server port pair per track from rtp_port_min..rt
 odd port only swallows RTCP) or RTP/AVP/TCP interleaved on the RTSP connection. Codecs: H.264
 (RFC 6184) and AAC (RFC 3640 mpeg4-generic), as SRS 2.0. RTP timestamps become ms per track from
 its first packet (no RTCP sender-report sync, as SRS's RTSP jitter); B-frames are not reordered
-(RTP carries pts only, so dts = pts).
+(RTP carries pts only, so dts = pts). The two tracks arrive on their own sockets (or interleaved
+in bursts) and are put in timestamp order by the output's interleaver. A TEARDOWN travels on TCP
+and can overtake the last RTP datagrams still queued on the UDP sockets: those are read before
+the session closes.
 """
 from __future__ import annotations
 
@@ -20,13 +23,16 @@ from srs.app.caster_output import FrameMuxer, RtmpOutput, TcpCaster, expand_outp
 from srs.core.version import SIGNATURE
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, RequestError, RtspError, SrsError
 from srs.kernel.log import cid_var
+from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.protocol import names, rtsp
-from srs.protocol.rtp import AacDepacketizer, H264Depacketizer, RtpPacket
+from srs.protocol.rtp import AacDepacketizer, H264Depacketizer, ReorderBuffer, RtpPacket
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RTP_PORTS = (57200, 57300)   # SRS's rtp_port_min/max of push.rtsp.conf
 RECV_SIZE = 65536
+RTP_RECV_BUFFER = 4 << 20            # a keyframe burst at the pusher's rate must fit while we are busy
+DRAIN_MAX = 4096                     # datagrams read at TEARDOWN at most
 IDLE_S = 30.0                        # a recording session without any RTP this long is closed
 
 
@@ -51,6 +57,11 @@ class PortPool:
                 for p in (port, port + 1):
                     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     socks.append(s)
+                    if p == port:
+                        try:
+                            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RTP_RECV_BUFFER)
+                        except OSError:
+                            pass   # the kernel's default (and rmem_max) then
                     s.bind((self.host, p))
             except OSError:
                 for s in socks:
@@ -78,6 +89,7 @@ class Track:
             self.depacketizer = AacDepacketizer(*media.aac_lengths())
             self.asc = media.aac_config()
         self.channel = None          # interleaved RTP channel (TCP)
+        self.reorder = None          # UDP only: packets that overtook others put back in order
         self.socks = ()              # (rtp, rtcp) UDP sockets
         self.port = 0
         self.greenlets = []
@@ -250,6 +262,7 @@ class RtspConn:
             if not track.socks:
                 rtp_sock, rtcp_sock, port = self.caster.ports.allocate()
                 track.socks, track.port = (rtp_sock, rtcp_sock), port
+                track.reorder = ReorderBuffer(max_wait=track.clock // 10)   # 100 ms
                 track.greenlets = [gevent.spawn(self._udp_loop, track, rtp_sock, True),
                                    gevent.spawn(self._udp_loop, track, rtcp_sock, False)]
             answer.client_port = t.client_port
@@ -261,6 +274,7 @@ class RtspConn:
         if self.output is None:
             url = expand_output(self.caster.conf.output, self.app, self.stream, self.caster.server.rtmp_port)
             self.output = RtmpOutput(url, f"rtsp caster {self.app}/{self.stream}")
+            self.output.expect(MSG_VIDEO if t.kind == "video" else MSG_AUDIO for t in self.tracks.values())
 
     def _udp_loop(self, track: Track, sock, is_rtp: bool) -> None:
         cid_var.set(self.cid)
@@ -279,6 +293,20 @@ class RtspConn:
             if is_rtp:
                 self._on_rtp(track, data)  # RTCP (sender reports) is read and dropped
 
+    def _drain_udp(self) -> None:
+        """What the pusher sent before its TEARDOWN and still waits in the UDP sockets."""
+        for track in self.tracks.values():
+            if not track.socks:
+                continue
+            sock = track.socks[0]
+            sock.settimeout(0.0)   # gevent raises instead of waiting
+            for _ in range(DRAIN_MAX):
+                try:
+                    data = sock.recv(RECV_SIZE)
+                except OSError:
+                    break
+                self._on_rtp(track, data)
+
     def _on_interleaved(self, frame: rtsp.InterleavedFrame) -> None:
         for track in self.tracks.values():
             if track.channel == frame.channel:
@@ -291,20 +319,29 @@ class RtspConn:
             return  # before RECORD
         try:
             pkt = RtpPacket.parse(data)
-            units = track.depacketizer.push(pkt)
-            msgs = []
-            if track.kind == "video":
-                for ts, nalus in units:
-                    if self.muxer.avc_header is None and track.sps and track.pps:
-                        nalus = [track.sps, track.pps] + nalus
-                    ms = track.ms(ts)
-                    msgs += self.muxer.on_h264(nalus, ms, ms)
-            else:
-                for ts, frame in units:
-                    msgs += self.muxer.on_aac(frame, track.ms(ts), track.asc)
         except CodecError as e:
             log.warning("rtsp caster: drop an RTP packet of %s: %s", track.kind, e)
             return
+        self._depacketize(track, track.reorder.push(pkt) if track.reorder is not None else [pkt])
+
+    def _depacketize(self, track: Track, pkts) -> None:
+        for pkt in pkts:
+            try:
+                self._on_units(track, track.depacketizer.push(pkt))
+            except CodecError as e:
+                log.warning("rtsp caster: drop an RTP packet of %s: %s", track.kind, e)
+
+    def _on_units(self, track: Track, units) -> None:
+        msgs = []
+        if track.kind == "video":
+            for ts, nalus in units:
+                if self.muxer.avc_header is None and track.sps and track.pps:
+                    nalus = [track.sps, track.pps] + nalus
+                ms = track.ms(ts)
+                msgs += self.muxer.on_h264(nalus, ms, ms)
+        else:
+            for ts, frame in units:
+                msgs += self.muxer.on_aac(frame, track.ms(ts), track.asc)
         if msgs:
             self.output.send(msgs)
 
@@ -316,19 +353,34 @@ class RtspConn:
             pass
 
     def close(self) -> None:
+        if self.closed and self.output is not None and self.output.closed:
+            return
         self.closed = True
         for track in self.tracks.values():
             for g in track.greenlets:
                 if g is not gevent.getcurrent():
                     g.kill(block=False)
+        if self.output is not None and not self.output.closed:
+            self._drain_udp()
+            for track in self.tracks.values():
+                if track.reorder is not None:
+                    self._depacketize(track, track.reorder.flush())
+                if track.kind == "video":   # an access unit whose marker never came
+                    try:
+                        self._on_units(track, track.depacketizer.flush())
+                    except CodecError as e:
+                        log.warning("rtsp caster: drop the last video frame: %s", e)
+        for track in self.tracks.values():
             for s in track.socks:
                 s.close()
             if track.socks:
                 self.caster.ports.release(track.port)
             track.socks = ()
         lost = sum(t.depacketizer.lost for t in self.tracks.values())
-        if lost:
-            log.warning("rtsp caster: %s/%s lost %d RTP packets", self.app, self.stream, lost)
+        late = sum(t.reorder.late for t in self.tracks.values() if t.reorder is not None)
+        if lost or late:
+            log.warning("rtsp caster: %s/%s lost %d RTP packets, %d came too late", self.app, self.stream,
+                        lost, late)
         if self.output is not None:
             self.output.close()
         try:

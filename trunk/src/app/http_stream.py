@@ -141,6 +141,14 @@ class HttpLivePlayer:
         server, conn, req = self.server, self.conn, self.req
         vc = server.config.vhost(self.vhost)
         hooks = vc.http_hooks if vc.http_hooks is not None and vc.http_hooks.enabled else None
+        if self.fmt in ("aac", "mp3"):   # issue 18 §9: .mp3 of an AAC stream would send nothing
+            from srs.app.http_remux import audio_mismatch
+            known = server.sources.get(req.stream_url)
+            why = audio_mismatch(known.audio_codec_id if known is not None else None, self.fmt)
+            if why:
+                log.warning("HTTP play %s refused: %s", req.stream_url, why)
+                conn.send_response(415, [("Content-Type", "text/plain")], why.encode() + b"\n")
+                return
         try:
             sec = vc.security
             if sec is not None and sec.enabled:

@@ -1,8 +1,9 @@
 """Sans-IO RTP (RFC 3550) packets and the two payload formats the RTSP caster receives:
 H.264 (RFC 6184: single NALU, STAP-A, FU-A) and AAC (RFC 3640 ``mpeg4-generic``, AU headers).
 
-Depacketisers are fed packets in arrival order and return complete frames with their RTP
-timestamps (the caller converts clock units to ms). Loss shows up as a sequence-number gap:
+Depacketisers are fed packets in sequence order and return complete frames with their RTP
+timestamps (the caller converts clock units to ms). Over UDP a ``ReorderBuffer`` in front puts
+packets that overtook each other back in order. Loss shows up as a sequence-number gap:
 the partial NALU/AU in assembly is dropped and counted in ``lost``, never glued to later data.
 The packetisers are the inverse, used by tests (and by any future RTSP/RTP output).
 """
@@ -116,6 +117,68 @@ class _SeqTracker:
             return True  # duplicate or reordered: treat the assembly as damaged
         self.lost += delta - 1
         return True
+
+
+class ReorderBuffer:
+    """Packets in arrival order in, in sequence order out. A packet that overtook others waits
+    for them while the packets held span less than ``max_wait`` RTP clock units and number at
+    most ``max_held``; then the gap is given up (the depacketiser counts it lost) and a packet
+    that still comes later is dropped (counted in ``late``). In-order packets never wait. The
+    packets' own timestamps are the clock, so this stays sans-IO and deterministic."""
+
+    def __init__(self, max_wait: int, max_held: int = 64):
+        self.max_wait = max_wait
+        self.max_held = max_held
+        self.next = None           # the sequence number expected next
+        self.held: dict = {}       # seq -> packet, all after a gap
+        self.reordered = 0         # packets put back in their place
+        self.late = 0              # packets that came after their gap was given up, or twice
+
+    def push(self, pkt: RtpPacket) -> list:
+        if self.next is None:
+            self.next = pkt.seq
+        ahead = (pkt.seq - self.next) & 0xFFFF
+        if ahead >= 0x8000 or pkt.seq in self.held:
+            self.late += 1
+            return []
+        if ahead == 0 and not self.held:
+            self.next = (pkt.seq + 1) & 0xFFFF
+            return [pkt]
+        if ahead == 0:
+            self.reordered += 1
+        self.held[pkt.seq] = pkt
+        out: list = []
+        self._release(out)
+        while self.held and self._too_long():
+            self.next = min(self.held, key=lambda s: (s - self.next) & 0xFFFF)
+            self._release(out)
+        return out
+
+    def flush(self) -> list:
+        out: list = []
+        while self.held:
+            self.next = min(self.held, key=lambda s: (s - self.next) & 0xFFFF)
+            self._release(out)
+        return out
+
+    def _too_long(self) -> bool:
+        """Held too many, or the newest held is max_wait after the first held (32-bit wrap)."""
+        if len(self.held) > self.max_held:
+            return True
+        nxt = self.next
+        first = self.held[min(self.held, key=lambda s: (s - nxt) & 0xFFFF)].timestamp
+        span = 0
+        for p in self.held.values():
+            d = (p.timestamp - first) & 0xFFFFFFFF
+            if span < d < 0x80000000:
+                span = d
+        return span > self.max_wait
+
+    def _release(self, out: list) -> None:
+        held = self.held
+        while self.next in held:
+            out.append(held.pop(self.next))
+            self.next = (self.next + 1) & 0xFFFF
 
 
 class H264Depacketizer:
@@ -325,5 +388,5 @@ def packetize_aac(frames, size_length: int = 13, index_length: int = 3) -> bytes
     return struct.pack(">H", total_bits) + bits.to_bytes(nbytes, "big") + b"".join(bytes(f) for f in frames)
 
 
-__all__ = ["RtpPacket", "H264Depacketizer", "AacDepacketizer", "packetize_h264", "packetize_aac",
+__all__ = ["RtpPacket", "ReorderBuffer", "H264Depacketizer", "AacDepacketizer", "packetize_h264", "packetize_aac",
            "NALU_STAP_A", "NALU_FU_A", "AAC_SAMPLES_PER_FRAME"]

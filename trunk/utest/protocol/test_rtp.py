@@ -9,7 +9,7 @@ import pytest
 
 from srs.kernel.errors import (ERROR_RTP_HEADER_CORRUPT, ERROR_RTP_TYPE96_CORRUPT,
                                ERROR_RTP_TYPE97_CORRUPT, CodecError)
-from srs.protocol.rtp import (AacDepacketizer, H264Depacketizer, RtpPacket, packetize_aac,
+from srs.protocol.rtp import (AacDepacketizer, H264Depacketizer, ReorderBuffer, RtpPacket, packetize_aac,
                               packetize_h264)
 
 # (bytes, fields) pairs: minimal, marker+csrc, extension+padding
@@ -166,3 +166,49 @@ def test_aac_garbage_never_untyped():
                 d.push(RtpPacket(97, 1, 0, 1, data, True))
             except CodecError:
                 pass
+
+
+def _seqs(pkts):
+    return [p.seq for p in pkts]
+
+
+def test_reorder_buffer_puts_overtaken_packets_back():
+    rb = ReorderBuffer(max_wait=9000)                         # 100 ms at 90 kHz
+    pkt = {s: RtpPacket(96, s & 0xFFFF, 1000 + 3600 * (s // 3), 7, b"x") for s in range(65530, 65550)}
+    assert _seqs(rb.push(pkt[65530])) == [65530]              # in order: out at once
+    assert rb.push(pkt[65532]) == []                          # 65531 overtaken: wait
+    assert _seqs(rb.push(pkt[65531])) == [65531, 65532] and rb.reordered == 1
+    assert rb.push(pkt[65531]) == [] and rb.late == 1         # a duplicate is dropped
+    # across the 16-bit wrap: 65535 and 0 swapped
+    out = rb.push(pkt[65533]) + rb.push(pkt[65534]) + rb.push(pkt[65536]) + rb.push(pkt[65535])
+    assert _seqs(out) == [65533, 65534, 65535, 0]
+    # a real loss (seq 1): given up once the held packets span more than 100 ms of RTP time
+    got = []
+    for s in range(65538, 65550):
+        got += _seqs(rb.push(pkt[s]))
+        if got:
+            break
+    assert got and got[0] == 2 and got == list(range(2, got[-1] + 1))
+    assert pkt[got[-1] + 65536].timestamp - pkt[65538].timestamp > 9000
+    assert rb.push(pkt[65537]) == [] and rb.late == 2         # too late now: dropped
+    assert rb.flush() == []
+
+
+def test_reorder_buffer_bounds_and_flush():
+    rb = ReorderBuffer(max_wait=1 << 30, max_held=3)
+    assert rb.push(RtpPacket(96, 10, 0, 7, b"a")) != []
+    for s in (12, 13, 14):                                    # 11 lost, timestamps equal
+        assert rb.push(RtpPacket(96, s, 0, 7, b"b")) == []
+    assert _seqs(rb.push(RtpPacket(96, 16, 0, 7, b"c"))) == [12, 13, 14]   # over max_held
+    assert _seqs(rb.flush()) == [16]
+
+
+def test_h264_through_reorder_buffer_loses_nothing():
+    nalus = [SPS, PPS, b"\x65" + os.urandom(5000)]
+    pkts = [RtpPacket(96, i, 90000, 7, p, marker=(i == n - 1))
+            for n in [len(packetize_h264(nalus, 1200))] for i, p in enumerate(packetize_h264(nalus, 1200))]
+    shuffled = pkts[:]
+    shuffled[1], shuffled[3] = shuffled[3], shuffled[1]
+    rb, d = ReorderBuffer(9000), H264Depacketizer()
+    units = [u for p in shuffled for q in rb.push(p) for u in d.push(q)]
+    assert len(units) == 1 and units[0][1] == nalus and d.lost == 0 and rb.reordered == 1
