@@ -133,18 +133,34 @@ def test_peer_templates_fill_every_field(tmp_path):
 
 
 def test_sampler_adds_up_the_process_tree():
+    """The sampler's CPU is the parent's plus the child's, read here over a window that brackets its
+    own (how much CPU the busy child gets depends on the machine's load, so no fixed share)."""
     code = ("import os, time\n"
             "if os.fork() == 0:\n"
             "    t = time.time()\n"
-            "    while time.time() - t < 3: pass\n"
+            "    while time.time() - t < 4: pass\n"
             "    os._exit(0)\n"
-            "time.sleep(3)\n")
+            "time.sleep(4)\n")
     p = subprocess.Popen([sys.executable, "-c", code])
     try:
-        time.sleep(0.3)
-        parent = psutil.Process(p.pid).memory_info().rss
+        parent_proc = psutil.Process(p.pid)
+        deadline = time.time() + 5
+        while not parent_proc.children() and time.time() < deadline:
+            time.sleep(0.01)
+        child_proc = parent_proc.children()[0]
+        parent = parent_proc.memory_info().rss
+
+        def cpu_s(proc):
+            return sum(proc.cpu_times()[:2])
+
+        before = (cpu_s(parent_proc), cpu_s(child_proc))
         s = bench.Sampler(p.pid).run(2)
-        assert s.avg_cpu > 50, s.cpu  # the parent sleeps: the CPU is the child's
+        after = (cpu_s(parent_proc), cpu_s(child_proc))
+        sampled_s = s.avg_cpu / 100.0 * (s.t1 - s.t0)
+        parent_s, child_s = after[0] - before[0], after[1] - before[1]
+        assert child_s > parent_s + 0.05, (parent_s, child_s)  # a busy loop beside a sleeper
+        # the child's time is in the sum (the sampler's window lies inside ours)
+        assert parent_s + 0.5 * child_s < sampled_s <= parent_s + child_s + 0.02, (sampled_s, parent_s, child_s)
         assert min(s.rss) > parent  # the child's RSS is added to the parent's
     finally:
         p.wait(10)
