@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from fixtures.media import make_flv
+from fixtures.raw_socket import exchange
 from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_for, wait_port
 
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
@@ -201,16 +202,7 @@ def test_errors_and_bad_ids(live):
 
 def _raw_answer(port: int, request: bytes) -> bytes:
     """Everything the server answers to ``request`` until it closes."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(request)
-    out = b""
-    while True:
-        data = s.recv(65536)
-        if not data:
-            break
-        out += data
-    s.close()
-    return out
+    return exchange(port, request)
 
 
 @pytest.mark.parametrize("request_line", [b"GET /api/v1/versions HTTP/5.1", b"GET /api/v1/versions HTTP/5",

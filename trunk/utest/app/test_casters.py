@@ -13,6 +13,7 @@ import time
 import av
 import pytest
 
+from fixtures.raw_socket import exchange
 from fixtures.srs_server import Player, SrsProcess, free_port, wait_for
 from srs.app.caster_flv import BodyDecoder, PostHead, stream_of
 from fixtures.media import make_flv
@@ -303,14 +304,7 @@ def _rtsp(sock, text: str, body: bytes = b"") -> str:
     head = text.replace("\n", "\r\n")
     if body:
         head += f"Content-Length: {len(body)}\r\n"
-    sock.sendall((head + "\r\n").encode() + body)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode()
+    return exchange(0, (head + "\r\n").encode() + body, until=b"\r\n\r\n", sock=sock).decode()
 
 
 def test_rtsp_refusals(srs):
@@ -360,16 +354,7 @@ def test_flv_post_content_length(srs, media_cast):
 
 def test_flv_refusals(srs):
     def ask(raw: bytes) -> bytes:
-        s = socket.create_connection(("127.0.0.1", srs.flv_port), timeout=5)
-        s.sendall(raw)
-        out = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            out += chunk
-        s.close()
-        return out
+        return exchange(srs.flv_port, raw, timeout_s=5)
 
     assert ask(b"GET /live/x.flv HTTP/1.1\r\nHost: h\r\n\r\n").startswith(b"HTTP/1.1 405")
     assert ask(b"POST /x.flv HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n").startswith(b"HTTP/1.1 400")

@@ -10,6 +10,8 @@ import gevent
 import pytest
 from gevent import socket as gsocket
 
+from fixtures.raw_socket import exchange
+from fixtures.srs_server import SrsProcess
 from srs.app.http_server import HttpMux, HttpServer
 from srs.kernel.errors import HttpError, SrsError
 from srs.kernel.log import get_cid
@@ -534,21 +536,8 @@ def test_gate_refuses_past_the_limit_with_a_canned_503_and_no_greenlet():
 def test_long_paths_are_414_not_500(tmp_path):
     """The real server and its static files: a path longer than PATH_MAX, or with a segment the
     file system calls too long (ENAMETOOLONG), answers 414, with no traceback."""
-    import socket
-
-    from fixtures.srs_server import SrsProcess
-
     def answer(port, path):
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"GET /%s HTTP/1.1\r\nHost: h\r\n\r\n" % path)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return data
+        return exchange(port, b"GET /%s HTTP/1.1\r\nHost: h\r\n\r\n" % path, until=b"\r\n\r\n", timeout_s=5)
 
     with SrsProcess(tmp_path, http_api=False) as srs:
         for path in (b"a" * 5000, b"a" * 5000 + b".flv", b"x" * 300 + b".html"):

@@ -20,9 +20,10 @@ import uuid
 import pytest
 
 from fixtures.api_server import ApiServer
-from fixtures.srs_server import Player, SrsProcess, free_port, publish_flv, rtmp_client, wait_for, wait_port
-from srs.protocol.rtmp_handshake import ClientHandshake
-from srs.protocol.rtmp_stack import ClientSession, ConnectResult, Status
+from fixtures.raw_socket import exchange, status_of
+from fixtures.srs_server import (Player, SrsProcess, free_port, publish_flv, rtmp_client, rtmp_connect, wait_for,
+                                 wait_port)
+from srs.protocol.rtmp_stack import ConnectResult, Status
 
 TOKEN = "PWNED" + uuid.uuid4().hex[:10]
 FFMPEG = "/usr/bin/ffmpeg" if os.path.exists("/usr/bin/ffmpeg") else None
@@ -126,20 +127,8 @@ def raw_stream_command(port: int, command: str, name: str) -> tuple:
 
 def raw_connect(port: int, app: str) -> tuple:
     """Handshake and connect with ``app`` -> (ConnectResult, closed after it)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s, cs, pending = rtmp_connect(port, app)
     try:
-        hs = ClientHandshake(os.urandom, 0)
-        s.sendall(hs.start())
-        while not hs.done:
-            data = s.recv(65536)
-            assert data, "closed in the handshake"
-            out = hs.receive_data(data)
-            if out:
-                s.sendall(out)
-        cs = ClientSession()
-        cs.connect(f"rtmp://127.0.0.1:{port}/{app}", app)
-        s.sendall(cs.data_to_send())
-        pending = list(cs.receive_data(hs.leftover)) if hs.leftover else []
         while not any(isinstance(ev, ConnectResult) for ev in pending):
             data = s.recv(65536)
             assert data, "closed before the connect answer"
@@ -153,16 +142,7 @@ def raw_connect(port: int, app: str) -> tuple:
 
 def http_status(port: int, request: bytes) -> int:
     """Send raw request bytes; -> the answer's status code (0 when the server just closed)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(request)
-        data = b""
-        while b"\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    parts = data.split(b" ", 2)
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return status_of(exchange(port, request, until=b"\r\n"))
 
 
 def api_clients(srs) -> list:
@@ -320,15 +300,8 @@ def test_http_live_refuses_bad_urls(srs):
 
 
 def _rtsp(port: int, head_lines: list, body: str = "") -> str:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(("\r\n".join(head_lines) + "\r\n\r\n" + body).encode("utf-8"))
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.decode("utf-8", "replace")
+    request = ("\r\n".join(head_lines) + "\r\n\r\n" + body).encode("utf-8")
+    return exchange(port, request, until=b"\r\n\r\n").decode("utf-8", "replace")
 
 
 SDP = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:streamid=0\r\n"
