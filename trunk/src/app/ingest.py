@@ -1,6 +1,6 @@
 """Ingest (SRS's SrsIngester): ffmpeg pulls a file or stream and publishes it to this server.
 
-    vhost v { ingest livestream { enabled on; input { type file; url ./doc/source.flv; }
+    vhost v { ingest livestream { enabled on; input { type file; url ./doc/source.200kbps.768x320.flv; }
               ffmpeg ./objs/ffmpeg/bin/ffmpeg;
               engine { enabled off; output rtmp://127.0.0.1:[port]/live?vhost=[vhost]/livestream; } } }
 

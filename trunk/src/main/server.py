@@ -65,8 +65,10 @@ def parse_argv(argv: list) -> "Options | int":
                 sys.stderr.write("srs: -c needs a filename\n" + USAGE)
                 return 2
         elif arg in ("-p", "-x"):
-            if i + 1 >= len(argv) or not argv[i + 1].isdigit():
-                sys.stderr.write(f"srs: {arg} needs a port\n")
+            port = argv[i + 1] if i + 1 < len(argv) else ""
+            # ASCII digits only (str.isdigit takes '²' and Arabic digits), and a port's range
+            if not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
+                sys.stderr.write(f"srs: {arg} needs a port (1-65535), got {port!a}\n")
                 return 2
             i += 1
             if arg == "-p":

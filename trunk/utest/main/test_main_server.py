@@ -34,6 +34,16 @@ def test_version_and_help():
     assert r.returncode != 0 and "invalid option" in r.stderr
 
 
+@pytest.mark.parametrize("port", ["\u00b2", "\u0661\u0662\u0663", "0", "70000", "-1", "1e3", "", "9" * 5000])
+@pytest.mark.parametrize("flag", ["-p", "-x"])
+def test_quick_start_ports_are_checked(flag, port):
+    """Unicode digits pass str.isdigit (and int() reads Arabic ones): a clear error, exit 2, never a
+    traceback nor a server on a port nobody asked for."""
+    args = ["-p", "1935", "-x", port] if flag == "-x" else ["-p", port]
+    r = run(args, timeout=10)
+    assert r.returncode == 2 and f"{flag} needs a port" in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("conf", sorted(glob.glob(os.path.join(TRUNK, "conf", "*.conf"))),
                          ids=os.path.basename)
 def test_every_shipped_conf_passes_t(conf):

@@ -1,6 +1,6 @@
 """sb_rtmp_publish: N RTMP publishers of an FLV file, paced by its timestamps, looping it.
 
-    ./objs/sb_rtmp_publish -i doc/source.flv -c 10 -r rtmp://127.0.0.1/live/livestream_{i}
+    ./objs/sb_rtmp_publish -i doc/source.200kbps.768x320.flv -c 10 -r rtmp://127.0.0.1/live/livestream_{i}
 
 The file is read once (srs.kernel.flv.FlvDecoder); each publisher connects with our client
 session (srs.protocol.rtmp_stack.ClientSession), publishes, then sends every tag when its
