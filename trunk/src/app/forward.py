@@ -36,6 +36,9 @@ TIMEOUT_S = 3.0
 QUEUE_MAX_MSGS = 4096   # ~1 min of a 25 fps A/V stream: beyond that the destination is hopeless
 GOP_MAX_MSGS = 4096     # a GOP longer than this is not cached (a player would wait for a keyframe)
 SEND_BATCH = 128
+# When the publisher leaves, a connected forwarder still sends what it holds (the stream's last
+# seconds, behind when the destination or this process is slow) for at most this long.
+DRAIN_S = 3.0
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "")
 
@@ -112,6 +115,8 @@ class Forwarder:
         self.client: Optional[RtmpClient] = None
         self.greenlet = None
         self.stopped = False
+        self.draining = False
+        self._on_done = None
 
     @property
     def destination(self) -> Tuple[str, int]:
@@ -131,6 +136,25 @@ class Forwarder:
         if g is not None and g is not gevent.getcurrent():
             g.kill(block=False)
         self.greenlet = None
+
+    def finish(self, drain_s: float, on_done) -> None:
+        """The publisher left: take no more messages; a connected forwarder sends what it still
+        holds (for at most ``drain_s``), then stops. ``on_done(self)`` once it has stopped."""
+        self.accepting = False
+        self._on_done = on_done
+        if self.client is None or not self.queue or self.greenlet is None:
+            self._end()
+            return
+        self.draining = True
+        self.event.set()
+        gevent.spawn_later(drain_s, self._end)
+
+    def _end(self) -> None:
+        if self._on_done is None:
+            return  # ended already (drained, or the deadline came first)
+        done, self._on_done = self._on_done, None
+        self.stop()
+        done(self)
 
     def push(self, msg: Message) -> None:
         if not self.accepting:
@@ -160,6 +184,8 @@ class Forwarder:
                 log.exception("%s %s:%d: unexpected error", self.tag, host, port)
             finally:
                 self._disconnect()
+            if self.draining:
+                self._end()  # sent all it held, or lost the connection while at it: no reconnect
             if self.stopped:
                 break
             self.index += 1   # round-robin when there are several (edge origins)
@@ -197,6 +223,8 @@ class Forwarder:
                 err = reader.value
                 raise err if isinstance(err, SrsError) else SrsError(f"connection lost: {err}")
             if not self.queue:
+                if self.draining:
+                    return
                 self.event.clear()
                 self.event.wait(1.0)
                 continue
@@ -261,10 +289,14 @@ class ForwardHub:
             fwd.push(msg)
 
     def on_unpublish(self, source) -> None:
-        for fwd in self.forwarders:
-            fwd.stop()
-            log.info("forward %s to %s:%d stopped, sent=%d msgs, dropped=%d", source.url, *fwd.destination,
+        url = source.url
+
+        def stopped(fwd: Forwarder) -> None:
+            log.info("forward %s to %s:%d stopped, sent=%d msgs, dropped=%d", url, *fwd.destination,
                      fwd.sent_msgs, fwd.dropped)
+
+        for fwd in self.forwarders:
+            fwd.finish(DRAIN_S, stopped)
         self.forwarders = []
         self.cache.reset()
 

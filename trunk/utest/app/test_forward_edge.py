@@ -20,7 +20,7 @@ def test_forward_player_on_destination_decodes_the_whole_stream(tmp_path, media_
     with dest, src:
         player = Player(dest.rtmp_url("live/fwd"), read_timeout_s=3)
         player.start()
-        time.sleep(0.5)
+        assert wait_for(lambda: "RTMP play __defaultVhost__/live/fwd" in dest.log_text(), 10)
         publish_flv(media_flv.path, src.rtmp_url("live/fwd"), realtime=True, speed=4.0)
         player.join(30)
         assert player.error is None, player.error
@@ -30,6 +30,26 @@ def test_forward_player_on_destination_decodes_the_whole_stream(tmp_path, media_
         assert player.vcodec == "h264" and player.acodec == "aac"
         assert player.monotonic()
         assert wait_for(lambda: "forward __defaultVhost__/live/fwd to 127.0.0.1:%d stopped" % dest.rtmp_port
+                        in src.log_text(), 5)
+        assert "dropped=0" in src.log_text()
+
+
+def test_forward_sends_the_stream_end_after_the_publisher_left(tmp_path, media_flv):
+    """A publisher as fast as the socket: it leaves while the forwarder still holds the stream's
+    last seconds. Those reach the destination too (drained before the forwarder stops)."""
+    dest = SrsProcess(subdir(tmp_path, "dest"))
+    src = SrsProcess(subdir(tmp_path, "src"),
+                     vhost_body=f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
+    with dest, src:
+        player = Player(dest.rtmp_url("live/burst"), read_timeout_s=3)
+        player.start()
+        assert wait_for(lambda: "RTMP play __defaultVhost__/live/burst" in dest.log_text(), 10)
+        publish_flv(media_flv.path, src.rtmp_url("live/burst"), loops=3)
+        player.join(30)
+        assert player.error is None, player.error
+        assert player.video_frames == 3 * media_flv.video_frames
+        assert player.first_video_key is True
+        assert wait_for(lambda: "forward __defaultVhost__/live/burst to 127.0.0.1:%d stopped" % dest.rtmp_port
                         in src.log_text(), 5)
         assert "dropped=0" in src.log_text()
 
