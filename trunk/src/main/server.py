@@ -94,7 +94,7 @@ def dolphin_conf(rtmp_port: int, http_port: int) -> str:
 
 
 def load_config(opts: Options):
-    from srs.app.config import Config
+    from srs.app.config.conf import Config
 
     if opts.config:
         return Config.load(opts.config)
@@ -126,7 +126,7 @@ def setup_logging(config) -> "object":
     if config.srs_log_tank == "console":
         handler = logging.StreamHandler(sys.stderr)
     else:
-        from srs.app.logfile import ReopenableFileHandler
+        from srs.app.server.logfile import ReopenableFileHandler
         handler = ReopenableFileHandler(config.srs_log_file)
     handler.setFormatter(SrsFormatter(utc=config.utc_time))
     root.addHandler(handler)
@@ -171,8 +171,8 @@ def main(argv: "list | None" = None) -> int:
 
     import gevent
 
-    from srs.app.pidfile import PidFile
-    from srs.app.server import Server
+    from srs.app.server.pidfile import PidFile
+    from srs.app.server.server import Server
 
     try:
         handler = setup_logging(config)

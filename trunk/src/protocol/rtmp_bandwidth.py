@@ -1,7 +1,7 @@
 """SRS's RTMP bandwidth test packets (SrsBandwidthPacket) and a client session that reports them.
 
 Every packet is an AMF0 command ``name, 0, null, {data}`` over the stream chunk stream. The test
-(server side in srs.app.bandcheck, client side in srs.main.librtmp.bandwidth_check)::
+(server side in srs.app.rtmp.bandcheck, client side in srs.main.librtmp.bandwidth_check)::
 
     server                                   client
     onSrsBandCheckStartPlayBytes {limit}  ->

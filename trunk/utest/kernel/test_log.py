@@ -87,7 +87,7 @@ def test_handler_writes_every_record_and_never_reports_a_logging_error(tmp_path,
 def test_log_file_takes_any_text_whatever_the_formatter(tmp_path, capsys):
     """The server's log file handler writes UTF-8 and escapes what it cannot encode, even behind a
     formatter that does not escape (a third-party one, or a future change)."""
-    from srs.app.logfile import ReopenableFileHandler
+    from srs.app.server.logfile import ReopenableFileHandler
 
     handler = ReopenableFileHandler(str(tmp_path / "srs.log"))
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -15,7 +15,7 @@ from srs.main.ffmpeg_standin import UsageError, main, parse_args
 IN = "rtmp://127.0.0.1:1935/live?vhost=__defaultVhost__/livestream"
 OUT = "rtmp://127.0.0.1:1935/live?vhost=__defaultVhost__/livestream_ff"
 
-# what srs.app.ffmpeg.transcode_argv builds for a libx264/aac engine
+# what srs.app.ffmpeg.process.transcode_argv builds for a libx264/aac engine
 SRS_ARGV = ["-loglevel", "info", "-f", "flv", "-i", IN, "-vcodec", "libx264", "-b:v", "500000", "-r", "25.00",
             "-s", "768x320", "-aspect", "768:320", "-threads", "12", "-profile:v", "main", "-preset", "medium",
             "-acodec", "libfdk_aac", "-b:a", "70000", "-ar", "44100", "-ac", "2", "-f", "flv", "-y", OUT]

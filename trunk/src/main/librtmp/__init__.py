@@ -2,7 +2,7 @@
 
 Launchers ``objs/srs_rtmp_dump``, ``objs/srs_ingest_flv`` ... run ``python -m
 srs.main.librtmp.<tool>``. Each tool calls :func:`patch` first (this is the main layer: the
-only place allowed to monkey-patch), then works with ``srs.app.librtmp.RtmpSession``.
+only place allowed to monkey-patch), then works with ``srs.app.rtmp.librtmp.RtmpSession``.
 What the tools share lives here: the gevent patch, SRS's ``[time] message`` trace lines, and
 the pacer that publishes at the pace of the media timestamps.
 """
@@ -24,7 +24,7 @@ def patch() -> None:
 
 def trace(msg: str = "", out=None) -> None:
     """``[2014-01-01 12:00:00.123] msg`` as srs_human_trace."""
-    from srs.app.librtmp import human_time
+    from srs.app.rtmp.librtmp import human_time
 
     out = out or sys.stdout
     out.write(f"[{human_time()}] {msg}\n")

@@ -23,8 +23,8 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.librtmp import RtmpSession
-    from srs.app.librtmp_raw import AAC_SAMPLES_PER_FRAME
+    from srs.app.rtmp.librtmp import RtmpSession
+    from srs.app.rtmp.raw_muxer import AAC_SAMPLES_PER_FRAME
     from srs.kernel.codec import adts_split
     from srs.kernel.errors import SrsError
 

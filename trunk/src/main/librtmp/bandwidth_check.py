@@ -110,7 +110,7 @@ class BandwidthChecker:
 def check(url: str, out=None) -> dict:
     """Run the test against ``url``; returns the figures (the stderr JSON fields, code 0).
     Raises SrsError (refused, closed, timeout) like the tool reports with a non-zero code."""
-    from srs.app.rtmp_client import RtmpClient
+    from srs.app.rtmp.client import RtmpClient
     from srs.protocol.rtmp_bandwidth import BandwidthClientSession
     from srs.protocol.request import Request
 

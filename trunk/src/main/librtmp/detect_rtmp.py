@@ -55,7 +55,7 @@ def figures(code: int, t0: float, t_dns: float, t_tcp: float, t_play: float, t_f
 
 def main(argv) -> int:
     patch()
-    from srs.app.librtmp import RtmpSession
+    from srs.app.rtmp.librtmp import RtmpSession
     from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
 
     banner("detect rtmp stream")

@@ -25,7 +25,7 @@ def hex16(data: bytes) -> str:
 
 def parse(path: str, out=None) -> int:
     """Print the tags; returns the number of tags (raises CodecError on a broken file)."""
-    from srs.app.librtmp import print_packet
+    from srs.app.rtmp.librtmp import print_packet
     from srs.kernel.flv import scan_tags
 
     out = out or sys.stdout

@@ -24,8 +24,8 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.librtmp import RtmpSession
-    from srs.app.librtmp_raw import split_access_units
+    from srs.app.rtmp.librtmp import RtmpSession
+    from srs.app.rtmp.raw_muxer import split_access_units
     from srs.kernel.errors import SrsError
 
     args = parse_args(argv)

@@ -44,7 +44,7 @@ def flv_messages(path: str):
 
 def main(argv) -> int:
     patch()
-    from srs.app.librtmp import RtmpSession
+    from srs.app.rtmp.librtmp import RtmpSession
     from srs.kernel.errors import SrsError
 
     args = parse_args(argv)

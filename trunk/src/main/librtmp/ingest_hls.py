@@ -115,7 +115,7 @@ class Ingester:
         self.done = False
 
     def fetch(self, url: str, limit: int) -> bytes:
-        from srs.app.http_client import http_get
+        from srs.app.http.client import http_get
         from srs.kernel.errors import HttpError
 
         status, body = http_get(url, timeout_s=10.0, max_bytes=limit)
@@ -202,7 +202,7 @@ def main(argv) -> int:
     patch()
     import gevent
 
-    from srs.app.librtmp import RtmpSession
+    from srs.app.rtmp.librtmp import RtmpSession
     from srs.kernel.errors import SrsError
 
     args = parse_args(argv)

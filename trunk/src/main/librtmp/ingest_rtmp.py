@@ -25,7 +25,7 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.librtmp import RtmpSession
+    from srs.app.rtmp.librtmp import RtmpSession
     from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
 
     args = parse_args(argv)

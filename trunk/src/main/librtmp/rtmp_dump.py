@@ -29,7 +29,7 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.librtmp import RtmpSession, print_packet
+    from srs.app.rtmp.librtmp import RtmpSession, print_packet
     from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
     from srs.kernel.flv import encode_tag, flv_header
 

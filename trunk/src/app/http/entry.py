@@ -1,0 +1,107 @@
+"""Starts the two HTTP front ends of the server: the API (bottle on gevent.pywsgi) and the
+HTTP server (static files + live remux) on our own HTTP stack. Both accept through a
+``Listener`` that shares the server's ``max_connections`` gate with RTMP and the TCP casters."""
+from __future__ import annotations
+
+import logging
+
+from gevent.pywsgi import WSGIHandler, WSGIServer
+
+from srs.app.server.listener import HTTP_REFUSAL, Listener
+from srs.app.server.server import make_listener
+from srs.core.version import SIGNATURE
+from srs.kernel.log import cid_var
+
+# An API connection that sends nothing for this long is closed (pywsgi itself waits forever),
+# so idle connections cannot hold max_connections slots or fds.
+API_IDLE_TIMEOUT_S = 30.0
+_BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+log = logging.getLogger(__name__)
+
+
+class _NullLog:
+    def write(self, *_):
+        pass
+
+
+class ApiRequestHandler(WSGIHandler):
+    """pywsgi's handler, quiet about bad clients: a request it cannot parse (a version such as
+    ``HTTP/5``, more than 100 headers, a broken Content-Length...) is a 400 and one log line,
+    never a traceback on the console (pywsgi prints one for errors that are not ValueErrors)."""
+
+    def read_request(self, raw_requestline):
+        try:
+            return super().read_request(raw_requestline)
+        except ValueError:
+            raise
+        except Exception as exc:  # http.client.HTTPException, IndexError from the version...
+            raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _handle_client_error(self, ex):
+        ip = self.client_address[0] if isinstance(self.client_address, tuple) else self.client_address
+        log.warning("HTTP API client ip=%s bad request: %s", ip, ascii(str(ex))[:200])
+        return ("400", _BAD_REQUEST)
+
+
+class ApiServer:
+    """gevent.pywsgi running the bottle app; each request gets its own cid."""
+
+    def __init__(self, server, host: str, port: int, idle_timeout_s: float = API_IDLE_TIMEOUT_S):
+        from srs.app.api.routes import make_api_app
+
+        app = make_api_app(server)
+
+        def with_cid(environ, start_response):
+            cid_var.set(server.next_cid())
+            return app(environ, start_response)
+
+        sock = make_listener(host or "0.0.0.0", port, getattr(server.config, "reuseport", False))
+        # pywsgi only parses and answers; our Listener accepts (max_connections, canned 503)
+        self.wsgi = WSGIServer(sock, with_cid, log=None, error_log=_NullLog(),
+                               handler_class=ApiRequestHandler)
+        self.wsgi.init_socket()
+        self.port = sock.getsockname()[1]
+
+        def handle(client, addr):
+            cid_var.set(server.next_cid())  # until the first request sets its own
+            client.settimeout(idle_timeout_s)
+            self.wsgi.handle(client, addr)
+
+        self.listener = Listener("http api", sock, handle, server.gate, HTTP_REFUSAL)
+        self.listener.start()
+        log.info("HTTP API listen at %s:%d", host or "0.0.0.0", self.port)
+
+    def stop(self) -> None:
+        self.listener.stop(timeout=1)
+
+
+def start_http_api(server):
+    cfg = server.config.http_api
+    if not cfg.enabled:
+        return None
+    host, port = cfg.listen
+    return ApiServer(server, host, port)
+
+
+def start_http_server(server):
+    cfg = server.config.http_server
+    if not cfg.enabled:
+        return None
+    from srs.app.http.server import HttpMux, HttpServer
+    from srs.app.http.stream import LiveRouter
+
+    mux = HttpMux()
+    router = LiveRouter(server, cfg.dir)
+    mux.handle("/", router)
+    for vc in server.config.vhosts:
+        hs = getattr(vc, "http_static", None)
+        if hs is not None and hs.enabled and vc.enabled:
+            router.add_static_mount(vc.name, hs.mount, hs.dir)
+    http = HttpServer("http", mux, server.next_cid, server_header=SIGNATURE,
+                      crossdomain=getattr(cfg, "crossdomain", True), gate=server.gate)
+    host, port = cfg.listen
+    http.listen(host or "0.0.0.0", port, reuseport=getattr(server.config, "reuseport", False))
+    http.start()
+    log.info("HTTP server listen at %s:%d, dir=%s", host or "0.0.0.0", http.port, cfg.dir)
+    return http

@@ -1,0 +1,205 @@
+"""HTTP live streaming (SRS's http_remux): FLV, TS, AAC and MP3 from the same live source as RTMP.
+
+``LiveRouter`` sits at "/" of the HTTP server: a path that matches a vhost's ``http_remux`` mount
+(``[vhost]/[app]/[stream].flv`` by default; any of .flv/.ts/.aac/.mp3 is accepted on the same
+mount) becomes a live player; anything else goes to the static file handlers.
+
+FLV players are consumers of the source's merged-write tick, grouped by timestamp base like RTMP
+players: the chunk-framed FLV tags of a batch are built once per group. TS/AAC/MP3 players share one
+remuxer per source and format (``SharedRemux``): the batch is remuxed once and the same bytes go to
+every player of that format.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Dict, List, Optional, Tuple
+
+from srs.app.live.output import Output
+from srs.app.live.source import Consumer
+from srs.kernel import flv
+from srs.kernel.errors import AccessDenied, RequestError, SrsError
+from srs.protocol import names
+from srs.protocol.http import chunk
+from srs.protocol.request import Request
+
+log = logging.getLogger(__name__)
+
+FORMATS = {
+    ".flv": ("flv", "video/x-flv"),
+    ".ts": ("ts", "video/MP2T"),
+    ".aac": ("aac", "audio/x-aac"),
+    ".mp3": ("mp3", "audio/mpeg"),
+}
+
+
+def mount_regex(mount: str) -> "re.Pattern":
+    """``[vhost]/[app]/[stream].flv`` -> a regex over the request path, for any remux extension."""
+    m = mount.strip()
+    if m.startswith("[vhost]"):
+        m = m[len("[vhost]"):]
+    if not m.startswith("/"):
+        m = "/" + m
+    base = re.sub(r"\.(flv|ts|aac|mp3)$", "", m)
+    pattern = re.escape(base).replace(re.escape("[app]"), r"(?P<app>[^?#]+?)").replace(
+        re.escape("[stream]"), r"(?P<stream>[^/?#]+?)")
+    return re.compile("^" + pattern + r"(?P<ext>\.(?:flv|ts|aac|mp3))$")
+
+
+class LiveRouter:
+    def __init__(self, server, root_dir: str):
+        from srs.app.http.static import StaticFileHandler
+
+        self.server = server
+        self.root_dir = root_dir
+        self.static = StaticFileHandler(root_dir, "/")
+        self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
+        self._regex_cache: Dict[str, "re.Pattern"] = {}
+
+    def add_static_mount(self, vhost: str, mount: str, root: str) -> None:
+        from srs.app.http.static import StaticFileHandler
+
+        prefix = mount.replace("[vhost]", vhost if vhost != "__defaultVhost__" else "").strip()
+        if not prefix.startswith("/"):
+            prefix = "/" + prefix.split("/", 1)[-1] if "/" in prefix else "/"
+        self.static_mounts.append((vhost, prefix, StaticFileHandler(root, prefix)))
+
+    def __call__(self, conn, req) -> None:
+        try:
+            live = self.match_live(req)
+        except RequestError as e:
+            log.warning("HTTP client %s refused: %s", conn.ip, e)
+            conn.send_response(400, [("Content-Type", "text/plain")], b"bad stream name\n")
+            return
+        if live is not None:
+            vhost, app, stream, ext = live
+            HttpLivePlayer(self.server, conn, req, vhost, app, stream, ext).serve()
+            return
+        for vhost, prefix, handler in self.static_mounts:
+            if req.path.startswith(prefix) and prefix != "/":
+                handler(conn, req)
+                return
+        self.static(conn, req)
+
+    def match_live(self, req) -> Optional[Tuple[str, str, str, str]]:
+        """(vhost, app, stream, ext) of a live URL, None for anything else; RequestError when the
+        app, stream or query of a live URL is not a name we accept (``req.path`` is %-decoded
+        once by the HTTP parser; ``protocol.names`` checks what one more decoding would give)."""
+        path = req.path
+        dot = path.rfind(".")
+        if dot < 0 or path[dot:] not in FORMATS:
+            return None
+        cfg = self.server.config
+        vc = cfg.vhost(req.host or "")
+        if vc is None or not vc.enabled:
+            return None
+        remux = vc.http_remux
+        if remux is None or not remux.enabled:
+            return None
+        rx = self._regex_cache.get(remux.mount)
+        if rx is None:
+            rx = self._regex_cache[remux.mount] = mount_regex(remux.mount)
+        m = rx.match(path)
+        if m is None:
+            return None
+        app, stream = m.group("app").strip("/"), m.group("stream")
+        # Checked before the file-system lookup below: a name with ".." must not even be stat'ed.
+        # (The vhost is the configured one the Host header picked, not a client string.)
+        names.check_path_name("app", app)
+        names.check_path_name("stream", stream)
+        names.check_param(_query_of(req.target))
+        ext = m.group("ext")
+        if not remux.mount.endswith(ext) and os.path.isfile(os.path.join(self.root_dir, path.lstrip("/"))):
+            return None  # an HLS segment (or any file) on disk wins over the other remux formats
+        return vc.name, app, stream, ext
+
+
+class HttpLivePlayer:
+    """One HTTP live player: hooks and stats as an RTMP player, then a consumer until the client closes."""
+
+    def __init__(self, server, conn, req, vhost: str, app: str, stream: str, ext: str):
+        self.server = server
+        self.conn = conn
+        self.http_req = req
+        self.vhost = vhost
+        self.fmt, self.mime = FORMATS[ext]
+        r = Request()
+        r.schema = "http"
+        r.host = req.host or "127.0.0.1"
+        r.vhost = vhost
+        r.app = app
+        r.stream = stream
+        # H12 fix: HttpRequest has no raw_query; the hooks' param is the query of the request target
+        r.param = _query_of(req.target)
+        r.tc_url = f"http://{r.host}/{app}"
+        r.page_url = req.header("Referer") or ""
+        r.ip = conn.ip
+        self.req = r
+
+    def serve(self) -> None:
+        server, conn, req = self.server, self.conn, self.req
+        vc = server.config.vhost(self.vhost)
+        hooks = vc.http_hooks if vc.http_hooks is not None and vc.http_hooks.enabled else None
+        if self.fmt in ("aac", "mp3"):   # issue 18 §9: .mp3 of an AAC stream would send nothing
+            from srs.app.http.remux import audio_mismatch
+            known = server.sources.get(req.stream_url)
+            why = audio_mismatch(known.audio_codec_id if known is not None else None, self.fmt)
+            if why:
+                log.warning("HTTP play %s refused: %s", req.stream_url, why)
+                conn.send_response(415, [("Content-Type", "text/plain")], why.encode() + b"\n")
+                return
+        try:
+            sec = vc.security
+            if sec is not None and sec.enabled:
+                from srs.protocol.security import check_security
+                check_security(sec.rules, "play", conn.ip)
+            if hooks is not None and hooks.on_play:
+                server.hooks.on_play(hooks.on_play, req, conn.cid, conn.ip)
+        except AccessDenied as e:
+            log.warning("HTTP play %s denied: %s", req.stream_url, e)
+            conn.send_response(403, [("Content-Type", "text/plain")], b"forbidden\n")
+            return
+        chunked = self.http_req.version != "1.0"
+        conn.take_over()
+        headers = [("Content-Type", self.mime), ("Cache-Control", "no-cache")]
+        if chunked:
+            conn.start_chunked(200, headers)
+        else:
+            conn.send_raw(_http10_head(self.mime, conn.server_header))
+        output = Output(conn.sock, conn.cid)
+        st = server.statistic
+        st.on_client(conn.cid, req, "Play", conn.ip, output.close, server.now_ms())
+        src = server.sources.fetch_or_create(req.stream_url, self.vhost)
+        if self.fmt == "flv":
+            consumer = Consumer(conn.cid, output, "flv" if chunked else "flv-raw")
+            header = flv.flv_header(True, True)
+            src.add_consumer(consumer, chunk(header) if chunked else header)
+        else:
+            from srs.app.http.remux import attach_remux_player
+            consumer = attach_remux_player(src, conn.cid, output, self.fmt, chunked, vc)
+        if vc.is_edge:  # H11: an edge source is pulled from the origin, shared with RTMP players
+            server.edge.on_play(src, req)
+        log.info("HTTP %s play %s, chunked=%s", self.fmt, req.stream_url, chunked)
+        server.meter(conn.cid, output)
+        try:
+            conn.wait_closed()
+        finally:
+            src.remove_consumer(consumer)
+            output.close()
+            server.unmeter(conn.cid)
+            st.on_disconnect(conn.cid)
+            if hooks is not None and hooks.on_stop:
+                server.hooks.on_stop(hooks.on_stop, req, conn.cid, conn.ip)
+            log.info("HTTP %s player closed, sent=%dB", self.fmt, output.sent_bytes)
+
+
+def _query_of(target: str) -> str:
+    """``?query`` of a request target (without the fragment), "" when there is none."""
+    query = target.partition("?")[2].partition("#")[0]
+    return ("?" + query) if query else ""
+
+
+def _http10_head(mime: str, server_header: str) -> bytes:
+    return (f"HTTP/1.0 200 OK\r\nContent-Type: {mime}\r\nServer: {server_header}\r\n"
+            f"Connection: close\r\n\r\n").encode()

@@ -1,0 +1,387 @@
+"""The server: owns the config, the source registry and statistics, and every listener.
+
+Signals reach it only as queued words (``post``): the control greenlet applies them one at a time
+(reload, reopen, quit, grace), so no handler runs server code in a signal context.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from itertools import count
+from typing import Callable, Dict, List, Optional
+
+import gevent
+from gevent.event import Event
+from gevent.queue import Queue
+
+from srs.app.dvr import plan as dvr
+
+from srs.app.hls import muxer as hls
+from srs.app.config.conf import Config
+from srs.app.server.heartbeat import start_heartbeat
+from srs.app.http.hooks import HttpHooks
+from srs.app.server.listener import ConnectionGate, Listener, make_listener  # noqa: F401 - re-exported
+from srs.app.live.source import SourceOptions, SourceRegistry
+from srs.app.api.statistic import Statistic
+from srs.kernel.errors import ConfigError, SrsError
+from srs.kernel.log import cid_var, level_from_name
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# fds beside the clients' sockets: listeners, log, pid file, HLS/DVR files, ffmpeg pipes...
+FD_RESERVE = 128
+
+
+def hooks_timeout_s() -> float:
+    """The http_hooks timeout: 30 s as SRS, or the env var SRS_HOOKS_TIMEOUT_S (seconds, > 0)."""
+    text = os.environ.get("SRS_HOOKS_TIMEOUT_S", "")
+    try:
+        value = float(text) if text else 30.0
+    except ValueError:
+        log.warning("ignore SRS_HOOKS_TIMEOUT_S=%r: not a number", text)
+        return 30.0
+    return value if value > 0 else 30.0
+
+
+class Server:
+    def __init__(self, config: Config, config_path: str = "", argv: Optional[list] = None,
+                 log_handler=None):
+        self.config = config
+        self.config_path = config_path
+        self.argv = argv or []
+        self.cwd = os.getcwd()
+        self.pid = os.getpid()
+        self.log_handler = log_handler
+        self.start_time_ms = now_ms()
+        self._cids = count(100)
+        self.connections: Dict[int, object] = {}
+        self.meters: Dict[int, list] = {}  # cid -> [Output, sent bytes already counted]
+        self.statistic = Statistic(vhost_info=self._vhost_info)
+        self.statistic.stream_extra = self._stream_extra  # H18: forwarders/edge pull in /api/v1/streams
+        self.server_id = self.statistic.server_id
+        # SRS has no knob for the hook timeout (30 s); SRS_HOOKS_TIMEOUT_S overrides it (tests, ops).
+        self.hooks = HttpHooks(timeout_s=hooks_timeout_s(), server_id=self.server_id,
+                               stream_id_fn=self.statistic.stream_id, cwd=self.cwd)
+        self.sources = SourceRegistry(self.source_options)
+        # Outputs that remux a stream once per source (HLS, DVR, ...), in this order.
+        for module in (dvr, hls):
+            self.sources.hub_factories.append(functools.partial(module.make_hub_output, self))
+        # H11: forward published streams to the vhost's forward destinations; the edge manager
+        # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
+        from srs.app.cluster import edge
+        from srs.app.cluster import forward
+        self.sources.hub_factories.append(functools.partial(forward.make_hub_output, self))
+        # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
+        from srs.app.rtmp import bandcheck
+        from srs.app.hds import muxer as hds
+        self.sources.hub_factories.append(functools.partial(hds.make_hub_output, self))
+        self.bandcheck = bandcheck.BandcheckGate()
+        self.edge = edge.EdgeManager(self)
+        # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
+        # against max_connections, read at each accept so a reload applies at once (SRS's rule)
+        self.gate = ConnectionGate(lambda: self.config.max_connections)
+        self.rtmp_servers: List[Listener] = []
+        self.http_api = None
+        self.http_server = None
+        self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
+        self.commands: Queue = Queue()
+        self.stopped = Event()
+        self.greenlets: list = []
+        self.grace = False
+        self.reload_handlers: List[Callable[[Config, Config, list], None]] = []
+        # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
+        self.hls = hls.hls_manager(self)
+        self.reload_handlers.append(self.hls.on_reload)
+        # H14: a changed dvr/forward of a vhost is rebuilt on its live sources (SRS's on_reload_vhost_*)
+        from srs.app.config.live_reload import LiveReload
+        self.reload_handlers.append(LiveReload(self))
+        # H13: transcode and exec run child processes per published stream (hub outputs); ingesters
+        # run from start to stop; each follows its own reload changes.
+        from srs.app.ffmpeg import transcode as encoder
+        from srs.app.ffmpeg import ingest
+        from srs.app.ffmpeg import exec as exec_
+        self.sources.hub_factories.append(functools.partial(encoder.make_hub_output, self))
+        self.sources.hub_factories.append(functools.partial(exec_.make_hub_output, self))
+        self.ingesters = ingest.IngestManager(self)
+        self.reload_handlers.append(functools.partial(encoder.on_reload, self))
+        self.reload_handlers.append(functools.partial(exec_.on_reload, self))
+        self.reload_handlers.append(self.ingesters.on_reload)
+
+    # ------------------------------------------------------------------ helpers for components
+    def next_cid(self) -> int:
+        return next(self._cids)
+
+    def now_ms(self) -> int:
+        return now_ms()
+
+    def meter(self, cid: int, output) -> None:
+        """Count what ``output`` sends into the statistic while it lives (sampled, not per send)."""
+        self.meters[cid] = [output, output.sent_bytes]
+
+    def unmeter(self, cid: int) -> None:
+        m = self.meters.pop(cid, None)
+        if m is not None:
+            self.statistic.add_bytes(cid, 0, m[0].sent_bytes - m[1])
+
+    def _sample_meters(self) -> None:
+        add = self.statistic.add_bytes
+        for cid, m in self.meters.items():
+            sent = m[0].sent_bytes
+            if sent != m[1]:
+                add(cid, 0, sent - m[1])
+                m[1] = sent
+
+    def nb_connections(self) -> int:
+        """SRS's conn_srs: every TCP connection of the process (RTMP, HTTP, API, TCP casters)."""
+        return self.gate.active
+
+    def _vhost_info(self, name: str) -> dict:
+        vc = self.config.vhost(name)
+        if vc is None:
+            return {"enabled": False, "hls": {"enabled": False}}
+        hls_info = {"enabled": vc.hls.enabled}
+        if vc.hls.enabled:
+            hls_info["fragment"] = vc.hls.hls_fragment
+        return {"enabled": vc.enabled, "hls": hls_info}
+
+    def _stream_extra(self, vhost: str, app: str, stream: str) -> dict:
+        """H18: the live forwarders (forward, edge publish) and the edge pull of a stream, for the API."""
+        from srs.app.cluster.forward import Forwarder
+        key = f"{vhost}/{app}/{stream}"
+        forwards = []
+        src = self.sources.get(key)
+        for out in list(src.hub) if src is not None else ():
+            fwds = list(getattr(out, "forwarders", None) or ())  # forward.ForwardHub
+            one = getattr(out, "forwarder", None)                # edge.EdgeForwardOutput
+            if one is not None:
+                fwds.append(one)
+            for f in fwds:
+                if not isinstance(f, Forwarder):
+                    continue
+                host, port = f.destination
+                # connected: published there and not in a reconnection (which clears `accepting`)
+                connected = f.client is not None and f.accepting and f.connects > 0
+                forwards.append({"destination": f"{host}:{port}", "connected": bool(connected),
+                                 "sent_msgs": f.sent_msgs, "dropped": f.dropped, "retries": f.index})
+        edge = None
+        ing = self.edge.ingesters.get(key)
+        if ing is not None and not ing.stopped:
+            client = ing.client
+            host, port = (client.host, client.port) if client is not None else ing.origin
+            edge = {"origin": f"{host}:{port}", "connected": bool(client is not None and ing.published),
+                    "ingests": ing.attempts}
+        return {"forwards": forwards, "edge": edge}
+
+    def source_options(self, vhost: str) -> SourceOptions:
+        return SourceOptions.from_vhost(self.config.vhost(vhost))
+
+    @property
+    def rtmp_port(self) -> int:
+        """The first RTMP port (for transcode/ingest URLs and the API)."""
+        if self.rtmp_servers:
+            return self.rtmp_servers[0].server_port
+        return self.config.listen[0][1]
+
+    # ------------------------------------------------------------------ lifecycle
+    def post(self, word: str) -> None:
+        """Queue a command; safe from a signal handler."""
+        self.commands.put_nowait(word)
+
+    def start(self) -> None:
+        self._check_fd_limit()
+        self.listen_rtmp()
+        self.start_http()
+        self.heartbeat = start_heartbeat(self)
+        # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
+        from srs.app.casters.start import start_casters
+        self.casters = start_casters(self)
+        self.ingesters.start()  # H13: ingesters start with the server (they publish to our listener)
+        self.greenlets.append(gevent.spawn(self._control))
+        self.greenlets.append(gevent.spawn(self._pithy))
+        log.info("srs started, pid=%d, cwd=%s, rtmp=%s", self.pid, self.cwd,
+                 ",".join(f"{h}:{p}" for h, p in self.config.listen))
+
+    def _check_fd_limit(self) -> None:
+        """SRS's check: max_connections must fit the open-files limit (listeners, logs and
+        children's pipes need some too), else the fd table, not the limit, refuses clients."""
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = self.config.max_connections + FD_RESERVE
+        if soft != resource.RLIM_INFINITY and want > soft:
+            log.warning("max_connections=%d needs about %d fds, but the open-files limit is %d: "
+                        "raise it (ulimit -n) or lower max_connections", self.config.max_connections,
+                        want, soft)
+
+    def wait(self) -> None:
+        self.stopped.wait()
+
+    def listen_rtmp(self) -> None:
+        from srs.app.rtmp.conn import RtmpConn
+
+        for srv in self.rtmp_servers:
+            srv.close()  # a reload of listen: the clients of the old ports keep their connections
+        self.rtmp_servers = []
+        for host, port in self.config.listen:
+            sock = make_listener(host or "0.0.0.0", port, getattr(self.config, "reuseport", False))
+            srv = Listener("rtmp", sock, lambda s, addr: self._accept(RtmpConn, s, addr), self.gate)
+            srv.start()
+            self.rtmp_servers.append(srv)
+            log.info("RTMP listen at %s:%d, fd=%d", host or "0.0.0.0", srv.server_port, srv.fd)
+
+    def _accept(self, conn_cls, sock, addr) -> None:
+        """An RTMP client the gate admitted (the Listener refuses one past max_connections)."""
+        cid = self.next_cid()
+        cid_var.set(cid)
+        conn = conn_cls(self, sock, addr, cid)
+        self.connections[cid] = conn
+        try:
+            conn.run()
+        finally:
+            self.connections.pop(cid, None)
+
+    def start_http(self) -> None:
+        from srs.app.http.entry import start_http_api, start_http_server
+
+        self.http_api = start_http_api(self)
+        self.http_server = start_http_server(self)
+
+    def stop(self) -> None:
+        if getattr(self, "_stopping", False):
+            return
+        self._stopping = True
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if getattr(self, "casters", None) is not None:  # H15: casters first, they publish to us
+            self.casters.stop()
+        for srv in self.rtmp_servers:
+            srv.close()
+        for closer in (self.http_api, self.http_server):
+            if closer is not None:
+                try:
+                    closer.stop()
+                except Exception:
+                    log.exception("stop http failed")
+        self.edge.stop()  # H11: stop the edge ingesters (upstream plays)
+        self.hls.stop()   # close open segments; hls_dispose deletes the files at shutdown
+        for src in list(self.sources.sources.values()):
+            for out in list(src.hub):
+                src.remove_hub_output(out)
+        # H13: stop the ingesters, then wait for every transcode/ingest/exec child (SIGKILL after 3 s)
+        self.ingesters.stop()
+        from srs.app.ffmpeg.process import stop_all
+        stop_all()
+        for conn in list(self.connections.values()):
+            conn.kick()
+        gevent.killall([g for g in self.greenlets if g is not gevent.getcurrent()], block=False)
+        self.stopped.set()
+
+    # ------------------------------------------------------------------ control
+    def _control(self) -> None:
+        cid_var.set(0)
+        while True:
+            word = self.commands.get()
+            try:
+                if word == "reload":
+                    self.reload()
+                elif word == "reopen":
+                    self.reopen_log()
+                elif word == "quit":
+                    log.info("signal: fast quit")
+                    self.stop()
+                    return
+                elif word == "grace":
+                    self.graceful_quit()
+                    return
+            except SrsError as e:  # e.g. a reload of a bad conf: the running config is kept, no traceback
+                log.error("control command %s failed: %s", word, e)
+            except Exception:
+                log.exception("control command %s failed", word)
+
+    def graceful_quit(self) -> None:
+        """SIGQUIT: wait grace_start_wait, close listeners, wait for clients, grace_final_wait."""
+        c = self.config
+        log.info("signal: graceful quit, start wait %dms", c.grace_start_wait)
+        gevent.sleep(c.grace_start_wait / 1000.0)
+        for srv in self.rtmp_servers:
+            srv.close()
+        deadline = time.monotonic() + 30
+        while self.connections and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+        gevent.sleep(c.grace_final_wait / 1000.0)
+        self.stop()
+
+    def reopen_log(self) -> None:
+        h = self.log_handler
+        if h is not None and hasattr(h, "reopen"):
+            h.reopen()
+            log.info("log file reopened: %s", h.path)
+
+    def reload(self) -> None:
+        """Parse + check the file; a bad file keeps the running config (SRS 2.0 behaviour)."""
+        from srs.app.config.conf import diff
+
+        if not self.config_path:
+            log.warning("reload ignored: no config file")
+            return
+        try:
+            new = Config.load(self.config_path)
+            changes = diff(self.config, new)
+        except ConfigError as e:
+            log.error("reload failed, keep the running config: %s", e)
+            raise
+        except OSError as e:
+            log.error("reload failed, keep the running config: %s", e)
+            raise SrsError(str(e)) from e
+        old, self.config = self.config, new
+        self.apply_reload(old, new, changes)
+        log.info("reload ok, %d changes", len(changes))
+
+    def apply_reload(self, old: Config, new: Config, changes: list) -> None:
+        kinds = {getattr(c, "kind", str(c)) for c in changes}
+        if "listen" in kinds:
+            self.listen_rtmp()
+        if {"srs_log_level", "srs_log_file", "srs_log_tank", "utc_time"} & kinds:
+            logging.getLogger().setLevel(level_from_name(new.srs_log_level))
+            h = self.log_handler
+            if h is not None and hasattr(h, "reopen") and new.srs_log_file != getattr(h, "path", None):
+                h.reopen(new.srs_log_file)
+        if {"http_api", "http_server"} & kinds:
+            for closer in (self.http_api, self.http_server):
+                if closer is not None:
+                    closer.stop()
+            self.start_http()
+        for src in self.sources.sources.values():
+            vhost = src.url.split("/", 1)[0]
+            src.update_options(self.source_options(vhost))
+        for handler in self.reload_handlers:
+            try:
+                handler(old, new, changes)
+            except Exception:
+                log.exception("reload handler failed")
+
+    def _pithy(self) -> None:
+        cid_var.set(0)
+        import resource
+
+        while True:
+            interval = max(self.config.pithy_print_ms, 1000) / 1000.0
+            gevent.sleep(min(interval, 5.0))
+            self._sample_meters()
+            self.statistic.sample(now_ms())
+            if not hasattr(self, "_last_pithy") or time.monotonic() - self._last_pithy >= interval:
+                self._last_pithy = time.monotonic()
+                ru = resource.getrusage(resource.RUSAGE_SELF)
+                log.info("<- SRS time=%ds, conns=%d, sources=%d, cpu=%.2fs, rss=%dKB",
+                         (now_ms() - self.start_time_ms) // 1000, len(self.connections),
+                         len(self.sources.sources), ru.ru_utime + ru.ru_stime, ru.ru_maxrss)
+                for src in list(self.sources.sources.values()):
+                    if src.consumers:
+                        log.info("%s", src.pithy())
