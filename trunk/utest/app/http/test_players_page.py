@@ -110,6 +110,7 @@ def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
             pages["hls"] = browser.new_page(page_url + urllib.parse.quote(m3u8, safe=""))
             first = {}
             last = {}
+            playing = {}  # each page's last probe that said "playing"
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 for kind, page in pages.items():
@@ -118,9 +119,10 @@ def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
                     except Exception:  # noqa: BLE001 - page still navigating
                         continue
                     last[kind] = s
-                    if s["st"] and s["st"]["state"] == "playing" and kind not in first:
-                        first[kind] = s["t"]
-                if all(k in first and last[k]["t"] - first[k] > 1.5 for k in pages):
+                    if s["st"] and s["st"]["state"] == "playing":
+                        first.setdefault(kind, s["t"])
+                        playing[kind] = s
+                if all(k in first and playing[k]["t"] - first[k] > 1.5 for k in pages):
                     break
                 time.sleep(0.25)
             for kind, page in pages.items():
@@ -158,7 +160,8 @@ def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
         assert s and s["st"], report
         assert s["st"]["engine"].startswith(engine), report
         assert kind in first, report
-        assert s["t"] - first[kind] > 1.0, report
-        assert s["st"]["state"] == "playing", report
+        # Media time went on for over a second while the player said "playing" (a browser starved
+        # of CPU may say "waiting" for a moment at any probe, the last one too).
+        assert playing[kind]["t"] - first[kind] > 1.0, report
         assert re.match(r"SRS player: playing t=\d+\.\d$", s["title"]), report
         assert s["w"] == media_flv.width, report
