@@ -229,13 +229,17 @@ class LiveSource:
 
     def _on_message(self, msg: Message) -> None:
         opts = self.opts
+        failed = None
         for out in self.hub:
             try:
                 out.on_message(msg)
             except Exception:
                 log.exception("hub output %s failed; removed", out)
+                failed = [out] if failed is None else failed + [out]
+        if failed is not None:
+            # removed after the loop: removing inside it would skip the output after the failing one
+            for out in failed:
                 self.hub.remove(out)
-                break
         if msg.seq_header and opts.reduce_sequence_header:
             cached = self.video_sh if msg.is_video else self.audio_sh
             if cached is not None and cached.payload == msg.payload:

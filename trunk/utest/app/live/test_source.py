@@ -174,3 +174,42 @@ def test_send_min_interval_paces_players():
     elapsed = time.monotonic() - t0
     assert len(r.drain()) == 6
     assert elapsed >= 5 * 0.05 * 0.9
+
+
+class RecordingHubOutput:
+    """A hub output (the HLS/DVR/forward interface) that keeps what it is given."""
+
+    def __init__(self, fail_at=None):
+        self.fail_at = fail_at
+        self.got = []
+
+    def on_publish(self, src):
+        pass
+
+    def on_unpublish(self, src):
+        pass
+
+    def on_message(self, msg):
+        if self.fail_at is not None and len(self.got) == self.fail_at:
+            raise OSError("disk full")
+        self.got.append(msg)
+
+
+def test_failing_hub_output_is_removed_once_and_the_next_ones_get_every_message(caplog):
+    """A hub of three outputs, the middle one raising at its third message: it is removed and logged
+    once; the first and the third still receive every message, the one it failed on included."""
+    import logging
+
+    src = source()
+    first, failing, third = RecordingHubOutput(), RecordingHubOutput(fail_at=2), RecordingHubOutput()
+    for out in (first, failing, third):
+        src.add_hub_output(out)
+    src.on_publish(1)
+    msgs = stream(n=10)
+    with caplog.at_level(logging.ERROR):
+        for m in msgs:
+            src.on_message(m)
+    assert first.got == msgs and third.got == msgs
+    assert failing.got == msgs[:2]
+    assert src.hub == [first, third]
+    assert sum("failed; removed" in r.getMessage() for r in caplog.records) == 1
