@@ -2,11 +2,11 @@
 
 # Merged write: a source tick sends a batch once it holds this many messages or mw_latency has passed.
 MW_MIN_MSGS = 8
-# Most messages encoded into one send per player per tick.
+# Most messages encoded into one send per player per tick: a batch this long is sent at once.
 MW_MAX_MSGS = 128
 # Default merged-write sleep, ms (vhost play.mw_latency).
 MW_SLEEP_MS = 350
-# Merged read sleep for publishers, ms (vhost publish.mr_latency).
+# Default merged-read sleep for publishers, ms (vhost publish.mr_latency).
 MR_SLEEP_MS = 350
 # Default outgoing RTMP chunk size.
 CHUNK_SIZE = 60000

@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from srs.app.config.parser import Directive
 from srs.app.config.schema import parse_endpoint, parse_host_port
+from srs.core.performance import MR_SLEEP_MS, MW_SLEEP_MS
 
 DEFAULT_VHOST = "__defaultVhost__"
 HOST_ANY = "0.0.0.0"
@@ -365,10 +366,10 @@ class VhostConfig(View):
             coworkers=_strs(c("coworkers")),
             gop_cache=_flag(p("gop_cache"), True), queue_length=_float(p("queue_length"), 30.0),
             time_jitter=_str(p("time_jitter"), "full"), mix_correct=_flag(p("mix_correct"), False),
-            atc=_flag(p("atc"), False), atc_auto=_flag(p("atc_auto"), False), mw_latency=_int(p("mw_latency"), 350),
+            atc=_flag(p("atc"), False), atc_auto=_flag(p("atc_auto"), False), mw_latency=_int(p("mw_latency"), MW_SLEEP_MS),
             send_min_interval=_float(p("send_min_interval"), 0.0),
             reduce_sequence_header=_flag(p("reduce_sequence_header"), False),
-            mr_enabled=_flag(u("mr"), False), mr_latency=_int(u("mr_latency"), 350),
+            mr_enabled=_flag(u("mr"), False), mr_latency=_int(u("mr_latency"), MR_SLEEP_MS),
             publish_1stpkt_timeout=_int(u("firstpkt_timeout"), 20000),
             publish_normal_timeout=_int(u("normal_timeout"), 5000), parse_sps=_flag(u("parse_sps"), True),
             min_latency=_flag(d.get("min_latency"), False), tcp_nodelay=_flag(d.get("tcp_nodelay"), False),

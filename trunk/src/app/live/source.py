@@ -262,7 +262,11 @@ class LiveSource:
             self.flush()
             return
         pending = self.pending
-        if len(pending) >= performance.MW_MIN_MSGS and pending[-1].ts_ms - pending[0].ts_ms >= opts.mw_latency_ms:
+        n = len(pending)
+        # SRS sends at most MW_MAX_MSGS messages per merged write: a batch that reaches it goes out
+        # before mw_latency (a long mw_latency or a dense stream), bounding each tick's buffer.
+        if n >= performance.MW_MIN_MSGS and (n >= performance.MW_MAX_MSGS
+                                            or pending[-1].ts_ms - pending[0].ts_ms >= opts.mw_latency_ms):
             self.flush()
         elif self.timer is None:
             self.timer = gevent.spawn_later(max(opts.mw_latency_ms, 1) / 1000.0, self._on_timer)

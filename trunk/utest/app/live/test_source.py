@@ -213,3 +213,24 @@ def test_failing_hub_output_is_removed_once_and_the_next_ones_get_every_message(
     assert failing.got == msgs[:2]
     assert src.hub == [first, third]
     assert sum("failed; removed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_batch_of_mw_max_msgs_goes_out_before_mw_latency():
+    """SRS sends at most MW_MAX_MSGS (128) messages per merged write: with a 10 s mw_latency, a
+    dense stream is sent every 128 messages, not held for 10 s."""
+    from srs.core.performance import MW_MAX_MSGS
+
+    src = source(mw_latency_ms=10000, gop_cache=False)
+    src.on_publish(1)
+    r = Reader()
+    src.add_consumer(r.consumer())
+    msgs = [audio(i) for i in range(2 * MW_MAX_MSGS + 44)]
+    for m in msgs[:MW_MAX_MSGS - 1]:
+        src.on_message(m)
+    assert len(src.pending) == MW_MAX_MSGS - 1  # still waiting for mw_latency
+    for m in msgs[MW_MAX_MSGS - 1:]:
+        src.on_message(m)
+    assert len(src.pending) == 44
+    assert [m.ts_ms for m in r.drain()] == list(range(2 * MW_MAX_MSGS))
+    src.flush()
+    assert [m.ts_ms for m in r.drain()] == list(range(len(msgs)))
