@@ -94,8 +94,14 @@ class Output:
             raise OutputClosed()
         if self.backlog_bytes:
             self.write(data)
+            # The drainer greenlet ends when the backlog is empty or the output closed: wait on it.
             while self.backlog_bytes and not self.closed:
-                gevent.sleep(0.01)
+                drainer = self.drainer
+                if drainer is None:
+                    drainer = self.drainer = gevent.spawn(self._drain, self.cid)
+                drainer.join()
+            if self.closed:
+                raise OutputClosed()
             return
         try:
             self.sock.sendall(data)
