@@ -4,6 +4,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -122,11 +123,33 @@ def test_quit_is_graceful(tmp_path):
         assert "graceful quit" in srs.log_text()
 
 
+def test_quit_waits_for_the_clients_and_ends_when_the_last_one_leaves(tmp_path):
+    """SIGQUIT: the listener closes at once, the connected client is served until it leaves, then the
+    server ends (grace_final_wait later), long before the 30 s limit."""
+    from fixtures.srs_server import rtmp_client, wait_for
+
+    conf_extra = "grace_start_wait 100;\ngrace_final_wait 100;\n"
+    with SrsProcess(tmp_path, global_body=conf_extra, http_api=False, http_server=False) as srs:
+        s, _ = rtmp_client(srs.rtmp_port)
+        try:
+            srs.signal(signal.SIGQUIT)
+            assert wait_for(lambda: "graceful quit: wait for 1 clients" in srs.log_text(), 10), srs.output()
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", srs.rtmp_port), timeout=2).close()
+            assert srs.alive()
+        finally:
+            s.close()
+        t0 = time.monotonic()
+        assert srs.proc.wait(15) == 0
+        assert time.monotonic() - t0 < 10
+        text = srs.log_text()
+        assert "graceful quit: all clients gone" in text and "still connected" not in text
+
+
 def test_log_format_has_cid(tmp_path):
     import re
 
     with SrsProcess(tmp_path, http_api=False, http_server=False) as srs:
-        import socket
         s = socket.create_connection(("127.0.0.1", srs.rtmp_port))
         s.sendall(b"\x03" + b"\x00" * 1536)
         s.recv(10)

@@ -35,6 +35,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# SIGQUIT waits at most this long for the RTMP clients to leave once the listeners are closed.
+GRACE_CLIENTS_WAIT_S = 30.0
+
 # fds beside the clients' sockets: listeners, log, pid file, HLS/DVR files, ffmpeg pipes...
 FD_RESERVE = 128
 
@@ -62,6 +65,8 @@ class Server:
         self.start_time_ms = now_ms()
         self._cids = count(100)
         self.connections: Dict[int, object] = {}
+        self.no_connections = Event()  # set while ``connections`` is empty: the graceful quit waits on it
+        self.no_connections.set()
         self.meters: Dict[int, list] = {}  # cid -> [Output, sent bytes already counted]
         self.statistic = Statistic(vhost_info=self._vhost_info)
         self.statistic.stream_extra = self._stream_extra  # H18: forwarders/edge pull in /api/v1/streams
@@ -242,10 +247,13 @@ class Server:
         cid_var.set(cid)
         conn = conn_cls(self, sock, addr, cid)
         self.connections[cid] = conn
+        self.no_connections.clear()
         try:
             conn.run()
         finally:
             self.connections.pop(cid, None)
+            if not self.connections:
+                self.no_connections.set()
 
     def start_http(self) -> None:
         from srs.app.http.entry import start_http_api, start_http_server
@@ -312,9 +320,15 @@ class Server:
         gevent.sleep(c.grace_start_wait / 1000.0)
         for srv in self.rtmp_servers:
             srv.close()
-        deadline = time.monotonic() + 30
-        while self.connections and time.monotonic() < deadline:
-            gevent.sleep(0.1)
+        if self.connections:
+            log.info("graceful quit: wait for %d clients, at most %.0fs", len(self.connections),
+                     GRACE_CLIENTS_WAIT_S)
+            if self.no_connections.wait(GRACE_CLIENTS_WAIT_S):
+                log.info("graceful quit: all clients gone")
+            else:
+                log.warning("graceful quit: %d clients still connected after %.0fs, stop them",
+                            len(self.connections), GRACE_CLIENTS_WAIT_S)
+        log.info("graceful quit: final wait %dms", c.grace_final_wait)
         gevent.sleep(c.grace_final_wait / 1000.0)
         self.stop()
 
