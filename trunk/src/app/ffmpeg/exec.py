@@ -21,7 +21,7 @@ import os
 from typing import List, Optional, Sequence, Tuple
 
 from srs.app.ffmpeg.transcode import ProcessOutput, publisher_request, rebuild_hub_outputs, reload_vhosts
-from srs.app.ffmpeg.process import SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute
+from srs.app.ffmpeg.process import SupervisedProcess, ff_log_file, split_stream_url, substitute
 from srs.app.server.file_root import PathOutsideRoot, confine, confined_argument, show_name, template_root
 from srs.protocol.request import make_rtmp_url, make_tc_url
 
@@ -112,9 +112,9 @@ class Exec(ProcessOutput):
                 continue
             if os.path.basename(argv[0]) == "ffmpeg":
                 # the conf's ffmpeg path (SRS's objs/ffmpeg/bin/ffmpeg) falls back as transcode's does
-                argv = pick_ffmpeg(argv[0], self.server.cwd) + argv[1:]
-            proc = SupervisedProcess(argv, log_file, tag="exec(%s/%s/%s)" % (self.vhost, self.app, self.stream),
-                                     cwd=self.server.cwd, cid=self.server.next_cid(), stdout_file=out,
+                argv = self.server.children.pick_ffmpeg(argv[0], self.server.cwd) + argv[1:]
+            proc = SupervisedProcess(argv, log_file, children=self.server.children,
+                                     tag="exec(%s/%s/%s)" % (self.vhost, self.app, self.stream), cwd=self.server.cwd, cid=self.server.next_cid(), stdout_file=out,
                                      stderr_file=err)
             proc.start()
             self.procs.append(proc)

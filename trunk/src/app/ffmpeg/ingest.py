@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Dict, List, Tuple
 
-from srs.app.ffmpeg.process import (SupervisedProcess, copy_argv, engine_is_copy, ff_log_file, pick_ffmpeg, substitute,
-                            transcode_argv)
+from srs.app.ffmpeg.process import (SupervisedProcess, copy_argv, engine_is_copy, ff_log_file, substitute,
+                                    transcode_argv)
 from srs.app.server.file_root import PathOutsideRoot
 from srs.kernel.errors import ConfigError
 
@@ -32,7 +32,7 @@ def ingest_argvs(server, vhost: str, ingest) -> List[List[str]]:
     if not ingest.input_url:
         log.error("ingest %s of vhost %s: empty input url, ignored", ingest.id, vhost)
         return []
-    ffmpeg = pick_ffmpeg(ingest.ffmpeg, server.cwd)
+    ffmpeg = server.children.pick_ffmpeg(ingest.ffmpeg, server.cwd)
     iparams = ["-loglevel", server.config.ff_log_level] if server.config.ff_log_level else []
     if ingest.input_type == "file":
         iparams.append("-re")
@@ -67,8 +67,8 @@ class Ingester:
             log.error("ingest %r of vhost %r refused: %s", self.ingest.id, self.vhost, e)
             return
         for argv in ingest_argvs(self.server, self.vhost, self.ingest):
-            proc = SupervisedProcess(argv, log_file, tag="ingest(%s %s)" % (self.vhost, self.ingest.id),
-                                     cwd=self.server.cwd, cid=self.server.next_cid())
+            proc = SupervisedProcess(argv, log_file, children=self.server.children,
+                                     tag="ingest(%s %s)" % (self.vhost, self.ingest.id), cwd=self.server.cwd, cid=self.server.next_cid())
             proc.start()
             self.procs.append(proc)
         log.info("ingest %s of vhost %s: %d ffmpeg started", self.ingest.id, self.vhost, len(self.procs))

@@ -1,9 +1,11 @@
 """ffmpeg for transcode and ingest: SRS's command lines (SrsFFMPEG) and a supervised child process.
 
     argv = transcode_argv("/usr/bin/ffmpeg", engine, "rtmp://127.0.0.1:1935/live?vhost=v/s", out, log_level="info")
-    proc = SupervisedProcess(argv, log_file, tag="encoder", cwd=server.cwd, cid=server.next_cid())
+    proc = SupervisedProcess(argv, log_file, children=server.children, tag="encoder", cwd=server.cwd,
+                             cid=server.next_cid())
     proc.start()   # restarted RESTART_S after each exit, until stop()
     proc.stop()    # SIGTERM to its process group now, SIGKILL if still alive after KILL_AFTER_S
+    server.children.stop_all()   # server stop: every child of this server, stopping ones included
 
 The argv is built exactly as SRS 3.0 does: ``ffmpeg [-loglevel L] [-re] [perfile] [-f iformat] -i input
 [vfilter] -vcodec X|-vn [-b:v bps -r fps -s WxH -aspect W:H -threads n -profile:v p -preset p vparams]
@@ -13,7 +15,8 @@ of that track. ``resolve_ffmpeg`` picks the binary: the conf's path, else config
 
 Children run in their own session (so a stop reaches a whole shell pipeline), with the parent-death
 signal set to SIGTERM on Linux (a crashed server leaves no orphans), and are always waited for
-(gevent's child watcher reaps them: no zombies).
+(gevent's child watcher reaps them: no zombies). The server owns a ``ChildRegistry`` of them and hands
+it to what spawns children (transcode, ingest, exec).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import shutil
 import signal
 import sys
 import time
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 import gevent
 from gevent import subprocess
@@ -198,22 +201,6 @@ def resolve_ffmpeg(conf_path: str, cwd: str, trunk: str = TRUNK) -> Tuple[List[s
     return [sys.executable, "-m", STANDIN_MODULE], "stand-in module"
 
 
-_resolved_logged: set = set()
-
-
-def pick_ffmpeg(conf_path: str, cwd: str) -> List[str]:
-    """resolve_ffmpeg, logging the choice once per conf path."""
-    argv, why = resolve_ffmpeg(conf_path, cwd)
-    key = (conf_path, tuple(argv))
-    if key not in _resolved_logged:
-        _resolved_logged.add(key)
-        if why == "conf":
-            log.info("ffmpeg: use %s (from the conf)", argv[0])
-        else:
-            log.warning("ffmpeg: %r not found, use %s (%s)", conf_path, " ".join(argv), why)
-    return argv
-
-
 def ff_log_file(config, cwd: str, name: str) -> str:
     """ff_log_dir/<name>.log, or "" when ff_log_dir is /dev/null (logging disabled).
 
@@ -228,25 +215,72 @@ def ff_log_file(config, cwd: str, name: str) -> str:
 
 
 # ---------------------------------------------------------------------- the supervised child
-_libc = None
+def _load_libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()  # loaded once: the child cannot load it between fork and exec
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
-    if _libc is not None:
-        _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the server's death terminates us
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the server's death terminates us
 
 
-def _load_libc() -> None:
-    global _libc
-    if _libc is None and sys.platform.startswith("linux"):
+class ChildRegistry:
+    """The child processes of one server (transcode, ingest, exec): every supervised process not yet
+    stopped and every child not yet reaped, stopping ones included, so that the server's stop ends
+    them all. Owned by the server and handed to what spawns children."""
+
+    def __init__(self):
+        self.supervised: Set["SupervisedProcess"] = set()
+        self.children: Set[subprocess.Popen] = set()
+        self._ffmpeg_logged: Set[tuple] = set()
+
+    def pick_ffmpeg(self, conf_path: str, cwd: str) -> List[str]:
+        """resolve_ffmpeg, logging the choice once per conf path."""
+        argv, why = resolve_ffmpeg(conf_path, cwd)
+        key = (conf_path, tuple(argv))
+        if key not in self._ffmpeg_logged:
+            self._ffmpeg_logged.add(key)
+            if why == "conf":
+                log.info("ffmpeg: use %s (from the conf)", argv[0])
+            else:
+                log.warning("ffmpeg: %r not found, use %s (%s)", conf_path, " ".join(argv), why)
+        return argv
+
+    def reap(self, proc, tag: str, timeout_s: float) -> None:
+        """Wait for a child sent SIGTERM; SIGKILL it after ``timeout_s``."""
         try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        except OSError:
-            _libc = None
+            code = proc.wait(timeout=timeout_s)
+            log.info("%s: pid=%d stopped, code=%s", tag, proc.pid, code)
+        except subprocess.TimeoutExpired:
+            log.warning("%s: pid=%d ignored SIGTERM for %.0fs, SIGKILL", tag, proc.pid, timeout_s)
+            _signal(proc, signal.SIGKILL)
+            proc.wait()
+        self.children.discard(proc)
 
-
-_running: set = set()   # every SupervisedProcess not yet stopped (server stop -> stop_all)
-_children: set = set()  # every child Popen not yet reaped, stopping ones included
+    def stop_all(self, timeout_s: float = KILL_AFTER_S) -> int:
+        """Server shutdown: stop every supervised child and wait until all children, those already
+        stopping included, are reaped (SIGKILL after the timeout). Returns how many were alive."""
+        for p in list(self.supervised):
+            p.stop()
+        procs = [p for p in list(self.children) if p.returncode is None]
+        deadline = time.monotonic() + max(timeout_s, 0.1)
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                log.warning("pid=%d still alive at shutdown, SIGKILL", proc.pid)
+                _signal(proc, signal.SIGKILL)
+                proc.wait()
+            self.children.discard(proc)
+        return len(procs)
 
 
 class SupervisedProcess:
@@ -255,9 +289,11 @@ class SupervisedProcess:
     stdout and stderr go to ``log_file`` (appended; "" = /dev/null) or to the ``stdout_file`` /
     ``stderr_file`` given (exec's ``> file`` redirections)."""
 
-    def __init__(self, argv: Sequence[str], log_file: str = "", tag: str = "ffmpeg", cwd: Optional[str] = None,
-                 cid: int = 0, restart_s: float = RESTART_S, stdout_file: str = "", stderr_file: str = ""):
+    def __init__(self, argv: Sequence[str], log_file: str = "", *, children: ChildRegistry, tag: str = "ffmpeg",
+                 cwd: Optional[str] = None, cid: int = 0, restart_s: float = RESTART_S, stdout_file: str = "",
+                 stderr_file: str = ""):
         self.argv = list(argv)
+        self.registry = children
         self.log_file = log_file
         self.stdout_file = stdout_file or log_file
         self.stderr_file = stderr_file or log_file
@@ -277,9 +313,8 @@ class SupervisedProcess:
         return proc.pid if proc is not None and proc.returncode is None else None
 
     def start(self) -> None:
-        _load_libc()
         self.stopped = False
-        _running.add(self)
+        self.registry.supervised.add(self)
         self.greenlet = gevent.spawn(self._run)
 
     def _open(self, path: str, opened: dict):
@@ -318,12 +353,12 @@ class SupervisedProcess:
                 gevent.sleep(self.restart_s)
                 continue
             self.proc = proc
-            _children.add(proc)
+            self.registry.children.add(proc)
             self.starts += 1
             log.info("%s: started pid=%d (start #%d), log=%s: %s", self.tag, proc.pid, self.starts,
                      self.log_file or NULL_FILE, " ".join(self.argv))
             code = proc.wait()
-            _children.discard(proc)
+            self.registry.children.discard(proc)
             self.exits.append(code)
             if self.stopped:
                 break
@@ -336,14 +371,14 @@ class SupervisedProcess:
         if self.stopped:
             return
         self.stopped = True
-        _running.discard(self)
+        self.registry.supervised.discard(self)
         g, self.greenlet = self.greenlet, None
         if g is not None and g is not gevent.getcurrent():
             g.kill(block=False)
         proc = self.proc
         if proc is not None and proc.returncode is None:
             _signal(proc, signal.SIGTERM)
-            gevent.spawn(_reap, proc, self.tag, KILL_AFTER_S)
+            gevent.spawn(self.registry.reap, proc, self.tag, KILL_AFTER_S)
             log.info("%s: stop pid=%d", self.tag, proc.pid)
 
     def wait_stopped(self, timeout_s: float = KILL_AFTER_S + 1) -> bool:
@@ -367,31 +402,3 @@ def _signal(proc, sig: int) -> None:
         except OSError:
             pass
 
-
-def _reap(proc, tag: str, timeout_s: float) -> None:
-    try:
-        code = proc.wait(timeout=timeout_s)
-        log.info("%s: pid=%d stopped, code=%s", tag, proc.pid, code)
-    except subprocess.TimeoutExpired:
-        log.warning("%s: pid=%d ignored SIGTERM for %.0fs, SIGKILL", tag, proc.pid, timeout_s)
-        _signal(proc, signal.SIGKILL)
-        proc.wait()
-    _children.discard(proc)
-
-
-def stop_all(timeout_s: float = KILL_AFTER_S) -> int:
-    """Server shutdown: stop every supervised child and wait until all children, those already
-    stopping included, are reaped (SIGKILL after the timeout). Returns how many were alive."""
-    for p in list(_running):
-        p.stop()
-    procs = [p for p in list(_children) if p.returncode is None]
-    deadline = time.monotonic() + max(timeout_s, 0.1)
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
-        except subprocess.TimeoutExpired:
-            log.warning("pid=%d still alive at shutdown, SIGKILL", proc.pid)
-            _signal(proc, signal.SIGKILL)
-            proc.wait()
-        _children.discard(proc)
-    return len(procs)

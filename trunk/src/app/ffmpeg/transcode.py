@@ -19,8 +19,7 @@ import logging
 import re
 from typing import Iterable, List, Optional, Sequence, Tuple
 
-from srs.app.ffmpeg.process import (SupervisedProcess, ff_log_file, pick_ffmpeg, split_stream_url, substitute,
-                            transcode_argv)
+from srs.app.ffmpeg.process import SupervisedProcess, ff_log_file, split_stream_url, substitute, transcode_argv
 from srs.app.server.file_root import PathOutsideRoot, confined_argument, show_name
 from srs.kernel.errors import ConfigError
 
@@ -146,7 +145,7 @@ class Encoder(ProcessOutput):
             if not t.ffmpeg:
                 log.warning("transcode %r of vhost %s: no ffmpeg, ignored", t.scope, self.vhost)
                 continue
-            ffmpeg = pick_ffmpeg(t.ffmpeg, server.cwd)
+            ffmpeg = server.children.pick_ffmpeg(t.ffmpeg, server.cwd)
             for engine in t.engines:
                 if not engine.enabled:
                     continue
@@ -173,7 +172,7 @@ class Encoder(ProcessOutput):
                 # the ffmpeg's input/output URLs carry the same names: do not start it
                 log.error("transcode %s engine %r refused: %s", self.shown(), name, e)
                 continue
-            proc = SupervisedProcess(argv, log_file,
+            proc = SupervisedProcess(argv, log_file, children=self.server.children,
                                      tag="encoder(%s/%s/%s %s)" % (self.vhost, self.app, self.stream, name or "-"),
                                      cwd=self.server.cwd, cid=self.server.next_cid())
             proc.start()

@@ -20,6 +20,7 @@ from srs.app.dvr import plan as dvr
 
 from srs.app.hls import muxer as hls
 from srs.app.config.conf import Config
+from srs.app.ffmpeg.process import ChildRegistry
 from srs.app.server.heartbeat import start_heartbeat
 from srs.app.http.hooks import HttpHooks
 from srs.app.server.listener import ConnectionGate, Listener, make_listener  # noqa: F401 - re-exported
@@ -114,6 +115,8 @@ class Server:
         from srs.app.ffmpeg import exec as exec_
         self.sources.hub_factories.append(functools.partial(encoder.make_hub_output, self))
         self.sources.hub_factories.append(functools.partial(exec_.make_hub_output, self))
+        # every transcode/ingest/exec child of this server: stop() ends them all
+        self.children = ChildRegistry()
         self.ingesters = ingest.IngestManager(self)
         self.reload_handlers.append(functools.partial(encoder.on_reload, self))
         self.reload_handlers.append(functools.partial(exec_.on_reload, self))
@@ -284,8 +287,7 @@ class Server:
                 src.remove_hub_output(out)
         # H13: stop the ingesters, then wait for every transcode/ingest/exec child (SIGKILL after 3 s)
         self.ingesters.stop()
-        from srs.app.ffmpeg.process import stop_all
-        stop_all()
+        self.children.stop_all()
         for conn in list(self.connections.values()):
             conn.kick()
         gevent.killall([g for g in self.greenlets if g is not gevent.getcurrent()], block=False)

@@ -346,3 +346,21 @@ def test_shipped_ingest_conf_plays_the_sample_make_writes(tmp_path):
         proc.wait(15)
     assert proc.returncode == 0 and "Traceback" not in log(), log()
     assert not [p for p in ffmpegs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_server_stop_ends_its_children_even_one_that_ignores_sigterm(tmp_path, media_flv):
+    """SIGTERM to the server while an exec program that ignores SIGTERM runs: the server's child
+    registry SIGKILLs it (the parent-death SIGTERM would not end it), and the server exits 0."""
+    body = """exec { enabled on; publish /bin/sh -c "trap '' TERM; exec sleep 60"; }"""
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        publish_bg(media_flv.path, srs.rtmp_url("live/stubborn"), loops=5)
+        assert wait_for(lambda: children(srs), 10), srs.output()
+        kids = children(srs)
+        assert [p.cmdline() for p in kids] == [["sleep", "60"]]
+        t0 = time.monotonic()
+        assert srs.stop(15) == 0
+        assert time.monotonic() - t0 < 10
+    for p in kids:
+        assert not p.is_running() or p.status() == psutil.STATUS_ZOMBIE, p
+    text = srs.log_text()
+    assert "still alive at shutdown, SIGKILL" in text or "ignored SIGTERM for 3s, SIGKILL" in text, text

@@ -20,7 +20,7 @@ from srs.app.hls import muxer as hls_mod
 from srs.app.config.conf import Config
 from srs.app.dvr.plan import Dvr
 from srs.app.ffmpeg.exec import Exec
-from srs.app.ffmpeg.process import ff_log_file
+from srs.app.ffmpeg.process import ChildRegistry, ff_log_file
 from srs.app.server.file_root import PathOutsideRoot, confine, confined_argument, template_root, unlink_confined
 from srs.app.hds.muxer import HdsStream
 from srs.app.hls.muxer import HlsStream
@@ -47,6 +47,7 @@ class Host:
         self.statistic = Statistic()
         self.hooks = HttpHooks(timeout_s=5.0, cwd=self.cwd)
         self.connections = {}
+        self.children = ChildRegistry()
         self.rtmp_port = 1935
         self.clock = T0
         self._cid = 100
