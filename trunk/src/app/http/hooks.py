@@ -74,9 +74,9 @@ class HttpHooks:
         self.server_id = server_id
         self.stream_id_fn = stream_id_fn
         self.cwd = cwd if cwd is not None else os.getcwd()
-        self._queue: gevent.queue.Queue = gevent.queue.Queue(maxsize=queue_size)
+        # joinable: a task is done once it ran (task_done), so join() waits on the queue, not a poll
+        self._queue: gevent.queue.JoinableQueue = gevent.queue.JoinableQueue(maxsize=queue_size)
         self._worker: gevent.Greenlet | None = None
-        self._busy = False
         self.dropped = 0  # async tasks dropped on overflow
 
     # --- bodies
@@ -207,7 +207,6 @@ class HttpHooks:
     def _work(self) -> None:
         while True:
             cid, fn, args = self._queue.get()
-            self._busy = True
             srslog.set_cid(cid)  # log lines of the task carry the client that caused it
             # Every request has its own deadline; this hard bound is the backstop that keeps one task that
             # hangs anyway (seen rarely under heavy parallel load) from holding up every later hook.
@@ -225,7 +224,7 @@ class HttpHooks:
                 log.exception("http: async hook failed")
             finally:
                 bound.close()
-                self._busy = False
+                self._queue.task_done()  # also when the worker is killed inside the task
 
     def pending(self) -> int:
         """Async tasks not yet started (tests and shutdown use it)."""
@@ -233,21 +232,15 @@ class HttpHooks:
 
     def join(self, timeout_s: float | None = None) -> bool:
         """Wait until the async queue is empty and the running task is done; True if it is."""
-        deadline = None if timeout_s is None else gevent.get_hub().loop.now() + timeout_s
-        while self._queue.qsize() or self._busy:
-            if deadline is not None and gevent.get_hub().loop.now() >= deadline:
-                return False
-            if self._queue.qsize() and (self._worker is None or self._worker.dead):
-                self._busy = False
-                self._worker = gevent.spawn(self._work)  # the worker died: serve what is queued
-            gevent.sleep(0.01)
-        return True
+        if self._queue.qsize() and (self._worker is None or self._worker.dead):
+            self._worker = gevent.spawn(self._work)  # the worker died: serve what is queued
+        return self._queue.join(timeout_s)
 
     def stop(self) -> None:
         """Kill the worker; queued tasks are dropped."""
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.kill(block=True)
-        self._busy = False
         while not self._queue.empty():
             self._queue.get_nowait()
+            self._queue.task_done()

@@ -257,3 +257,21 @@ def last_server(srv, device_id):
                and e["body"].get("device_id") == device_id]
     assert entries
     return entries[-1]
+
+
+def test_join_waits_for_the_running_task_and_times_out(srv):
+    """join() is done only when the task that runs is done too, not when the queue is empty; a
+    timeout returns False; after stop() nothing is left to wait for."""
+    h = HttpHooks(timeout_s=5)
+    try:
+        srv.clear()
+        h.on_dvr([srv.url("/api/v1/dvrs?delay=0.5")], make_req(), 1, "ip", "a.flv")
+        gevent.sleep(0)  # the worker takes the task: the queue is empty, the task runs
+        assert h.pending() == 0
+        assert h.join(timeout_s=0.05) is False
+        assert h.join(timeout_s=5) is True and [e["body"]["action"] for e in srv.received()] == ["on_dvr"]
+        h.on_dvr([srv.url("/api/v1/dvrs?delay=2")], make_req(), 2, "ip", "b.flv")
+        h.on_dvr([srv.url("/api/v1/dvrs?delay=2")], make_req(), 3, "ip", "c.flv")
+    finally:
+        h.stop()
+    assert h.pending() == 0 and h.join(timeout_s=0.05) is True
