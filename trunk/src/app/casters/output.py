@@ -5,10 +5,7 @@ so hooks, HLS, DVR, forward and players all see an ordinary RTMP publisher.
 ``FrameMuxer`` is pure: H.264 access units (NALU lists) and AAC frames (raw + AudioSpecificConfig,
 or ADTS) in, ``Message`` lists out. It builds the AVC sequence header from SPS/PPS (again when they
 change), the AAC one from the config, and holds video back until a keyframe follows the header.
-``Interleaver`` orders the audio and video of one stream by timestamp: TS muxers bundle up to
-0.7 s of AAC frames in one PES and RTP sends a burst of them in one packet, and a publish whose
-audio runs that far ahead of its video looks like jitter to the server (time_jitter full turns
-every jump over 250 ms into 10 ms), which stretched the casters' output to half speed.
+The audio/video ordering is srs.kernel.interleaver's (TS and RTP bundle audio ahead of video).
 ``RtmpOutput`` owns the RtmpClient: it connects on the first message, re-sends the cached sequence
 headers after a reconnect, and retries at most once per RECONNECT_S after a failure.
 """
@@ -16,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from typing import Iterable, List, Optional
+from typing import List, Optional
 
 import gevent
 from gevent.lock import BoundedSemaphore
@@ -28,6 +24,7 @@ from srs.kernel.codec import (AAC_RAW, AAC_SEQUENCE_HEADER, AVC_NALU, AVC_SEQUEN
                               NALU_IDR, NALU_PPS, NALU_SPS, AacConfig, AvcConfig, aac_payload,
                               adts_split, annexb_to_avcc, avc_payload)
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, SrsError
+from srs.kernel.interleaver import Interleaver
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
 
@@ -35,7 +32,6 @@ log = logging.getLogger(__name__)
 
 RECONNECT_S = 1.0   # a failed publish is retried on the next message after this long
 TIMEOUT_S = 5.0     # RTMP connect/publish timeout towards our own listener
-INTERLEAVE_MS = 1500  # a track silent for this much stream time no longer holds the other back
 
 
 def expand_output(template: str, app: str = "", stream: str = "", port: int = 0) -> str:
@@ -121,52 +117,6 @@ class FrameMuxer:
             ts = pts_ms + (i * 1024 * 1000) // cfg.sample_rate
             out += self.on_aac(raw, ts, cfg.build())
         return out
-
-
-class Interleaver:
-    """Audio and video messages in, the same messages out in timestamp order.
-
-    A message leaves once every expected track has something queued (so nothing older can still
-    come), or once it is ``window_ms`` older than the newest queued message (a track that stopped
-    or never comes costs that much latency, no more). ``expect`` names the tracks the input
-    announced (PMT, SDP); until then both are expected. Other messages (metadata) are never
-    waited for and leave as soon as they are the oldest.
-    """
-
-    AV = (MSG_VIDEO, MSG_AUDIO)
-
-    def __init__(self, window_ms: int = INTERLEAVE_MS):
-        self.window_ms = window_ms
-        self.expected = set(self.AV)
-        self.queues = {MSG_VIDEO: deque(), MSG_AUDIO: deque(), None: deque()}
-
-    def expect(self, kinds: Iterable[int]) -> None:
-        kinds = set(kinds) & set(self.AV)
-        if kinds:
-            self.expected = kinds
-
-    def push(self, msgs) -> List[Message]:
-        for m in msgs:
-            self.queues[m.kind if m.kind in self.queues else None].append(m)
-        return self._drain(False)
-
-    def flush(self) -> List[Message]:
-        return self._drain(True)
-
-    def _drain(self, everything: bool) -> List[Message]:
-        out: List[Message] = []
-        queues = self.queues
-        while True:
-            heads = [q for q in queues.values() if q]
-            if not heads:
-                return out
-            q = min(heads, key=lambda d: d[0].ts_ms)
-            # the newest is the latest tail (not a running max: a source that restarts its
-            # clock must not open the window for good)
-            if not (everything or q is queues[None] or all(queues[k] for k in self.expected)
-                    or max(d[-1].ts_ms for d in heads) - q[0].ts_ms > self.window_ms):
-                return out
-            out.append(q.popleft())
 
 
 class RtmpOutput:

@@ -1,4 +1,5 @@
-"""Stream casters: the frame -> message muxer, the interleaver and POST body framing (pure), then
+"""Stream casters: the frame -> message muxer and POST body framing (pure; the interleaver is
+tested in utest/kernel), then
 the real server with the three casters, fed by Debian's ffmpeg, checked by decoding the RTMP output
 with PyAV: every frame the pusher sent is decoded, on the pusher's timeline."""
 from __future__ import annotations
@@ -17,10 +18,10 @@ from fixtures.raw_socket import exchange
 from fixtures.srs_server import Player, SrsProcess, free_port, wait_for
 from srs.app.casters.flv import BodyDecoder, PostHead, stream_of
 from fixtures.media import make_flv
-from srs.app.casters.output import FrameMuxer, Interleaver, expand_output
+from srs.app.casters.output import FrameMuxer, expand_output
 from srs.kernel.codec import AacConfig, AvcConfig, adts_header
 from srs.kernel.errors import CodecError, HttpError
-from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
+from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.protocol.rtp import AacDepacketizer, RtpPacket
 
 SPS = bytes.fromhex("6742c01ed9005005bb011000000300100000030320f162e480")
@@ -66,45 +67,6 @@ def test_frame_muxer_aac_adts():
     assert mono[0].seq_header and mono[0].payload[0] == 0xAE and mono[1].payload == b"\xae\x01xy"
     with pytest.raises(CodecError):
         m.on_adts(b"\xff\xf1garbage", 0)
-
-
-def _msgs(kind, *ts):
-    return [Message.make(kind, t, bytes((t & 0xFF,))) for t in ts]
-
-
-def test_interleaver_orders_bundled_tracks():
-    il = Interleaver(window_ms=1000)
-    # a TS audio PES bundles 348 ms of AAC frames ahead of the video: nothing leaves until
-    # both tracks have something queued, then everything in timestamp order
-    assert il.push(_msgs(MSG_AUDIO, 0, 23, 46, 69, 92, 116, 139, 162, 185, 209, 232, 255, 278, 301, 325)) == []
-    out = il.push(_msgs(MSG_VIDEO, 20, 60))
-    assert [m.ts_ms for m in out] == [0, 20, 23, 46, 60]
-    out = il.push(_msgs(MSG_VIDEO, 100, 140, 180, 220, 260, 300, 340))
-    assert [m.ts_ms for m in out] == [69, 92, 100, 116, 139, 140, 162, 180, 185, 209, 220, 232,
-                                      255, 260, 278, 300, 301, 325]
-    assert [m.ts_ms for m in il.flush()] == [340]
-    assert il.flush() == []
-
-
-def test_interleaver_window_expect_and_metadata():
-    il = Interleaver(window_ms=1000)
-    assert il.push(_msgs(MSG_VIDEO, 0, 40)) == []                 # audio may still come
-    assert [m.ts_ms for m in il.push(_msgs(MSG_VIDEO, 1041))] == [0, 40]   # not after 1 s
-    il.expect([MSG_VIDEO])                                        # the PMT/SDP has video only
-    assert [m.ts_ms for m in il.push(_msgs(MSG_VIDEO, 1080))] == [1041, 1080]
-    il.expect([])                                                 # nothing known: unchanged
-    assert il.expected == {MSG_VIDEO}
-    il = Interleaver()
-    meta = Message.make(MSG_AMF0_DATA, 0, b"meta")
-    assert il.push([meta]) == [meta]                              # never waits for a track
-    assert il.push(_msgs(MSG_VIDEO, 0, 40)) == []
-    out = il.push(_msgs(MSG_AUDIO, 0) + [meta])
-    assert [m.kind for m in out] == [MSG_VIDEO, MSG_AUDIO, MSG_AMF0_DATA]   # 40 waits for audio
-    # a source that restarts its clock keeps being interleaved (no running maximum)
-    il = Interleaver(window_ms=1000)
-    il.push(_msgs(MSG_AUDIO, 5000) + _msgs(MSG_VIDEO, 5000))
-    il.flush()
-    assert il.push(_msgs(MSG_AUDIO, 0, 23)) == []
 
 
 def test_post_body_decoder():
