@@ -12,9 +12,10 @@ from typing import Iterable, List
 
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
 
-__all__ = ["Interleaver", "INTERLEAVE_MS"]
+__all__ = ["Interleaver", "INTERLEAVE_MS", "MAX_QUEUED"]
 
 INTERLEAVE_MS = 1500  # a track silent for this much stream time no longer holds the other back
+MAX_QUEUED = 1024     # messages held at most: a stalled clock (untrusted input) must not grow the queues
 
 
 class Interleaver:
@@ -22,15 +23,18 @@ class Interleaver:
 
     A message leaves once every expected track has something queued (so nothing older can still
     come), or once it is ``window_ms`` older than the newest queued message (a track that stopped
-    or never comes costs that much latency, no more). ``expect`` names the tracks the input
+    or never comes costs that much latency, no more), or once ``max_queued`` messages are held
+    (timestamps that do not advance never open the window). ``expect`` names the tracks the input
     announced (PMT, SDP); until then both are expected. Other messages (metadata) are never
     waited for and leave as soon as they are the oldest.
     """
 
     AV = (MSG_VIDEO, MSG_AUDIO)
 
-    def __init__(self, window_ms: int = INTERLEAVE_MS):
+    def __init__(self, window_ms: int = INTERLEAVE_MS, max_queued: int = MAX_QUEUED):
         self.window_ms = window_ms
+        self.max_queued = max_queued
+        self.queued = 0
         self.expected = set(self.AV)
         self.queues = {MSG_VIDEO: deque(), MSG_AUDIO: deque(), None: deque()}
 
@@ -42,6 +46,7 @@ class Interleaver:
     def push(self, msgs) -> List[Message]:
         for m in msgs:
             self.queues[m.kind if m.kind in self.queues else None].append(m)
+            self.queued += 1
         return self._drain(False)
 
     def flush(self) -> List[Message]:
@@ -57,7 +62,9 @@ class Interleaver:
             q = min(heads, key=lambda d: d[0].ts_ms)
             # the newest is the latest tail (not a running max: a source that restarts its
             # clock must not open the window for good)
-            if not (everything or q is queues[None] or all(queues[k] for k in self.expected)
+            if not (everything or q is queues[None] or self.queued > self.max_queued
+                    or all(queues[k] for k in self.expected)
                     or max(d[-1].ts_ms for d in heads) - q[0].ts_ms > self.window_ms):
                 return out
             out.append(q.popleft())
+            self.queued -= 1

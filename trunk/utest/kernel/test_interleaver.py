@@ -20,7 +20,7 @@ def test_interleaver_orders_bundled_tracks():
     assert [m.ts_ms for m in out] == [69, 92, 100, 116, 139, 140, 162, 180, 185, 209, 220, 232,
                                       255, 260, 278, 300, 301, 325]
     assert [m.ts_ms for m in il.flush()] == [340]
-    assert il.flush() == []
+    assert il.flush() == [] and il.queued == 0
 
 
 def test_interleaver_window_expect_and_metadata():
@@ -43,3 +43,12 @@ def test_interleaver_window_expect_and_metadata():
     il.flush()
     assert il.push(_msgs(MSG_AUDIO, 0, 23)) == []
 
+
+def test_interleaver_holds_at_most_max_queued():
+    """Video whose clock stands still while audio never comes (untrusted input) never opens the
+    window: past ``max_queued`` messages the oldest leave anyway, in order."""
+    il = Interleaver(window_ms=1000, max_queued=10)
+    assert il.push(_msgs(MSG_VIDEO, *[7] * 10)) == []
+    out = il.push(_msgs(MSG_VIDEO, 7, 7, 7))
+    assert len(out) == 3 and il.queued == 10
+    assert len(il.flush()) == 10 and il.queued == 0
