@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Optional
 
 import gevent
 from gevent import socket
 
-from srs.app.casters.output import FrameMuxer, RtmpOutput, expand_output
-from srs.kernel.codec import annexb_split
+from srs.app.casters.output import RtmpOutput, expand_output
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, SrsError
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
+from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
 from srs.kernel.ts_demux import TsDemuxer
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,9 @@ class MpegtsCaster:
         self.cid = 0
         self.port = 0
         self.datagrams = 0
-        self.demuxer = self.muxer = self.output = None
+        self.demuxer = self.output = None
+        self.video: Optional[AvcRawMuxer] = None
+        self.audio: Optional[AacRawMuxer] = None
         self._unsupported = set()
         self._streams = {}        # the PMT's streams the output was told about
         self._held = False        # frames may be held back (flushed after FLUSH_S of silence)
@@ -106,7 +109,7 @@ class MpegtsCaster:
     def on_datagram(self, data: bytes) -> None:
         if self.output is None:
             url = expand_output(self.conf.output, port=self.server.rtmp_port)
-            self.demuxer, self.muxer = TsDemuxer(), FrameMuxer()
+            self.demuxer, self.video, self.audio = TsDemuxer(), AvcRawMuxer(), AacRawMuxer()
             self.output = RtmpOutput(url, "mpegts caster")
             log.info("mpegts caster: stream starts, output %s", url)
         errors = self.demuxer.errors
@@ -143,9 +146,9 @@ class MpegtsCaster:
             return []
         pts_ms, dts_ms = f.pts // 90, f.dts // 90
         if f.stream_type == STREAM_TYPE_H264:
-            return self.muxer.on_h264(annexb_split(f.payload), dts_ms, pts_ms)
+            return self.video.on_annexb(f.payload, dts_ms, pts_ms)
         if f.stream_type == STREAM_TYPE_AAC:
-            return self.muxer.on_adts(f.payload, pts_ms)
+            return self.audio.on_adts(f.payload, pts_ms)
         if f.stream_type not in self._unsupported:
             self._unsupported.add(f.stream_type)
             log.warning("mpegts caster: ignore stream type %#x (only H.264 and AAC)", f.stream_type)

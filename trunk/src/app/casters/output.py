@@ -1,14 +1,9 @@
-"""What every stream caster shares: raw frames -> FLV-style Messages, and the RTMP publish of
-those messages back into this server (as SRS's casters do: rtmp://127.0.0.1:[port]/[app]/[stream]),
-so hooks, HLS, DVR, forward and players all see an ordinary RTMP publisher.
+"""What every stream caster shares: the RTMP publish of its messages back into this server (as
+SRS's casters do: rtmp://127.0.0.1:[port]/[app]/[stream]), so hooks, HLS, DVR, forward and players
+all see an ordinary RTMP publisher, and the TCP listener life cycle of the RTSP and FLV casters.
 
-``FrameMuxer`` is pure: H.264 access units (NALU lists) and AAC frames (raw + AudioSpecificConfig,
-or ADTS) in, ``Message`` lists out. It builds the AVC sequence header from SPS/PPS (again when they
-change), the AAC one from the config, and holds video back until a keyframe follows the header.
-``Interleaver`` orders the audio and video of one stream by timestamp: TS muxers bundle up to
-0.7 s of AAC frames in one PES and RTP sends a burst of them in one packet, and a publish whose
-audio runs that far ahead of its video looks like jitter to the server (time_jitter full turns
-every jump over 250 ms into 10 ms), which stretched the casters' output to half speed.
+The raw frames -> messages muxers are srs.kernel.raw_muxer's (shared with srs-librtmp), the
+audio/video ordering is srs.kernel.interleaver's (TS and RTP bundle audio ahead of video).
 ``RtmpOutput`` owns the RtmpClient: it connects on the first message, re-sends the cached sequence
 headers after a reconnect, and retries at most once per RECONNECT_S after a failure.
 """
@@ -16,26 +11,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from typing import Iterable, List, Optional
+from typing import Optional
 
 import gevent
 from gevent.lock import BoundedSemaphore
 
 from srs.app.server.listener import HTTP_REFUSAL, Listener, make_listener
 from srs.app.rtmp.client import open_client
-from srs.kernel.codec import (AAC_RAW, AAC_SEQUENCE_HEADER, AVC_NALU, AVC_SEQUENCE_HEADER, NALU_AUD,
-                              NALU_IDR, NALU_PPS, NALU_SPS, AacConfig, AvcConfig, aac_payload,
-                              adts_split, annexb_to_avcc, avc_payload)
-from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, SrsError
+from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, SrsError
+from srs.kernel.interleaver import Interleaver
 from srs.kernel.log import cid_var
-from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
+from srs.kernel.message import MSG_AMF0_DATA, Message
 
 log = logging.getLogger(__name__)
 
 RECONNECT_S = 1.0   # a failed publish is retried on the next message after this long
 TIMEOUT_S = 5.0     # RTMP connect/publish timeout towards our own listener
-INTERLEAVE_MS = 1500  # a track silent for this much stream time no longer holds the other back
 
 
 def expand_output(template: str, app: str = "", stream: str = "", port: int = 0) -> str:
@@ -47,126 +38,6 @@ def expand_output(template: str, app: str = "", stream: str = "", port: int = 0)
     if port:
         url = url.replace("[port]", str(port))
     return url
-
-
-class FrameMuxer:
-    """Frames -> Messages with sequence headers; timestamps are given in ms."""
-
-    def __init__(self):
-        self.sps = b""
-        self.pps = b""
-        self.avc_header: Optional[bytes] = None   # the last avcC sent
-        self.asc: Optional[bytes] = None          # the last AudioSpecificConfig sent
-        self.stereo = True
-        self.waiting_key = True                   # no video until a keyframe after the header
-        self.dropped_video = 0
-
-    # --- video
-    def on_h264(self, nalus, dts_ms: int, pts_ms: Optional[int] = None) -> List[Message]:
-        out: List[Message] = []
-        frame = []
-        key = False
-        for n in nalus:
-            if not n:
-                continue
-            t = n[0] & 0x1F
-            if t == NALU_SPS:
-                self.sps = bytes(n)
-            elif t == NALU_PPS:
-                self.pps = bytes(n)
-            elif t == NALU_AUD:
-                continue  # FLV frames carry no access unit delimiters
-            else:
-                key = key or t == NALU_IDR
-                frame.append(n)
-        if self.sps and self.pps:
-            try:
-                header = AvcConfig.from_parameter_sets(self.sps, self.pps).build()
-            except CodecError as e:
-                log.warning("caster: bad SPS/PPS ignored: %s", e)
-                header = None
-            if header is not None and header != self.avc_header:
-                self.avc_header = header
-                self.waiting_key = True
-                out.append(Message.make(MSG_VIDEO, dts_ms, avc_payload(True, AVC_SEQUENCE_HEADER, 0, header)))
-        if not frame:
-            return out
-        if self.avc_header is None or (self.waiting_key and not key):
-            self.dropped_video += 1
-            return out
-        self.waiting_key = False
-        cts = 0 if pts_ms is None else pts_ms - dts_ms
-        out.append(Message.make(MSG_VIDEO, dts_ms, avc_payload(key, AVC_NALU, cts, annexb_to_avcc(frame))))
-        return out
-
-    # --- audio
-    def on_aac(self, frame, ts_ms: int, asc: bytes) -> List[Message]:
-        out: List[Message] = []
-        if asc != self.asc:
-            self.asc = bytes(asc)
-            try:
-                self.stereo = AacConfig.parse(asc).channels != 1
-            except CodecError:
-                self.stereo = True
-            out.append(Message.make(MSG_AUDIO, ts_ms, aac_payload(AAC_SEQUENCE_HEADER, asc, self.stereo)))
-        if frame:
-            out.append(Message.make(MSG_AUDIO, ts_ms, aac_payload(AAC_RAW, frame, self.stereo)))
-        return out
-
-    def on_adts(self, data, pts_ms: int) -> List[Message]:
-        """One PES of ADTS frames: frame i is at pts + i * 1024 samples."""
-        out: List[Message] = []
-        for i, (h, raw) in enumerate(adts_split(data)):
-            cfg = h.config
-            ts = pts_ms + (i * 1024 * 1000) // cfg.sample_rate
-            out += self.on_aac(raw, ts, cfg.build())
-        return out
-
-
-class Interleaver:
-    """Audio and video messages in, the same messages out in timestamp order.
-
-    A message leaves once every expected track has something queued (so nothing older can still
-    come), or once it is ``window_ms`` older than the newest queued message (a track that stopped
-    or never comes costs that much latency, no more). ``expect`` names the tracks the input
-    announced (PMT, SDP); until then both are expected. Other messages (metadata) are never
-    waited for and leave as soon as they are the oldest.
-    """
-
-    AV = (MSG_VIDEO, MSG_AUDIO)
-
-    def __init__(self, window_ms: int = INTERLEAVE_MS):
-        self.window_ms = window_ms
-        self.expected = set(self.AV)
-        self.queues = {MSG_VIDEO: deque(), MSG_AUDIO: deque(), None: deque()}
-
-    def expect(self, kinds: Iterable[int]) -> None:
-        kinds = set(kinds) & set(self.AV)
-        if kinds:
-            self.expected = kinds
-
-    def push(self, msgs) -> List[Message]:
-        for m in msgs:
-            self.queues[m.kind if m.kind in self.queues else None].append(m)
-        return self._drain(False)
-
-    def flush(self) -> List[Message]:
-        return self._drain(True)
-
-    def _drain(self, everything: bool) -> List[Message]:
-        out: List[Message] = []
-        queues = self.queues
-        while True:
-            heads = [q for q in queues.values() if q]
-            if not heads:
-                return out
-            q = min(heads, key=lambda d: d[0].ts_ms)
-            # the newest is the latest tail (not a running max: a source that restarts its
-            # clock must not open the window for good)
-            if not (everything or q is queues[None] or all(queues[k] for k in self.expected)
-                    or max(d[-1].ts_ms for d in heads) - q[0].ts_ms > self.window_ms):
-                return out
-            out.append(q.popleft())
 
 
 class RtmpOutput:

@@ -19,11 +19,12 @@ from typing import Dict, Optional
 import gevent
 from gevent import socket
 
-from srs.app.casters.output import FrameMuxer, RtmpOutput, TcpCaster, expand_output
+from srs.app.casters.output import RtmpOutput, TcpCaster, expand_output
 from srs.core.version import SIGNATURE
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, RequestError, RtspError, SrsError
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
+from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
 from srs.protocol import names, rtsp
 from srs.protocol.rtp import AacDepacketizer, H264Depacketizer, ReorderBuffer, RtpPacket
 
@@ -121,7 +122,8 @@ class RtspConn:
         self.sdp = None
         self.app = self.stream = ""
         self.tracks: Dict[int, Track] = {}   # index in the SDP -> track
-        self.muxer = FrameMuxer()
+        self.video = AvcRawMuxer()
+        self.audio = AacRawMuxer()
         self.output: Optional[RtmpOutput] = None
         self.closed = False
         self.rtp_packets = 0
@@ -335,13 +337,16 @@ class RtspConn:
         msgs = []
         if track.kind == "video":
             for ts, nalus in units:
-                if self.muxer.avc_header is None and track.sps and track.pps:
-                    nalus = [track.sps, track.pps] + nalus
+                if self.video.config is None and track.sps and track.pps:
+                    nalus = [track.sps, track.pps] + nalus   # the SDP's, until in-band ones come
                 ms = track.ms(ts)
-                msgs += self.muxer.on_h264(nalus, ms, ms)
+                try:
+                    msgs += self.video.on_nalus(nalus, ms, ms)
+                except CodecError as e:   # bad SPS/PPS: the units before and after still go out
+                    log.warning("rtsp caster: drop a video frame: %s", e)
         else:
             for ts, frame in units:
-                msgs += self.muxer.on_aac(frame, track.ms(ts), track.asc)
+                msgs += self.audio.on_raw(frame, track.ms(ts), track.asc)
         if msgs:
             self.output.send(msgs)
 

@@ -30,10 +30,10 @@ from typing import Optional
 
 from gevent import socket
 
-from srs.app.rtmp.raw_muxer import AacRawMuxer, AvcRawMuxer
 from srs.app.rtmp.client import ClientClosed, RtmpClient
 from srs.kernel.errors import ERROR_SOCKET_CONNECT, ERROR_SOCKET_TIMEOUT, SrsError
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
+from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
 from srs.protocol.request import Request, parse_rtmp_url
 
 log = logging.getLogger(__name__)
@@ -173,8 +173,8 @@ class RtmpSession:
     def write_h264_raw(self, frames: bytes, dts: int, pts: int) -> int:
         """Annex-B NALUs of one access unit at ``dts``/``pts`` ms; returns messages sent
         (sequence header when SPS/PPS changed, then the picture; 0 while only parameter sets
-        came or the picture precedes any SPS/PPS)."""
-        msgs = self._avc.on_frames(frames, dts, pts)
+        came or the picture precedes any SPS/PPS or, after new ones, a keyframe)."""
+        msgs = self._avc.on_annexb(frames, dts, pts)
         if msgs:
             self.write_messages(msgs)
         return len(msgs)
@@ -182,14 +182,15 @@ class RtmpSession:
     def write_aac_raw(self, adts: bytes, ts: int) -> int:
         """ADTS AAC frames starting at ``ts`` ms (next frames 1024 samples apart); returns
         messages sent (an AudioSpecificConfig sequence header first / on config change)."""
-        msgs = self._aac.on_frames(adts, ts)
+        msgs = self._aac.on_adts(adts, ts)
         if msgs:
             self.write_messages(msgs)
         return len(msgs)
 
     @property
     def h264_dropped(self) -> int:
-        """Pictures written before any SPS/PPS (dropped: undecodable)."""
+        """Pictures written before any SPS/PPS, or after new ones before a keyframe (dropped:
+        undecodable)."""
         return self._avc.dropped
 
     # ------------------------------------------------------------------ stats, cleanup

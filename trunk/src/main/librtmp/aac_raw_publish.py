@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 
+from srs.kernel.codec import adts_split
+from srs.kernel.errors import SrsError
+from srs.kernel.raw_muxer import AAC_SAMPLES_PER_FRAME
 from srs.main.librtmp import Pacer, banner, patch, run, trace
 
 
@@ -23,10 +26,7 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.rtmp.librtmp import RtmpSession
-    from srs.app.rtmp.raw_muxer import AAC_SAMPLES_PER_FRAME
-    from srs.kernel.codec import adts_split
-    from srs.kernel.errors import SrsError
+    from srs.app.rtmp.librtmp import RtmpSession   # after patch(): it imports gevent's socket
 
     args = parse_args(argv)
     banner("publish raw audio as rtmp stream")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from srs.kernel.errors import SrsError
+from srs.kernel.raw_muxer import split_access_units
 from srs.main.librtmp import Pacer, banner, patch, run, trace
 
 
@@ -24,9 +26,7 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.rtmp.librtmp import RtmpSession
-    from srs.app.rtmp.raw_muxer import split_access_units
-    from srs.kernel.errors import SrsError
+    from srs.app.rtmp.librtmp import RtmpSession   # after patch(): it imports gevent's socket
 
     args = parse_args(argv)
     banner("publish raw h.264 as rtmp stream")
@@ -57,7 +57,8 @@ def main(argv) -> int:
         return 1
     finally:
         s.close()
-    trace(f"completed, {len(units)} frames, {sent} messages, {s.h264_dropped} dropped before SPS/PPS")
+    trace(f"completed, {len(units)} frames, {sent} messages, "
+          f"{s.h264_dropped} dropped before SPS/PPS or a keyframe")
     return 0
 
 

@@ -1,12 +1,11 @@
-"""Stream casters: the frame -> message muxer, the interleaver and POST body framing (pure), then
-the real server with the three casters, fed by Debian's ffmpeg, checked by decoding the RTMP output
-with PyAV: every frame the pusher sent is decoded, on the pusher's timeline."""
+"""Stream casters: POST body framing (pure; the raw muxers and the interleaver are tested in
+utest/kernel), then the real server with the three casters, fed by Debian's ffmpeg, checked by
+decoding the RTMP output with PyAV: every frame the pusher sent is decoded, on the pusher's timeline."""
 from __future__ import annotations
 
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import time
 
@@ -17,96 +16,15 @@ from fixtures.raw_socket import exchange
 from fixtures.srs_server import Player, SrsProcess, free_port, wait_for
 from srs.app.casters.flv import BodyDecoder, PostHead, stream_of
 from fixtures.media import make_flv
-from srs.app.casters.output import FrameMuxer, Interleaver, expand_output
-from srs.kernel.codec import AacConfig, AvcConfig, adts_header
-from srs.kernel.errors import CodecError, HttpError
-from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
+from srs.app.casters.output import expand_output
+from srs.kernel.errors import HttpError
 from srs.protocol.rtp import AacDepacketizer, RtpPacket
 
-SPS = bytes.fromhex("6742c01ed9005005bb011000000300100000030320f162e480")
-PPS = bytes.fromhex("68cb83cb20")
 FFMPEG = shutil.which("ffmpeg")
 SPEED = 4
 
 
 # ----------------------------------------------------------------------------- pure parts
-def test_frame_muxer_h264():
-    m = FrameMuxer()
-    assert m.on_h264([b"\x41p"], 0) == []                     # no header yet: dropped
-    out = m.on_h264([b"\x09\xf0", SPS, PPS, b"\x06sei", b"\x65idr"], 40, 80)
-    assert [x.kind for x in out] == [MSG_VIDEO, MSG_VIDEO]
-    sh, key = out
-    assert sh.seq_header and sh.ts_ms == 40
-    assert sh.payload[5:] == AvcConfig.from_parameter_sets(SPS, PPS).build()
-    assert key.keyframe and not key.seq_header
-    assert key.payload[2:5] == (40).to_bytes(3, "big")           # cts = pts - dts
-    assert key.payload[5:] == struct.pack(">I", 4) + b"\x06sei" + struct.pack(">I", 4) + b"\x65idr"
-    inter = m.on_h264([b"\x41p"], 80)
-    assert len(inter) == 1 and not inter[0].keyframe and inter[0].payload[0] == 0x27
-    same = m.on_h264([SPS, PPS, b"\x41p"], 120)                  # same SPS/PPS: no new header
-    assert len(same) == 1 and not same[0].seq_header
-    new_pps = b"\x68\xce\x38\x80"
-    out = m.on_h264([SPS, new_pps, b"\x41p"], 160)
-    assert len(out) == 1 and out[0].seq_header                    # changed: header, wait for a key
-    assert len(m.on_h264([b"\x65k"], 200)) == 1
-
-
-def test_frame_muxer_aac_adts():
-    m = FrameMuxer()
-    cfg = AacConfig(2, 44100, 2)
-    frames = [b"\x21" * 10, b"\x21" * 12, b"\x21" * 9]
-    pes = b"".join(adts_header(cfg, len(f)) + f for f in frames)
-    out = m.on_adts(pes, 1000)
-    assert [x.ts_ms for x in out] == [1000, 1000, 1023, 1046]
-    assert {x.kind for x in out} == {MSG_AUDIO}
-    assert out[0].seq_header and out[0].payload == b"\xaf\x00" + cfg.build()
-    assert [x.payload[2:] for x in out[1:]] == frames
-    assert not m.on_adts(adts_header(cfg, 3) + b"abc", 2000)[0].seq_header
-    mono = m.on_aac(b"xy", 3000, AacConfig(2, 48000, 1).build())
-    assert mono[0].seq_header and mono[0].payload[0] == 0xAE and mono[1].payload == b"\xae\x01xy"
-    with pytest.raises(CodecError):
-        m.on_adts(b"\xff\xf1garbage", 0)
-
-
-def _msgs(kind, *ts):
-    return [Message.make(kind, t, bytes((t & 0xFF,))) for t in ts]
-
-
-def test_interleaver_orders_bundled_tracks():
-    il = Interleaver(window_ms=1000)
-    # a TS audio PES bundles 348 ms of AAC frames ahead of the video: nothing leaves until
-    # both tracks have something queued, then everything in timestamp order
-    assert il.push(_msgs(MSG_AUDIO, 0, 23, 46, 69, 92, 116, 139, 162, 185, 209, 232, 255, 278, 301, 325)) == []
-    out = il.push(_msgs(MSG_VIDEO, 20, 60))
-    assert [m.ts_ms for m in out] == [0, 20, 23, 46, 60]
-    out = il.push(_msgs(MSG_VIDEO, 100, 140, 180, 220, 260, 300, 340))
-    assert [m.ts_ms for m in out] == [69, 92, 100, 116, 139, 140, 162, 180, 185, 209, 220, 232,
-                                      255, 260, 278, 300, 301, 325]
-    assert [m.ts_ms for m in il.flush()] == [340]
-    assert il.flush() == []
-
-
-def test_interleaver_window_expect_and_metadata():
-    il = Interleaver(window_ms=1000)
-    assert il.push(_msgs(MSG_VIDEO, 0, 40)) == []                 # audio may still come
-    assert [m.ts_ms for m in il.push(_msgs(MSG_VIDEO, 1041))] == [0, 40]   # not after 1 s
-    il.expect([MSG_VIDEO])                                        # the PMT/SDP has video only
-    assert [m.ts_ms for m in il.push(_msgs(MSG_VIDEO, 1080))] == [1041, 1080]
-    il.expect([])                                                 # nothing known: unchanged
-    assert il.expected == {MSG_VIDEO}
-    il = Interleaver()
-    meta = Message.make(MSG_AMF0_DATA, 0, b"meta")
-    assert il.push([meta]) == [meta]                              # never waits for a track
-    assert il.push(_msgs(MSG_VIDEO, 0, 40)) == []
-    out = il.push(_msgs(MSG_AUDIO, 0) + [meta])
-    assert [m.kind for m in out] == [MSG_VIDEO, MSG_AUDIO, MSG_AMF0_DATA]   # 40 waits for audio
-    # a source that restarts its clock keeps being interleaved (no running maximum)
-    il = Interleaver(window_ms=1000)
-    il.push(_msgs(MSG_AUDIO, 5000) + _msgs(MSG_VIDEO, 5000))
-    il.flush()
-    assert il.push(_msgs(MSG_AUDIO, 0, 23)) == []
-
-
 def test_post_body_decoder():
     data = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-T: 1\r\n\r\n"
     for step in (1, 3, len(data)):
