@@ -76,9 +76,14 @@ class Server:
         self.hooks = HttpHooks(timeout_s=hooks_timeout_s(), server_id=self.server_id,
                                stream_id_fn=self.statistic.stream_id, cwd=self.cwd)
         self.sources = SourceRegistry(self.source_options)
+        # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
+        self.hls = hls.HlsManager(config=self.current_config, clock=now_ms, hooks=self.hooks,
+                                  connections=self.connections, sources=self.sources, cwd=self.cwd)
         # Outputs that remux a stream once per source (HLS, DVR, ...), in this order.
-        for module in (dvr, hls):
-            self.sources.hub_factories.append(functools.partial(module.make_hub_output, self))
+        self.sources.hub_factories.append(functools.partial(
+            dvr.make_hub_output, config=self.current_config, clock=now_ms, hooks=self.hooks,
+            clients=self.statistic, cwd=self.cwd))
+        self.sources.hub_factories.append(self.hls.output_for)
         # H11: forward published streams to the vhost's forward destinations; the edge manager
         # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
         from srs.app.cluster import edge
@@ -87,7 +92,8 @@ class Server:
         # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
         from srs.app.rtmp import bandcheck
         from srs.app.hds import muxer as hds
-        self.sources.hub_factories.append(functools.partial(hds.make_hub_output, self))
+        self.sources.hub_factories.append(functools.partial(hds.make_hub_output, config=self.current_config,
+                                                            cwd=self.cwd))
         self.bandcheck = bandcheck.BandcheckGate()
         self.edge = edge.EdgeManager(self)
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
@@ -102,8 +108,6 @@ class Server:
         self.greenlets: list = []
         self.grace = False
         self.reload_handlers: List[Callable[[Config, Config, list], None]] = []
-        # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
-        self.hls = hls.hls_manager(self)
         self.reload_handlers.append(self.hls.on_reload)
         # H14: a changed dvr/forward of a vhost is rebuilt on its live sources (SRS's on_reload_vhost_*)
         from srs.app.config.live_reload import LiveReload
@@ -128,6 +132,10 @@ class Server:
 
     def now_ms(self) -> int:
         return now_ms()
+
+    def current_config(self) -> Config:
+        """The running config (a ``ConfigSource``): a reload replaces ``self.config``."""
+        return self.config
 
     def meter(self, cid: int, output) -> None:
         """Count what ``output`` sends into the statistic while it lives (sampled, not per send)."""
