@@ -62,6 +62,19 @@ class PublisherConnection(Protocol):
 Connections = Mapping[int, PublisherConnection]
 
 
+class ConnectionCounts(Protocol):
+    """The max_connections gate every listener shares (``ConnectionGate``), as the API reports it."""
+
+    @property
+    def active(self) -> int: ...
+
+    @property
+    def refused(self) -> int: ...
+
+    @property
+    def limit(self) -> int: ...
+
+
 class SourceDirectory(Protocol):
     """The live sources by URL (``SourceRegistry``), for reloads that re-wire their hub outputs."""
 

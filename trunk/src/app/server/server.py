@@ -19,6 +19,8 @@ from gevent.queue import Queue
 from srs.app.dvr import plan as dvr
 
 from srs.app.hls import muxer as hls
+from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
+from srs.app.api.system import SystemStats
 from srs.app.config.conf import Config
 from srs.app.ffmpeg.process import ChildRegistry
 from srs.app.server.heartbeat import start_heartbeat
@@ -99,6 +101,11 @@ class Server:
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
         # against max_connections, read at each accept so a reload applies at once (SRS's rule)
         self.gate = ConnectionGate(lambda: self.config.max_connections)
+        self.process = ProcessInfo(server_id=self.server_id, pid=self.pid, argv=" ".join(self.argv),
+                                   cwd=self.cwd, start_time_ms=self.start_time_ms)
+        # the HTTP API app lives as long as the server; a reload of http_api only re-listens
+        self.api_app = ApiApp(config=self.current_config, statistic=self.statistic, clock=now_ms,
+                              process=self.process, reload=self.reload, gate=self.gate, sources=self.sources)
         self.rtmp_servers: List[Listener] = []
         self.http_api = None
         self.http_server = None
@@ -214,7 +221,10 @@ class Server:
         self._check_fd_limit()
         self.listen_rtmp()
         self.start_http()
-        self.heartbeat = start_heartbeat(self)
+        beat = self.config.heartbeat
+        summaries = (Summaries(self.process, self.statistic, now_ms, self.gate, SystemStats())
+                     if beat.enabled and beat.summaries else None)
+        self.heartbeat = start_heartbeat(beat, self.config.stats.network, summaries)
         # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
         from srs.app.casters.start import start_casters
         self.casters = start_casters(self)
