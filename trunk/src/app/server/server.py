@@ -25,6 +25,7 @@ from srs.app.config.conf import Config
 from srs.app.ffmpeg.process import ChildRegistry
 from srs.app.server.heartbeat import start_heartbeat
 from srs.app.http.hooks import HttpHooks
+from srs.app.server.logfile import ReopenableFileHandler
 from srs.app.server.listener import ConnectionGate, Listener, make_listener  # noqa: F401 - re-exported
 from srs.app.live.source import SourceOptions, SourceRegistry
 from srs.app.api.statistic import Statistic
@@ -58,7 +59,7 @@ def hooks_timeout_s() -> float:
 
 class Server:
     def __init__(self, config: Config, config_path: str = "", argv: Optional[list] = None,
-                 log_handler=None):
+                 log_handler: Optional[logging.Handler] = None):
         self.config = config
         self.config_path = config_path
         self.argv = argv or []
@@ -110,6 +111,8 @@ class Server:
         self.http_api = None
         self.http_server = None
         self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
+        self.casters = None    # stream casters: started with the server, stopped first
+        self._stopping = False
         self.commands: Queue = Queue()
         self.stopped = Event()
         self.greenlets: list = []
@@ -256,7 +259,7 @@ class Server:
             srv.close()  # a reload of listen: the clients of the old ports keep their connections
         self.rtmp_servers = []
         for host, port in self.config.listen:
-            sock = make_listener(host or "0.0.0.0", port, getattr(self.config, "reuseport", False))
+            sock = make_listener(host or "0.0.0.0", port, self.config.reuseport)
             srv = Listener("rtmp", sock, lambda s, addr: self._accept(RtmpConn, s, addr), self.gate)
             srv.start()
             self.rtmp_servers.append(srv)
@@ -283,12 +286,12 @@ class Server:
         self.http_server = start_http_server(self)
 
     def stop(self) -> None:
-        if getattr(self, "_stopping", False):
+        if self._stopping:
             return
         self._stopping = True
         if self.heartbeat is not None:
             self.heartbeat.stop()
-        if getattr(self, "casters", None) is not None:  # H15: casters first, they publish to us
+        if self.casters is not None:  # H15: casters first, they publish to us
             self.casters.stop()
         for srv in self.rtmp_servers:
             srv.close()
@@ -354,7 +357,7 @@ class Server:
 
     def reopen_log(self) -> None:
         h = self.log_handler
-        if h is not None and hasattr(h, "reopen"):
+        if isinstance(h, ReopenableFileHandler):  # a console handler has nothing to reopen
             h.reopen()
             log.info("log file reopened: %s", h.path)
 
@@ -379,13 +382,13 @@ class Server:
         log.info("reload ok, %d changes", len(changes))
 
     def apply_reload(self, old: Config, new: Config, changes: list) -> None:
-        kinds = {getattr(c, "kind", str(c)) for c in changes}
+        kinds = {c.kind for c in changes}
         if "listen" in kinds:
             self.listen_rtmp()
         if {"srs_log_level", "srs_log_file", "srs_log_tank", "utc_time"} & kinds:
             logging.getLogger().setLevel(level_from_name(new.srs_log_level))
             h = self.log_handler
-            if h is not None and hasattr(h, "reopen") and new.srs_log_file != getattr(h, "path", None):
+            if isinstance(h, ReopenableFileHandler) and new.srs_log_file != h.path:
                 h.reopen(new.srs_log_file)
         if {"http_api", "http_server"} & kinds:
             for closer in (self.http_api, self.http_server):
@@ -405,13 +408,14 @@ class Server:
         cid_var.set(0)
         import resource
 
+        last_print = None
         while True:
             interval = max(self.config.pithy_print_ms, 1000) / 1000.0
             gevent.sleep(min(interval, 5.0))
             self._sample_meters()
             self.statistic.sample(now_ms())
-            if not hasattr(self, "_last_pithy") or time.monotonic() - self._last_pithy >= interval:
-                self._last_pithy = time.monotonic()
+            if last_print is None or time.monotonic() - last_print >= interval:
+                last_print = time.monotonic()
                 ru = resource.getrusage(resource.RUSAGE_SELF)
                 log.info("<- SRS time=%ds, conns=%d, sources=%d, cpu=%.2fs, rss=%dKB",
                          (now_ms() - self.start_time_ms) // 1000, len(self.connections),
