@@ -9,7 +9,7 @@ component that kept the object would keep reading the old one.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional, Protocol, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: importing them here would tie this module to their imports
     from srs.app.api.statistic import ClientStat
@@ -30,6 +30,7 @@ class ConfigSource(Protocol):
     def __call__(self) -> "Config": ...
 
 
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
 class HookCaller(Protocol):
     """The http_hooks a hub output fires (``HttpHooks``); all are asynchronous for the caller."""
 
@@ -43,12 +44,14 @@ class HookCaller(Protocol):
                cwd: str | None = None) -> None: ...
 
 
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
 class ClientDirectory(Protocol):
     """Who a connection id is (``Statistic``): its ip and tcUrl for hooks fired off its greenlet."""
 
     def find_client(self, cid: int) -> Optional["ClientStat"]: ...
 
 
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
 class PublisherConnection(Protocol):
     """A client connection as the server's connection table holds it (``RtmpConn``)."""
 
@@ -62,6 +65,7 @@ class PublisherConnection(Protocol):
 Connections = Mapping[int, PublisherConnection]
 
 
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
 class ConnectionCounts(Protocol):
     """The max_connections gate every listener shares (``ConnectionGate``), as the API reports it."""
 
@@ -75,6 +79,7 @@ class ConnectionCounts(Protocol):
     def limit(self) -> int: ...
 
 
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
 class SourceDirectory(Protocol):
     """The live sources by URL (``SourceRegistry``), for reloads that re-wire their hub outputs."""
 
