@@ -1,10 +1,10 @@
 """The HTTP API (``http_api {}``, port 1985): SRS 3.0's /api/v1 endpoints as a bottle app.
 
-The server serves ``make_api_app(ctx)`` with gevent.pywsgi. ``ctx`` provides: ``config`` (only
-``config.http_api.crossdomain`` and ``config.http_api.raw_api.{enabled, allow_reload, allow_query,
-allow_update}`` are read, on every request, so a reload takes effect at once), ``statistic``,
-``reload()`` (raises ConfigError on a bad file), ``start_time_ms``, ``now_ms()``, ``pid``,
-``server_id``, ``argv``, ``cwd``.
+The server serves an ``ApiApp`` with gevent.pywsgi. The app takes what it reads (app.ports):
+the running ``config`` (only ``http_api.crossdomain`` and ``http_api.raw_api``, at every request, so a
+reload takes effect at once), the ``statistic``, a ``clock``, the ``process`` identity, a ``reload``
+entry (raises ConfigError on a bad file), the connection ``gate`` and the live ``sources`` (for
+/api/v1/clusters; None: no stream is ever here).
 
 As SRS: every answer is HTTP 200 JSON with ``code`` (0 = ok; 2014/2048/2049 for an unknown vhost,
 stream or client); unknown paths are HTTP 404, a known path with the wrong method HTTP 405.
@@ -17,11 +17,16 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
+from typing import Callable, Optional
 from urllib.parse import parse_qs
 
 import bottle
 
+from srs.app.api.statistic import Statistic
 from srs.app.api.system import SystemStats
+from srs.app.cluster.coworkers import origin_info
+from srs.app.ports import Clock, ConfigSource, ConnectionCounts, SourceDirectory
 from srs.core import version
 from srs.kernel import log as srslog
 from srs.kernel.errors import (ERROR_RTMP_CLIENT_NOT_FOUND, ERROR_RTMP_STREAM_NOT_FOUND, ERROR_RTMP_VHOST_NOT_FOUND,
@@ -92,19 +97,37 @@ def _prom_label(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def dump_summaries(ctx, system: SystemStats) -> dict:
+@dataclass(frozen=True)
+class ProcessInfo:
+    """Who this server process is; fixed at start (summaries, metrics, every answer's ``server``)."""
+
+    server_id: str
+    pid: int
+    argv: str          # the command line, joined by spaces
+    cwd: str
+    start_time_ms: int
+
+
+class Summaries:
     """The ``data`` of /api/v1/summaries; the heartbeat sends the same object (``summaries on``)."""
-    stat = ctx.statistic
-    argv = ctx.argv if isinstance(ctx.argv, str) else " ".join(ctx.argv)
-    conn_srs = getattr(ctx, "nb_connections", None)  # the server's connection count, if it keeps one
-    conn_srs = conn_srs() if callable(conn_srs) else stat.nb_clients
-    data = system.summaries(ctx.now_ms(), ctx.start_time_ms, ctx.pid, argv, ctx.cwd,
-                            stat.kbps.recv_bytes, stat.kbps.send_bytes, conn_srs, version.VERSION)
-    gate = getattr(ctx, "gate", None)  # ours, not SRS's: max_connections and the clients it refused
-    if gate is not None:
+
+    def __init__(self, process: ProcessInfo, statistic: Statistic, clock: Clock, gate: ConnectionCounts,
+                 system: SystemStats):
+        self.process = process
+        self.statistic = statistic
+        self.clock = clock
+        self.gate = gate
+        self.system = system
+
+    def __call__(self) -> dict:
+        p, stat, gate = self.process, self.statistic, self.gate
+        # conn_srs: every TCP connection of the process (RTMP, HTTP, API, TCP casters), as SRS
+        data = self.system.summaries(self.clock(), p.start_time_ms, p.pid, p.argv, p.cwd, stat.kbps.recv_bytes,
+                                     stat.kbps.send_bytes, gate.active, version.VERSION)
+        # ours, not SRS's: max_connections and the clients it refused
         data["system"]["conn_srs_max"] = gate.limit
         data["system"]["conn_srs_refused"] = gate.refused
-    return data
+        return data
 
 
 def _skip_body_drain(environ) -> None:
@@ -124,10 +147,18 @@ class ApiApp(bottle.Bottle):
     """The bottle app plus a WSGI front that does what bottle's router cannot: method override,
     JSONP callback validation, OPTIONS/CORS and the ``Server`` header on every answer."""
 
-    def __init__(self, ctx):
+    def __init__(self, *, config: ConfigSource, statistic: Statistic, clock: Clock, process: ProcessInfo,
+                 reload: Callable[[], None], gate: ConnectionCounts, sources: Optional[SourceDirectory] = None):
         super().__init__(catchall=True)  # handlers return text: JSON/JSONP is made by _reply
-        self.ctx = ctx
+        self.current_config = config  # not "config": bottle.Bottle has its own
+        self.statistic = statistic
+        self.clock = clock
+        self.process = process
+        self.reload_config = reload
+        self.gate = gate
+        self.sources = sources
         self.system = SystemStats()
+        self.summaries_data = Summaries(process, statistic, clock, gate, self.system)
         self._routes()
         for status in (400, 404, 405, 500):
             self.error(status)(self._error)
@@ -135,8 +166,7 @@ class ApiApp(bottle.Bottle):
     # --- WSGI front
     def wsgi(self, environ, start_response):
         query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-        http_api = self.ctx.config.http_api
-        cors = bool(getattr(http_api, "crossdomain", True))
+        cors = self.current_config().http_api.crossdomain
         extra = [("Server", version.SIGNATURE)]
         if cors and environ.get("HTTP_ORIGIN"):
             extra += CORS_HEADERS
@@ -195,7 +225,7 @@ class ApiApp(bottle.Bottle):
         return _json(obj)
 
     def _code(self, code: int) -> str:
-        return self._reply({"code": code, "server": self.ctx.server_id})
+        return self._reply({"code": code, "server": self.process.server_id})
 
     def _bad_id(self, kind: str, text: str, code: int) -> str:
         log.warning("http api: refuse %s id %s", kind, ascii(text[:64]))
@@ -203,7 +233,7 @@ class ApiApp(bottle.Bottle):
         return self._code(code)
 
     def _ok(self, **fields) -> str:
-        return self._reply({"code": ERROR_SUCCESS, "server": self.ctx.server_id, **fields})
+        return self._reply({"code": ERROR_SUCCESS, "server": self.process.server_id, **fields})
 
     # --- routes
     def _routes(self) -> None:
@@ -240,9 +270,6 @@ class ApiApp(bottle.Bottle):
         return self._ok(data={"major": version.VERSION_MAJOR, "minor": version.VERSION_MINOR,
                               "revision": version.VERSION_REVISION, "version": version.VERSION})
 
-    def summaries_data(self) -> dict:
-        return dump_summaries(self.ctx, self.system)
-
     def summaries(self) -> str:
         return self._ok(data=self.summaries_data())
 
@@ -261,10 +288,10 @@ class ApiApp(bottle.Bottle):
         uri = req.fullpath + ("?" + req.query_string if req.query_string else "")
         return self._ok(data={"uri": uri, "path": req.fullpath, "METHOD": req.method, "headers": headers,
                               "server": {"sigature": version.KEY, "version": version.VERSION,
-                                         "link": version.URL, "time": self.ctx.now_ms()}})
+                                         "link": version.URL, "time": self.clock()}})
 
     def vhosts(self, vid: str = "") -> str:
-        stat = self.ctx.statistic
+        stat = self.statistic
         if vid and not OBJECT_ID.match(vid):
             return self._bad_id("vhost", vid, ERROR_RTMP_VHOST_NOT_FOUND)
         if vid:
@@ -275,8 +302,8 @@ class ApiApp(bottle.Bottle):
         return self._ok(vhosts=stat.dumps_vhosts())
 
     def streams(self, sid: str = "") -> str:
-        stat = self.ctx.statistic
-        now_ms = self.ctx.now_ms()
+        stat = self.statistic
+        now_ms = self.clock()
         if sid and not OBJECT_ID.match(sid):
             return self._bad_id("stream", sid, ERROR_RTMP_STREAM_NOT_FOUND)
         if sid:
@@ -287,7 +314,7 @@ class ApiApp(bottle.Bottle):
         return self._ok(streams=stat.dumps_streams(now_ms))
 
     def clients(self, cid: str = "") -> str:
-        stat = self.ctx.statistic
+        stat = self.statistic
         if cid and not CLIENT_ID.match(cid):
             return self._bad_id("client", cid, ERROR_RTMP_CLIENT_NOT_FOUND)
         client = stat.find_client(cid) if cid else None
@@ -299,7 +326,7 @@ class ApiApp(bottle.Bottle):
             stat.kick(client.id)
             log.warning("kickoff client id=%s ok", client.id)
             return self._ok()
-        now_ms = self.ctx.now_ms()
+        now_ms = self.clock()
         if client is not None:
             return self._ok(client=client.dumps(now_ms))
         q = bottle.request.query
@@ -308,25 +335,26 @@ class ApiApp(bottle.Bottle):
         return self._ok(clients=stat.dumps_clients(now_ms, start, count))
 
     def raw(self) -> str:
-        raw_api = self.ctx.config.http_api.raw_api
+        http_api = self.current_config().http_api
+        raw_api = http_api.raw_api
         rpc = bottle.request.query.get("rpc") or ""
         if rpc == "raw":
-            http_api = self.ctx.config.http_api
             return self._reply({"code": ERROR_SUCCESS, "http_api": {
-                "crossdomain": bool(getattr(http_api, "crossdomain", True)),
-                "raw_api": {k: bool(getattr(raw_api, k, False))
-                            for k in ("enabled", "allow_reload", "allow_query", "allow_update")}}})
-        if not getattr(raw_api, "enabled", False):
+                "crossdomain": http_api.crossdomain,
+                "raw_api": {"enabled": raw_api.enabled, "allow_reload": raw_api.allow_reload,
+                            "allow_query": raw_api.allow_query, "allow_update": raw_api.allow_update}}})
+        if not raw_api.enabled:
             return self._reply({"code": ERROR_SYSTEM_CONFIG_RAW_DISABLED})
         if rpc not in ("reload", "query", "update"):
             return self._reply({"code": ERROR_SYSTEM_CONFIG_RAW})
-        if not getattr(raw_api, f"allow_{rpc}", False):
+        allowed = {"reload": raw_api.allow_reload, "query": raw_api.allow_query, "update": raw_api.allow_update}
+        if not allowed[rpc]:
             return self._reply({"code": ERROR_SYSTEM_CONFIG_RAW_DISABLED})
         if rpc != "reload":
             # query/update of the config through the API are not implemented (yet)
             return self._reply({"code": ERROR_SYSTEM_CONFIG_RAW_NOT_ALLOWED})
         try:
-            self.ctx.reload()
+            self.reload_config()
         except SrsError as e:
             log.warning("raw api reload failed: %s", e)
             return self._reply({"code": e.code})
@@ -337,12 +365,14 @@ class ApiApp(bottle.Bottle):
         q = bottle.request.query
         query = {k: q.get(k, "") for k in ("ip", "vhost", "app", "stream")}
         # H14: origin cluster: where the stream is published on this server, or null
-        from srs.app.cluster.coworkers import origin_info
-        origin = origin_info(self.ctx, query["vhost"], query["app"], query["stream"], q.get("coworker", ""))
+        origin = None
+        if self.sources is not None:
+            origin = origin_info(self.current_config(), self.sources.sources, query["vhost"], query["app"],
+                                 query["stream"], q.get("coworker", ""))
         return self._reply({"code": ERROR_SUCCESS, "data": {"query": query, "origin": origin}})
 
     def metrics(self) -> str:
-        stat = self.ctx.statistic
+        stat = self.statistic
         lines = []
 
         def metric(name, kind, help_text, samples):
@@ -354,19 +384,18 @@ class ApiApp(bottle.Bottle):
 
         streams = stat.streams()
         proc = self.system.process_figures()
-        info = {"version": version.VERSION, "server": self.ctx.server_id, "pid": str(self.ctx.pid)}
+        info = {"version": version.VERSION, "server": self.process.server_id, "pid": str(self.process.pid)}
         metric("srs_build_info", "gauge", "SRS server identity.", [(info, 1)])
         metric("srs_uptime_seconds", "gauge", "Seconds since the server started.",
-               [({}, max(0, self.ctx.now_ms() - self.ctx.start_time_ms) / 1000.0)])
+               [({}, max(0, self.clock() - self.process.start_time_ms) / 1000.0)])
         metric("srs_streams", "gauge", "Streams known to the server.", [({}, len(streams))])
         metric("srs_streams_publishing", "gauge", "Streams with an active publisher.",
                [({}, sum(1 for s in streams if s.active))])
         metric("srs_clients", "gauge", "Connected RTMP/HTTP clients.", [({}, stat.nb_clients)])
-        gate = getattr(self.ctx, "gate", None)
-        if gate is not None:
-            metric("srs_connections", "gauge", "Open TCP connections of every listener.", [({}, gate.active)])
-            metric("srs_connections_refused_total", "counter", "Connections refused at max_connections.",
-                   [({}, gate.refused)])
+        gate = self.gate
+        metric("srs_connections", "gauge", "Open TCP connections of every listener.", [({}, gate.active)])
+        metric("srs_connections_refused_total", "counter", "Connections refused at max_connections.",
+               [({}, gate.refused)])
         metric("srs_send_bytes_total", "counter", "Bytes sent to clients.", [({}, stat.kbps.send_bytes)])
         metric("srs_receive_bytes_total", "counter", "Bytes received from clients.", [({}, stat.kbps.recv_bytes)])
         metric("srs_send_kbps", "gauge", "Send rate over 30s.", [({}, stat.kbps.send_kbps_30s)])
@@ -392,8 +421,3 @@ class ApiApp(bottle.Bottle):
         metric("process_start_time_seconds", "gauge", "Start time since the epoch.", [({}, proc["start_time_s"])])
         bottle.response.content_type = "text/plain; version=0.0.4; charset=utf-8"
         return "\n".join(lines) + "\n"
-
-
-def make_api_app(ctx) -> bottle.Bottle:
-    """The API app the server mounts on ``http_api.listen``."""
-    return ApiApp(ctx)

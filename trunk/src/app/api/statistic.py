@@ -18,6 +18,7 @@ import os
 from typing import Callable
 
 from srs.kernel import log as srslog
+from srs.protocol.request import Request
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +119,16 @@ class ClientStat:
     __slots__ = ("id", "stream", "type", "ip", "page_url", "swf_url", "tc_url", "kick_fn",
                  "create_ms", "recv_bytes", "send_bytes")
 
-    def __init__(self, cid: int, stream: StreamStat, conn_type: str, ip: str, req,
+    def __init__(self, cid: int, stream: StreamStat, conn_type: str, ip: str, req: Request,
                  kick: Callable[[], None] | None, now_ms: int):
         self.id = cid
         self.stream = stream
         self.type = conn_type
         self.ip = ip
         # copy what we dump: the connection's request keeps changing (republish, redirects)
-        self.page_url = getattr(req, "page_url", "") or ""
-        self.swf_url = getattr(req, "swf_url", "") or ""
-        self.tc_url = getattr(req, "tc_url", "") or ""
+        self.page_url = req.page_url or ""
+        self.swf_url = req.swf_url or ""
+        self.tc_url = req.tc_url or ""
         self.kick_fn = kick
         self.create_ms = now_ms
         self.recv_bytes = 0
@@ -214,7 +215,7 @@ class Statistic:
         while len(self._remembered) > MAX_REMEMBERED_IDS:
             self._remembered.popitem(last=False)
 
-    def stream_id(self, req) -> str | None:
+    def stream_id(self, req: Request) -> str | None:
         """The id of the stream of ``req`` if it is known (hooks put it in their body)."""
         key = f"{req.vhost}/{req.app}/{req.stream}"
         stream = self._streams.get(key)
@@ -223,7 +224,7 @@ class Statistic:
         return self._remembered.get(key)
 
     # --- events from connections and sources
-    def on_client(self, cid: int, req, conn_type: str, ip: str, kick: Callable[[], None] | None,
+    def on_client(self, cid: int, req: Request, conn_type: str, ip: str, kick: Callable[[], None] | None,
                   now_ms: int) -> None:
         old = self._clients.pop(cid, None)
         if old is not None:

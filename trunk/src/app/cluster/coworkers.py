@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 from urllib.parse import quote
 
 from srs.app.http.client import http_get
 from srs.kernel.errors import ERROR_RTMP_STREAM_NOT_FOUND, SrsError
 from srs.protocol.request import DEFAULT_VHOST, make_rtmp_url, parse_host_port, parse_rtmp_url
+
+if TYPE_CHECKING:  # annotations only
+    from srs.app.config.conf import Config
+    from srs.app.live.source import LiveSource
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +38,13 @@ REDIRECT_WAIT_S = 3.0      # SRS_RTMP_REDIRECT_TIMEOUT: how long the client may 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::", "")
 
 
-def origin_info(server, vhost: str, app: str, stream: str, coworker: str) -> Optional[dict]:
+def origin_info(config: Config, sources: Mapping[str, LiveSource], vhost: str, app: str, stream: str,
+                coworker: str) -> Optional[dict]:
     """The ``origin`` object of /api/v1/clusters: where ``vhost/app/stream`` is published on this
-    server, or None. ``coworker`` is the API address the asker used to reach us: when we listen on
-    a wildcard/loopback address its host is the best guess of how the asker reaches our RTMP port."""
-    config = server.config
-    sources = getattr(server, "sources", None)  # the API's context may be a server without streams
-    vc = config.vhost(vhost) if sources is not None and hasattr(config, "vhost") else None
+    server (``sources``: the live sources by URL), or None. ``coworker`` is the API address the asker
+    used to reach us: when we listen on a wildcard/loopback address its host is the best guess of
+    how the asker reaches our RTMP port."""
+    vc = config.vhost(vhost)
     if vc is None:
         return None
     src = sources.get(f"{vc.name}/{app}/{stream}")

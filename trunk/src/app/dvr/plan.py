@@ -16,7 +16,10 @@ http_hooks are enabled.
 Recording never breaks the publisher: an error (disk full, unwritable path, a bug) is logged,
 the file is abandoned and recording stops until the next publish.
 
-Wiring: ``server.sources.hub_factories.append(functools.partial(make_hub_output, server))``.
+Wiring (the Server does it, with its own parts)::
+
+    registry.hub_factories.append(functools.partial(make_hub_output, config=..., clock=...,
+                                                    hooks=..., clients=..., cwd=...))
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import os
 import time
 
 from srs.app.dvr.flv import FlvSegment
+from srs.app.ports import ClientDirectory, Clock, ConfigSource, HookCaller
 from srs.app.server.file_root import PathOutsideRoot, confine, show_name, template_root
 from srs.kernel import log as srslog
 from srs.kernel.errors import SrsError
@@ -114,10 +118,16 @@ class Jitter:
 # ---------------------------------------------------------------------------------- the hub output
 
 class Dvr:
-    """The DVR of one source (one hub output); plans as SRS's SrsDvr*Plan."""
+    """The DVR of one source (one hub output); plans as SRS's SrsDvr*Plan. ``clients`` tells the
+    publisher's ip and tcUrl for on_dvr; paths are relative to ``cwd`` (the server's)."""
 
-    def __init__(self, server, source, vhost: str):
-        self.server = server
+    def __init__(self, source, vhost: str, *, config: ConfigSource, clock: Clock, hooks: HookCaller,
+                 clients: ClientDirectory, cwd: str):
+        self.config = config
+        self.clock = clock
+        self.hooks = hooks
+        self.clients = clients
+        self.cwd = cwd
         self.source = source
         self.vhost = vhost
         self.active = False
@@ -139,7 +149,7 @@ class Dvr:
     def on_publish(self, source) -> None:
         self._close_quietly()
         self.meta = self.video_sh = self.audio_sh = None
-        vc = self.server.config.vhost(self.vhost)
+        vc = self.config().vhost(self.vhost)
         cfg = vc.dvr if vc is not None else None
         _, app, stream = split_url(source.url)
         self.active = bool(cfg is not None and cfg.enabled and dvr_applies(cfg.apply, app, stream)
@@ -207,8 +217,8 @@ class Dvr:
     def _open_segment(self) -> None:
         cfg = self.cfg
         vhost, app, stream = split_url(self.source.url)
-        path = confined_path(cfg.path, vhost, app, stream, self.server.now_ms(), self.server.cwd)
-        fs_path = os.path.join(self.server.cwd, path)
+        path = confined_path(cfg.path, vhost, app, stream, self.clock(), self.cwd)
+        fs_path = os.path.join(self.cwd, path)
         mp4 = path.endswith(".mp4")
         if mp4 and cfg.plan == "append":
             log.warning("dvr: mp4 cannot be appended to; %s is recorded per session", path)
@@ -260,27 +270,27 @@ class Dvr:
                 log.exception("dvr: recording of %s stopped", self.source.url)
 
     def _on_dvr(self, path: str) -> None:
-        vc = self.server.config.vhost(self.vhost)
+        vc = self.config().vhost(self.vhost)
         hooks = vc.http_hooks if vc is not None else None
         if hooks is None or not hooks.enabled or not hooks.on_dvr:
             return
         vhost, app, stream = split_url(self.source.url)
         ip = tc_url = ""
-        stat = getattr(self.server, "statistic", None)
-        client = stat.find_client(self.cid) if stat is not None else None
+        client = self.clients.find_client(self.cid)
         if client is not None:
             ip, tc_url = client.ip, client.tc_url
         req = Request(ip=ip)
         req.tc_url, req.vhost, req.app, req.stream = tc_url, vhost, app, stream
-        self.server.hooks.on_dvr(list(hooks.on_dvr), req, self.cid, ip, path, cwd=self.server.cwd)
+        self.hooks.on_dvr(list(hooks.on_dvr), req, self.cid, ip, path, cwd=self.cwd)
 
 
-def make_hub_output(server, source, vhost: str):
+def make_hub_output(source, vhost: str, *, config: ConfigSource, clock: Clock, hooks: HookCaller,
+                    clients: ClientDirectory, cwd: str):
     """Hub factory: a Dvr for ``source`` when the vhost records it, else None."""
-    vc = server.config.vhost(vhost)
+    vc = config().vhost(vhost)
     if vc is None or not vc.dvr.enabled:
         return None
     _, app, stream = split_url(source.url)
     if not dvr_applies(vc.dvr.apply, app, stream):
         return None
-    return Dvr(server, source, vhost)
+    return Dvr(source, vhost, config=config, clock=clock, hooks=hooks, clients=clients, cwd=cwd)

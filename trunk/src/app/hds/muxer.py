@@ -24,6 +24,7 @@ import os
 from typing import List, Optional
 
 from srs.app.dvr.plan import split_url
+from srs.app.ports import ConfigSource
 from srs.app.server.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.kernel import f4v
 from srs.kernel.errors import ERROR_SYSTEM_FILE_WRITE, SrsError
@@ -62,8 +63,9 @@ class HdsStream:
     """The HDS writer of one source (lives as long as the source; fragment numbers keep counting
     across publishes, as SRS's SrsHds)."""
 
-    def __init__(self, server, source, vhost: str):
-        self.server = server
+    def __init__(self, source, vhost: str, *, config: ConfigSource, cwd: str):
+        self.config = config
+        self.cwd = cwd
         self.vhost = vhost
         self.url = source.url
         _, self.app, self.stream = split_url(source.url)
@@ -84,14 +86,14 @@ class HdsStream:
 
     # ------------------------------------------------------------------ hub contract
     def on_publish(self, source) -> None:
-        vc = self.server.config.vhost(self.vhost)
+        vc = self.config().vhost(self.vhost)
         cfg = vc.hds if vc is not None else None
         if cfg is None or not cfg.enabled:
             self.publishing = False
             return
         self.fragment_ms = float(cfg.hds_fragment) * 1000.0
         self.window_ms = float(cfg.hds_window) * 1000.0
-        self.root = os.path.join(self.server.cwd, cfg.hds_path)
+        self.root = os.path.join(self.cwd, cfg.hds_path)
         self.dir = os.path.join(self.root, self.app)
         self.fragments = []
         self.current = None
@@ -193,9 +195,9 @@ class HdsStream:
         return confine(self.root, self.app + "/" + name)
 
 
-def make_hub_output(server, source, vhost: str) -> Optional[HdsStream]:
+def make_hub_output(source, vhost: str, *, config: ConfigSource, cwd: str) -> Optional[HdsStream]:
     """Hub factory: an HdsStream for ``source`` when the vhost has ``hds { enabled on; }``."""
-    vc = server.config.vhost(vhost)
+    vc = config().vhost(vhost)
     if vc is None or not vc.hds.enabled:
         return None
-    return HdsStream(server, source, vhost)
+    return HdsStream(source, vhost, config=config, cwd=cwd)

@@ -2,10 +2,10 @@
 
 Behaviour is SRS 2.0's srs_app_hls.cpp (+ 3.0's AES keys and ts floor); see srs-compat.md §8.
 
-    server.hls = HlsManager(server)                       # optional; made on first use otherwise
-    registry.hub_factories.append(lambda src, vhost: make_hub_output(server, src, vhost))
+    hls = HlsManager(config=..., clock=..., hooks=..., connections=..., sources=..., cwd=...)
+    registry.hub_factories.append(hls.output_for)         # the Server does this
     ...
-    server.hls.stop()                                     # at server stop: close + hls_dispose
+    hls.stop()                                            # at server stop: close + hls_dispose
 
 Flow per message (inline in the publisher's greenlet; only file writes, no network):
   hold the first messages until the codecs are known (a frame of each kind, or 1 s of media)
@@ -31,8 +31,7 @@ Errors on disk (or in the media) never escape to the publisher: ``hls_on_error``
   continue: log (rate-limited); the segment being written is abandoned and the next reap point
             opens a new file.
   ignore:   HLS stops for this publish (the next publish tries again).
-  disconnect: as ignore, and the publisher is kicked (``source.kick_publisher()`` if the source
-            has it, else the server connection of ``source.publisher_cid``).
+  disconnect: as ignore, and the publisher is kicked (the connection of ``source.publisher_cid``).
 """
 from __future__ import annotations
 
@@ -44,6 +43,7 @@ import gevent
 
 from srs.app.server.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.app.hls.keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
+from srs.app.ports import Clock, ConfigSource, Connections, HookCaller, SourceDirectory
 from srs.app.hls.m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
                               segment_uri, shrink)
 from srs.kernel import log as srslog
@@ -79,7 +79,6 @@ class HlsStream:
 
     def __init__(self, manager: "HlsManager", url: str, vhost: str):
         self.manager = manager
-        self.server = manager.server
         self.url = url
         self.vhost = vhost
         self.req_vhost, self.app, self.stream = split_url(url)
@@ -118,8 +117,8 @@ class HlsStream:
         if self.active:  # a publish without an unpublish: close what is open first
             self.on_unpublish(self.source)
         self.source = source
-        self.last_update_ms = self.server.now_ms()
-        vc = self.server.config.vhost(self.vhost)
+        self.last_update_ms = self.manager.clock()
+        vc = self.manager.config().vhost(self.vhost)
         cfg = vc.hls if vc is not None else None
         if cfg is None or not cfg.enabled:
             self.active = False
@@ -162,7 +161,7 @@ class HlsStream:
         kind = msg.kind
         if kind != MSG_VIDEO and kind != MSG_AUDIO:
             return
-        self.last_update_ms = self.server.now_ms()
+        self.last_update_ms = self.manager.clock()
         try:
             if self.codecs_known:
                 self._mux(msg)
@@ -172,7 +171,7 @@ class HlsStream:
             self._fail(e)
 
     def on_unpublish(self, source) -> None:
-        self.last_update_ms = self.server.now_ms()
+        self.last_update_ms = self.manager.clock()
         if not self.active:
             return
         try:
@@ -321,13 +320,13 @@ class HlsStream:
     # ------------------------------------------------------------------ segments
     def _open(self, start_ms: int) -> None:
         cfg = self.cfg
-        now = self.server.now_ms()
+        now = self.manager.clock()
         seq = self.seq
         self.seq += 1
         name = build_stream(cfg.hls_ts_file, self.req_vhost, self.app, self.stream)
         if cfg.hls_ts_floor:
             name = name.replace("[timestamp]", str(self.floor.next(now, cfg.hls_fragment)))
-        name = build_timestamp(name, now, self.server.config.utc_time).replace("[seq]", str(seq))
+        name = build_timestamp(name, now, self.manager.config().utc_time).replace("[seq]", str(seq))
         path = confine(self.root, name)  # before anything is written; refused -> _fail stops HLS
         seg = Segment(seq, start_ms, path, segment_uri(path, self.m3u8_dir, self.m3u8_url, cfg.hls_entry_prefix))
         seg.discontinuity = self.mark_next
@@ -426,27 +425,27 @@ class HlsStream:
 
     # ------------------------------------------------------------------ hooks
     def _hooks(self, seg: Segment) -> None:
-        vc = self.server.config.vhost(self.vhost)
+        vc = self.manager.config().vhost(self.vhost)
         hk = vc.http_hooks if vc is not None else None
         if hk is None or not hk.enabled or not (hk.on_hls or hk.on_hls_notify):
             return
         req, cid, ip = self._identity()
-        hooks = self.server.hooks
+        hooks = self.manager.hooks
         if hk.on_hls:
             hooks.on_hls(list(hk.on_hls), req, cid, ip, seg.duration, seg.path, seg.uri, self.m3u8_path,
-                         self.m3u8_url, seg.seq, cwd=self.server.cwd)
+                         self.m3u8_url, seg.seq, cwd=self.manager.cwd)
         if hk.on_hls_notify:
             hooks.on_hls_notify(list(hk.on_hls_notify), req, seg.uri, self.cfg.hls_nb_notify, cid)
 
     def _identity(self):
-        """The publisher's request, cid and ip for hooks (its connection's, when the server has one)."""
-        cid = getattr(self.source, "publisher_cid", None) or 0
-        conn = getattr(self.server, "connections", {}).get(cid) if cid else None
-        req = getattr(conn, "req", None)
+        """The publisher's request, cid and ip for hooks (its connection's while it is connected)."""
+        cid = (self.source.publisher_cid or 0) if self.source is not None else 0
+        conn = self.manager.connections.get(cid) if cid else None
+        req = conn.req if conn is not None else None
         if req is None:
             req = Request()
             req.vhost, req.app, req.stream = self.req_vhost, self.app, self.stream
-        return req, cid, getattr(conn, "ip", "") or ""
+        return req, cid, conn.ip if conn is not None else ""
 
     # ------------------------------------------------------------------ errors
     def _fail(self, err: Exception, unpublishing: bool = False) -> None:
@@ -459,7 +458,7 @@ class HlsStream:
             return
         policy = self.cfg.hls_on_error if self.cfg is not None else "continue"
         if policy == "continue" or unpublishing:
-            now = self.server.now_ms()
+            now = self.manager.clock()
             if now - self._last_error_log_ms >= ERROR_LOG_INTERVAL_MS:
                 self._last_error_log_ms = now
                 log.warning("hls: %s error (continue, %d so far): %s", self.url, self.errors, err)
@@ -475,14 +474,9 @@ class HlsStream:
                         policy, err)
 
     def _kick(self) -> None:
-        source = self.source
-        kick = getattr(source, "kick_publisher", None)
-        if callable(kick):
-            kick()
-            return
-        cid = getattr(source, "publisher_cid", None)
-        conn = getattr(self.server, "connections", {}).get(cid) if cid is not None else None
-        if conn is not None and hasattr(conn, "kick"):
+        cid = self.source.publisher_cid if self.source is not None else None
+        conn = self.manager.connections.get(cid) if cid is not None else None
+        if conn is not None:
             conn.kick()
         else:
             log.warning("hls: cannot kick the publisher of %s (cid=%s)", self.url, cid)
@@ -492,7 +486,7 @@ class HlsStream:
         """hls_dispose: end HLS for this publish and delete the m3u8 and every segment."""
         if self.active:
             self.on_unpublish(self.source)
-        vc = self.server.config.vhost(self.vhost)
+        vc = self.manager.config().vhost(self.vhost)
         dispose_s = vc.hls.hls_dispose if vc is not None else 0
         self.can_dispose = False
         if dispose_s <= 0:
@@ -509,16 +503,23 @@ class HlsStream:
 
 
 class HlsManager:
-    """Every HlsStream of a server, the hls_dispose timer, and shutdown."""
+    """Every HlsStream of a server, the hls_dispose timer, and shutdown; what its streams need
+    from the server (config, clock, hooks, the publishers' connections, cwd) lives here."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, config: ConfigSource, clock: Clock, hooks: HookCaller, connections: Connections,
+                 sources: SourceDirectory, cwd: str):
+        self.config = config
+        self.clock = clock
+        self.hooks = hooks
+        self.connections = connections
+        self.sources = sources
+        self.cwd = cwd
         self.streams: Dict[str, HlsStream] = {}
         self.timer: Optional[gevent.Greenlet] = None
         self.interval_s = 1.0
 
     def output_for(self, source, vhost: str) -> Optional[HlsStream]:
-        vc = self.server.config.vhost(vhost)
+        vc = self.config().vhost(vhost)
         if vc is None or not vc.hls.enabled:
             return None
         stream = self.streams.get(source.url)
@@ -537,7 +538,7 @@ class HlsManager:
         while True:
             gevent.sleep(self.interval_s)
             try:
-                self.check_dispose(self.server.now_ms())
+                self.check_dispose(self.clock())
             except Exception:  # one stream's bug must not stop disposing the others
                 log.exception("hls: dispose check failed")
 
@@ -545,7 +546,7 @@ class HlsManager:
         for stream in list(self.streams.values()):
             if not stream.can_dispose:
                 continue
-            vc = self.server.config.vhost(stream.vhost)
+            vc = self.config().vhost(stream.vhost)
             dispose_s = vc.hls.hls_dispose if vc is not None else 0
             if dispose_s > 0 and now_ms - stream.last_update_ms > dispose_s * 1000:
                 srslog.trace(log, "hls: %s idle %dms > hls_dispose %.1fs", stream.url,
@@ -556,10 +557,9 @@ class HlsManager:
         """A ``server.reload_handlers`` entry: apply a changed ``hls {}`` to live sources (SRS's
         reload_vhost_hls): attach HLS where it was turned on, restart it where its settings changed
         (the hub replays the sequence headers), detach it where it was turned off."""
-        registry = getattr(self.server, "sources", None)
-        for src in list(getattr(registry, "sources", {}).values()):
+        for src in list(self.sources.sources.values()):
             vhost = src.url.split("/", 1)[0]
-            vc = self.server.config.vhost(vhost)
+            vc = self.config().vhost(vhost)
             cfg = vc.hls if vc is not None else None
             enabled = cfg is not None and cfg.enabled
             out = next((o for o in src.hub if isinstance(o, HlsStream)), None)
@@ -581,17 +581,3 @@ class HlsManager:
                 stream.dispose()
             except Exception:
                 log.exception("hls: dispose %s failed", stream.url)
-
-
-def hls_manager(server) -> HlsManager:
-    """The server's HlsManager (``server.hls``), created on first use."""
-    manager = getattr(server, "hls", None)
-    if manager is None:
-        manager = HlsManager(server)
-        server.hls = manager
-    return manager
-
-
-def make_hub_output(server, source, vhost: str) -> Optional[HlsStream]:
-    """Hub factory: the HLS output of ``source`` or None when the vhost has HLS off."""
-    return hls_manager(server).output_for(source, vhost)

@@ -48,9 +48,7 @@ class ApiServer:
     """gevent.pywsgi running the bottle app; each request gets its own cid."""
 
     def __init__(self, server, host: str, port: int, idle_timeout_s: float = API_IDLE_TIMEOUT_S):
-        from srs.app.api.routes import make_api_app
-
-        app = make_api_app(server)
+        app = server.api_app  # built by the Server with the parts it reads (api.routes.ApiApp)
 
         def with_cid(environ, start_response):
             cid_var.set(server.next_cid())

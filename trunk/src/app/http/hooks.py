@@ -25,6 +25,7 @@ from srs.app.http.client import http_get, http_post_json
 from srs.kernel import log as srslog
 from srs.kernel.errors import (ERROR_HTTP_DATA_INVALID, ERROR_HTTP_STATUS_INVALID, ERROR_RESPONSE_CODE,
                                AccessDenied, HttpError, SrsError)
+from srs.protocol.request import DEFAULT_VHOST, Request
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ HLS_NOTIFY_TIMEOUT_S = 10.0
 # Async hook tasks waiting for the worker; beyond this they are dropped (a dead hook server
 # must not grow memory without bound).
 ASYNC_QUEUE_SIZE = 1024
-DEFAULT_VHOST = "__defaultVhost__"
 
 
 def check_response(status: int, body: bytes) -> None:
@@ -58,17 +58,13 @@ def check_response(status: int, body: bytes) -> None:
         raise AccessDenied(f"response object code {code}", code=ERROR_RESPONSE_CODE)
 
 
-def _s(req, name: str) -> str:
-    return getattr(req, name, "") or ""
-
-
 class HttpHooks:
     """Calls the hook URLs of one server. ``server_id`` and ``stream_id_fn(req)`` fill the SRS 4
     fields (the Statistic provides both: ``HttpHooks(server_id=stat.server_id, stream_id_fn=stat.stream_id)``);
     ``cwd`` is what on_dvr/on_hls report when the caller passes none."""
 
     def __init__(self, timeout_s: float = 30.0, server_id: str = "",
-                 stream_id_fn: Callable[[object], str | None] | None = None, cwd: str | None = None,
+                 stream_id_fn: Callable[[Request], str | None] | None = None, cwd: str | None = None,
                  queue_size: int = ASYNC_QUEUE_SIZE):
         self.timeout_s = timeout_s
         self.server_id = server_id
@@ -80,15 +76,15 @@ class HttpHooks:
         self.dropped = 0  # async tasks dropped on overflow
 
     # --- bodies
-    def _base(self, action: str, req, cid: int, ip: str) -> dict:
+    def _base(self, action: str, req: Request, cid: int, ip: str) -> dict:
         body = {"server_id": self.server_id, "action": action, "client_id": cid, "ip": ip,
-                "vhost": _s(req, "vhost"), "app": _s(req, "app")}
+                "vhost": req.vhost, "app": req.app}
         return body
 
-    def _stream_fields(self, body: dict, req) -> dict:
-        vhost, app, stream = body["vhost"], body["app"], _s(req, "stream")
+    def _stream_fields(self, body: dict, req: Request) -> dict:
+        vhost, app, stream = body["vhost"], body["app"], req.stream
         body["stream"] = stream
-        body["param"] = _s(req, "param")
+        body["param"] = req.param
         prefix = "" if vhost == DEFAULT_VHOST else vhost
         body["stream_url"] = f"{prefix}/{app}/{stream}"
         sid = self.stream_id_fn(req) if self.stream_id_fn is not None else None
@@ -126,37 +122,39 @@ class HttpHooks:
                             body.get("client_id"), url, e)
 
     # --- events that decide (raise AccessDenied)
-    def on_connect(self, urls: Sequence[str] | None, req, cid: int, ip: str) -> None:
+    def on_connect(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
         body = self._base("on_connect", req, cid, ip)
-        body["tcUrl"] = _s(req, "tc_url")
-        body["pageUrl"] = _s(req, "page_url")
+        body["tcUrl"] = req.tc_url
+        body["pageUrl"] = req.page_url
         self._decide(urls, body)
 
-    def on_publish(self, urls: Sequence[str] | None, req, cid: int, ip: str) -> None:
+    def on_publish(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
         body = self._stream_fields(self._base("on_publish", req, cid, ip), req)
-        body["tcUrl"] = _s(req, "tc_url")
+        body["tcUrl"] = req.tc_url
         self._decide(urls, body)
 
-    def on_play(self, urls: Sequence[str] | None, req, cid: int, ip: str) -> None:
+    def on_play(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
         body = self._stream_fields(self._base("on_play", req, cid, ip), req)
-        body["pageUrl"] = _s(req, "page_url")
+        body["pageUrl"] = req.page_url
         self._decide(urls, body)
 
     # --- events whose result is ignored (the caller waits, errors are logged)
-    def on_close(self, urls: Sequence[str] | None, req, cid: int, ip: str, send_bytes: int, recv_bytes: int) -> None:
+    def on_close(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str, send_bytes: int,
+                 recv_bytes: int) -> None:
         body = self._base("on_close", req, cid, ip)
         body["send_bytes"] = int(send_bytes)
         body["recv_bytes"] = int(recv_bytes)
         self._notify(urls, body)
 
-    def on_unpublish(self, urls: Sequence[str] | None, req, cid: int, ip: str) -> None:
+    def on_unpublish(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
         self._notify(urls, self._stream_fields(self._base("on_unpublish", req, cid, ip), req))
 
-    def on_stop(self, urls: Sequence[str] | None, req, cid: int, ip: str) -> None:
+    def on_stop(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
         self._notify(urls, self._stream_fields(self._base("on_stop", req, cid, ip), req))
 
     # --- fire-and-forget events (worker greenlet)
-    def on_dvr(self, urls: Sequence[str] | None, req, cid: int, ip: str, file: str, cwd: str | None = None) -> None:
+    def on_dvr(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str, file: str,
+               cwd: str | None = None) -> None:
         if not urls:
             return
         body = self._stream_fields(self._base("on_dvr", req, cid, ip), req)
@@ -164,7 +162,7 @@ class HttpHooks:
         body["file"] = file
         self._enqueue(cid, self._notify, list(urls), body)
 
-    def on_hls(self, urls: Sequence[str] | None, req, cid: int, ip: str, duration: float, file: str, url: str,
+    def on_hls(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str, duration: float, file: str, url: str,
                m3u8: str, m3u8_url: str, seq_no: int, cwd: str | None = None) -> None:
         if not urls:
             return
@@ -177,12 +175,13 @@ class HttpHooks:
                      "file": file, "url": url, "m3u8": m3u8, "m3u8_url": m3u8_url, "seq_no": int(seq_no)})
         self._enqueue(cid, self._notify, list(urls), body)
 
-    def on_hls_notify(self, urls: Sequence[str] | None, req, ts_url: str, nb_notify: int, cid: int = 0) -> None:
+    def on_hls_notify(self, urls: Sequence[str] | None, req: Request, ts_url: str, nb_notify: int,
+                      cid: int = 0) -> None:
         for url in urls or ():
             if ts_url.startswith(("http://", "https://")):
                 url = ts_url
-            url = (url.replace("[app]", _s(req, "app")).replace("[stream]", _s(req, "stream"))
-                   .replace("[ts_url]", ts_url).replace("[param]", _s(req, "param")))
+            url = (url.replace("[app]", req.app).replace("[stream]", req.stream)
+                   .replace("[ts_url]", ts_url).replace("[param]", req.param))
             self._enqueue(cid, self._get_notify, url, int(nb_notify))
 
     def _get_notify(self, url: str, nb_notify: int) -> None:

@@ -12,6 +12,7 @@ from typing import Callable, List
 import gevent
 import psutil
 
+from srs.app.config.view import HeartbeatConfig
 from srs.app.http.client import http_post_json
 from srs.kernel import log as srslog
 from srs.kernel.errors import SrsError
@@ -106,22 +107,14 @@ def report_ip(network_index: int) -> str:
     return ips[network_index] if 0 <= network_index < len(ips) else ips[0]
 
 
-def start_heartbeat(server) -> "Heartbeat | None":
-    """Builds and starts the heartbeat of ``server`` (global ``heartbeat {}``); None when disabled.
-
-    ``server`` provides ``config`` and what /api/v1/summaries reads (it is the API's ctx too)."""
-    cfg = server.config.heartbeat
-    if cfg is None or not cfg.enabled:
+def start_heartbeat(cfg: HeartbeatConfig, network_index: int,
+                    summaries_fn: Callable[[], dict] | None) -> "Heartbeat | None":
+    """Builds and starts the global ``heartbeat {}`` (``cfg``); None when disabled. It reports the
+    ``stats.network``-th local IPv4 and, with ``summaries on``, ``summaries_fn()`` (the API's
+    /api/v1/summaries object)."""
+    if not cfg.enabled:
         return None
-    summaries_fn = None
-    if cfg.summaries:
-        from srs.app.api.routes import dump_summaries
-        from srs.app.api.system import SystemStats
-
-        system = SystemStats()
-        summaries_fn = lambda: dump_summaries(server, system)  # noqa: E731
-    stats = getattr(server.config, "stats", None)
-    network = getattr(stats, "network", 0) or 0
-    beat = Heartbeat(cfg.url, cfg.device_id, float(cfg.interval), summaries_fn, lambda: report_ip(network))
+    beat = Heartbeat(cfg.url, cfg.device_id, float(cfg.interval), summaries_fn if cfg.summaries else None,
+                     lambda: report_ip(network_index))
     beat.start()
     return beat

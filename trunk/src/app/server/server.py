@@ -19,10 +19,13 @@ from gevent.queue import Queue
 from srs.app.dvr import plan as dvr
 
 from srs.app.hls import muxer as hls
+from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
+from srs.app.api.system import SystemStats
 from srs.app.config.conf import Config
 from srs.app.ffmpeg.process import ChildRegistry
 from srs.app.server.heartbeat import start_heartbeat
 from srs.app.http.hooks import HttpHooks
+from srs.app.server.logfile import ReopenableFileHandler
 from srs.app.server.listener import ConnectionGate, Listener, make_listener  # noqa: F401 - re-exported
 from srs.app.live.source import SourceOptions, SourceRegistry
 from srs.app.api.statistic import Statistic
@@ -56,7 +59,7 @@ def hooks_timeout_s() -> float:
 
 class Server:
     def __init__(self, config: Config, config_path: str = "", argv: Optional[list] = None,
-                 log_handler=None):
+                 log_handler: Optional[logging.Handler] = None):
         self.config = config
         self.config_path = config_path
         self.argv = argv or []
@@ -76,9 +79,14 @@ class Server:
         self.hooks = HttpHooks(timeout_s=hooks_timeout_s(), server_id=self.server_id,
                                stream_id_fn=self.statistic.stream_id, cwd=self.cwd)
         self.sources = SourceRegistry(self.source_options)
+        # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
+        self.hls = hls.HlsManager(config=self.current_config, clock=now_ms, hooks=self.hooks,
+                                  connections=self.connections, sources=self.sources, cwd=self.cwd)
         # Outputs that remux a stream once per source (HLS, DVR, ...), in this order.
-        for module in (dvr, hls):
-            self.sources.hub_factories.append(functools.partial(module.make_hub_output, self))
+        self.sources.hub_factories.append(functools.partial(
+            dvr.make_hub_output, config=self.current_config, clock=now_ms, hooks=self.hooks,
+            clients=self.statistic, cwd=self.cwd))
+        self.sources.hub_factories.append(self.hls.output_for)
         # H11: forward published streams to the vhost's forward destinations; the edge manager
         # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
         from srs.app.cluster import edge
@@ -87,23 +95,29 @@ class Server:
         # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
         from srs.app.rtmp import bandcheck
         from srs.app.hds import muxer as hds
-        self.sources.hub_factories.append(functools.partial(hds.make_hub_output, self))
+        self.sources.hub_factories.append(functools.partial(hds.make_hub_output, config=self.current_config,
+                                                            cwd=self.cwd))
         self.bandcheck = bandcheck.BandcheckGate()
         self.edge = edge.EdgeManager(self)
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
         # against max_connections, read at each accept so a reload applies at once (SRS's rule)
         self.gate = ConnectionGate(lambda: self.config.max_connections)
+        self.process = ProcessInfo(server_id=self.server_id, pid=self.pid, argv=" ".join(self.argv),
+                                   cwd=self.cwd, start_time_ms=self.start_time_ms)
+        # the HTTP API app lives as long as the server; a reload of http_api only re-listens
+        self.api_app = ApiApp(config=self.current_config, statistic=self.statistic, clock=now_ms,
+                              process=self.process, reload=self.reload, gate=self.gate, sources=self.sources)
         self.rtmp_servers: List[Listener] = []
         self.http_api = None
         self.http_server = None
         self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
+        self.casters = None    # stream casters: started with the server, stopped first
+        self._stopping = False
         self.commands: Queue = Queue()
         self.stopped = Event()
         self.greenlets: list = []
         self.grace = False
         self.reload_handlers: List[Callable[[Config, Config, list], None]] = []
-        # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
-        self.hls = hls.hls_manager(self)
         self.reload_handlers.append(self.hls.on_reload)
         # H14: a changed dvr/forward of a vhost is rebuilt on its live sources (SRS's on_reload_vhost_*)
         from srs.app.config.live_reload import LiveReload
@@ -128,6 +142,10 @@ class Server:
 
     def now_ms(self) -> int:
         return now_ms()
+
+    def current_config(self) -> Config:
+        """The running config (a ``ConfigSource``): a reload replaces ``self.config``."""
+        return self.config
 
     def meter(self, cid: int, output) -> None:
         """Count what ``output`` sends into the statistic while it lives (sampled, not per send)."""
@@ -206,7 +224,10 @@ class Server:
         self._check_fd_limit()
         self.listen_rtmp()
         self.start_http()
-        self.heartbeat = start_heartbeat(self)
+        beat = self.config.heartbeat
+        summaries = (Summaries(self.process, self.statistic, now_ms, self.gate, SystemStats())
+                     if beat.enabled and beat.summaries else None)
+        self.heartbeat = start_heartbeat(beat, self.config.stats.network, summaries)
         # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
         from srs.app.casters.start import start_casters
         self.casters = start_casters(self)
@@ -238,7 +259,7 @@ class Server:
             srv.close()  # a reload of listen: the clients of the old ports keep their connections
         self.rtmp_servers = []
         for host, port in self.config.listen:
-            sock = make_listener(host or "0.0.0.0", port, getattr(self.config, "reuseport", False))
+            sock = make_listener(host or "0.0.0.0", port, self.config.reuseport)
             srv = Listener("rtmp", sock, lambda s, addr: self._accept(RtmpConn, s, addr), self.gate)
             srv.start()
             self.rtmp_servers.append(srv)
@@ -265,12 +286,12 @@ class Server:
         self.http_server = start_http_server(self)
 
     def stop(self) -> None:
-        if getattr(self, "_stopping", False):
+        if self._stopping:
             return
         self._stopping = True
         if self.heartbeat is not None:
             self.heartbeat.stop()
-        if getattr(self, "casters", None) is not None:  # H15: casters first, they publish to us
+        if self.casters is not None:  # H15: casters first, they publish to us
             self.casters.stop()
         for srv in self.rtmp_servers:
             srv.close()
@@ -336,7 +357,7 @@ class Server:
 
     def reopen_log(self) -> None:
         h = self.log_handler
-        if h is not None and hasattr(h, "reopen"):
+        if isinstance(h, ReopenableFileHandler):  # a console handler has nothing to reopen
             h.reopen()
             log.info("log file reopened: %s", h.path)
 
@@ -361,13 +382,13 @@ class Server:
         log.info("reload ok, %d changes", len(changes))
 
     def apply_reload(self, old: Config, new: Config, changes: list) -> None:
-        kinds = {getattr(c, "kind", str(c)) for c in changes}
+        kinds = {c.kind for c in changes}
         if "listen" in kinds:
             self.listen_rtmp()
         if {"srs_log_level", "srs_log_file", "srs_log_tank", "utc_time"} & kinds:
             logging.getLogger().setLevel(level_from_name(new.srs_log_level))
             h = self.log_handler
-            if h is not None and hasattr(h, "reopen") and new.srs_log_file != getattr(h, "path", None):
+            if isinstance(h, ReopenableFileHandler) and new.srs_log_file != h.path:
                 h.reopen(new.srs_log_file)
         if {"http_api", "http_server"} & kinds:
             for closer in (self.http_api, self.http_server):
@@ -387,13 +408,14 @@ class Server:
         cid_var.set(0)
         import resource
 
+        last_print = None
         while True:
             interval = max(self.config.pithy_print_ms, 1000) / 1000.0
             gevent.sleep(min(interval, 5.0))
             self._sample_meters()
             self.statistic.sample(now_ms())
-            if not hasattr(self, "_last_pithy") or time.monotonic() - self._last_pithy >= interval:
-                self._last_pithy = time.monotonic()
+            if last_print is None or time.monotonic() - last_print >= interval:
+                last_print = time.monotonic()
                 ru = resource.getrusage(resource.RUSAGE_SELF)
                 log.info("<- SRS time=%ds, conns=%d, sources=%d, cpu=%.2fs, rss=%dKB",
                          (now_ms() - self.start_time_ms) // 1000, len(self.connections),

@@ -10,29 +10,40 @@ import gevent
 import pytest
 from gevent.pywsgi import WSGIServer
 
-from srs.app.api.routes import make_api_app
+from srs.app.api.routes import ApiApp, ProcessInfo
+from srs.app.config.conf import Config
 from srs.app.http.client import http_request
 from srs.app.api.statistic import Statistic
+from srs.app.server.listener import ConnectionGate
 from srs.core.version import SIGNATURE, VERSION, VERSION_MAJOR
 from srs.kernel.errors import ConfigError
 from srs.protocol.request import Request
 
 
-class Ctx:
-    """What the server hands the API: config values, the statistic and a reload entry."""
+def api_config(http_api: str = "") -> Config:
+    return Config.parse_text(f"listen 1935; http_api {{ enabled on; {http_api} }}")
 
-    def __init__(self):
-        raw = SimpleNamespace(enabled=False, allow_reload=False, allow_query=False, allow_update=False)
-        self.config = SimpleNamespace(http_api=SimpleNamespace(crossdomain=True, raw_api=raw))
+
+class Ctx:
+    """The parts the Server hands the API (app.ports), real where they can be: the Config (swapped
+    by ``reconfigure`` as a reload does), Statistic and ConnectionGate; a clock the test can break
+    and a reload entry that counts. ``api_app`` is the ApiApp built from them, as the Server does."""
+
+    def __init__(self, max_connections: int = 1000):
+        self.config = api_config()
         self.statistic = Statistic()
-        self.server_id = self.statistic.server_id
-        self.start_time_ms = int(time.time() * 1000) - 5000
-        self.pid = os.getpid()
-        self.argv = ["srs", "-c", "conf/srs.conf"]
-        self.cwd = os.getcwd()
+        self.gate = ConnectionGate(lambda: max_connections)
+        self.process = ProcessInfo(server_id=self.statistic.server_id, pid=os.getpid(), argv="srs -c conf/srs.conf",
+                                   cwd=os.getcwd(), start_time_ms=int(time.time() * 1000) - 5000)
+        self.server_id = self.process.server_id
         self.reloads = 0
         self.reload_error = None
         self.fail_now = False
+        self.api_app = ApiApp(config=lambda: self.config, statistic=self.statistic, clock=self.now_ms,
+                              process=self.process, reload=self.reload, gate=self.gate)
+
+    def reconfigure(self, http_api: str) -> None:
+        self.config = api_config(http_api)
 
     def now_ms(self):
         if self.fail_now:
@@ -48,7 +59,7 @@ class Ctx:
 @pytest.fixture
 def api():
     ctx = Ctx()
-    server = WSGIServer(("127.0.0.1", 0), make_api_app(ctx), log=None, error_log=None)
+    server = WSGIServer(("127.0.0.1", 0), ctx.api_app, log=None, error_log=None)
     server.start()
     base = f"http://127.0.0.1:{server.server_port}"
 
@@ -193,26 +204,27 @@ def test_cors(api):
     assert hdrs["access-control-allow-origin"] == "*"
     status, hdrs, _ = api.call("GET", "/api/v1/versions")
     assert "access-control-allow-origin" not in hdrs  # only for cross-origin requests
-    api.ctx.config.http_api.crossdomain = False        # as after a reload
+    api.ctx.reconfigure("crossdomain off;")            # as after a reload
     assert api.call("OPTIONS", "/api/v1/versions")[0] == 405
     status, hdrs, _ = api.call("GET", "/api/v1/versions", [("Origin", "http://x.com")])
     assert status == 200 and "access-control-allow-origin" not in hdrs
 
 
 def test_raw_api_reload(api):
-    raw = api.ctx.config.http_api.raw_api
     assert api.json("/api/v1/raw?rpc=reload")["code"] == 1061          # raw api disabled
     cfg = api.json("/api/v1/raw?rpc=raw")
-    assert cfg["code"] == 0 and cfg["http_api"]["raw_api"]["enabled"] is False
-    raw.enabled = True
+    assert cfg["code"] == 0 and cfg["http_api"] == {"crossdomain": True, "raw_api": {
+        "enabled": False, "allow_reload": False, "allow_query": False, "allow_update": False}}
+    api.ctx.reconfigure("raw_api { enabled on; }")
     assert api.json("/api/v1/raw?rpc=reload")["code"] == 1061          # reload not allowed
     assert api.json("/api/v1/raw?rpc=nothing")["code"] == 1060
     assert api.json("/api/v1/raw")["code"] == 1060
-    raw.allow_reload = True
+    api.ctx.reconfigure("raw_api { enabled on; allow_reload on; }")
+    assert api.json("/api/v1/raw?rpc=raw")["http_api"]["raw_api"]["allow_reload"] is True
     assert api.json("/api/v1/raw?rpc=reload")["code"] == 0 and api.ctx.reloads == 1
     api.ctx.reload_error = ConfigError("bad file", file="srs.conf", line=3)
     assert api.json("/api/v1/raw?rpc=reload")["code"] == 1023 and api.ctx.reloads == 1
-    raw.allow_query = True
+    api.ctx.reconfigure("raw_api { enabled on; allow_reload on; allow_query on; }")
     assert api.json("/api/v1/raw?rpc=query&scope=global")["code"] == 1062  # not implemented
 
 
@@ -262,12 +274,10 @@ def test_api_server_shares_the_gate_and_closes_idle_connections():
     from gevent import socket as gsocket
 
     from srs.app.http.entry import ApiServer
-    from srs.app.server.listener import ConnectionGate
 
-    ctx = Ctx()
+    ctx = Ctx(max_connections=1)
     ids = itertools.count(100)
     ctx.next_cid = lambda: next(ids)
-    ctx.gate = ConnectionGate(lambda: 1)
     api_server = ApiServer(ctx, "127.0.0.1", 0, idle_timeout_s=0.5)
     try:
         held = gsocket.create_connection(("127.0.0.1", api_server.port), timeout=5)

@@ -31,8 +31,8 @@ CID = 321
 
 
 class Host:
-    """The ``server`` a hub factory gets: config, hooks, statistic, cwd and a clock that moves
-    one second per call (so [timestamp] paths differ between segments)."""
+    """The parts the Server gives the DVR (app.ports): config, hooks, statistic, cwd and a clock
+    that moves one second per call (so [timestamp] paths differ between segments)."""
 
     def __init__(self, dvr_block: str, cwd: str, hooks_block: str = "", now_ms: int = 1_700_000_000_000):
         self.config = Config.parse_text(f"listen 1935; vhost {VHOST} {{ dvr {{ {dvr_block} }} {hooks_block} }}")
@@ -44,6 +44,11 @@ class Host:
     def now_ms(self) -> int:
         self._now += 1000
         return self._now
+
+    def dvr(self, source, vhost: str):
+        """The hub factory as the Server registers it, with this host's parts as its ports."""
+        return make_hub_output(source, vhost, config=lambda: self.config, clock=self.now_ms, hooks=self.hooks,
+                               clients=self.statistic, cwd=self.cwd)
 
 
 def dvr_conf(plan="session", path="./rec/[app]/[stream].[timestamp].flv", extra=""):
@@ -79,7 +84,7 @@ def new_source(cid=CID) -> LiveSource:
 
 def record(host, messages, source=None, unpublish=True) -> Dvr:
     src = source or new_source()
-    out = make_hub_output(host, src, VHOST)
+    out = host.dvr(src, VHOST)
     assert isinstance(out, Dvr)
     out.on_publish(src)
     for m in messages:
@@ -170,10 +175,9 @@ def test_metadata_placeholders_are_numbers_at_known_offsets():
 
 def test_factory_disabled_or_filtered_returns_none(tmp_path):
     src = new_source()
-    assert make_hub_output(Host("enabled off;", str(tmp_path)), src, VHOST) is None
-    assert make_hub_output(Host(dvr_conf(extra="dvr_apply live/other;"), str(tmp_path)), src, VHOST) is None
-    assert isinstance(make_hub_output(Host(dvr_conf(extra="dvr_apply live/livestream;"), str(tmp_path)),
-                                      src, VHOST), Dvr)
+    assert Host("enabled off;", str(tmp_path)).dvr(src, VHOST) is None
+    assert Host(dvr_conf(extra="dvr_apply live/other;"), str(tmp_path)).dvr(src, VHOST) is None
+    assert isinstance(Host(dvr_conf(extra="dvr_apply live/livestream;"), str(tmp_path)).dvr(src, VHOST), Dvr)
 
 
 # ------------------------------------------------------------------ session plan
@@ -210,7 +214,7 @@ def test_time_jitter_for_file_timestamps(tmp_path, msgs, jitter, first_ts):
 def test_republish_makes_a_new_session_file(tmp_path, msgs):
     host = Host(dvr_conf(), str(tmp_path))
     src = new_source()
-    out = make_hub_output(host, src, VHOST)
+    out = host.dvr(src, VHOST)
     for _ in range(2):
         out.on_publish(src)
         for m in msgs:
@@ -294,7 +298,7 @@ def test_segment_plan_without_wait_keyframe_cuts_on_duration(tmp_path, msgs):
 def test_append_plan_continues_timestamps_across_publishes(tmp_path, msgs, media_flv):
     host = Host(dvr_conf("append", path="./rec/[app]/[stream].flv"), str(tmp_path))
     src = new_source()
-    out = make_hub_output(host, src, VHOST)
+    out = host.dvr(src, VHOST)
     for i in range(2):
         out.on_publish(src)
         for m in msgs:  # the second publisher starts at 0 again
@@ -395,7 +399,7 @@ def test_write_error_mid_publish_stops_recording_only(tmp_path, msgs):
     """A file-size limit makes write() fail (EFBIG) in the middle of the stream."""
     host = Host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
     src = LiveSource(URL, SourceOptions())
-    out = make_hub_output(host, src, VHOST)
+    out = host.dvr(src, VHOST)
     src.add_hub_output(out)
     src.on_publish(CID)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -424,7 +428,7 @@ def test_write_error_mid_publish_stops_recording_only(tmp_path, msgs):
 def test_through_a_live_source(tmp_path, msgs, media_flv):
     host = Host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
     src = LiveSource(URL, SourceOptions())
-    src.add_hub_output(make_hub_output(host, src, VHOST))
+    src.add_hub_output(host.dvr(src, VHOST))
     src.on_publish(CID)
     for m in msgs:
         src.on_message(m)

@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.api_server import ApiServer
 from srs.app.config.conf import Config
-from srs.app.hls.muxer import HlsManager, HlsStream, hls_manager, make_hub_output, split_url
+from srs.app.hls.muxer import HlsManager, HlsStream, split_url
 from srs.app.hls.m3u8 import FloorClock, Segment, build_timestamp, key_uri, render, segment_uri, shrink
 from srs.app.http.hooks import HttpHooks
 from srs.app.live.source import LiveSource, SourceOptions, SourceRegistry
@@ -31,7 +31,8 @@ T0 = 1_700_000_000_000
 
 
 class Host:
-    """The ``server`` a hub factory gets: the real Config, HttpHooks and Statistic, a cwd and a
+    """What the Server hands the HlsManager (app.ports), made of real parts: the Config (the test
+    may swap it, as a reload does), HttpHooks, a connection table, a SourceRegistry, a cwd and a
     clock the test moves (``clock=None``: the wall clock)."""
 
     def __init__(self, hls_block: str, cwd: str, hooks_block: str = "", top: str = ""):
@@ -40,7 +41,10 @@ class Host:
         self.statistic = Statistic()
         self.hooks = HttpHooks(timeout_s=5.0, cwd=cwd)
         self.connections = {}
+        self.sources = SourceRegistry(lambda vhost: SourceOptions())
         self.clock = T0
+        self.hls = HlsManager(config=lambda: self.config, clock=self.now_ms, hooks=self.hooks,
+                              connections=self.connections, sources=self.sources, cwd=cwd)
 
     def now_ms(self) -> int:
         return int(time.time() * 1000) if self.clock is None else self.clock
@@ -87,7 +91,7 @@ def new_source(cid=CID) -> LiveSource:
 
 def publish(host, messages, source=None, unpublish=True) -> HlsStream:
     src = source or new_source()
-    out = make_hub_output(host, src, VHOST)
+    out = host.hls.output_for(src, VHOST)
     assert isinstance(out, HlsStream)
     out.on_publish(src)
     for m in messages:
@@ -434,7 +438,7 @@ def test_unwritable_path_continue_recovers(tmp_path, av_msgs):
     host = Host(conf(root), str(tmp_path))
     msgs = looped(av_msgs, 4)
     src = new_source()
-    out = make_hub_output(host, src, VHOST)
+    out = host.hls.output_for(src, VHOST)
     out.on_publish(src)
     live = root / "live"
     state = "ok"
@@ -464,7 +468,7 @@ def test_unwritable_path_ignore_disables_until_republish(tmp_path, av_msgs):
     blocker.write_bytes(b"x")
     host = Host(conf(blocker / "hls", "hls_on_error ignore;"), str(tmp_path))
     src = new_source()
-    out = make_hub_output(host, src, VHOST)
+    out = host.hls.output_for(src, VHOST)
     out.on_publish(src)
     assert out.active is False and out.errors == 1  # the m3u8 dir cannot be made
     for m in av_msgs:
@@ -480,23 +484,23 @@ def test_disconnect_kicks_the_publisher(tmp_path, av_msgs):
     blocker = tmp_path / "file"
     blocker.write_bytes(b"x")
     host = Host(conf(blocker / "hls", "hls_on_error disconnect;"), str(tmp_path))
-    kicked = []
-    src = new_source()
-    src.kick_publisher = lambda: kicked.append(True)
-    publish(host, av_msgs, source=src)
-    assert kicked == [True]
 
-    class Conn:  # what the server's connection table holds: a kick() method
+    class Conn:  # a PublisherConnection (app.ports), as the server's connection table holds it
+        ip = "10.1.2.3"
+        req = None
+
         def __init__(self):
             self.kicks = 0
 
         def kick(self):
             self.kicks += 1
-    conn = host.connections[CID + 5] = Conn()
+    conn = host.connections[CID] = Conn()
+    out = publish(host, av_msgs)
+    assert conn.kicks == 1 and out.active is False
+    # a publisher already gone from the table: HLS stops, nothing to kick, nothing raised
     host2 = Host(conf(blocker / "hls2", "hls_on_error disconnect;"), str(tmp_path))
-    host2.connections = host.connections
-    publish(host2, av_msgs, source=new_source(CID + 5))
-    assert conn.kicks == 1
+    out2 = publish(host2, av_msgs, source=new_source(CID + 5))
+    assert out2.active is False and conn.kicks == 1
 
 
 @pytest.fixture(scope="module")
@@ -572,11 +576,10 @@ def test_dispose_after_idle_and_at_stop(tmp_path, av_msgs):
 def test_factory_and_registry_wiring(tmp_path, av_msgs):
     host = Host(conf(tmp_path), str(tmp_path))
     off = Host("enabled off;", str(tmp_path))
-    assert make_hub_output(off, new_source(), VHOST) is None
-    assert isinstance(hls_manager(host), HlsManager) and hls_manager(host) is host.hls
+    assert off.hls.output_for(new_source(), VHOST) is None
 
     registry = SourceRegistry(lambda vhost: SourceOptions())
-    registry.hub_factories.append(lambda src, vhost: make_hub_output(host, src, vhost))
+    registry.hub_factories.append(host.hls.output_for)
     for cid in (1, 2):  # publish twice; the registry drops the idle source in between
         src = registry.fetch_or_create(URL, VHOST)
         src.on_publish(cid)
@@ -594,8 +597,8 @@ def test_factory_and_registry_wiring(tmp_path, av_msgs):
 
 def test_reload_attaches_restarts_and_detaches(tmp_path, av_msgs):
     host = Host("enabled off;", str(tmp_path))
-    host.sources = registry = SourceRegistry(lambda vhost: SourceOptions())
-    registry.hub_factories.append(lambda src, vhost: make_hub_output(host, src, vhost))
+    registry = host.sources
+    registry.hub_factories.append(host.hls.output_for)
     src = registry.fetch_or_create(URL, VHOST)
     src.on_publish(CID)
     msgs = looped(av_msgs, 3)
@@ -606,7 +609,7 @@ def test_reload_attaches_restarts_and_detaches(tmp_path, av_msgs):
 
     def set_conf(block):
         host.config = Config.parse_text(f"listen 1935; vhost {VHOST} {{ hls {{ {block} }} }}")
-        hls_manager(host).on_reload()
+        host.hls.on_reload()
 
     set_conf(conf(tmp_path / "a"))           # turned on while publishing
     out = next(o for o in src.hub if isinstance(o, HlsStream))

@@ -8,7 +8,8 @@ import gevent
 import pytest
 
 from fixtures.api_server import ApiServer
-from srs.app.server.heartbeat import Heartbeat
+from srs.app.config.conf import Config
+from srs.app.server.heartbeat import Heartbeat, report_ip, start_heartbeat
 from srs.app.http.hooks import HttpHooks, check_response
 from srs.app.api.statistic import Statistic
 from srs.kernel.errors import (ERROR_HTTP_DATA_INVALID, ERROR_HTTP_STATUS_INVALID, ERROR_RESPONSE_CODE,
@@ -250,6 +251,30 @@ def test_heartbeat(srv):
     assert dead.beat() is False and dead.failures == 1
     with pytest.raises(ValueError):
         Heartbeat("http://x/", "d", 0, None, "")
+
+
+def test_start_heartbeat_from_its_block(srv):
+    """start_heartbeat gets the heartbeat {} block, stats.network and the summaries, nothing else."""
+    def block(body):
+        return Config.parse_text(f"listen 1935; heartbeat {{ {body} }}").heartbeat
+
+    def beats(device_id):
+        return [e["body"] for e in srv.received() if e.get("resource") == "servers"
+                and e["body"].get("device_id") == device_id]
+    summaries = lambda: {"ok": True}  # noqa: E731
+    assert start_heartbeat(block("enabled off; summaries on;"), 0, summaries) is None
+    url = srv.url("/api/v1/servers")
+    for device_id, flag, want in (("dev-8", "off", None), ("dev-9", "on", {"ok": True})):
+        hb = start_heartbeat(block(f"enabled on; interval 0.1; url {url}; device_id {device_id}; summaries {flag};"),
+                             0, summaries)
+        try:
+            with gevent.Timeout(5):
+                while not beats(device_id):
+                    gevent.sleep(0.02)
+        finally:
+            hb.stop()
+        body = beats(device_id)[0]
+        assert body.get("summaries") == want and body["ip"] == report_ip(0) and not hb.running
 
 
 def last_server(srv, device_id):

@@ -22,11 +22,11 @@ from srs.app.dvr.plan import Dvr
 from srs.app.ffmpeg.exec import Exec
 from srs.app.ffmpeg.process import ChildRegistry, ff_log_file
 from srs.app.server.file_root import PathOutsideRoot, confine, confined_argument, template_root, unlink_confined
-from srs.app.hds.muxer import HdsStream
+from srs.app.hds import muxer as hds_mod
 from srs.app.hls.muxer import HlsStream
 from srs.app.hls.m3u8 import Segment
 from srs.app.http.hooks import HttpHooks
-from srs.app.live.source import LiveSource, SourceOptions
+from srs.app.live.source import LiveSource, SourceOptions, SourceRegistry
 from srs.app.api.statistic import Statistic
 from srs.kernel.errors import ERROR_SYSTEM_PATH_OUTSIDE_ROOT
 from srs.kernel.flv import iter_flv_tags
@@ -39,7 +39,8 @@ DEEP = "../" * 24  # deeper than any tmp_path: lands at "/"
 
 
 class Host:
-    """The ``server`` a hub output gets: the real Config, hooks and statistic, a cwd, a clock."""
+    """The parts the Server hands its components (app.ports; the ffmpeg ones still take the whole
+    host): the real Config, hooks and statistic, a connection table, a cwd, a clock."""
 
     def __init__(self, vhost_body: str, cwd, top: str = ""):
         self.config = Config.parse_text(f"listen 1935; {top} vhost {VHOST} {{ {vhost_body} }}")
@@ -51,10 +52,24 @@ class Host:
         self.rtmp_port = 1935
         self.clock = T0
         self._cid = 100
+        self.sources = SourceRegistry(lambda vhost: SourceOptions())
+        self.hls = hls_mod.HlsManager(config=lambda: self.config, clock=self.now_ms, hooks=self.hooks,
+                                      connections=self.connections, sources=self.sources, cwd=self.cwd)
 
     def now_ms(self) -> int:
         self.clock += 1000
         return self.clock
+
+    # the hub factories as the Server registers them, with this host's parts as their ports
+    def hls_output(self, source, vhost: str):
+        return self.hls.output_for(source, vhost)
+
+    def dvr_output(self, source, vhost: str):
+        return dvr_mod.make_hub_output(source, vhost, config=lambda: self.config, clock=self.now_ms,
+                                       hooks=self.hooks, clients=self.statistic, cwd=self.cwd)
+
+    def hds_output(self, source, vhost: str):
+        return hds_mod.make_hub_output(source, vhost, config=lambda: self.config, cwd=self.cwd)
 
     def next_cid(self) -> int:
         self._cid += 1
@@ -203,7 +218,7 @@ def test_hls_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index
     host = Host(hls_block(root, "hls_m3u8_file [vhost]/[app]/[stream].m3u8; "
                                 "hls_ts_file [vhost]/[app]/[stream]-[seq].ts;"), tmp_path)
     src = source_of(vhost, app, stream)
-    out = hls_mod.make_hub_output(host, src, VHOST)
+    out = host.hls_output(src, VHOST)
     assert isinstance(out, HlsStream)
     with caplog.at_level(logging.INFO):
         drive(out, src, av_msgs)                                    # raises nothing (no ValueError)
@@ -226,7 +241,7 @@ def test_hls_ts_template_refused_after_m3u8_ok(tmp_path, av_msgs, token, caplog)
     host = Host(hls_block(root, "hls_m3u8_file [vhost].m3u8; hls_ts_file [app]/[stream]-[seq].ts; "
                                 "hls_on_error disconnect;"), tmp_path)
     src = source_of(VHOST, "../../" + token, "s")
-    out = hls_mod.make_hub_output(host, src, VHOST)
+    out = host.hls_output(src, VHOST)
     with caplog.at_level(logging.INFO):
         drive(out, src, av_msgs)
     assert not out.active and traces(token, tmp_path, root) == []
@@ -239,7 +254,7 @@ def test_hls_key_file_refused(tmp_path, av_msgs, token, caplog):
     host = Host(hls_block(root, f"hls_m3u8_file [vhost].m3u8; hls_ts_file [vhost]-[seq].ts; hls_keys on; "
                                 f"hls_key_file_path {keys}; hls_key_file [app]/[stream]-[seq].key;"), tmp_path)
     src = source_of(VHOST, "../../" + token, "s")
-    out = hls_mod.make_hub_output(host, src, VHOST)
+    out = host.hls_output(src, VHOST)
     with caplog.at_level(logging.INFO):
         drive(out, src, av_msgs)
     assert not out.active and traces(token, tmp_path, keys) == []
@@ -251,7 +266,7 @@ def honest_hls(tmp_path, av_msgs, extra=""):
     root = tmp_path / "html"
     host = Host(hls_block(root, extra), tmp_path)
     src = source_of(VHOST, "live", "honest")
-    out = hls_mod.make_hub_output(host, src, VHOST)
+    out = host.hls_output(src, VHOST)
     drive(out, src, av_msgs, unpublish=False)
     return root, host, src, out
 
@@ -299,8 +314,8 @@ def test_hls_refusal_leaves_other_outputs_and_streams(tmp_path, av_msgs, media_f
     body = hls_block(root) + f" dvr {{ enabled on; dvr_plan session; dvr_path {tmp_path}/rec/fixed.flv; }}"
     host = Host(body, tmp_path)
     src = LiveSource(f"{VHOST}/../../{token}/s", SourceOptions())
-    for factory in (hls_mod.make_hub_output, dvr_mod.make_hub_output):
-        src.add_hub_output(factory(host, src, VHOST))
+    for factory in (host.hls_output, host.dvr_output):
+        src.add_hub_output(factory(src, VHOST))
     src.on_publish(CID)
     for m in av_msgs:
         src.on_message(m)
@@ -323,7 +338,7 @@ def test_dvr_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index
                 "dvr_path ./rec/[vhost]/[app]/[stream].[timestamp].flv; }", tmp_path)
     src = LiveSource(f"{vhost}/{app}/{stream}", SourceOptions())
     src.on_publish(CID)
-    out = dvr_mod.make_hub_output(host, src, VHOST)
+    out = host.dvr_output(src, VHOST)
     assert isinstance(out, Dvr)
     with caplog.at_level(logging.INFO):
         drive(out, src, av_msgs)
@@ -338,7 +353,7 @@ def test_hds_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index
     root = tmp_path / "hds"
     host = Host(f"hds {{ enabled on; hds_fragment 1; hds_window 3; hds_path {root}; }}", tmp_path)
     src = LiveSource(f"{vhost}/{app}/{stream}", SourceOptions())
-    out = HdsStream(host, src, VHOST)
+    out = host.hds_output(src, VHOST)
     with caplog.at_level(logging.INFO):
         drive(out, src, av_msgs)
     assert not out.publishing and traces(token, tmp_path, root) == []
