@@ -38,7 +38,7 @@ GOP_MAX_MSGS = 4096     # a GOP longer than this is not cached (a player would w
 SEND_BATCH = 128
 # When the publisher leaves, a connected forwarder still sends what it holds (the stream's last
 # seconds, behind when the destination or this process is slow) for at most this long.
-DRAIN_S = 3.0
+DRAIN_S = 10.0
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "")
 
