@@ -14,8 +14,10 @@ from fixtures.srs_server import Player, SrsProcess
 from srs.main.bench import common, profile, sb_hls_load
 from srs.main.bench.rtmp_client import RtmpUrl
 
+# hls_cleanup off: a load client fetches the whole 6 s window at its start, and on a slow machine the
+# oldest segment could leave the window (and the disk) between its playlist read and its fetch.
 BODY = ("http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n"
-        "hls { enabled on; hls_fragment 1; hls_window 6; hls_path {html}; }")
+        "hls { enabled on; hls_fragment 1; hls_window 6; hls_cleanup off; hls_path {html}; }")
 
 
 def tool(name, *args, timeout=60):
