@@ -7,13 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 import gevent
 import gevent.socket
 import psutil
 import pytest
 
+from fixtures.srs_server import wait_for
 from srs.main.bench import common, peers
 from srs.main.bench import run as bench
 from srs.main.bench.drain import Drain
@@ -144,10 +144,7 @@ def test_sampler_adds_up_the_process_tree():
     p = subprocess.Popen([sys.executable, "-c", code])
     try:
         parent_proc = psutil.Process(p.pid)
-        deadline = time.time() + 5
-        while not parent_proc.children() and time.time() < deadline:
-            time.sleep(0.01)
-        child_proc = parent_proc.children()[0]
+        child_proc = wait_for(parent_proc.children, 5, 0.01)[0]
         parent = parent_proc.memory_info().rss
 
         def cpu_s(proc):

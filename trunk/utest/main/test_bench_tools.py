@@ -5,11 +5,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess
+from fixtures.srs_server import Player, SrsProcess, wait_for
 
 from srs.main.bench import common, profile, sb_hls_load
 from srs.main.bench.rtmp_client import RtmpUrl
@@ -45,7 +44,10 @@ def live(tmp_path_factory, media_dir):
     out = str(tmp / "publish.json")
     pub = start_tool("sb_rtmp_publish", "-i", media.path, "-r", srs.rtmp_url("live/s{i}"), "-c", 2,
                      "-s", 0, "-m", 1, "--duration", 40, "--json", out)
-    time.sleep(2.5)
+    # both streams published, and the HLS window of s0 holds two segments for sb_hls_load to start from
+    assert srs.wait_published("live/s0") and srs.wait_published("live/s1"), srs.output()[-2000:]
+    m3u8 = tmp / "html" / "live" / "s0.m3u8"
+    assert wait_for(lambda: m3u8.exists() and m3u8.read_text().count("#EXTINF") >= 2, 10), srs.output()[-2000:]
     kbps = media.size * 8 / media.duration_ms
     yield srs, media, kbps, pub, out
     pub.terminate()
@@ -110,7 +112,7 @@ def test_rtmp_load_sends_acknowledgements(live, tmp_path):
     out = str(tmp_path / "ack.json")
     load = start_tool("sb_rtmp_load", "-c", 1, "-r", srs.rtmp_url("live/ack"), "-s", 0, "-m", 60,
                       "--duration", 5, "--json", out)
-    time.sleep(1.0)
+    assert srs.wait_players("live/ack")
     s, cs = rtmp_client(srs.rtmp_port)
     cs.publish("ack", 1)
     s.sendall(cs.data_to_send())

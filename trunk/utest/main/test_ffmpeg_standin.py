@@ -1,15 +1,19 @@
 """The PyAV ffmpeg stand-in (objs/ffmpeg): the options SRS's engines produce, clear failures for the
 rest, real file transcodes checked with PyAV, and SIGTERM on a stalled input."""
+import fcntl
 import os
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 
 import av
 import pytest
 
+from fixtures.srs_server import wait_for
 from srs.main.ffmpeg_standin import UsageError, main, parse_args
 
 IN = "rtmp://127.0.0.1:1935/live?vhost=__defaultVhost__/livestream"
@@ -129,6 +133,11 @@ def test_missing_input_exits_1(tmp_path):
     assert r.returncode == 1 and "stand-in" in r.stderr
 
 
+def unread_bytes(pipe) -> int:
+    """Bytes written to a pipe and not read yet (Linux answers FIONREAD on either end)."""
+    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
 def test_sigterm_on_stalled_input_exits(tmp_path, media_flv):
     """A stalled input keeps PyAV in C code; SIGTERM still ends the process within ~1 s."""
     fifo = tmp_path / "in.fifo"
@@ -139,7 +148,8 @@ def test_sigterm_on_stalled_input_exits(tmp_path, media_flv):
     try:
         writer.write(media_flv.data[:20000])
         writer.flush()
-        time.sleep(1.0)
+        # the input is stalled once the stand-in has read all of it: nothing is left in the pipe
+        assert wait_for(lambda: unread_bytes(writer) == 0, 10), unread_bytes(writer)
         assert p.poll() is None
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)

@@ -6,12 +6,11 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import av
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, publish_flv
+from fixtures.srs_server import Player, SrsProcess, publish_bg, publish_flv
 
 BODY = ("gop_cache on;\n"
         "hls { enabled on; hls_fragment 1; hls_window 60; hls_path {html}; }")
@@ -43,11 +42,16 @@ def srs(tmp_path_factory):
         yield s
 
 
-def start_player(url, **kw):
+def stream_of(url: str) -> str:
+    """``app/stream`` of an rtmp://host:port/app/stream URL."""
+    return "/".join(url.split("/")[-2:])
+
+
+def start_player(srs, url, **kw):
     """A Player already waiting on ``url`` (the server answers play before any publisher)."""
     p = Player(url, read_timeout_s=kw.pop("read_timeout_s", 2.0), max_seconds=kw.pop("max_seconds", 20), **kw)
     p.start()
-    time.sleep(0.8)  # its play reaches the server before the publisher starts
+    assert srs.wait_players(stream_of(url))  # its play reached the server before the publisher starts
     return p
 
 
@@ -118,10 +122,10 @@ class SingleStreamPlayer(threading.Thread):
                 self.error = str(e)
 
 
-def start_single_player(url):
+def start_single_player(srs, url):
     p = SingleStreamPlayer(url)
     p.start()
-    time.sleep(0.8)
+    assert srs.wait_players(stream_of(url))
     return p
 
 
@@ -181,7 +185,7 @@ def test_flv_injecter_adds_keyframe_index(media_flv, tmp_path):
 
 # ---------------------------------------------------------------------------------- live tools
 def test_ingest_flv_is_played(srs, media_flv):
-    p = start_player(srs.rtmp_url("live/ingestflv"))
+    p = start_player(srs, srs.rtmp_url("live/ingestflv"))
     r = tool("ingest_flv", "-i", media_flv.path, "-y", srs.rtmp_url("live/ingestflv"), "--speed", 4)
     assert "publish stream success" in r.stdout
     p.join(20)
@@ -192,7 +196,7 @@ def test_rtmp_dump_writes_a_playable_flv(srs, media_flv, tmp_path):
     out = str(tmp_path / "dump.flv")
     dump = start_tool("rtmp_dump", "-r", srs.rtmp_url("live/dump"), "-o", out, "--complex",
                       "--timeout", 2, "-p", "http://page", "-s", "http://swf")
-    time.sleep(0.8)
+    assert srs.wait_players("live/dump")
     publish_flv(media_flv.path, srs.rtmp_url("live/dump"), realtime=True, speed=4)
     stdout, _ = finish(dump)
     assert "complex handshake" in stdout and "play stream success" in stdout
@@ -203,7 +207,7 @@ def test_rtmp_dump_writes_a_playable_flv(srs, media_flv, tmp_path):
 
 def test_rtmp_dump_prints_packets_and_stops_at_duration(srs, media_flv):
     dump = start_tool("rtmp_dump", "-r", srs.rtmp_url("live/dumpp"), "--duration", 1, "--timeout", 3)
-    time.sleep(0.8)
+    assert srs.wait_players("live/dumpp")
     publish_flv(media_flv.path, srs.rtmp_url("live/dumpp"), realtime=True, speed=4)
     stdout, _ = finish(dump)
     assert "duration exceed, terminate." in stdout
@@ -212,10 +216,10 @@ def test_rtmp_dump_prints_packets_and_stops_at_duration(srs, media_flv):
 
 
 def test_ingest_rtmp_relays(srs, media_flv):
-    p = start_player(srs.rtmp_url("live/relayed"))
+    p = start_player(srs, srs.rtmp_url("live/relayed"))
     relay = start_tool("ingest_rtmp", "-i", srs.rtmp_url("live/relaysrc"), "-y", srs.rtmp_url("live/relayed"),
                        "--timeout", 2)
-    time.sleep(0.8)
+    assert srs.wait_players("live/relaysrc")  # the relay plays its input before anyone publishes it
     publish_flv(media_flv.path, srs.rtmp_url("live/relaysrc"), realtime=True, speed=4)
     stdout, _ = finish(relay)
     assert "publish output success" in stdout
@@ -224,11 +228,9 @@ def test_ingest_rtmp_relays(srs, media_flv):
 
 
 def test_detect_rtmp_prints_figures(srs, media_flv):
-    pub = threading.Thread(target=publish_flv, args=(media_flv.path, srs.rtmp_url("live/detect")),
-                           kwargs={"realtime": True, "speed": 2})
-    pub.start()
+    pub = publish_bg(media_flv.path, srs.rtmp_url("live/detect"), speed=2)
     try:
-        time.sleep(0.5)
+        assert srs.wait_published("live/detect")
         r = tool("detect_rtmp", srs.rtmp_url("live/detect"), 1, 10)
     finally:
         pub.join(20)
@@ -252,7 +254,7 @@ def test_detect_rtmp_reports_error_code_without_server():
 
 
 def test_h264_raw_publish(srs, media_flv, raw_files):
-    p = start_single_player(srs.rtmp_url("live/rawh264"))
+    p = start_single_player(srs, srs.rtmp_url("live/rawh264"))
     r = tool("h264_raw_publish", raw_files[0], srs.rtmp_url("live/rawh264"), 25, "--speed", 4)
     assert "100 frames" in r.stdout and "0 dropped" in r.stdout
     p.join(20)
@@ -263,7 +265,7 @@ def test_h264_raw_publish(srs, media_flv, raw_files):
 
 
 def test_aac_raw_publish(srs, media_flv, raw_files):
-    p = start_single_player(srs.rtmp_url("live/rawaac"))
+    p = start_single_player(srs, srs.rtmp_url("live/rawaac"))
     tool("aac_raw_publish", raw_files[1], srs.rtmp_url("live/rawaac"), "--speed", 4)
     p.join(20)
     assert p.error is None, p.error
@@ -274,7 +276,7 @@ def test_aac_raw_publish(srs, media_flv, raw_files):
 def test_ingest_hls_from_the_servers_own_hls(srs, media_flv):
     publish_flv(media_flv.path, srs.rtmp_url("live/hlssrc"), realtime=True, speed=4)
     m3u8 = srs.http_url("live/hlssrc.m3u8")
-    p = start_player(srs.rtmp_url("live/hlsout"), read_timeout_s=3.0)
+    p = start_player(srs, srs.rtmp_url("live/hlsout"), read_timeout_s=3.0)
     r = tool("ingest_hls", "-i", m3u8, "-y", srs.rtmp_url("live/hlsout"), "--speed", 4, "--timeout", 2)
     assert "publish stream success" in r.stdout and "segment #3" in r.stdout
     p.join(20)

@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from fixtures.srs_server import TRUNK, SrsProcess, free_port, wait_port
+from fixtures.srs_server import TRUNK, SrsProcess, free_port, wait_for, wait_port
 
 SRS = [sys.executable, "-m", "srs.main.server"]
 
@@ -96,23 +96,19 @@ def test_hup_reload_applies_and_bad_file_keeps_running(tmp_path):
         with open(srs.conf_path, "w") as f:
             f.write("listen 1935;\nvhost {\n")
         srs.signal(signal.SIGHUP)
-        time.sleep(0.5)
+        assert srs.wait_log("reload failed", timeout_s=5), srs.output()[-2000:]
         assert srs.alive()
         assert wait_port(new_port, 2)
-        assert "reload failed" in srs.log_text()
 
 
 def test_usr1_reopens_log_file(tmp_path):
     with SrsProcess(tmp_path, http_api=False, http_server=False) as srs:
-        time.sleep(0.3)
+        assert wait_for(lambda: os.path.exists(srs.log_file), 5)
         rotated = srs.log_file + ".1"
         os.rename(srs.log_file, rotated)
         srs.signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 5
-        while not os.path.exists(srs.log_file) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert os.path.exists(srs.log_file)
-        assert "log file reopened" in open(srs.log_file).read() + open(rotated).read()
+        assert wait_for(lambda: os.path.exists(srs.log_file), 5)
+        assert wait_for(lambda: "log file reopened" in open(srs.log_file).read() + open(rotated).read(), 5)
 
 
 def test_quit_is_graceful(tmp_path):
@@ -154,7 +150,7 @@ def test_log_format_has_cid(tmp_path):
         s.sendall(b"\x03" + b"\x00" * 1536)
         s.recv(10)
         s.close()
-        time.sleep(0.5)
+        assert srs.wait_log("RTMP client closed"), srs.output()[-2000:]  # the whole connection is logged
     text = srs.log_text()
     line = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\]\[(verb|debug|trace|warn|error)\]\[\d+\]\[(\d+)\]")
     cids = {m.group(2) for m in map(line.match, text.splitlines()) if m}
@@ -186,7 +182,8 @@ def test_initd_start_status_reload_rotate_stop(tmp_path):
         assert initd("status").returncode == 0
         assert initd("reload").returncode == 0
         assert initd("rotate").returncode == 0
-        time.sleep(0.5)
+        assert srs.wait_log("log file reopened", timeout_s=5), srs.log_text()[-2000:]  # USR1 handled, alive
+        assert srs.wait_log("reload ok", timeout_s=5), srs.log_text()[-2000:]
         assert initd("status").returncode == 0
     finally:
         r = initd("stop")

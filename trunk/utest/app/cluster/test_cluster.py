@@ -183,7 +183,7 @@ def test_reuseport_two_edges_share_one_port(tmp_path, media_flv):
             assert all(e.alive() for e in edges), edges[1].output()
             # long enough for every player below; cut off when the origin stops
             publish_bg(media_flv.path, origin.rtmp_url("live/shared"), speed=1.0, loops=8)
-            time.sleep(0.5)
+            assert origin.wait_published("live/shared")
 
             def play_some(n):
                 players = [Player(f"rtmp://127.0.0.1:{port}/live/shared", read_timeout_s=3, stop_after_video=10)

@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.request
 
-from fixtures.srs_server import Player, SrsProcess, publish_bg, subdir
+from fixtures.srs_server import Player, SrsProcess, publish_bg, subdir, wait_for
 
 
 def get_json(url, timeout_s=3.0):
@@ -24,15 +24,15 @@ def find_stream(srs, name):
 
 
 def wait_stream(srs, name, cond, timeout_s=8.0):
-    """Poll the API until the stream ``name`` satisfies ``cond``; returns the last stream seen."""
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = find_stream(srs, name)
-        if last is not None and cond(last):
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"stream {name} never matched, last={last}")
+    """Poll the API until the stream ``name`` satisfies ``cond``; returns that stream."""
+    seen = []
+
+    def matched():
+        seen[:] = [find_stream(srs, name)]
+        return seen[0] if seen[0] is not None and cond(seen[0]) else None
+    found = wait_for(matched, timeout_s, 0.2)
+    assert found, f"stream {name} never matched, last={seen[0]}"
+    return found
 
 
 def test_api_shows_forwarder_state(tmp_path, media_flv):
@@ -56,13 +56,7 @@ def test_api_shows_forwarder_state(tmp_path, media_flv):
         assert d["forwards"] == [] and d["edge"] is None
         pub.join(15)
         # unpublished: the forwarders are gone (the stream may be gone from the API too)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            s = find_stream(src, "fapi")
-            if s is None or s["forwards"] == []:
-                break
-            time.sleep(0.2)
-        assert s is None or s["forwards"] == []
+        assert wait_for(lambda: (lambda s: s is None or s["forwards"] == [])(find_stream(src, "fapi")), 5, 0.2)
 
 
 def test_api_shows_edge_pull_state(tmp_path, media_flv):
@@ -71,7 +65,7 @@ def test_api_shows_edge_pull_state(tmp_path, media_flv):
                       vhost_body=f"cluster {{ mode remote; origin 127.0.0.1:{origin.rtmp_port}; }}")
     with origin, edge:
         pub = publish_bg(media_flv.path, origin.rtmp_url("live/eapi"))
-        time.sleep(0.5)
+        assert origin.wait_published("live/eapi")
         player = Player(edge.rtmp_url("live/eapi"), read_timeout_s=3, max_seconds=4, decode=False)
         player.start()
         s = wait_stream(edge, "eapi", lambda s: s["edge"] is not None and s["edge"]["connected"])
@@ -132,7 +126,7 @@ def test_edge_with_a_garbage_origin_retries_bounded_and_survives(tmp_path):
             player = Player(edge.rtmp_url("live/garbage"), read_timeout_s=2, max_seconds=6, decode=False)
             player.start()
             start = garbage.accepts
-            time.sleep(4.0)
+            time.sleep(4.0)  # measures the retry rate: attempts over 4 s (one a second, not a busy loop)
             n = garbage.accepts - start
             assert 1 <= n <= 8, n
             text = edge.log_text()

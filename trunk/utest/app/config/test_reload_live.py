@@ -49,20 +49,20 @@ def test_reload_dvr_on_then_off_on_a_live_stream(tmp_path, media_flv):
         r = Reloadable(srs)
         pub = publish_bg(media_flv.path, srs.rtmp_url("live/rec"), speed=1.0, loops=2)
         assert wait_for(lambda: "RTMP publish __defaultVhost__/live/rec" in srs.log_text(), 5)
-        time.sleep(0.5)
+        time.sleep(0.5)  # "nothing happens" check: dvr off records nothing while the stream flows
         assert not glob.glob(f"{rec}/live/*")
         r.reload(dvr_on)
         assert wait_for(lambda: "reload dvr of __defaultVhost__/live/rec: restarted" in srs.log_text(), 3)
         # recording starts on the live stream, at once
         assert wait_for(lambda: any(os.path.getsize(p) > 20000 for p in glob.glob(f"{rec}/live/rec.*")), 5)
-        time.sleep(1.5)
+        assert pub.wait_sent(pub.sent_ms + 1500)  # record 1.5 s more of the stream
         r.reload("")  # off again: the file is closed while the stream goes on
         assert wait_for(lambda: "dvr: closed" in srs.log_text(), 3), srs.log_text()[-2000:]
         assert "reload dvr of __defaultVhost__/live/rec: stopped" in srs.log_text()
         files = glob.glob(f"{rec}/live/rec.*.flv")
         assert len(files) == 1 and not glob.glob(f"{rec}/live/*.tmp"), os.listdir(rec / "live")
         size = os.path.getsize(files[0])
-        time.sleep(0.5)
+        time.sleep(0.5)  # "nothing happens" check: the closed file does not grow while the stream goes on
         assert os.path.getsize(files[0]) == size and srs.alive()
         video, keyframes, first_key = decode_flv(files[0])
         assert first_key is True  # a file joined mid-GOP starts at the next keyframe
@@ -83,7 +83,7 @@ def test_reload_forward_added_then_removed(tmp_path, media_flv):
         assert wait_for(lambda: "RTMP publish __defaultVhost__/live/fwd" in dest.log_text(), 5), src.log_text()
         # forwarding starts mid-GOP (as SRS: sequence headers, then the live frames); after the next
         # keyframe (GOP 1 s) the destination's GOP cache starts at a keyframe
-        time.sleep(1.2)
+        assert pub.wait_sent(pub.sent_ms + 1200)
         player = Player(dest.rtmp_url("live/fwd"), read_timeout_s=3, stop_after_video=30)
         player.start()
         player.join(15)
@@ -105,7 +105,7 @@ def test_reload_mode_change_is_refused_and_the_server_keeps_serving(tmp_path, me
         assert srs.alive()
         player = Player(srs.rtmp_url("live/still"), read_timeout_s=3)
         player.start()
-        time.sleep(0.3)
+        assert srs.wait_players("live/still")
         publish_flv(media_flv.path, srs.rtmp_url("live/still"), realtime=True, speed=4.0)
         player.join(15)
         assert player.error is None, player.error

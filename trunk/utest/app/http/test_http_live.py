@@ -3,13 +3,12 @@ read back and decoded by PyAV (FFmpeg's HTTP/HLS code) from the real server proc
 import re
 import socket
 import threading
-import time
 import urllib.request
 
 import av
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, publish_flv
+from fixtures.srs_server import Player, SrsProcess, publish_bg, publish_flv
 
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
 
@@ -21,7 +20,7 @@ def test_http_remux_formats_decode(tmp_path, media_flv, ext, video):
         # hstrs: the player asks before the stream exists and starts receiving when it is published.
         player = Player(srs.http_url(f"live/livestream.{ext}"), read_timeout_s=3)
         player.start()
-        time.sleep(0.5)
+        assert srs.wait_players("live/livestream")
         publish_flv(media_flv.path, url, realtime=True, speed=4.0)
         player.join(30)
         assert player.error is None, player.error
@@ -39,7 +38,7 @@ def test_http_mp3_remux_of_mp3_stream(tmp_path, media_flv_mp3):
     with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
         player = Player(srs.http_url("live/radio.mp3"), read_timeout_s=3)
         player.start()
-        time.sleep(0.5)
+        assert srs.wait_players("live/radio")
         publish_flv(media_flv_mp3.path, srs.rtmp_url("live/radio"), realtime=True, speed=4.0)
         player.join(30)
         assert player.error is None, player.error
@@ -50,9 +49,8 @@ def test_http_mp3_remux_of_mp3_stream(tmp_path, media_flv_mp3):
 def test_http_flv_late_player_starts_with_gop(tmp_path, media_flv):
     with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
         url = srs.rtmp_url("live/late")
-        pub = threading.Thread(target=publish_flv, args=(media_flv.path, url), kwargs={"realtime": True, "loops": 2})
-        pub.start()
-        time.sleep(1.5)
+        pub = publish_bg(media_flv.path, url, loops=2)
+        assert pub.wait_sent(1500)  # join in the middle of a GOP (GOP 1 s)
         player = Player(srs.http_url("live/late.flv"), read_timeout_s=3, max_seconds=4)
         player.start()
         pub.join(30)
@@ -98,7 +96,7 @@ def test_200_http_flv_players_get_whole_stream(tmp_path, media_flv):
         threads = [threading.Thread(target=play, args=(i,), daemon=True) for i in range(n)]
         for t in threads:
             t.start()
-        time.sleep(2.0)
+        assert srs.wait_players("live/many", n, 30), errors[:3]
         publish_flv(media_flv.path, srs.rtmp_url("live/many"), realtime=True, speed=2.0)
         for t in threads:
             t.join(30)
@@ -111,7 +109,7 @@ def test_hls_over_http_decodes_and_m3u8_is_valid(tmp_path, media_flv):
     body = (f"{REMUX}\nhls {{ enabled on; hls_fragment 2; hls_window 10; hls_path {tmp_path}/html; }}")
     with SrsProcess(tmp_path, vhost_body=body) as srs:
         publish_flv(media_flv.path, srs.rtmp_url("live/hls"), realtime=True, speed=2.0, loops=3)
-        time.sleep(0.5)
+        assert srs.wait_unpublished("live/hls")  # the last segment and the playlist are written
         m3u8 = urllib.request.urlopen(srs.http_url("live/hls.m3u8"), timeout=5).read().decode()
         assert m3u8.startswith("#EXTM3U\n#EXT-X-VERSION:3\n")
         target = int(re.search(r"#EXT-X-TARGETDURATION:(\d+)", m3u8).group(1))
@@ -177,9 +175,8 @@ def test_ffprobe_reads_http_live(tmp_path, media_flv, ext):
 
     with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
         url = srs.rtmp_url("live/probe")
-        pub = threading.Thread(target=publish_flv, args=(media_flv.path, url), kwargs={"realtime": True, "loops": 2})
-        pub.start()
-        time.sleep(1.0)
+        pub = publish_bg(media_flv.path, url, loops=2)
+        assert srs.wait_published("live/probe")
         r = subprocess.run([FFPROBE, "-v", "error", "-rw_timeout", "5000000", "-show_entries",
                             "stream=codec_name,width,height,sample_rate", "-of", "csv=p=0",
                             srs.http_url(f"live/probe.{ext}")], capture_output=True, text=True, timeout=30)

@@ -244,7 +244,7 @@ def test_slowloris_partial_head_closed_after_timeout(server, mux):
     s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n")
     # keep trickling bytes: the deadline counts from the first byte, not from the last one
     for _ in range(3):
-        gevent.sleep(0.3)
+        gevent.sleep(0.3)  # the trickle's pace is the test (3 x 0.3 s spans the 1 s header deadline)
         try:
             s.sendall(b"X")
         except OSError:
@@ -264,7 +264,7 @@ def test_head_deadline_restarts_for_each_request(server, mux):
     gevent.sleep(1.2)  # older than header_timeout_s, younger than idle_timeout_s
     s.sendall(get("/") + b"GET / HTTP/1.1\r\nHo")   # a full request and a pipelined partial one
     assert read_response(s).status == 200
-    gevent.sleep(0.5)
+    gevent.sleep(0.5)  # measured: the pipelined head's own deadline starts at its first byte
     s.sendall(b"st: h\r\n\r\n")
     assert read_response(s).status == 200
 

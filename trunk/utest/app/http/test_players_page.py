@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from fixtures.chromium_cdp import Chromium, chromium_path
-from fixtures.srs_server import TRUNK, SrsProcess, publish_flv, wait_port
+from fixtures.srs_server import TRUNK, SrsProcess, publish_flv, wait_for, wait_port
 
 PLAYERS = os.path.join(TRUNK, "research", "players")
 
@@ -49,17 +49,25 @@ def _publisher(srs: SrsProcess, path: str, stop: threading.Event) -> threading.T
 
 
 def _wait_m3u8(url: str, segments: int, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    text = ""
-    while time.monotonic() < deadline:
+    seen = [""]
+
+    def playlist():
         try:
-            text = urllib.request.urlopen(url, timeout=2).read().decode()
-            if text.count("#EXTINF") >= segments:
-                return text
+            seen[0] = urllib.request.urlopen(url, timeout=2).read().decode()
         except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("no HLS playlist with %d segments at %s: %r" % (segments, url, text))
+            return None
+        return seen[0] if seen[0].count("#EXTINF") >= segments else None
+    text = wait_for(playlist, timeout_s, 0.2)
+    assert text, "no HLS playlist with %d segments at %s: %r" % (segments, url, seen[0])
+    return text
+
+
+def _evaluate(page, script: str):
+    """The page's answer to ``script``, None while it is still loading."""
+    try:
+        return page.evaluate(script)
+    except Exception:  # noqa: BLE001 - page still loading
+        return None
 
 
 def test_static_players_served(tmp_path):
@@ -124,31 +132,18 @@ def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
                         playing[kind] = s
                 if all(k in first and playing[k]["t"] - first[k] > 1.5 for k in pages):
                     break
-                time.sleep(0.25)
+                time.sleep(0.25)  # sampling step of the players' state over the 20 s deadline above
             for kind, page in pages.items():
                 page.screenshot(tmp_path / ("player_%s.png" % kind))
             # SRS-style parameters build the URL on this server; autostart=false leaves it idle.
             srs_style = browser.new_page(srs.http_url("players/srs_player.html") +
                                          "?app=live&stream=livestream&type=hls&autostart=false")
-            built = None
-            for _ in range(40):
-                try:
-                    built = srs_style.evaluate("[document.getElementById('url').value, srsPlayerState.state]")
-                except Exception:  # noqa: BLE001 - page still loading
-                    built = None
-                if built and built[0]:
-                    break
-                time.sleep(0.1)
+            state = "[document.getElementById('url').value, srsPlayerState.state]"
+            built = wait_for(lambda: (lambda b: b if b and b[0] else None)(_evaluate(srs_style, state)), 4, 0.1)
             index = browser.new_page(srs.http_url("players/index.html"))
-            links = None
-            for _ in range(40):
-                try:
-                    links = index.evaluate("Array.from(document.querySelectorAll('a.play')).map(a => a.href)")
-                except Exception:  # noqa: BLE001
-                    links = None
-                if links and "%3A" in links[0]:
-                    break
-                time.sleep(0.1)
+            hrefs = "Array.from(document.querySelectorAll('a.play')).map(a => a.href)"
+            links = wait_for(lambda: (lambda ls: ls if ls and "%3A" in ls[0] else None)(_evaluate(index, hrefs)),
+                             4, 0.1)
             index.screenshot(tmp_path / "index.png")
             report = {k: (last.get(k), first.get(k), pages[k].console()[-10:]) for k in pages}
         stop.set()

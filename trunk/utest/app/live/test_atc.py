@@ -126,7 +126,7 @@ def test_atc_hls_segment_names_in_absolute_time(tmp_path, media_flv):
         before = _time.time()
         publish_flv(media_flv.path, srs.rtmp_url("live/atc"), realtime=True, speed=2.0, loops=2)
         after = _time.time()
-        _time.sleep(0.3)
+        assert srs.wait_unpublished("live/atc")  # the last segment and the playlist are written
         m3u8 = (tmp_path / "html" / "live" / "atc.m3u8").read_text()
     names = [int(n) for n in re.findall(r"atc-(\d+)\.ts", m3u8)]
     assert names, m3u8

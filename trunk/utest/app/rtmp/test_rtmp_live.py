@@ -10,7 +10,18 @@ import time
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, publish_flv, rtmp_client, rtmp_wait
+from fixtures.srs_server import Player, SrsProcess, publish_bg, publish_flv, rtmp_client, rtmp_wait, wait_for
+
+
+def flv_video_packets(path) -> int:
+    """Video packets in an FLV file that is still being written (0 before its header is there)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return sum(1 for p in c.demux(video=0) if p.size)
+    except Exception:  # noqa: BLE001 - a header or packet not all written yet
+        return 0
 
 
 def wait_playing(players, timeout=10.0):
@@ -23,7 +34,7 @@ def test_publish_then_play_decodes_every_frame(tmp_path, media_flv):
         url = srs.rtmp_url("live/livestream")
         player = Player(url, read_timeout_s=3)
         player.start()
-        time.sleep(0.5)  # play before publish waits for the stream
+        assert srs.wait_players("live/livestream")  # play before publish waits for the stream
         publish_flv(media_flv.path, url, realtime=True, speed=4.0)
         player.join(30)
         assert player.error is None, player.error
@@ -39,10 +50,8 @@ def test_publish_then_play_decodes_every_frame(tmp_path, media_flv):
 def test_gop_cache_gives_late_player_a_keyframe_first(tmp_path, media_flv):
     with SrsProcess(tmp_path, vhost_body="gop_cache on;") as srs:
         url = srs.rtmp_url("live/gop")
-        pub = threading.Thread(target=publish_flv, args=(media_flv.path, url),
-                               kwargs={"realtime": True, "loops": 3})
-        pub.start()
-        time.sleep(1.5)  # join in the middle of a GOP
+        pub = publish_bg(media_flv.path, url, loops=3)
+        assert pub.wait_sent(1500)  # join in the middle of a GOP (GOP 1 s)
         player = Player(url, read_timeout_s=3, max_seconds=3)
         player.start()
         player.join(20)
@@ -56,9 +65,8 @@ def test_gop_cache_gives_late_player_a_keyframe_first(tmp_path, media_flv):
 def test_second_publisher_is_refused_and_first_untouched(tmp_path, media_flv):
     with SrsProcess(tmp_path) as srs:
         url = srs.rtmp_url("live/busy")
-        first = threading.Thread(target=publish_flv, args=(media_flv.path, url), kwargs={"realtime": True})
-        first.start()
-        time.sleep(1.0)
+        first = publish_bg(media_flv.path, url)
+        assert srs.wait_published("live/busy")
         player = Player(url, read_timeout_s=2, max_seconds=2)
         player.start()
         with pytest.raises(Exception):
@@ -74,9 +82,9 @@ def test_republish_resumes_waiting_players(tmp_path, media_flv):
         url = srs.rtmp_url("live/again")
         player = Player(url, read_timeout_s=4, max_seconds=20)
         player.start()
-        time.sleep(0.3)
+        assert srs.wait_players("live/again")
         publish_flv(media_flv.path, url, realtime=True, speed=4.0)
-        time.sleep(0.5)
+        assert srs.wait_unpublished("live/again")  # the stream is free again before the next publish
         publish_flv(media_flv.path, url, realtime=True, speed=4.0)
         player.join(30)
         assert player.video_frames == 2 * media_flv.video_frames
@@ -121,7 +129,7 @@ def test_many_players_all_get_whole_stream(tmp_path, media_flv):
         threads = [threading.Thread(target=play, args=(i,), daemon=True) for i in range(n)]
         for t in threads:
             t.start()
-        time.sleep(2.0)
+        assert srs.wait_players("live/many", n, 30), errors[:3]
         publish_flv(media_flv.path, url, realtime=True, speed=2.0)
         for t in threads:
             t.join(30)
@@ -140,7 +148,7 @@ def test_stalled_player_does_not_slow_others_or_publisher(tmp_path, media_flv):
         s.sendall(cs.data_to_send())
         good = Player(url, read_timeout_s=3)
         good.start()
-        time.sleep(0.5)
+        assert srs.wait_players("live/slow", 2)  # the stalled player and the good one
         t0 = time.monotonic()
         # ~7 MB paced at 20x real time: more than loopback's socket buffers can hide from the stalled player,
         # slow enough for a decoding player to follow.
@@ -152,8 +160,7 @@ def test_stalled_player_does_not_slow_others_or_publisher(tmp_path, media_flv):
         assert good.monotonic()
         assert publish_s < loops * media_flv.duration_ms / 1000.0 / speed + 3.0  # the publisher kept its pace
         s.close()
-        time.sleep(0.5)
-        assert "over queue_length" in srs.log_text()
+        assert srs.wait_log("over queue_length", timeout_s=5), srs.log_text()[-2000:]
 
 
 def test_latency_realtime_mode_under_50ms(tmp_path, media_flv):
@@ -176,7 +183,7 @@ def test_latency_realtime_mode_under_50ms(tmp_path, media_flv):
         play, ccs = connect()
         ccs.play("lat", 1)
         play.sendall(ccs.data_to_send())
-        time.sleep(0.5)
+        assert srs.wait_players("live/lat")
         pub.settimeout(0.01)
         for s_ in (pub,):
             try:
@@ -202,7 +209,7 @@ def test_latency_realtime_mode_under_50ms(tmp_path, media_flv):
                     if isinstance(ev, Media) and ev.message.is_video and len(ev.message.payload) == 13:
                         got = struct.unpack(">d", ev.message.payload[5:13])[0]
             delays.append((time.perf_counter() - got) * 1000)
-            time.sleep(0.02)
+            time.sleep(0.02)  # pacing: one frame every 20 ms, as a live stream sends them
         delays.sort()
         median = delays[len(delays) // 2]
         print(f"realtime latency median={median:.2f}ms p90={delays[int(len(delays) * 0.9)]:.2f}ms")
@@ -270,10 +277,9 @@ def test_bad_input_closes_only_that_connection(tmp_path, media_flv):
         url = srs.rtmp_url("live/safe")
         player = Player(url, read_timeout_s=3)
         player.start()
-        time.sleep(0.3)
-        pub = threading.Thread(target=publish_flv, args=(media_flv.path, url), kwargs={"realtime": True, "loops": 2})
-        pub.start()
-        time.sleep(0.5)
+        assert srs.wait_players("live/safe")
+        pub = publish_bg(media_flv.path, url, loops=2)
+        assert srs.wait_published("live/safe")
         not_closed = []
         for name, data in sorted(BAD_INPUTS.items()):
             s = socket.create_connection(("127.0.0.1", srs.rtmp_port))
@@ -310,8 +316,8 @@ def test_publisher_vanishing_mid_frame(tmp_path, media_flv):
         data = cs.data_to_send()
         s.sendall(data[: len(data) // 2])
         s.close()
-        time.sleep(0.5)
-        # The same stream can be published again at once.
+        assert srs.wait_unpublished("live/vanish", timeout_s=5)  # noticed at once, not at a publish timeout
+        # The same stream can be published again.
         publish_flv(media_flv.path, srs.rtmp_url("live/vanish"))
         assert srs.alive()
 
@@ -327,7 +333,7 @@ def test_ffmpeg_publish_ffprobe_play(tmp_path, media_flv):
         url = srs.rtmp_url("live/ff")
         pub = subprocess.Popen([FFMPEG, "-v", "error", "-re", "-stream_loop", "2", "-i", media_flv.path,
                                 "-c", "copy", "-f", "flv", url])
-        time.sleep(1.5)
+        assert srs.wait_published("live/ff")
         r = subprocess.run([FFPROBE, "-v", "error", "-rw_timeout", "5000000", "-show_entries",
                             "stream=codec_name,width,height,sample_rate", "-of", "csv=p=0", url],
                            capture_output=True, text=True, timeout=30)
@@ -347,9 +353,10 @@ def test_rtmpdump_complex_handshake_play(tmp_path, media_flv):
         out = tmp_path / "dump.flv"
         dump = subprocess.Popen([RTMPDUMP, "-q", "-v", "-r", url, "-o", str(out), "-B", "30", "-m", "4"],
                                 stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+        assert srs.wait_players("live/dump")
         publish_flv(media_flv.path, url, realtime=True, speed=2.0)
-        time.sleep(1.0)
+        # rtmpdump has written every frame once its file holds them all (it would wait -m 4 s to stop itself)
+        assert wait_for(lambda: flv_video_packets(out) >= media_flv.video_frames, 10)
         dump.terminate()
         dump.wait(10)
         c = av.open(str(out))
