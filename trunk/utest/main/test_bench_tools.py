@@ -142,7 +142,9 @@ def test_rtmp_load_processes_merge_and_errors(live, tmp_path):
     tool("sb_rtmp_load", "-c", 2, "-r", "rtmp://127.0.0.1:1/live/x", "-s", 0, "-e", 0.2,
          "--duration", 1.5, "--json", out)
     d = load_json(out)
-    assert d["etasks"] == d["tasks"] >= 4 and d["nread_bytes"] == 0
+    # every finished attempt failed; each of the 2 clients may have one attempt in flight when
+    # --duration ends it (counted as a task, never finished as an error)
+    assert d["tasks"] >= 4 and d["tasks"] - 2 <= d["etasks"] <= d["tasks"] and d["nread_bytes"] == 0
 
 
 def test_http_flv_load(live, tmp_path):
