@@ -11,8 +11,6 @@ not the library's ValueError.
 """
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 from srs.kernel.errors import CodecError
 
 BLOCK_SIZE = 16
@@ -41,6 +39,10 @@ class Aes128CbcEncryptor:
             raise CodecError(f"AES-128 key must be {KEY_SIZE} bytes, not {len(key)}")
         if len(iv) != BLOCK_SIZE:
             raise CodecError(f"AES IV must be {BLOCK_SIZE} bytes, not {len(iv)}")
+        # Imported here, not at the top: OpenSSL's bindings add ~7 MB to every server process, and
+        # only one that encrypts HLS (hls_keys on) needs them; once per segment, then a cache hit.
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         self._ctx = Cipher(algorithms.AES(bytes(key)), modes.CBC(bytes(iv))).encryptor()
         self.bytes_in = 0
 
