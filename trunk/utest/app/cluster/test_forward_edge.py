@@ -13,10 +13,16 @@ REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
 
 
 # ----------------------------------------------------------------------------------------- forward
-def test_forward_player_on_destination_decodes_the_whole_stream(tmp_path, media_flv):
+def forward_pair(tmp_path):
+    """(dest, src): two servers, src forwarding every stream published to it to dest."""
     dest = SrsProcess(subdir(tmp_path, "dest"))
     src = SrsProcess(subdir(tmp_path, "src"),
                      vhost_body=f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
+    return dest, src
+
+
+def test_forward_player_on_destination_decodes_the_whole_stream(tmp_path, media_flv):
+    dest, src = forward_pair(tmp_path)
     with dest, src:
         player = Player(dest.rtmp_url("live/fwd"), read_timeout_s=3)
         player.start()
@@ -37,9 +43,7 @@ def test_forward_player_on_destination_decodes_the_whole_stream(tmp_path, media_
 def test_forward_sends_the_stream_end_after_the_publisher_left(tmp_path, media_flv):
     """A publisher as fast as the socket: it leaves while the forwarder still holds the stream's
     last seconds. Those reach the destination too (drained before the forwarder stops)."""
-    dest = SrsProcess(subdir(tmp_path, "dest"))
-    src = SrsProcess(subdir(tmp_path, "src"),
-                     vhost_body=f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
+    dest, src = forward_pair(tmp_path)
     with dest, src:
         # stops at the last frame; a stall of 10 s (far more than a loaded machine's) ends it short
         player = Player(dest.rtmp_url("live/burst"), read_timeout_s=10, stop_after_video=3 * media_flv.video_frames)
@@ -56,9 +60,7 @@ def test_forward_sends_the_stream_end_after_the_publisher_left(tmp_path, media_f
 
 
 def test_forward_reconnects_after_destination_restarts(tmp_path, media_flv):
-    dest = SrsProcess(subdir(tmp_path, "dest"))
-    src = SrsProcess(subdir(tmp_path, "src"),
-                     vhost_body=f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
+    dest, src = forward_pair(tmp_path)
     with dest, src:
         pub = publish_bg(media_flv.path, src.rtmp_url("live/again"), loops=5)
         assert wait_for(lambda: "connected, publishing again" in src.log_text(), 5)

@@ -378,6 +378,20 @@ class Publisher:
                                     "swf_url": "", "page_url": ""})()
 
 
+def starts_nothing(out, url: str, caplog) -> LiveSource:
+    """Publish ``url`` to an exec/transcode output whose names are refused: no program starts
+    (refusals logged at INFO and up); returns the published source."""
+    src = LiveSource(url, SourceOptions())
+    src.on_publish(CID)
+    with caplog.at_level(logging.INFO):
+        try:
+            out.on_publish(src)
+            assert out.procs == []
+        finally:
+            out.stop()
+    return src
+
+
 @pytest.mark.parametrize("case", ["app", "param-redirect"])
 def test_exec_refused_starts_nothing(tmp_path, token, case, caplog):
     """exec's default log (ff_log_dir) and its ``2>`` redirections with [param]: a name that leaves
@@ -387,14 +401,7 @@ def test_exec_refused_starts_nothing(tmp_path, token, case, caplog):
     host.connections[CID] = Publisher(param)
     commands = [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[param].err"]]
     out = Exec(host, VHOST, app, "s", commands)
-    src = LiveSource(f"{VHOST}/{app}/s", SourceOptions())
-    src.on_publish(CID)
-    with caplog.at_level(logging.INFO):
-        try:
-            out.on_publish(src)
-            assert out.procs == []
-        finally:
-            out.stop()
+    starts_nothing(out, f"{VHOST}/{app}/s", caplog)
     assert traces(token, tmp_path, tmp_path / "logs") == []
     assert len(refusals(caplog)) == 1
 
@@ -425,14 +432,7 @@ def test_exec_arguments_gain_no_escape(tmp_path, token, case, caplog):
                              "nul": ("./[app]-[stream].flv", "live", "a\x00b" + token),
                              "absolute": ("[app]-[stream].flv", str(tmp_path.parent) + "/" + token, "s")}[case]
     out = Exec(host, VHOST, app, stream, [["/bin/true", "-y", template]])
-    src = LiveSource(f"{VHOST}/{app}/{stream}", SourceOptions())
-    src.on_publish(CID)
-    with caplog.at_level(logging.INFO):
-        try:
-            out.on_publish(src)
-            assert out.procs == []
-        finally:
-            out.stop()
+    src = starts_nothing(out, f"{VHOST}/{app}/{stream}", caplog)
     assert len(refusals(caplog)) == 1
     honest = Exec(host, VHOST, "live", "s", [["/bin/true", "-y", "./[app]-[stream].flv", "../x/[stream]"]])
     try:
@@ -453,15 +453,8 @@ def test_transcode_refused_starts_no_ffmpeg(tmp_path, token, stream, caplog):
     vc = host.config.vhost(VHOST)
     app = ("../../" + token) if stream == "../x" else "live"
     stream = token if stream == "../x" else stream + token
-    src = LiveSource(f"{VHOST}/{app}/{stream}", SourceOptions())
-    src.on_publish(CID)
     out = Encoder(host, VHOST, app, stream, vc.transcodes)
-    with caplog.at_level(logging.INFO):
-        try:
-            out.on_publish(src)
-            assert out.procs == []
-        finally:
-            out.stop()
+    src = starts_nothing(out, f"{VHOST}/{app}/{stream}", caplog)
     assert refusals(caplog) and traces(token, tmp_path, tmp_path / "logs") == []
     honest = Encoder(host, VHOST, "live", "s", vc.transcodes)
     try:
