@@ -10,51 +10,40 @@ need no event: the server swaps in the new Config and the next reader sees the n
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from srs.app.config.row import RESTART
+from srs.app.config.table import reload_events
 from srs.kernel.errors import ERROR_RTMP_EDGE_RELOAD, ConfigError
 
-# global kinds, in the order SRS fires them
-GLOBAL_KINDS = ("listen", "pid", "max_connections", "srs_log_tank", "srs_log_level", "srs_log_file", "utc_time",
-                "pithy_print_ms")
-NEVER_RELOADED = ("daemon", "work_dir", "asprocess")
+# Which fields each event covers comes from the rows (config/table.py); the order in which events
+# fire is SRS's (reload_conf, then reload_vhost per vhost). An event of a new row that is not listed
+# here fires after these.
+GLOBAL_ORDER = ("listen", "pid", "max_connections", "srs_log_tank", "srs_log_level", "srs_log_file", "utc_time",
+                "pithy_print_ms", "http_api", "http_server", "heartbeat", "stream_caster")
+TOGGLED = ("http_api", "http_server")  # their detail says enabled/disabled/modified
+VHOST_ORDER = ("atc", "gop_cache", "queue_length", "time_jitter", "mix_correct", "play", "forward", "hls", "hds",
+               "dvr", "mr", "chunk_size", "mw_latency", "send_min_interval", "tcp_nodelay", "publish", "min_latency",
+               "http_static", "http_remux", "transcode", "exec", "dash", "refer", "security", "http_hooks",
+               "cluster", "bandcheck", "ack_size")
+# vhost events diff handles itself: vhost (enabled: added/removed), mode (refused), ingest (per id)
+_VHOST_SPECIAL = ("vhost", "mode", "ingest")
 
-# per-vhost kind -> the view fields it covers
-VHOST_KINDS = (
-    ("atc", ("atc",)),
-    ("gop_cache", ("gop_cache",)),
-    ("queue_length", ("queue_length",)),
-    ("time_jitter", ("time_jitter",)),
-    ("mix_correct", ("mix_correct",)),
-    ("play", ("atc_auto", "reduce_sequence_header")),
-    ("forward", ("forward_destinations",)),
-    ("hls", ("hls",)),
-    ("hds", ("hds",)),
-    ("dvr", ("dvr",)),
-    ("mr", ("mr_enabled", "mr_latency")),
-    ("chunk_size", ("chunk_size",)),
-    ("mw_latency", ("mw_latency",)),
-    ("send_min_interval", ("send_min_interval",)),
-    ("tcp_nodelay", ("tcp_nodelay",)),
-    ("publish", ("publish_1stpkt_timeout", "publish_normal_timeout", "parse_sps")),
-    ("min_latency", ("min_latency",)),
-    ("http_static", ("http_static",)),
-    ("http_remux", ("http_remux",)),
-    ("transcode", ("transcodes",)),
-    ("exec", ("exec",)),
-    ("dash", ("dash",)),
-    ("refer", ("refer",)),
-    ("security", ("security",)),
-    ("http_hooks", ("http_hooks",)),
-    ("cluster", ("origin", "token_traverse", "edge_vhost", "debug_srs_upnode", "origin_cluster", "coworkers")),
-    ("bandcheck", ("bandcheck",)),
-    ("ack_size", ("in_ack_size", "out_ack_size")),
-)
+
+def _ordered(events: Dict[str, Tuple[str, ...]], order: Tuple[str, ...]) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
+    kinds = [k for k in order if k in events] + [k for k in events if k not in order]
+    return tuple((k, events[k]) for k in kinds)
+
+
+_GLOBAL = reload_events("")
+NEVER_RELOADED = _GLOBAL.pop(RESTART, ())
+GLOBAL_KINDS = _ordered(_GLOBAL, GLOBAL_ORDER)  # (kind, fields) in firing order
+VHOST_KINDS = _ordered(reload_events("vhost", exclude=_VHOST_SPECIAL), VHOST_ORDER)
 
 
 class Change:
     """One reload event. ``kind`` names it (see GLOBAL_KINDS / VHOST_KINDS, plus "vhost_added",
-    "vhost_removed", "http_api", "http_server", "heartbeat", "stream_caster", "ingest"); ``vhost`` is
+    "vhost_removed", "ingest"); ``vhost`` is
     set for vhost events; ``detail`` is "enabled"/"disabled"/"modified" for http_api/http_server and
     "added"/"removed"/"changed" for ingest (``ingest_id`` names it)."""
 
@@ -109,17 +98,13 @@ def diff(old: Any, new: Any) -> Changes:
         if getattr(old, name) != getattr(new, name):
             changes.warnings.append("%s changed (%r -> %r): needs a restart, ignored by reload"
                                     % (name, getattr(old, name), getattr(new, name)))
-    for name in GLOBAL_KINDS:
-        if getattr(old, name) != getattr(new, name):
-            changes.append(Change(name))
-    for name in ("http_api", "http_server"):
-        detail = _toggle(getattr(old, name), getattr(new, name))
-        if detail:
-            changes.append(Change(name, detail=detail))
-    if old.heartbeat != new.heartbeat:
-        changes.append(Change("heartbeat"))
-    if old.stream_casters != new.stream_casters:
-        changes.append(Change("stream_caster"))
+    for kind, fields in GLOBAL_KINDS:
+        if kind in TOGGLED:
+            detail = _toggle(getattr(old, fields[0]), getattr(new, fields[0]))
+            if detail:
+                changes.append(Change(kind, detail=detail))
+        elif any(getattr(old, f) != getattr(new, f) for f in fields):
+            changes.append(Change(kind))
     _diff_vhosts(old, new, changes)
     return changes
 

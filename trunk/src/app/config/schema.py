@@ -2,7 +2,7 @@
 
 ``transform(root)`` rewrites the 2.0 flat vhost directives into the 3.0 grouped blocks in place
 (srs_config_transform_vhost), so the view reads one spelling only. ``check(root)`` then walks the
-tree against SCHEMA: unknown names, wrong argument counts, bad numbers and enum values raise a
+tree against the rows of the config table (config/table.py): unknown names, wrong argument counts, bad numbers and enum values raise a
 ConfigError at the offending directive's file:line. It returns warnings for accepted-but-ignored
 directives.
 
@@ -13,149 +13,27 @@ use without an overflow, a division by zero or a timer of a thousand years.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 from srs.app.config.parser import Directive, clip
+from srs.app.config.row import ANY, BLOCK, ENDPOINT, INT_RE, STR, STRS, Choice, Kind, Number
+from srs.app.config.table import CHILDREN
 from srs.kernel.errors import ConfigError
 
-# --- leaf kinds: how many arguments and of which type (checked), read by config_view
-FLAG = "flag"       # on/off (SRS's convention: anything but the literal keeps the default)
-STR = "str"         # one argument (may be empty)
-STRS = "strs"       # zero or more arguments
-ENDPOINT = "endpoint"  # [ip:]port
-ANY = "any"         # a block with free-form children (ffmpeg parameter blocks)
-
-
-class Choice:
-    __slots__ = ("choices",)
-
-    def __init__(self, *choices: str):
-        self.choices = choices
-
-
-class Number:
-    """An integer (``integer=True``) or a finite decimal in [lo, hi] (``(lo, hi]`` when ``above``)."""
-
-    __slots__ = ("integer", "lo", "hi", "above")
-
-    def __init__(self, integer: bool, lo: float, hi: float, above: bool = False):
-        self.integer, self.lo, self.hi, self.above = integer, lo, hi, above
-
-    def describe(self) -> str:
-        fmt = (lambda v: "%d" % v) if self.integer else (lambda v: "%g" % v)
-        return "%s%s, %s]" % ("(" if self.above else "[", fmt(self.lo), fmt(self.hi))
-
-    def parse(self, text: str) -> Union[int, float, None]:
-        """The value, or None when ``text`` is not a number in range."""
-        if len(text) > 32 or not (_INT_RE if self.integer else _FLOAT_RE).match(text):
-            return None
-        value = int(text) if self.integer else float(text)
-        if not math.isfinite(value) or value > self.hi or value < self.lo or (self.above and value == self.lo):
-            return None
-        return value
-
-
-_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
-_FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
-
-INT_MAX = 2 ** 31 - 1
-COUNT = Number(True, 0, INT_MAX)             # counts, bytes, kbps, milliseconds (24 days at most)
-POSITIVE = Number(True, 1, INT_MAX)
-PORT_OR_0 = Number(True, 0, 65535)
-CHUNK = Number(True, 128, 65536)
-SECONDS = Number(False, 0, 365 * 86400.0)    # 0 usually means off
-PERIOD = Number(False, 0, 365 * 86400.0, above=True)  # a period that something divides by or loops on
-RATIO = Number(False, 0, 1000.0)
-FPS = Number(False, 0, 1000.0)
-MS_FLOAT = Number(False, 0, float(INT_MAX))  # send_min_interval is in ms, with fractions
-
-Spec = Union[str, Choice, Number, Dict[str, "Spec"]]
-
-_ENGINE: Dict[str, Spec] = {
-    "enabled": FLAG, "iformat": STR, "vfilter": ANY,
-    "vcodec": Choice("libx264", "copy", "vn"), "vbitrate": COUNT, "vfps": FPS, "vwidth": COUNT, "vheight": COUNT,
-    "vthreads": COUNT, "vprofile": STR, "vpreset": STR, "vparams": ANY,
-    "acodec": Choice("libfdk_aac", "aac", "libaacplus", "libmp3lame", "copy", "an"),
-    "abitrate": COUNT, "asample_rate": COUNT, "achannels": COUNT, "aparams": ANY,
-    "oformat": STR, "output": STR, "perfile": ANY,
-}
-
-_TIME_JITTER = Choice("full", "zero", "off")
-
-VHOST: Dict[str, Spec] = {
-    "enabled": FLAG, "chunk_size": CHUNK, "min_latency": FLAG, "tcp_nodelay": FLAG,
-    "in_ack_size": COUNT, "out_ack_size": COUNT,
-    "cluster": {"mode": Choice("local", "remote"), "origin": STRS, "token_traverse": FLAG, "vhost": STR,
-                "debug_srs_upnode": FLAG, "origin_cluster": FLAG, "coworkers": STRS},
-    "play": {"time_jitter": _TIME_JITTER, "mix_correct": FLAG, "atc": FLAG, "atc_auto": FLAG,
-             "mw_latency": COUNT, "gop_cache": FLAG, "queue_length": SECONDS, "send_min_interval": MS_FLOAT,
-             "reduce_sequence_header": FLAG},
-    "publish": {"mr": FLAG, "mr_latency": COUNT, "firstpkt_timeout": COUNT, "normal_timeout": COUNT,
-                "parse_sps": FLAG},
-    "refer": {"enabled": FLAG, "all": STRS, "publish": STRS, "play": STRS},
-    "forward": {"enabled": FLAG, "destination": STRS},
-    "security": {"enabled": FLAG, "allow": STRS, "deny": STRS},
-    "hls": {"enabled": FLAG, "hls_entry_prefix": STR, "hls_path": STR, "hls_fragment": PERIOD,
-            "hls_window": SECONDS, "hls_on_error": Choice("ignore", "disconnect", "continue"),
-            "hls_storage": STR, "hls_mount": STR, "hls_td_ratio": RATIO, "hls_aof_ratio": RATIO,
-            "hls_acodec": Choice("aac", "mp3", "an"), "hls_vcodec": Choice("h264", "vn"),
-            "hls_m3u8_file": STR, "hls_ts_file": STR, "hls_ts_floor": FLAG, "hls_cleanup": FLAG,
-            "hls_nb_notify": COUNT, "hls_wait_keyframe": FLAG, "hls_dispose": SECONDS, "hls_keys": FLAG,
-            "hls_fragments_per_key": POSITIVE, "hls_key_file": STR, "hls_key_file_path": STR,
-            "hls_key_url": STR, "hls_dts_directly": FLAG},
-    "hds": {"enabled": FLAG, "hds_fragment": PERIOD, "hds_window": SECONDS, "hds_path": STR},
-    "dvr": {"enabled": FLAG, "dvr_plan": Choice("session", "segment", "append"), "dvr_path": STR,
-            "dvr_duration": SECONDS, "dvr_wait_keyframe": FLAG, "time_jitter": _TIME_JITTER, "dvr_apply": STRS},
-    "http_hooks": {"enabled": FLAG, "on_connect": STRS, "on_close": STRS, "on_publish": STRS,
-                   "on_unpublish": STRS, "on_play": STRS, "on_stop": STRS, "on_dvr": STRS, "on_hls": STRS,
-                   "on_hls_notify": STRS},
-    "exec": {"enabled": FLAG, "publish": STRS},
-    "dash": {"enabled": FLAG, "dash_fragment": PERIOD, "dash_update_period": PERIOD, "dash_timeshift": SECONDS,
-             "dash_path": STR, "dash_mpd_file": STR},
-    "http_static": {"enabled": FLAG, "mount": STR, "dir": STR},
-    "http_remux": {"enabled": FLAG, "fast_cache": SECONDS, "mount": STR, "hstrs": FLAG},
-    "bandcheck": {"enabled": FLAG, "key": STR, "interval": SECONDS, "limit_kbps": COUNT},
-    "transcode": {"enabled": FLAG, "ffmpeg": STR, "engine": _ENGINE},
-    "ingest": {"enabled": FLAG, "input": {"type": Choice("file", "stream"), "url": STR}, "ffmpeg": STR,
-               "engine": _ENGINE},
-}
-
-ROOT: Dict[str, Spec] = {
-    "listen": STRS, "pid": STR, "chunk_size": CHUNK, "ff_log_dir": STR,
-    "ff_log_level": Choice("quiet", "panic", "fatal", "error", "warning", "info", "verbose", "debug", "trace"),
-    "srs_log_tank": Choice("file", "console"),
-    "srs_log_level": Choice("verbose", "info", "trace", "warn", "error"), "srs_log_file": STR,
-    "max_connections": POSITIVE, "daemon": FLAG, "work_dir": STR, "asprocess": FLAG, "utc_time": FLAG,
-    "pithy_print_ms": COUNT, "empty_ip_ok": FLAG, "grace_start_wait": COUNT, "grace_final_wait": COUNT,
-    "force_grace_quit": FLAG, "disable_daemon_for_docker": FLAG, "inotify_auto_reload": FLAG,
-    "auto_reload_for_docker": FLAG, "reuseport": FLAG,
-    "heartbeat": {"enabled": FLAG, "interval": PERIOD, "url": STR, "device_id": STR, "summaries": FLAG},
-    "stats": {"network": COUNT, "disk": STRS},
-    "http_api": {"enabled": FLAG, "listen": ENDPOINT, "crossdomain": FLAG,
-                 "raw_api": {"enabled": FLAG, "allow_reload": FLAG, "allow_query": FLAG, "allow_update": FLAG}},
-    "http_server": {"enabled": FLAG, "listen": ENDPOINT, "dir": STR, "crossdomain": FLAG},
-    "stream_caster": {"enabled": FLAG, "caster": Choice("mpegts_over_udp", "rtsp", "flv"), "output": STR,
-                      "listen": ENDPOINT, "rtp_port_min": PORT_OR_0, "rtp_port_max": PORT_OR_0},
-    "vhost": VHOST,
-}
-
-# Blocks written with an argument (their name/scope/id); every other block takes none.
-_BLOCK_ARGS = {"vhost": (1, 1), "transcode": (0, 1), "ingest": (1, 1), "engine": (0, 1)}
-
-# 2.0 flat vhost names -> (3.0 block, new name)
-_FLAT = {
-    "mode": ("cluster", "mode"), "origin": ("cluster", "origin"), "token_traverse": ("cluster", "token_traverse"),
-    "vhost": ("cluster", "vhost"), "debug_srs_upnode": ("cluster", "debug_srs_upnode"),
-    "time_jitter": ("play", "time_jitter"), "mix_correct": ("play", "mix_correct"), "atc": ("play", "atc"),
-    "atc_auto": ("play", "atc_auto"), "mw_latency": ("play", "mw_latency"), "gop_cache": ("play", "gop_cache"),
-    "queue_length": ("play", "queue_length"), "send_min_interval": ("play", "send_min_interval"),
-    "reduce_sequence_header": ("play", "reduce_sequence_header"),
-    "publish_1stpkt_timeout": ("publish", "firstpkt_timeout"),
-    "publish_normal_timeout": ("publish", "normal_timeout"),
-}
-_REMOVED = {("hls", "hls_storage"), ("hls", "hls_mount")}
+# --- 2.0 spellings, from the rows' aliases
+# old block name -> new one, at the top (http_stream -> http_server) and in a vhost (http {} -> http_static)
+_RENAMED = {r.alias: r.name for r in CHILDREN[""].values() if r.kind == BLOCK and r.alias}
+_RENAMED_VHOST = {r.alias: r.name for r in CHILDREN["vhost"].values() if r.kind == BLOCK and r.alias}
+# 2.0 flat vhost names -> (3.0 block, new name): the aliases of the rows of the vhost's flat blocks
+_FLAT = {r.alias: (b.name, r.name) for b in CHILDREN["vhost"].values() if b.kind == BLOCK and b.flat
+         for r in CHILDREN[b.path].values() if r.alias and "." not in r.alias}
+# 2.0's mr { enabled; latency; } -> publish.mr, publish.mr_latency
+_MR = {r.alias[3:]: r.name for r in CHILDREN["vhost.publish"].values() if r.alias and r.alias.startswith("mr.")}
+# 2.0's refer, refer_publish, refer_play -> refer { all; publish; play; } (and enabled on)
+_REFER = {r.alias: r.name for r in CHILDREN["vhost.refer"].values() if r.alias}
+# 2.0's forward a b; -> forward { enabled on; destination a b; }
+_FORWARD = {r.alias: r.name for r in CHILDREN["vhost.forward"].values() if r.alias}
 
 
 def _block(parent: Directive, name: str, near: Directive) -> Directive:
@@ -176,14 +54,14 @@ def _moved(d: Directive, name: str, args=None) -> Directive:
 def transform(root: Directive) -> None:
     """Rewrite 2.0 spellings as 3.0 ones, in place (srs_config_transform_vhost)."""
     for d in root.children:
-        if d.name == "http_stream":
-            d.name = "http_server"
+        if d.name in _RENAMED:
+            d.name = _RENAMED[d.name]
     for vhost in root.get_all("vhost"):
         _transform_vhost(vhost)
 
 
 def _is_flat(d: Directive) -> bool:
-    if d.name in _FLAT or d.name in ("refer", "refer_publish", "refer_play", "forward"):
+    if d.name in _FLAT or d.name in _REFER or d.name in _FORWARD:
         return not d.block
     return d.name == "mr" and d.block
 
@@ -192,7 +70,7 @@ def _transform_vhost(vhost: Directive) -> None:
     # pass 1 keeps the 3.0 directives in order, so a flat directive joins an existing block
     # wherever that block is written (and the grouped value wins when both are given: first wins)
     old = vhost.children
-    vhost.children = [_moved(d, "http_static") if d.name == "http" and d.block else d
+    vhost.children = [_moved(d, _RENAMED_VHOST[d.name]) if d.name in _RENAMED_VHOST and d.block else d
                       for d in old if not _is_flat(d)]
     refer: List[Tuple[str, Directive]] = []
     found: Dict[str, Directive] = {}  # one lookup per block: a vhost of 45,000 flat directives took 30 s
@@ -211,20 +89,19 @@ def _transform_vhost(vhost: Directive) -> None:
         elif d.name == "mr":
             publish = block("publish", d)
             for c in d.children:
-                renamed = {"enabled": "mr", "latency": "mr_latency"}.get(c.name, "mr." + c.name)
+                renamed = _MR.get(c.name, "mr." + c.name)
                 publish.children.append(_moved(c, renamed))  # "mr.x" is then reported as unknown
-        elif d.name == "forward":
+        elif d.name in _FORWARD:
             fwd = Directive("forward", (), file=d.file, line=d.line, block=True)
-            fwd.children = [Directive("enabled", ("on",), file=d.file, line=d.line), _moved(d, "destination")]
+            fwd.children = [Directive("enabled", ("on",), file=d.file, line=d.line), _moved(d, _FORWARD[d.name])]
             vhost.children.append(fwd)
         else:
             refer.append((d.name, d))
     if refer:
         refer_block = block("refer", refer[0][1])
         refer_block.children.append(Directive("enabled", ("on",), file=refer[0][1].file, line=refer[0][1].line))
-        renames = {"refer": "all", "refer_publish": "publish", "refer_play": "play"}
         for name, d in refer:
-            refer_block.children.append(_moved(d, renames[name]))
+            refer_block.children.append(_moved(d, _REFER[name]))
 
 
 # --- checks ----------------------------------------------------------------------------------
@@ -261,7 +138,7 @@ def parse_endpoint(text: str, d: Optional[Directive] = None, default_host: str =
         host, _, port_text = text.rpartition(":")
         if ":" in host:  # bare IPv6 without brackets is ambiguous
             raise _endpoint_error(text, d)
-    if not host or not _INT_RE.match(port_text) or port_text[0] in "+-":
+    if not host or not INT_RE.match(port_text) or port_text[0] in "+-":
         raise _endpoint_error(text, d)
     port = _port(port_text)
     if port is None:
@@ -321,27 +198,31 @@ def check(root: Directive) -> List[str]:
     if not root.children:
         raise ConfigError("conf is empty", file=root.file)
     warnings: List[str] = []
-    _check_block(root, ROOT, "", warnings)
+    _check_block(root, "", "", warnings)
     _check_semantics(root)
     return warnings
 
 
-def _check_block(parent: Directive, schema: Dict[str, Spec], path: str, warnings: List[str]) -> None:
+def _check_block(parent: Directive, block: str, path: str, warnings: List[str]) -> None:
+    """Checks ``parent``'s children against the rows of ``block`` (its table path); ``path`` is how
+    messages name it (clipped)."""
+    rows = CHILDREN[block]
     for d in parent.children:
-        spec = schema.get(d.name)
+        row = rows.get(d.name)
         full = clip(_full(d, path), 120)
-        if spec is None:
+        if row is None:
             raise _fail(d, "unknown directive %s" % full)
-        if (parent.name, d.name) in _REMOVED:
-            warnings.append("%s: directive %s is removed and ignored" % (d.where(), full))
-        if isinstance(spec, dict):
+        if row.ignored:
+            warnings.append("%s: directive %s is %s and ignored" % (d.where(), full, row.ignored))
+        spec = row.kind
+        if spec == BLOCK:
             if not d.block:
                 raise _fail(d, "directive %s must be a block { ... }" % full)
-            lo, hi = _BLOCK_ARGS.get(d.name, (0, 0))
+            lo, hi = row.args
             if not lo <= len(d.args) <= hi:
                 wanted = str(lo) if lo == hi else "%d-%d" % (lo, hi)
                 raise _fail(d, "directive %s takes %s argument(s), got %d" % (full, wanted, len(d.args)))
-            _check_block(d, spec, full, warnings)
+            _check_block(d, row.path, full, warnings)
         elif spec == ANY:
             if d.args and not d.block:
                 raise _fail(d, "directive %s must be a block { ... }" % full)
@@ -354,7 +235,7 @@ def _check_block(parent: Directive, schema: Dict[str, Spec], path: str, warnings
             _check_leaf(d, spec, full)
 
 
-def _check_leaf(d: Directive, spec: Spec, full: str) -> None:
+def _check_leaf(d: Directive, spec: Kind, full: str) -> None:
     if spec == STRS:
         return
     if len(d.args) > 1:

@@ -21,6 +21,7 @@ from typing import Callable, Dict, List, Optional
 
 import gevent
 
+from srs.app.config.table import SOURCE_OPTIONS
 from srs.core import performance
 from srs.kernel import flv
 from srs.kernel.errors import SrsError, StreamBusy
@@ -36,36 +37,22 @@ DEFAULT_FRAME_TIME_MS = 10
 
 
 class SourceOptions:
-    """The per-vhost knobs a source reads; refreshed from the config on reload."""
+    """The per-vhost knobs a source reads; refreshed from the config on reload. Its fields and their
+    defaults are the config rows that name a ``source`` option (app/config/rows_vhost.py)."""
 
-    __slots__ = ("gop_cache", "queue_length_s", "time_jitter", "atc", "mw_latency_ms", "min_latency",
-                 "reduce_sequence_header", "chunk_size", "mix_correct", "send_min_interval_ms", "atc_auto")
+    __slots__ = tuple(SOURCE_OPTIONS)
 
-    def __init__(self, gop_cache=True, queue_length_s=30.0, time_jitter="full", atc=False,
-                 mw_latency_ms=performance.MW_SLEEP_MS, min_latency=False, reduce_sequence_header=False,
-                 chunk_size=performance.CHUNK_SIZE, mix_correct=False,
-                 send_min_interval_ms=0.0, atc_auto=False):
-        self.gop_cache = gop_cache
-        self.queue_length_s = queue_length_s
-        self.time_jitter = time_jitter
-        self.atc = atc
-        self.mw_latency_ms = mw_latency_ms
-        self.min_latency = min_latency
-        self.reduce_sequence_header = reduce_sequence_header
-        self.chunk_size = chunk_size
-        self.mix_correct = mix_correct
-        self.send_min_interval_ms = send_min_interval_ms
-        self.atc_auto = atc_auto  # H17: metadata bravo_atc="true" switches atc on
+    def __init__(self, **options):
+        for name, (_, default) in SOURCE_OPTIONS.items():
+            setattr(self, name, options.pop(name, default))
+        if options:
+            raise TypeError("unknown source options %s" % sorted(options))
 
     @classmethod
     def from_vhost(cls, vc) -> "SourceOptions":
         if vc is None:
             return cls()
-        return cls(gop_cache=vc.gop_cache, queue_length_s=float(vc.queue_length),
-                   time_jitter=vc.time_jitter, atc=vc.atc, mw_latency_ms=int(vc.mw_latency),
-                   min_latency=vc.min_latency, reduce_sequence_header=vc.reduce_sequence_header,
-                   chunk_size=int(vc.chunk_size), mix_correct=vc.mix_correct,
-                   send_min_interval_ms=float(vc.send_min_interval), atc_auto=vc.atc_auto)
+        return cls(**{name: getattr(vc, field) for name, (field, _) in SOURCE_OPTIONS.items()})
 
 
 class MixQueue:

@@ -1,0 +1,73 @@
+"""The table's top-level rows: process, logs, listeners, HTTP API/server, heartbeat, stats, casters.
+
+Order is the view's field order (Config). Reload events name themselves after the directive (SRS's
+on_reload_listen, on_reload_pid...); config/reload.py fires them in SRS's order.
+"""
+from __future__ import annotations
+
+from srs.app.config.row import (CHUNK, COUNT, ENDPOINT, FLAG, HOST_ANY, ON_USE, PERIOD, PORT_OR_0, POSITIVE,
+                                RESTART, STR, STRS, Choice, block, Row)
+from srs.core.performance import CHUNK_SIZE
+
+DEFAULT_HTML_DIR = "./objs/nginx/html"  # SRS's default for every served/written folder
+
+GLOBAL_ROWS = (
+    Row("listen", STRS, ((HOST_ANY, 1935),), custom=True, reload="listen"),  # required; endpoints parsed
+    Row("pid", STR, "./objs/srs.pid", reload="pid"),
+    Row("chunk_size", CHUNK, CHUNK_SIZE),  # also each vhost's default chunk_size
+    Row("ff_log_dir", STR, "./objs"),
+    Row("ff_log_level", Choice("quiet", "panic", "fatal", "error", "warning", "info", "verbose", "debug", "trace"),
+        "info"),
+    Row("srs_log_tank", Choice("file", "console"), "file", reload="srs_log_tank"),
+    Row("srs_log_level", Choice("verbose", "info", "trace", "warn", "error"), "trace", reload="srs_log_level"),
+    Row("srs_log_file", STR, "./objs/srs.log", reload="srs_log_file"),
+    Row("max_connections", POSITIVE, 1000, reload="max_connections"),
+    Row("daemon", FLAG, True, reload=RESTART),
+    Row("work_dir", STR, "./", reload=RESTART),
+    Row("asprocess", FLAG, False, reload=RESTART),
+    Row("utc_time", FLAG, False, reload="utc_time"),
+    Row("pithy_print_ms", COUNT, 10000, reload="pithy_print_ms"),
+    Row("empty_ip_ok", FLAG, True),
+    Row("grace_start_wait", COUNT, 2300),
+    Row("grace_final_wait", COUNT, 3200),
+    Row("force_grace_quit", FLAG, False),
+    Row("disable_daemon_for_docker", FLAG, True),
+    Row("inotify_auto_reload", FLAG, False),
+    Row("auto_reload_for_docker", FLAG, True),
+    Row("reuseport", FLAG, False),
+
+    block("http_api", reload="http_api"),
+    Row("http_api.enabled", FLAG, False),
+    Row("http_api.listen", ENDPOINT, (HOST_ANY, 1985)),
+    Row("http_api.crossdomain", FLAG, True),
+    block("http_api.raw_api"),
+    Row("http_api.raw_api.enabled", FLAG, False),
+    Row("http_api.raw_api.allow_reload", FLAG, False),
+    Row("http_api.raw_api.allow_query", FLAG, False),
+    Row("http_api.raw_api.allow_update", FLAG, False),
+
+    block("http_server", reload="http_server", alias="http_stream"),
+    Row("http_server.enabled", FLAG, False),
+    Row("http_server.listen", ENDPOINT, (HOST_ANY, 8080)),
+    Row("http_server.dir", STR, DEFAULT_HTML_DIR),
+    Row("http_server.crossdomain", FLAG, True),
+
+    block("heartbeat", reload="heartbeat"),
+    Row("heartbeat.enabled", FLAG, False),
+    Row("heartbeat.interval", PERIOD, 9.9),
+    Row("heartbeat.url", STR, "http://127.0.0.1:8085/api/v1/servers"),
+    Row("heartbeat.device_id", STR, ""),
+    Row("heartbeat.summaries", FLAG, False),
+
+    block("stats", reload=ON_USE),
+    Row("stats.network", COUNT, 0),
+    Row("stats.disk", STRS, ()),
+
+    block("stream_caster", field="stream_casters", many=True, reload="stream_caster"),
+    Row("stream_caster.enabled", FLAG, False),
+    Row("stream_caster.caster", Choice("mpegts_over_udp", "rtsp", "flv"), ""),
+    Row("stream_caster.output", STR, ""),
+    Row("stream_caster.listen", ENDPOINT, (HOST_ANY, 0)),
+    Row("stream_caster.rtp_port_min", PORT_OR_0, 0),  # 0: the default range
+    Row("stream_caster.rtp_port_max", PORT_OR_0, 0),
+)

@@ -1,0 +1,191 @@
+"""The table's vhost rows: cluster, play, publish, the features, transcode/ingest engines.
+
+Order is the view's field order (VhostConfig and its sub-views). ``alias`` is the 2.0 flat spelling
+that schema.transform moves into the 3.0 block. ``reload`` names SRS's on_reload_vhost_* event; a
+block's rows share the block's event. The special events: ``vhost`` (enabled: added/removed),
+``mode`` (origin <-> edge refuses the reload), ``ingest`` (diffed per ingest id).
+"""
+from __future__ import annotations
+
+from srs.app.config.row import (ANY, CHUNK, COUNT, FLAG, FPS, MS_FLOAT, PERIOD, POSITIVE, RATIO, SECONDS, STR,
+                                STRS, TIME_JITTER, Choice, Ref, Row, block, prefixed)
+from srs.app.config.rows_global import DEFAULT_HTML_DIR
+from srs.core.performance import CHUNK_SIZE, MR_SLEEP_MS, MW_SLEEP_MS
+
+# one ffmpeg output, under both transcode and ingest
+_ENGINE = (
+    block("engine", field="engines", many=True, args=(0, 1)),
+    Row("engine.enabled", FLAG, False),
+    Row("engine.iformat", STR, "flv"),
+    Row("engine.vfilter", ANY, ()),
+    Row("engine.vcodec", Choice("libx264", "copy", "vn"), ""),
+    Row("engine.vbitrate", COUNT, 0),
+    Row("engine.vfps", FPS, 0.0),
+    Row("engine.vwidth", COUNT, 0),
+    Row("engine.vheight", COUNT, 0),
+    Row("engine.vthreads", COUNT, 1),
+    Row("engine.vprofile", STR, ""),
+    Row("engine.vpreset", STR, ""),
+    Row("engine.vparams", ANY, ()),
+    Row("engine.acodec", Choice("libfdk_aac", "aac", "libaacplus", "libmp3lame", "copy", "an"), ""),
+    Row("engine.abitrate", COUNT, 0),
+    Row("engine.asample_rate", COUNT, 0),
+    Row("engine.achannels", COUNT, 0),
+    Row("engine.aparams", ANY, ()),
+    Row("engine.oformat", STR, "flv"),
+    Row("engine.output", STR, ""),
+    Row("engine.perfile", ANY, ()),
+)
+
+VHOST_ROWS = (
+    block("vhost", field="vhosts", many=True, args=(1, 1), custom=True),  # VhostConfig needs the global chunk_size
+    Row("vhost.enabled", FLAG, True, reload="vhost"),
+    Row("vhost.chunk_size", CHUNK, CHUNK_SIZE, custom=True, reload="chunk_size", source="chunk_size"),  # global's
+    block("vhost.cluster", flat=True),
+    Row("vhost.cluster.mode", Choice("local", "remote"), "local", alias="mode", reload="mode"),
+    Row("vhost.cluster.origin", STRS, (), custom=True, alias="origin", reload="cluster"),  # (host, port) pairs
+    Row("vhost.cluster.token_traverse", FLAG, False, alias="token_traverse", reload="cluster"),
+    Row("vhost.cluster.vhost", STR, "[vhost]", field="edge_vhost", alias="vhost", reload="cluster"),
+    Row("vhost.cluster.debug_srs_upnode", FLAG, True, alias="debug_srs_upnode", reload="cluster"),
+    Row("vhost.cluster.origin_cluster", FLAG, False, reload="cluster"),
+    Row("vhost.cluster.coworkers", STRS, (), reload="cluster"),
+    block("vhost.play", flat=True),
+    Row("vhost.play.gop_cache", FLAG, True, alias="gop_cache", reload="gop_cache", source="gop_cache"),
+    Row("vhost.play.queue_length", SECONDS, 30.0, alias="queue_length", reload="queue_length",
+        source="queue_length_s"),
+    Row("vhost.play.time_jitter", TIME_JITTER, "full", alias="time_jitter", reload="time_jitter",
+        source="time_jitter"),
+    Row("vhost.play.mix_correct", FLAG, False, alias="mix_correct", reload="mix_correct", source="mix_correct"),
+    Row("vhost.play.atc", FLAG, False, alias="atc", reload="atc", source="atc"),
+    # H17: metadata bravo_atc="true" switches atc on
+    Row("vhost.play.atc_auto", FLAG, False, alias="atc_auto", reload="play", source="atc_auto"),
+    Row("vhost.play.mw_latency", COUNT, MW_SLEEP_MS, alias="mw_latency", reload="mw_latency",
+        source="mw_latency_ms"),
+    Row("vhost.play.send_min_interval", MS_FLOAT, 0.0, alias="send_min_interval", reload="send_min_interval",
+        source="send_min_interval_ms"),
+    Row("vhost.play.reduce_sequence_header", FLAG, False, alias="reduce_sequence_header", reload="play",
+        source="reduce_sequence_header"),
+    block("vhost.publish", flat=True),
+    Row("vhost.publish.mr", FLAG, False, field="mr_enabled", alias="mr.enabled", reload="mr"),
+    Row("vhost.publish.mr_latency", COUNT, MR_SLEEP_MS, alias="mr.latency", reload="mr"),
+    Row("vhost.publish.firstpkt_timeout", COUNT, 20000, field="publish_1stpkt_timeout",
+        alias="publish_1stpkt_timeout", reload="publish"),
+    Row("vhost.publish.normal_timeout", COUNT, 5000, field="publish_normal_timeout", alias="publish_normal_timeout",
+        reload="publish"),
+    Row("vhost.publish.parse_sps", FLAG, True, reload="publish"),
+    Row("vhost.min_latency", FLAG, False, reload="min_latency", source="min_latency"),
+    Row("vhost.tcp_nodelay", FLAG, False, reload="tcp_nodelay"),
+    Row("vhost.in_ack_size", COUNT, 0, reload="ack_size"),
+    Row("vhost.out_ack_size", COUNT, 2500000, reload="ack_size"),
+
+    # the view's refer is None unless enabled; 2.0's refer/refer_publish/refer_play turn it on
+    block("vhost.refer", default=None, custom=True, reload="refer"),
+    Row("vhost.refer.enabled", FLAG, False),
+    Row("vhost.refer.all", STRS, (), alias="refer"),
+    Row("vhost.refer.publish", STRS, (), alias="refer_publish"),
+    Row("vhost.refer.play", STRS, (), alias="refer_play"),
+    # the view holds the (host, port) of each destination while enabled; 2.0's flat forward turns it on
+    block("vhost.forward", default=(), field="forward_destinations", custom=True, reload="forward"),
+    Row("vhost.forward.enabled", FLAG, False),
+    Row("vhost.forward.destination", STRS, (), alias="forward"),
+    block("vhost.security", reload="security"),
+    Row("vhost.security.enabled", FLAG, False),
+    # allow|deny publish|play all|ip|cidr, in file order: ((action, method, target), ...)
+    Row("vhost.security.allow", STRS, (), field="rules", custom=True),
+    Row("vhost.security.deny", STRS, (), field="rules", custom=True),
+
+    block("vhost.hls", reload="hls"),
+    Row("vhost.hls.enabled", FLAG, False),
+    Row("vhost.hls.hls_fragment", PERIOD, 10.0),
+    Row("vhost.hls.hls_td_ratio", RATIO, 1.5),
+    Row("vhost.hls.hls_aof_ratio", RATIO, 2.0),
+    Row("vhost.hls.hls_window", SECONDS, 60.0),
+    Row("vhost.hls.hls_on_error", Choice("ignore", "disconnect", "continue"), "continue"),
+    Row("vhost.hls.hls_path", STR, DEFAULT_HTML_DIR),
+    Row("vhost.hls.hls_m3u8_file", STR, "[app]/[stream].m3u8"),
+    Row("vhost.hls.hls_ts_file", STR, "[app]/[stream]-[seq].ts"),
+    Row("vhost.hls.hls_ts_floor", FLAG, False),
+    Row("vhost.hls.hls_entry_prefix", STR, ""),
+    Row("vhost.hls.hls_acodec", Choice("aac", "mp3", "an"), "aac"),
+    Row("vhost.hls.hls_vcodec", Choice("h264", "vn"), "h264"),
+    Row("vhost.hls.hls_cleanup", FLAG, True),
+    Row("vhost.hls.hls_dispose", SECONDS, 0.0),
+    Row("vhost.hls.hls_nb_notify", COUNT, 64),
+    Row("vhost.hls.hls_wait_keyframe", FLAG, True),
+    Row("vhost.hls.hls_keys", FLAG, False),
+    Row("vhost.hls.hls_fragments_per_key", POSITIVE, 5),
+    Row("vhost.hls.hls_key_file", STR, "[app]/[stream]-[seq].key"),
+    Row("vhost.hls.hls_key_file_path", STR, Ref("hls_path")),
+    Row("vhost.hls.hls_key_url", STR, ""),
+    Row("vhost.hls.hls_dts_directly", FLAG, True),
+    Row("vhost.hls.hls_storage", STR, ignored="removed"),
+    Row("vhost.hls.hls_mount", STR, ignored="removed"),
+
+    block("vhost.hds", reload="hds"),
+    Row("vhost.hds.enabled", FLAG, False),
+    Row("vhost.hds.hds_fragment", PERIOD, 10.0),
+    Row("vhost.hds.hds_window", SECONDS, 60.0),
+    Row("vhost.hds.hds_path", STR, DEFAULT_HTML_DIR),
+
+    block("vhost.dvr", reload="dvr"),
+    Row("vhost.dvr.enabled", FLAG, False),
+    Row("vhost.dvr.dvr_plan", Choice("session", "segment", "append"), "session", field="plan"),
+    Row("vhost.dvr.dvr_path", STR, DEFAULT_HTML_DIR + "/[app]/[stream].[timestamp].flv", field="path"),
+    Row("vhost.dvr.dvr_duration", SECONDS, 30.0, field="duration"),
+    Row("vhost.dvr.dvr_wait_keyframe", FLAG, True, field="wait_keyframe"),
+    Row("vhost.dvr.time_jitter", TIME_JITTER, "full"),
+    Row("vhost.dvr.dvr_apply", STRS, ("all",), field="apply"),
+
+    # callback URLs per event (tuples, possibly empty); they apply only when enabled
+    block("vhost.http_hooks", reload="http_hooks"),
+    Row("vhost.http_hooks.enabled", FLAG, False),
+    Row("vhost.http_hooks.on_connect", STRS, ()),
+    Row("vhost.http_hooks.on_close", STRS, ()),
+    Row("vhost.http_hooks.on_publish", STRS, ()),
+    Row("vhost.http_hooks.on_unpublish", STRS, ()),
+    Row("vhost.http_hooks.on_play", STRS, ()),
+    Row("vhost.http_hooks.on_stop", STRS, ()),
+    Row("vhost.http_hooks.on_dvr", STRS, ()),
+    Row("vhost.http_hooks.on_hls", STRS, ()),
+    Row("vhost.http_hooks.on_hls_notify", STRS, ()),
+
+    block("vhost.exec", reload="exec"),
+    Row("vhost.exec.enabled", FLAG, False),
+    Row("vhost.exec.publish", STRS, (), custom=True),  # one argv tuple per `publish` directive
+
+    block("vhost.dash", reload="dash"),
+    Row("vhost.dash.enabled", FLAG, False),
+    Row("vhost.dash.dash_fragment", PERIOD, 30.0),
+    Row("vhost.dash.dash_update_period", PERIOD, 150.0),
+    Row("vhost.dash.dash_timeshift", SECONDS, 300.0),
+    Row("vhost.dash.dash_path", STR, DEFAULT_HTML_DIR),
+    Row("vhost.dash.dash_mpd_file", STR, "[app]/[stream].mpd"),
+
+    block("vhost.http_static", alias="http", reload="http_static"),
+    Row("vhost.http_static.enabled", FLAG, False),
+    Row("vhost.http_static.mount", STR, "[vhost]/"),
+    Row("vhost.http_static.dir", STR, DEFAULT_HTML_DIR),
+
+    block("vhost.http_remux", reload="http_remux"),
+    Row("vhost.http_remux.enabled", FLAG, False),
+    Row("vhost.http_remux.fast_cache", SECONDS, 0.0),
+    Row("vhost.http_remux.mount", STR, "[vhost]/[app]/[stream].flv"),
+    Row("vhost.http_remux.hstrs", FLAG, True),
+
+    block("vhost.bandcheck", reload="bandcheck"),
+    Row("vhost.bandcheck.enabled", FLAG, False),
+    Row("vhost.bandcheck.key", STR, ""),
+    Row("vhost.bandcheck.interval", SECONDS, 30.0),
+    Row("vhost.bandcheck.limit_kbps", COUNT, 1000),
+
+    block("vhost.transcode", field="transcodes", many=True, args=(0, 1), reload="transcode"),
+    Row("vhost.transcode.enabled", FLAG, False),
+    Row("vhost.transcode.ffmpeg", STR, ""),
+) + prefixed("vhost.transcode", _ENGINE) + (
+    block("vhost.ingest", field="ingests", many=True, args=(1, 1), reload="ingest"),
+    Row("vhost.ingest.enabled", FLAG, False),
+    block("vhost.ingest.input", flat=True),
+    Row("vhost.ingest.input.type", Choice("file", "stream"), "file", field="input_type"),
+    Row("vhost.ingest.input.url", STR, "", field="input_url"),
+    Row("vhost.ingest.ffmpeg", STR, ""),
+) + prefixed("vhost.ingest", _ENGINE)
