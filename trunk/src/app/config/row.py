@@ -111,19 +111,11 @@ class Row:
                  custom: bool = False, reload: Optional[str] = None, alias: Optional[str] = None,
                  ignored: Optional[str] = None, source: Optional[str] = None, args: Tuple[int, int] = (0, 0),
                  many: bool = False, flat: bool = False):
-        self.path = path
+        self.path, self.kind, self.default = path, kind, default
         self.parent, _, self.name = path.rpartition(".")
-        self.kind = kind
-        self.default = default
         self.field = ("" if ignored else self.name) if field is None else field
-        self.custom = custom
-        self.reload = reload
-        self.alias = alias
-        self.ignored = ignored
-        self.source = source
-        self.args = args
-        self.many = many
-        self.flat = flat
+        self.custom, self.reload, self.alias, self.ignored, self.source = custom, reload, alias, ignored, source
+        self.args, self.many, self.flat = args, many, flat
 
     @property
     def env_name(self) -> str:
@@ -140,9 +132,6 @@ def block(path: str, **kw: Any) -> Row:
 
 def prefixed(prefix: str, rows: Tuple[Row, ...]) -> Tuple[Row, ...]:
     """The same rows under another block (``engine`` lives in both ``transcode`` and ``ingest``)."""
-    made = []
-    for r in rows:
-        copy = Row(prefix + "." + r.path, r.kind, r.default, field=r.field, custom=r.custom, reload=r.reload,
-                   alias=r.alias, ignored=r.ignored, source=r.source, args=r.args, many=r.many, flat=r.flat)
-        made.append(copy)
-    return tuple(made)
+    return tuple(Row(prefix + "." + r.path, r.kind, r.default, field=r.field, custom=r.custom, reload=r.reload,
+                     alias=r.alias, ignored=r.ignored, source=r.source, args=r.args, many=r.many, flat=r.flat)
+                 for r in rows)

@@ -1,10 +1,11 @@
 """What a config may contain (SRS's check_config whitelist) and how 2.0 spelling maps onto 3.0's.
 
 ``transform(root)`` rewrites the 2.0 flat vhost directives into the 3.0 grouped blocks in place
-(srs_config_transform_vhost), so the view reads one spelling only. ``check(root)`` then walks the
-tree against the rows of the config table (config/table.py): unknown names, wrong argument counts, bad numbers and enum values raise a
-ConfigError at the offending directive's file:line. It returns warnings for accepted-but-ignored
-directives.
+(srs_config_transform_vhost), so the view reads one spelling only; the 2.0 names are the rows'
+aliases. ``check(root)`` then walks the tree against the rows of the config table (config/table.py):
+unknown names, wrong argument counts, bad numbers and enum values raise a ConfigError at the
+offending directive's file:line. It returns warnings for accepted-but-ignored directives (rows
+flagged ``ignored``).
 
 Every number has a range (``Number``): plain ASCII decimals only (no ``1_000``, no Unicode digits,
 no ``nan``/``inf``, at most 32 characters), so a value the checker accepts is one the server can

@@ -176,42 +176,21 @@ class Section(View):
         return cls(**read(d, cls.PATHS[0]))
 
 
+def section(name: str, path: str, doc: str = "") -> type:
+    """The view class of block ``path`` when its rows are all it holds (no computed field)."""
+    cls = type(name, (Section,), {"__slots__": view_fields(path), "PATHS": (path,), "__doc__": doc,
+                                  "__module__": __name__})
+    return _register(cls)
+
+
 # --- global blocks ----------------------------------------------------------------------------
 
-@_register
-class RawApiConfig(Section):
-    PATHS = ("http_api.raw_api",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class HttpApiConfig(Section):
-    PATHS = ("http_api",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class HttpServerConfig(Section):
-    PATHS = ("http_server",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class HeartbeatConfig(Section):
-    PATHS = ("heartbeat",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class StatsConfig(Section):
-    PATHS = ("stats",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class StreamCasterConfig(Section):
-    PATHS = ("stream_caster",)
-    __slots__ = view_fields(PATHS[0])
+RawApiConfig = section("RawApiConfig", "http_api.raw_api")
+HttpApiConfig = section("HttpApiConfig", "http_api")
+HttpServerConfig = section("HttpServerConfig", "http_server")
+HeartbeatConfig = section("HeartbeatConfig", "heartbeat")
+StatsConfig = section("StatsConfig", "stats")
+StreamCasterConfig = section("StreamCasterConfig", "stream_caster")
 
 
 # --- vhost blocks -----------------------------------------------------------------------------
@@ -240,32 +219,11 @@ class SecurityConfig(Section):
         return cls(rules=rules, **read(d, cls.PATHS[0]))
 
 
-@_register
-class HlsConfig(Section):
-    PATHS = ("vhost.hls",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class HdsConfig(Section):
-    PATHS = ("vhost.hds",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class DvrConfig(Section):
-    PATHS = ("vhost.dvr",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class HttpHooksConfig(Section):
-    """Callback URLs per event (tuples, possibly empty); they apply only when ``enabled``."""
-
-    PATHS = ("vhost.http_hooks",)
-    __slots__ = view_fields(PATHS[0])
-
-
+HlsConfig = section("HlsConfig", "vhost.hls")
+HdsConfig = section("HdsConfig", "vhost.hds")
+DvrConfig = section("DvrConfig", "vhost.dvr")
+HttpHooksConfig = section("HttpHooksConfig", "vhost.http_hooks",
+                          "Callback URLs per event (tuples, possibly empty); they apply only when ``enabled``.")
 HOOK_EVENTS = tuple(f for f in HttpHooksConfig.__slots__ if f.startswith("on_"))
 
 
@@ -280,28 +238,10 @@ class ExecConfig(Section):
         return cls(publish=cmds, **read(d, cls.PATHS[0]))
 
 
-@_register
-class DashConfig(Section):
-    PATHS = ("vhost.dash",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class HttpStaticConfig(Section):
-    PATHS = ("vhost.http_static",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class HttpRemuxConfig(Section):
-    PATHS = ("vhost.http_remux",)
-    __slots__ = view_fields(PATHS[0])
-
-
-@_register
-class BandcheckConfig(Section):
-    PATHS = ("vhost.bandcheck",)
-    __slots__ = view_fields(PATHS[0])
+DashConfig = section("DashConfig", "vhost.dash")
+HttpStaticConfig = section("HttpStaticConfig", "vhost.http_static")
+HttpRemuxConfig = section("HttpRemuxConfig", "vhost.http_remux")
+BandcheckConfig = section("BandcheckConfig", "vhost.bandcheck")
 
 
 @_register
