@@ -8,27 +8,31 @@ from __future__ import annotations
 import os
 import sys
 
-USAGE = """Usage: srs [-h?vVgG] [-t] [-c filename]
+USAGE = """Usage: srs [-h?vVgG] [-t] [-e] [-c filename]
 Options:
    -?, -h              : show this help and exit 0
    -v, -V              : show version and exit 0
    -g, -G              : show server signature and exit 0
    -t                  : test configuration file, exit 0 if ok, else the error code
-   -c filename         : use configuration file for SRS
+   -c filename         : use configuration file for SRS (SRS_CONFIG_FILE overrides it)
+   -e                  : use only the environment: SRS_* variables, as SRS 5 (SRS_ENV_ONLY does the same);
+                         without -e, the SRS_* variables that are set override the conf file
    -p rtmp-port -x http-port : quick start without a conf (daemon off, console log, http server on)
 For example:
    srs -v
    srs -t -c conf/srs.conf
    srs -c conf/srs.conf
+   SRS_LISTEN=1935 SRS_VHOST_HLS_ENABLED=on srs -e
 """
 
 
 class Options:
-    __slots__ = ("config", "test", "rtmp_port", "http_port")
+    __slots__ = ("config", "test", "rtmp_port", "http_port", "env_only")
 
     def __init__(self):
         self.config = ""
         self.test = False
+        self.env_only = False
         self.rtmp_port = 0
         self.http_port = 0
 
@@ -55,6 +59,8 @@ def parse_argv(argv: list) -> "Options | int":
             return 0
         if arg == "-t":
             opts.test = True
+        elif arg == "-e":
+            opts.env_only = True
         elif arg.startswith("-c"):
             if len(arg) > 2:
                 opts.config = arg[2:]
@@ -79,7 +85,12 @@ def parse_argv(argv: list) -> "Options | int":
             sys.stderr.write(f"srs: invalid option {arg}\n" + USAGE)
             return 2
         i += 1
-    if not opts.config and not opts.rtmp_port:
+    opts.env_only = opts.env_only or "SRS_ENV_ONLY" in os.environ
+    if not opts.env_only and os.environ.get("SRS_CONFIG_FILE"):
+        opts.config = os.environ["SRS_CONFIG_FILE"]
+    if opts.env_only:
+        opts.config = ""  # SRS 5: -e reads no file
+    elif not opts.config and not opts.rtmp_port:
         sys.stderr.write("srs: no config file, use -c filename\n" + USAGE)
         return 2
     return opts
@@ -96,8 +107,10 @@ def dolphin_conf(rtmp_port: int, http_port: int) -> str:
 def load_config(opts: Options):
     from srs.app.config.conf import Config
 
+    if opts.env_only:
+        return Config.from_env(os.environ)
     if opts.config:
-        return Config.load(opts.config)
+        return Config.load(opts.config)  # the SRS_* variables of this process override the file
     return Config.parse_text(dolphin_conf(opts.rtmp_port, opts.http_port), file="<argv>")
 
 
@@ -154,7 +167,7 @@ def main(argv: "list | None" = None) -> int:
         sys.stderr.write(f"srs: cannot read config {opts.config}: {e.strerror}\n")
         return 1
     if opts.test:
-        sys.stderr.write(f"config file {opts.config} syntax is ok\nconfig file is ok\n")
+        sys.stderr.write(f"config file {opts.config or config.file} syntax is ok\nconfig file is ok\n")
         return 0
 
     if config.work_dir and config.work_dir not in ("./", "."):

@@ -1,6 +1,7 @@
 """The config system: ``Config.load(path)`` parses, checks and returns the typed read-only view.
 
     config = Config.load("conf/srs.conf")          # raises ConfigError (file:line in the message)
+    config = Config.from_env(os.environ)            # srs -e: SRS_* variables only (env.py)
     config.listen                                    # (("0.0.0.0", 1935),)
     vhost = config.vhost("a.com")                    # exact name, else __defaultVhost__, else None
     vhost.hls.hls_fragment, vhost.mw_latency         # seconds / ms, SRS defaults applied
@@ -13,8 +14,10 @@ Nothing else in the server parses config strings.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+import os
+from typing import Mapping, Optional, Tuple
 
+from srs.app.config.env import apply_env, env_root
 from srs.app.config.parser import Directive, Parser
 from srs.app.config.reload import Change, Changes, diff
 from srs.app.config.schema import check, parse_endpoint, transform
@@ -33,23 +36,34 @@ __all__ = ["Config", "ConfigError", "Directive", "Change", "Changes", "diff", "D
            "TranscodeConfig", "IngestConfig", "EngineConfig"]
 
 
+EMPTY_ENV: Mapping[str, str] = {}
+
+
 class Config(View):
     """A parsed and checked config file. Immutable: a reload builds a new Config and diffs the two."""
 
     __slots__ = ("file", "root", "warnings") + view_fields("")
 
     @classmethod
-    def load(cls, path: str) -> "Config":
-        """Parse ``path`` (following includes), check it and build the view; raises ConfigError."""
-        return cls.from_tree(Parser().parse_file(path))
+    def load(cls, path: str, env: Optional[Mapping[str, str]] = None) -> "Config":
+        """Parse ``path`` (following includes), apply the SRS_* variables of ``env`` (default: this
+        process's, so a reload applies them again, as SRS 5), check it and build the view; raises
+        ConfigError."""
+        return cls.from_tree(Parser().parse_file(path), os.environ if env is None else env)
 
     @classmethod
-    def parse_text(cls, text: str, file: str = "<text>") -> "Config":
-        return cls.from_tree(Parser().parse_text(text, file))
+    def from_env(cls, env: Mapping[str, str]) -> "Config":
+        """The config of ``srs -e``: the SRS_* variables alone, no file."""
+        return cls.from_tree(env_root(), env)
 
     @classmethod
-    def from_tree(cls, root: Directive) -> "Config":
+    def parse_text(cls, text: str, file: str = "<text>", env: Mapping[str, str] = EMPTY_ENV) -> "Config":
+        return cls.from_tree(Parser().parse_text(text, file), env)
+
+    @classmethod
+    def from_tree(cls, root: Directive, env: Mapping[str, str] = EMPTY_ENV) -> "Config":
         transform(root)
+        apply_env(root, env)
         warnings = check(root)
         values = read(root, "")
         listen = root.get("listen")

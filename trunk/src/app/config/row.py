@@ -23,6 +23,9 @@ A ``Row`` says everything the server knows about one directive, once:
 - ``ignored``: accepted with a warning "directive X is <ignored> and ignored" (``"removed"``: 2.0's
   hls_storage); the place for "known to SRS but not implemented here".
 - ``source``: the name of the LiveSource option it feeds (app/live/source.py SourceOptions).
+- ``env``: the SRS_* variables that set it (config/env.py): None derives the one name from the path
+  (``env_name``), a tuple lists them (SRS 5 aliases), False: not settable so (SRS 5 reads no variable
+  for it; a block's False covers its rows).
 """
 from __future__ import annotations
 
@@ -105,21 +108,21 @@ class Row:
     """One directive of the table (see the module docstring for each attribute)."""
 
     __slots__ = ("path", "name", "parent", "kind", "default", "field", "custom", "reload", "alias", "ignored",
-                 "source", "args", "many", "flat")
+                 "source", "args", "many", "flat", "env")
 
     def __init__(self, path: str, kind: Kind, default: Any = None, *, field: Optional[str] = None,
                  custom: bool = False, reload: Optional[str] = None, alias: Optional[str] = None,
                  ignored: Optional[str] = None, source: Optional[str] = None, args: Tuple[int, int] = (0, 0),
-                 many: bool = False, flat: bool = False):
+                 many: bool = False, flat: bool = False, env: Union[None, bool, Tuple[str, ...]] = None):
         self.path, self.kind, self.default = path, kind, default
         self.parent, _, self.name = path.rpartition(".")
         self.field = ("" if ignored else self.name) if field is None else field
         self.custom, self.reload, self.alias, self.ignored, self.source = custom, reload, alias, ignored, source
-        self.args, self.many, self.flat = args, many, flat
+        self.args, self.many, self.flat, self.env = args, many, flat, env
 
     @property
     def env_name(self) -> str:
-        """SRS 5's environment variable for this directive (of the default vhost for vhost rows)."""
+        """SRS 5's environment variable for this directive (vhost rows: for every vhost)."""
         return "SRS_" + self.path.upper().replace(".", "_")
 
     def __repr__(self) -> str:
@@ -133,5 +136,6 @@ def block(path: str, **kw: Any) -> Row:
 def prefixed(prefix: str, rows: Tuple[Row, ...]) -> Tuple[Row, ...]:
     """The same rows under another block (``engine`` lives in both ``transcode`` and ``ingest``)."""
     return tuple(Row(prefix + "." + r.path, r.kind, r.default, field=r.field, custom=r.custom, reload=r.reload,
-                     alias=r.alias, ignored=r.ignored, source=r.source, args=r.args, many=r.many, flat=r.flat)
+                     alias=r.alias, ignored=r.ignored, source=r.source, args=r.args, many=r.many, flat=r.flat,
+                     env=r.env)
                  for r in rows)

@@ -14,13 +14,17 @@ DEFAULT_HTML_DIR = "./objs/nginx/html"  # SRS's default for every served/written
 GLOBAL_ROWS = (
     Row("listen", STRS, ((HOST_ANY, 1935),), custom=True, reload="listen"),  # required; endpoints parsed
     Row("pid", STR, "./objs/srs.pid", reload="pid"),
-    Row("chunk_size", CHUNK, CHUNK_SIZE),  # also each vhost's default chunk_size
+    # also each vhost's default; SRS 5 reads SRS_VHOST_CHUNK_SIZE for both (its full.conf says SRS_CHUNK_SIZE)
+    Row("chunk_size", CHUNK, CHUNK_SIZE, env=("SRS_VHOST_CHUNK_SIZE", "SRS_CHUNK_SIZE")),
     Row("ff_log_dir", STR, "./objs"),
     Row("ff_log_level", Choice("quiet", "panic", "fatal", "error", "warning", "info", "verbose", "debug", "trace"),
         "info"),
-    Row("srs_log_tank", Choice("file", "console"), "file", reload="srs_log_tank"),
-    Row("srs_log_level", Choice("verbose", "info", "trace", "warn", "error"), "trace", reload="srs_log_level"),
-    Row("srs_log_file", STR, "./objs/srs.log", reload="srs_log_file"),
+    Row("srs_log_tank", Choice("file", "console"), "file", reload="srs_log_tank",
+        env=("SRS_SRS_LOG_TANK", "SRS_LOG_TANK")),
+    Row("srs_log_level", Choice("verbose", "info", "trace", "warn", "error"), "trace", reload="srs_log_level",
+        env=("SRS_SRS_LOG_LEVEL", "SRS_LOG_LEVEL")),
+    Row("srs_log_file", STR, "./objs/srs.log", reload="srs_log_file",
+        env=("SRS_SRS_LOG_FILE", "SRS_LOG_FILE")),
     Row("max_connections", POSITIVE, 1000, reload="max_connections"),
     Row("daemon", FLAG, True, reload=RESTART),
     Row("work_dir", STR, "./", reload=RESTART),
@@ -59,11 +63,11 @@ GLOBAL_ROWS = (
     Row("heartbeat.device_id", STR, ""),
     Row("heartbeat.summaries", FLAG, False),
 
-    block("stats", reload=ON_USE),
+    block("stats", reload=ON_USE, env=False),
     Row("stats.network", COUNT, 0),
     Row("stats.disk", STRS, ()),
 
-    block("stream_caster", field="stream_casters", many=True, reload="stream_caster"),
+    block("stream_caster", field="stream_casters", many=True, reload="stream_caster", env=False),
     Row("stream_caster.enabled", FLAG, False),
     Row("stream_caster.caster", Choice("mpegts_over_udp", "rtsp", "flv"), ""),
     Row("stream_caster.output", STR, ""),

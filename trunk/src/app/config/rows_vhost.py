@@ -3,7 +3,9 @@
 Order is the view's field order (VhostConfig and its sub-views). ``alias`` is the 2.0 flat spelling
 that schema.transform moves into the 3.0 block. ``reload`` names SRS's on_reload_vhost_* event; a
 block's rows share the block's event. The special events: ``vhost`` (enabled: added/removed),
-``mode`` (origin <-> edge refuses the reload), ``ingest`` (diffed per ingest id).
+``mode`` (origin <-> edge refuses the reload), ``ingest`` (diffed per ingest id). ``env=False``:
+SRS 5 reads no SRS_* variable for it (forward, cluster, security, refer, transcode, ingest, exec,
+bandcheck); the others are SRS_VHOST_<BLOCK>_<NAME> for every vhost.
 """
 from __future__ import annotations
 
@@ -39,9 +41,9 @@ _ENGINE = (
 
 VHOST_ROWS = (
     block("vhost", field="vhosts", many=True, args=(1, 1), custom=True),  # VhostConfig needs the global chunk_size
-    Row("vhost.enabled", FLAG, True, reload="vhost"),
+    Row("vhost.enabled", FLAG, True, reload="vhost", env=False),
     Row("vhost.chunk_size", CHUNK, CHUNK_SIZE, custom=True, reload="chunk_size", source="chunk_size"),  # global's
-    block("vhost.cluster", flat=True),
+    block("vhost.cluster", flat=True, env=False),
     Row("vhost.cluster.mode", Choice("local", "remote"), "local", alias="mode", reload="mode"),
     Row("vhost.cluster.origin", STRS, (), custom=True, alias="origin", reload="cluster"),  # (host, port) pairs
     Row("vhost.cluster.token_traverse", FLAG, False, alias="token_traverse", reload="cluster"),
@@ -79,16 +81,16 @@ VHOST_ROWS = (
     Row("vhost.out_ack_size", COUNT, 2500000, reload="ack_size"),
 
     # the view's refer is None unless enabled; 2.0's refer/refer_publish/refer_play turn it on
-    block("vhost.refer", default=None, custom=True, reload="refer"),
+    block("vhost.refer", default=None, custom=True, reload="refer", env=False),
     Row("vhost.refer.enabled", FLAG, False),
     Row("vhost.refer.all", STRS, (), alias="refer"),
     Row("vhost.refer.publish", STRS, (), alias="refer_publish"),
     Row("vhost.refer.play", STRS, (), alias="refer_play"),
     # the view holds the (host, port) of each destination while enabled; 2.0's flat forward turns it on
-    block("vhost.forward", default=(), field="forward_destinations", custom=True, reload="forward"),
+    block("vhost.forward", default=(), field="forward_destinations", custom=True, reload="forward", env=False),
     Row("vhost.forward.enabled", FLAG, False),
     Row("vhost.forward.destination", STRS, (), alias="forward"),
-    block("vhost.security", reload="security"),
+    block("vhost.security", reload="security", env=False),
     Row("vhost.security.enabled", FLAG, False),
     # allow|deny publish|play all|ip|cidr, in file order: ((action, method, target), ...)
     Row("vhost.security.allow", STRS, (), field="rules", custom=True),
@@ -149,7 +151,7 @@ VHOST_ROWS = (
     Row("vhost.http_hooks.on_hls", STRS, ()),
     Row("vhost.http_hooks.on_hls_notify", STRS, ()),
 
-    block("vhost.exec", reload="exec"),
+    block("vhost.exec", reload="exec", env=False),
     Row("vhost.exec.enabled", FLAG, False),
     Row("vhost.exec.publish", STRS, (), custom=True),  # one argv tuple per `publish` directive
 
@@ -172,17 +174,17 @@ VHOST_ROWS = (
     Row("vhost.http_remux.mount", STR, "[vhost]/[app]/[stream].flv"),
     Row("vhost.http_remux.hstrs", FLAG, True),
 
-    block("vhost.bandcheck", reload="bandcheck"),
+    block("vhost.bandcheck", reload="bandcheck", env=False),
     Row("vhost.bandcheck.enabled", FLAG, False),
     Row("vhost.bandcheck.key", STR, ""),
     Row("vhost.bandcheck.interval", SECONDS, 30.0),
     Row("vhost.bandcheck.limit_kbps", COUNT, 1000),
 
-    block("vhost.transcode", field="transcodes", many=True, args=(0, 1), reload="transcode"),
+    block("vhost.transcode", field="transcodes", many=True, args=(0, 1), reload="transcode", env=False),
     Row("vhost.transcode.enabled", FLAG, False),
     Row("vhost.transcode.ffmpeg", STR, ""),
 ) + prefixed("vhost.transcode", _ENGINE) + (
-    block("vhost.ingest", field="ingests", many=True, args=(1, 1), reload="ingest"),
+    block("vhost.ingest", field="ingests", many=True, args=(1, 1), reload="ingest", env=False),
     Row("vhost.ingest.enabled", FLAG, False),
     block("vhost.ingest.input", flat=True),
     Row("vhost.ingest.input.type", Choice("file", "stream"), "file", field="input_type"),

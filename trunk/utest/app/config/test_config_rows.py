@@ -10,6 +10,7 @@ import pytest
 
 from srs.app.config import reload as config_reload
 from srs.app.config.conf import Config, VhostConfig, diff
+from srs.app.config.env import ENV_ROWS
 from srs.app.config.row import (ANY, BLOCK, ENDPOINT, FLAG, ON_USE, RESTART, STR, STRS, Choice, Number, Ref,
                                 Row)
 from srs.app.config.table import BY_PATH, ROWS, SOURCE_OPTIONS, reload_kind, view_fields
@@ -44,7 +45,7 @@ def sample(row: Row) -> str:
     return "a.com"
 
 
-def conf(row: Row, value: str = None) -> Config:
+def conf(row: Row, value: str = None, env=None) -> Config:
     """A conf holding the blocks on ``row``'s path (each enabled but the vhost, unless the row is that
     enabled), with the row set to ``value`` when given."""
     names = row.path.split(".")
@@ -64,7 +65,7 @@ def conf(row: Row, value: str = None) -> Config:
     text = "%s\n%s\n%s\n" % ("" if row.path == "listen" and value else "listen 1935;", CONTEXT.get(row.path, ""), inner)
     if not row.path.startswith("vhost."):
         text += "vhost v {}\n"
-    return Config.parse_text(text)
+    return Config.parse_text(text, env=env or {})
 
 
 def _child_names(block: Row):
@@ -123,6 +124,13 @@ def test_every_row_is_checked_viewed_and_reload_diffed(row):
         assert changes.kinds() == ["vhost_removed"]
     else:
         assert changes.kinds() == [kind]
+
+
+@pytest.mark.parametrize("row,names", ENV_ROWS, ids=lambda x: x.path if isinstance(x, Row) else "")
+def test_every_env_variable_sets_what_the_file_sets(row, names):
+    for name in names:
+        by_env = conf(row, env={name: sample(row)})
+        assert view_value(by_env, row) == view_value(conf(row, sample(row)), row) != view_value(conf(row), row)
 
 
 def test_rows_are_unique_and_each_has_a_distinct_env_name():
