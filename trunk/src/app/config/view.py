@@ -130,7 +130,8 @@ def _leaf(row: Row, d: Optional[Directive]) -> Any:
     return _str(d, default)  # STR, Choice
 
 
-_PLANS: Dict[str, Any] = {}
+_PLANS: Dict[str, Any] = {}  # block path -> its rows that read() reads, with the names leading to each
+_MISSING = Directive("")  # "not looked up yet" (None is "looked up: absent")
 
 
 def read(d: Optional[Directive], path: str) -> Dict[str, Any]:
@@ -160,9 +161,6 @@ def read(d: Optional[Directive], path: str) -> Dict[str, Any]:
     for field, source in refs:
         values[field] = values[source]
     return values
-
-
-_MISSING = Directive("")
 
 
 class Section(View):
