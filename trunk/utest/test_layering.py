@@ -2,6 +2,13 @@
 
 Walks every module under srs/ with ast and fails on an import of a higher layer, or of an IO /
 concurrency module (socket, select, gevent, threading, asyncio...) from core, kernel or protocol.
+
+core, kernel and protocol also read no clock and draw no randomness (``time``, ``datetime``,
+``random``, ``secrets``, ``os.urandom``): ``now_ms`` and random bytes are passed in, so their tests
+are deterministic. The one exception is core/timeutil.py, which may import ``time`` to turn an
+instant the caller gives into calendar fields (``gmtime``/``localtime`` with an argument, for log
+lines and ``[2006]``-style path templates): the stdlib has no other way to apply the local time
+zone, and reading the clock there stays forbidden.
 """
 import ast
 import pathlib
@@ -11,7 +18,15 @@ import pytest
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 LAYERS = ["core", "kernel", "protocol", "app", "main"]
 SANS_IO_BANNED = {"socket", "select", "selectors", "gevent", "greenlet", "threading", "asyncio",
-                  "subprocess", "signal", "multiprocessing", "ssl", "random", "secrets"}
+                  "subprocess", "signal", "multiprocessing", "ssl"}
+# no clock, no randomness (see the module doc): modules, and attributes of modules that are allowed
+PURE_BANNED = {"time", "datetime", "random", "secrets"}
+PURE_BANNED_ATTRS = {("os", "urandom"), ("os", "getrandom")}
+# the one module that may import ``time``, and only to convert an instant it is given
+CALENDAR_MODULE = "core/timeutil.py"
+CALENDAR_CALLS = {"gmtime", "localtime"}
+CALENDAR_ATTRS = CALENDAR_CALLS | {"struct_time"}
+PURE_LAYERS = ("core", "kernel", "protocol")
 
 
 def modules():
@@ -47,10 +62,45 @@ def test_layer_imports(path, layer):
         if parts[0] == "srs" and len(parts) > 1 and parts[1] in LAYERS:
             if LAYERS.index(parts[1]) > rank:
                 problems.append(f"line {lineno}: {layer} imports higher layer {name}")
-        if layer in ("core", "kernel", "protocol") and parts[0] in SANS_IO_BANNED:
+        if layer in PURE_LAYERS and parts[0] in SANS_IO_BANNED:
             problems.append(f"line {lineno}: sans-IO layer {layer} imports {name}")
         if layer == "core" and parts[0] == "srs" and name != "srs" and parts[1] != "core":
             problems.append(f"line {lineno}: core imports {name}")
+    assert not problems, f"{path}: " + "; ".join(problems)
+
+
+def clock_and_randomness_uses(path):
+    """(line, what) for every import or use of a clock or a random source in ``path``."""
+    rel = str(path.relative_to(SRC))
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [(alias.name, None) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [(node.module, alias.name) for alias in node.names]
+        for module, attr in names:
+            top = module.split(".")[0]
+            if top in PURE_BANNED and not (rel == CALENDAR_MODULE and module == "time"
+                                           and attr in (None, *CALENDAR_ATTRS)):
+                yield node.lineno, f"imports {module}" + (f".{attr}" if attr else "")
+            if (top, attr) in PURE_BANNED_ATTRS:
+                yield node.lineno, f"imports {top}.{attr}"
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if (node.value.id, node.attr) in PURE_BANNED_ATTRS:
+                yield node.lineno, f"uses {node.value.id}.{node.attr}"
+            if (rel == CALENDAR_MODULE and node.value.id in ("time", "_time")
+                    and node.attr not in CALENDAR_ATTRS):
+                yield node.lineno, f"uses time.{node.attr} (only gmtime/localtime of a given instant)"
+        if (rel == CALENDAR_MODULE and isinstance(node, ast.Call) and not node.args
+                and isinstance(node.func, ast.Attribute) and node.func.attr in CALENDAR_CALLS):
+            yield node.lineno, f"calls {node.func.attr}() without an instant (reads the clock)"
+
+
+@pytest.mark.parametrize("path", [p for p, l in modules() if l in PURE_LAYERS],
+                         ids=lambda v: str(v.relative_to(SRC)))
+def test_pure_layers_read_no_clock_nor_randomness(path):
+    problems = [f"line {lineno}: {what}" for lineno, what in clock_and_randomness_uses(path)]
     assert not problems, f"{path}: " + "; ".join(problems)
 
 

@@ -44,7 +44,7 @@ import gevent
 from srs.app.server.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.app.hls.keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.ports import Clock, ConfigSource, Connections, HookCaller, SourceDirectory
-from srs.app.hls.m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
+from srs.kernel.m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
                               segment_uri, shrink)
 from srs.kernel import log as srslog
 from srs.kernel.aes import Aes128CbcEncryptor

@@ -17,7 +17,7 @@ import pytest
 from fixtures.api_server import ApiServer
 from srs.app.config.conf import Config
 from srs.app.hls.muxer import HlsManager, HlsStream, split_url
-from srs.app.hls.m3u8 import FloorClock, Segment, build_timestamp, key_uri, render, segment_uri, shrink
+from srs.kernel.m3u8 import FloorClock, Segment, build_timestamp, key_uri, render, segment_uri, shrink
 from srs.app.http.hooks import HttpHooks
 from srs.app.live.source import LiveSource, SourceOptions, SourceRegistry
 from srs.app.api.statistic import Statistic

@@ -1,14 +1,16 @@
 """HLS naming and playlist text (SRS 2.0/3.0 srs_app_hls.cpp): path templates, segment URIs, m3u8.
 
-Pure functions over values: the clock reading comes in as ``now_ms``, nothing touches the disk.
+Pure functions over values (kernel: no clock, no disk): the clock reading comes in as ``now_ms``.
+Used by app/hls (muxer, keys) and, for the shared path templates, app/dvr.
 The playlist text is byte-for-byte what SRS writes (LF line ends, ``#EXTINF:<3 decimals>, no desc``,
 no ``#EXT-X-ENDLIST`` for live).
 """
 from __future__ import annotations
 
 import math
-import time
 from typing import List, Optional, Sequence
+
+from srs.core.timeutil import calendar_fields
 
 
 class Segment:
@@ -52,7 +54,7 @@ def build_timestamp(template: str, now_ms: int, utc: bool = False) -> str:
     """``[2006] [01] [02] [15] [04] [05] [999] [timestamp]`` from ``now_ms`` (srs_path_build_timestamp)."""
     if "[" not in template:
         return template
-    tm = time.gmtime(now_ms / 1000.0) if utc else time.localtime(now_ms / 1000.0)
+    tm = calendar_fields(now_ms / 1000.0, utc)
     for var, value in (("[2006]", "%04d" % tm.tm_year), ("[01]", "%02d" % tm.tm_mon),
                        ("[02]", "%02d" % tm.tm_mday), ("[15]", "%02d" % tm.tm_hour),
                        ("[04]", "%02d" % tm.tm_min), ("[05]", "%02d" % tm.tm_sec),
