@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from srs.kernel.m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, key_uri, render,
-                             segment_uri, shrink, target_duration)
+from srs.kernel.m3u8 import FloorClock, Segment, dirname, key_uri, render, segment_uri, shrink, target_duration
 
 
 def segment(seq, duration_ms, uri=None):
     s = Segment(seq, seq * 2000, "/h/live/s-%d.ts" % seq, uri or "s-%d.ts" % seq)
     s.duration_ms = duration_ms
     return s
-
-
-def test_build_stream_and_timestamp():
-    assert build_stream("[vhost]/[app]/[stream].m3u8", "v", "live", "s") == "v/live/s.m3u8"
-    assert build_timestamp("[2006]-[01]-[02] [15]:[04]:[05].[999]", 86_400_123, utc=True) == "1970-01-02 00:00:00.123"
-    assert build_timestamp("[timestamp]-[seq].ts", 1_700_000_000_042, utc=True) == "1700000000042-[seq].ts"
-    assert build_timestamp("plain.ts", 123, utc=False) == "plain.ts"
 
 
 @pytest.mark.parametrize("path,expected", [("/h/live/a.ts", "/h/live"), ("/a.ts", "/"), ("a.ts", ""),

@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.api_server import ApiServer
 from fixtures.hub_host import URL, VHOST, dvr_host, is_eos, looped
-from srs.app.dvr.plan import Dvr, Jitter, build_path, dvr_applies, split_url
+from srs.app.dvr.plan import Dvr, Jitter, build_path, dvr_applies
 from srs.app.dvr.flv import dvr_metadata
 from srs.app.live.source import LiveSource, SourceOptions
 from srs.kernel.flv import iter_flv_tags
@@ -102,12 +102,10 @@ def test_build_path_templates_and_directory_form():
     assert build_path("/rec/[app]", "v", "live", "s", now) == f"/rec/live/s.{now}.flv"
 
 
-def test_apply_filter_and_url_split():
+def test_apply_filter():
     assert dvr_applies(("all",), "live", "a") and dvr_applies((), "live", "a")
     assert dvr_applies(("live/a", "live/b"), "live", "b")
     assert not dvr_applies(("live/a",), "live", "b") and not dvr_applies(("live/a",), "other", "a")
-    assert split_url("v/live/s") == ("v", "live", "s")
-    assert split_url("v/a/b/s") == ("v", "a/b", "s")
 
 
 @pytest.mark.parametrize("mode,raw,expected", [

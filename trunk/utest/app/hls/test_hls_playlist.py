@@ -12,7 +12,6 @@ import time
 
 from fixtures.hls_output import CID, cc_check, conf, decode_ts, files, new_source, parse_m3u8, publish, ts_paths
 from fixtures.hub_host import T0, VHOST, coded, hls_host, looped
-from srs.app.hls.muxer import split_url
 from srs.kernel.message import MSG_VIDEO
 
 
@@ -72,7 +71,6 @@ def test_paths_templates_and_entry_prefix(tmp_path, av_msgs):
     _, entries = parse_m3u8(m3u8)
     assert entries[0]["uri"] == ("http://cdn.example.com/hls/%s/live/livestream/%s-0.ts" % (VHOST, stamp))
     assert os.path.exists(out.segments[0].path)
-    assert split_url("v/app/sub/stream") == ("v", "app/sub", "stream")
 
 
 def test_ts_floor_timestamps_increase_by_one(tmp_path, av_msgs):
