@@ -16,12 +16,13 @@ import pytest
 
 from fixtures.api_server import ApiServer
 from fixtures.hub_host import URL, VHOST, dvr_host, is_eos, looped
-from srs.app.dvr.plan import Dvr, Jitter, build_path, dvr_applies
 from srs.app.dvr.flv import dvr_metadata
+from srs.app.dvr.plan import Dvr, Jitter, build_path, dvr_applies
 from srs.app.live.source import LiveSource, SourceOptions
 from srs.kernel.flv import iter_flv_tags
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO
 from srs.protocol import amf0
+from srs.protocol.request import Request
 
 CID = 321
 
@@ -406,7 +407,6 @@ def test_on_dvr_after_each_file(tmp_path, msgs, hook_srv):
     hooks_block = f"http_hooks {{ enabled on; on_dvr {hook_srv.url('/api/v1/dvrs')}; }}"
     host = dvr_host(dvr_conf("segment", extra="dvr_duration 2;"), str(tmp_path), hooks_block)
     req_stat = host.statistic
-    from srs.protocol.request import Request
     req = Request.from_url("rtmp://127.0.0.1/live/livestream", ip="10.2.3.4")
     req.update_vhost(VHOST)
     req_stat.on_client(CID, req, "fmle-publish", "10.2.3.4", None, 0)

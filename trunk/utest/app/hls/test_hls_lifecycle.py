@@ -66,7 +66,9 @@ def test_dispose_after_idle_and_at_stop(tmp_path, av_msgs):
     host.clock = None
     out = publish(host, av_msgs)
     assert files(root, ".ts")
-    gevent.sleep(0.6)
+    deadline = time.monotonic() + 10  # the timer greenlet runs while this one yields
+    while files(root, ".ts") and time.monotonic() < deadline:
+        gevent.sleep(0.05)
     assert files(root, ".ts") == []
     host.hls.stop()
     assert host.hls.timer is None

@@ -15,14 +15,16 @@ import urllib.request
 
 import av
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.padding import PKCS7
 
 from fixtures.hls_output import conf, decode_ts, parse_m3u8, publish
 from fixtures.hub_host import coded, hls_host, looped
 from fixtures.srs_server import SrsProcess, publish_flv, wait_for
 from srs.app.config.conf import Config
 from srs.app.hls.keys import KeyRing, SegmentFile, iv_for
-from srs.kernel.aes import Aes128CbcEncryptor
 from srs.app.server.file_root import PathOutsideRoot
+from srs.kernel.aes import Aes128CbcEncryptor
 from srs.kernel.message import MSG_VIDEO
 
 
@@ -83,9 +85,6 @@ def test_key_file_name_outside_the_key_root_is_refused(tmp_path):
 
 
 def decrypt(key, iv, data):
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.padding import PKCS7
-
     d = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     u = PKCS7(128).unpadder()
     return u.update(d.update(data) + d.finalize()) + u.finalize()
