@@ -230,7 +230,9 @@ def test_ingest_rtmp_relays(srs, media_flv):
 
 
 def test_detect_rtmp_prints_figures(srs, media_flv):
-    pub = publish_bg(media_flv.path, srs.rtmp_url("live/detect"), speed=2)
+    # 6 s of publishing (3 loops at 2x): the tool is a fresh Python process that may take seconds to
+    # start on a loaded machine, and it must play while the stream is live
+    pub = publish_bg(media_flv.path, srs.rtmp_url("live/detect"), speed=2, loops=3)
     try:
         assert srs.wait_published("live/detect")
         r = tool("detect_rtmp", srs.rtmp_url("live/detect"), 1, 10)
