@@ -296,8 +296,9 @@ class HandshakeListener:
 
     @staticmethod
     def reject_handshake(hs: Handshake, reason: int) -> bytes:
-        """A rejection: the caller's handshake back with type 1000 + reason (or a 1xxx/2xxx code)."""
-        code = reason if reason >= URQ_FAILURE_TYPES else URQ_FAILURE_TYPES + reason
+        """A rejection: the caller's handshake back with type 1000 + reason; reason is an SRT_REJ_*
+        (< 1000), a predefined SRT_REJX_* (1000 + HTTP-like code, e.g. 1403) or a user code (2000+)."""
+        code = URQ_FAILURE_TYPES + reason
         rsp = Handshake(HS_VERSION_SRT1, 0, 0, hs.isn, hs.mtu, hs.flow_window, code, hs.socket_id,
                         hs.cookie, hs.peer_ip)
         return ControlPacket(HANDSHAKE, 0, hs.socket_id, rsp.build()).build()
@@ -309,6 +310,5 @@ class HandshakeListener:
 def rejection_reason(hs: Handshake):
     """The SRT_REJ_* reason of a rejecting handshake, else None."""
     if URQ_FAILURE_TYPES <= hs.req_type < 0x80000000:
-        code = hs.req_type - URQ_FAILURE_TYPES
-        return code if code < 1000 else hs.req_type
+        return hs.req_type - URQ_FAILURE_TYPES
     return None

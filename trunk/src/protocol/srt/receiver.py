@@ -84,6 +84,7 @@ class Receiver:
         self._ts_ext = None                # last extended (wrap-corrected) timestamp seen
         self.rtt_us = 100_000
         self.rttvar_us = 50_000
+        self._rtt_sampled = False
         self._ack_no = 0
         self._acks = {}                    # ack number -> sent time
         self._last_ack_seq = None
@@ -160,6 +161,10 @@ class Receiver:
         if sent is None:
             return
         sample = now_us - sent
+        if not self._rtt_sampled:  # the first sample replaces the 100 ms guess (as libsrt)
+            self._rtt_sampled = True
+            self.rtt_us, self.rttvar_us = sample, sample // 2
+            return
         self.rttvar_us = (3 * self.rttvar_us + abs(self.rtt_us - sample)) // 4
         self.rtt_us = (7 * self.rtt_us + sample) // 8
 

@@ -14,7 +14,7 @@ import time
 
 from srs.protocol.srt.connection import SrtConnection, State
 from srs.protocol.srt.errors import SrtError
-from srs.protocol.srt.handshake import HandshakeListener, ListenerConfig
+from srs.protocol.srt.handshake import Handshake, HandshakeListener, ListenerConfig, rejection_reason
 from srs.protocol.srt.packet import HANDSHAKE, ControlPacket, parse_packet
 from srs.protocol.srt.streamid import MODE_PLAY, parse_streamid
 
@@ -106,7 +106,7 @@ class SrtHarness:
         if req is None:
             if reply is not None:
                 self.sock.sendto(reply, addr)
-                if parse_packet(reply).cif[24:28] != b"\x00\x00\x00\x01":
+                if rejection_reason(Handshake.parse(parse_packet(reply).cif)) is not None:
                     with self.changed:
                         self.rejections.append(reply)
                         self.changed.notify_all()
