@@ -97,5 +97,4 @@ class Sender:
                 break
             self.buf.popitem(last=False)
             if seq_diff(seq, self.last_acked) >= 0:
-                self.dropped += 1
-                self.last_acked = seq_add(seq)
+                self.dropped += 1  # never acknowledged; a NAK for it now gets a DROPREQ
