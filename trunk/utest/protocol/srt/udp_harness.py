@@ -58,12 +58,18 @@ class SrtHarness:
 
     def wait(self, predicate, timeout=20.0):
         """Wait until predicate() holds (checked on every state change), else fail."""
+        assert self.wait_for(predicate, timeout), "SRT harness: timed out waiting"
+
+    def wait_for(self, predicate, timeout: float) -> bool:
+        """Wait up to timeout for predicate() (checked on every state change); whether it holds."""
         deadline = time.monotonic() + timeout
         with self.changed:
             while not predicate():
                 left = deadline - time.monotonic()
-                assert left > 0, "SRT harness: timed out waiting"
+                if left <= 0:
+                    return False
                 self.changed.wait(left)
+        return True
 
     # --- the loop
     def _run(self):
