@@ -81,6 +81,28 @@ def test_ffmpeg_play_is_frame_complete(source_ts, tmp_path):
     assert len(got) == len(frames) and got[0]
 
 
+def test_arq_recovers_every_tenth_packet_lost_both_ways(source_ts, tmp_path):
+    """Our NAKs make libsrt retransmit; libsrt's NAKs make us retransmit: still frame-complete."""
+    data, frames = source_ts
+    sid = "#!::r=live/lossy,m=publish"
+    with SrtHarness(ListenerConfig(**CONFIG), lose_every=10) as h:
+        # linger: the last packets (the muxer's final burst) may be among the lost ones; libsrt then
+        # waits for their retransmission before it closes, instead of dropping its queue
+        ffmpeg("-re", "-t", str(SECONDS), "-i", str(SOURCE_FLV), "-c", "copy", "-f", "mpegts",
+               srt_url(h, sid, linger=2))
+        h.wait(lambda: h.closed, 10)
+        stats = h.closed[0][2]
+        assert h.lost_in >= 10 and stats["recv_lost"] >= h.lost_in - 1   # the last may go unnoticed
+        assert stats["recv_retransmitted"] >= stats["recv_lost"] - 1 and stats["rtt_us"] < 100_000
+        assert len(video_frames(h.received[sid])) == len(frames)
+    out = tmp_path / "play.ts"
+    with SrtHarness(ListenerConfig(**CONFIG), play_payloads=chunks(data), linger_us=300_000, lose_every=10) as h:
+        ffmpeg("-i", srt_url(h, "#!::r=live/lossy,m=request"), "-c", "copy", "-f", "mpegts", "-y", str(out))
+        h.wait(lambda: h.closed, 10)
+        assert h.lost_out >= 8 and h.closed[0][2]["send_retransmitted"] >= h.lost_out
+    assert len(video_frames(out.read_bytes())) == len(frames)
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import time
 from srs.protocol.srt.connection import SrtConnection, State
 from srs.protocol.srt.errors import SrtError
 from srs.protocol.srt.handshake import Handshake, HandshakeListener, ListenerConfig, rejection_reason
-from srs.protocol.srt.packet import HANDSHAKE, ControlPacket, parse_packet
+from srs.protocol.srt.packet import HANDSHAKE, ControlPacket, DataPacket, parse_packet
 from srs.protocol.srt.streamid import MODE_PLAY, parse_streamid
 
 PLAY_INTERVAL_US = 2000  # one payload every 2 ms to players: quick, yet no burst over the socket buffer
@@ -26,10 +26,17 @@ def now_us() -> int:
 
 
 class SrtHarness:
-    def __init__(self, config: ListenerConfig | None = None, play_payloads=(), linger_us=1_000_000):
+    def __init__(self, config: ListenerConfig | None = None, play_payloads=(), linger_us=1_000_000,
+                 lose_every: int = 0):
         self.listener = HandshakeListener(config or ListenerConfig(), os.urandom(16))
         self.play_payloads = list(play_payloads)
         self.linger_us = linger_us
+        # a lossy link without netem: drop every n-th first transmission of data, in and out
+        self.lose_every = lose_every
+        self.lost_in = 0
+        self.lost_out = 0
+        self._originals_in = 0
+        self._originals_out = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.bind(("127.0.0.1", 0))
@@ -101,6 +108,11 @@ class SrtHarness:
             conn = self.by_id.get(pkt.dst_id)
             if conn is None or conn.peer != addr:
                 raise SrtError(f"no connection {pkt.dst_id:#x}")
+            if self.lose_every and isinstance(pkt, DataPacket) and not pkt.retransmitted:
+                self._originals_in += 1
+                if self._originals_in % self.lose_every == 0:
+                    self.lost_in += 1
+                    return
             self._send(conn.on_packet(pkt, t), addr)
         except SrtError:
             self.dropped += 1
@@ -152,7 +164,12 @@ class SrtHarness:
     def _play_some(self, conn, play, t):
         index, last = play
         while index < len(self.play_payloads) and t - last >= PLAY_INTERVAL_US:
-            self.sock.sendto(conn.send(self.play_payloads[index], t), conn.peer)
+            datagram = conn.send(self.play_payloads[index], t)
+            self._originals_out += 1
+            if self.lose_every and self._originals_out % self.lose_every == 0:
+                self.lost_out += 1
+            else:
+                self.sock.sendto(datagram, conn.peer)
             index, last = index + 1, last + PLAY_INTERVAL_US
         play[0], play[1] = index, last
         if index == len(self.play_payloads) and t - last >= self.linger_us and not conn.sender.buf:
