@@ -12,7 +12,7 @@ from enum import Enum
 from .crypto import KeyMaterial, PayloadCipher, unwrap_keys
 from .errors import SrtError
 from .handshake import ConnectRequest, HandshakeListener
-from .packet import (ACK, ACKACK, DROPREQ, EXT_KMREQ, EXT_KMRSP, HANDSHAKE, KEEPALIVE, KK_EVEN,
+from .packet import (ACK, ACKACK, DROPREQ, EXT_KMREQ, EXT_KMRSP, HANDSHAKE, KEEPALIVE,
                      KK_NONE, MAX_PAYLOAD, NAK, PEERERROR, SHUTDOWN, USER_DEFINED, Ack, ControlPacket,
                      DataPacket, build_ackack, build_keepalive, build_nak, build_shutdown,
                      decode_loss_list, parse_dropreq)

@@ -117,21 +117,21 @@ def ctr_iv(salt: bytes, seq: int) -> bytes:
 class PayloadCipher:
     """AES-CTR for data packet payloads (the same operation both ways)."""
 
-    __slots__ = ("salt", "keys", "_aes", "_ctr")
+    __slots__ = ("salt", "keys", "_aes", "_ctr", "_cipher")
 
     def __init__(self, salt: bytes, keys: dict):
-        from cryptography.hazmat.primitives.ciphers import algorithms, modes  # deferred
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # deferred
         self.salt = salt
         self.keys = dict(keys)
         self._aes = {kk: algorithms.AES(k) for kk, k in keys.items()}
         self._ctr = modes.CTR
+        self._cipher = Cipher
 
     def crypt(self, kk: int, seq: int, payload: bytes) -> bytes:
-        from cryptography.hazmat.primitives.ciphers import Cipher  # cached by the import system
         aes = self._aes.get(kk)
         if aes is None:
             raise SrtError(f"SRT data with key flag {kk} we have no key for")
-        enc = Cipher(aes, self._ctr(ctr_iv(self.salt, seq))).encryptor()
+        enc = self._cipher(aes, self._ctr(ctr_iv(self.salt, seq))).encryptor()
         return enc.update(payload) + enc.finalize()
 
     def update_keys(self, keys: dict) -> None:

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import struct
 
-from .crypto import REJ_BADSECRET, REJ_UNSECURE, KeyMaterial, unwrap_keys
+from .crypto import REJ_UNSECURE, KeyMaterial, unwrap_keys
 from .errors import SrtError, SrtRejected
 from .packet import EXT_HSREQ, EXT_HSRSP, EXT_KMREQ, EXT_KMRSP, HANDSHAKE, ControlPacket
 
