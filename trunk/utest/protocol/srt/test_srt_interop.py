@@ -5,6 +5,7 @@ wrong or missing passphrase is refused with libsrt's reason codes."""
 from __future__ import annotations
 
 import io
+import os
 import pathlib
 import socket
 import subprocess
@@ -14,8 +15,9 @@ import av
 import pytest
 
 from srs.protocol.srt.crypto import REJ_BADSECRET, REJ_UNSECURE
-from srs.protocol.srt.handshake import Handshake, ListenerConfig, rejection_reason
-from srs.protocol.srt.packet import parse_packet
+from srs.protocol.srt.handshake import (URQ_CONCLUSION, URQ_INDUCTION, Handshake, ListenerConfig,
+                                        rejection_reason)
+from srs.protocol.srt.packet import HANDSHAKE, SHUTDOWN, ControlPacket, DataPacket, parse_packet
 
 from udp_harness import SrtHarness
 
@@ -68,6 +70,49 @@ def test_ffmpeg_publish_is_frame_complete(source_ts):
         assert h.payload_sizes <= {188 * n for n in range(1, 8)}   # ffmpeg sends up to 7 TS packets
     assert len(got) == len(frames) == 25 * SECONDS
     assert got[0]
+
+
+def hostile_datagrams(h) -> list:
+    """Garbage, absurd lengths, wrong cookies, inductions, data for unknown or stolen socket ids."""
+    conn = next(iter(h.by_id.values()))
+    wrong_cookie = Handshake(5, 0, 5, 1, 1500, 8192, URQ_CONCLUSION, 77, 0xDEADBEEF,
+                             extensions=[(1, bytes(12))]).build()
+    induction = Handshake(4, 0, 2, 1, 1500, 8192, URQ_INDUCTION, 78, 0).build()
+    return [os.urandom(n) for n in (0, 1, 15, 16, 17, 100, 1400, 1500)] + [
+        ControlPacket(HANDSHAKE, 0, 0, wrong_cookie).build(),
+        ControlPacket(HANDSHAKE, 0, 0, induction).build(),
+        ControlPacket(HANDSHAKE, 0, 0, induction[:40]).build(),
+        DataPacket(1, 1, 0, 0x12345, b"\x47" * 188).build(),            # unknown socket id
+        DataPacket(conn.receiver.head, 1, 0, conn.socket_id, b"x").build(),  # right id, wrong address
+        ControlPacket(SHUTDOWN, 0, conn.socket_id, bytes(4)).build(),      # a spoofed shutdown
+    ]
+
+
+def test_hostile_datagrams_leave_a_publisher_untouched(source_ts):
+    _, frames = source_ts
+    sid = "#!::r=live/livestream,m=publish"
+    with SrtHarness(ListenerConfig(**CONFIG)) as h:
+        proc = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-re", "-t", str(SECONDS), "-i",
+                                 str(SOURCE_FLV), "-c", "copy", "-f", "mpegts", srt_url(h, sid)])
+        try:
+            h.wait(lambda: h.accepted, 10)
+            socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(20)]  # many ports
+            try:
+                for _ in range(10):
+                    for s in socks:
+                        for d in hostile_datagrams(h):
+                            s.sendto(d, ("127.0.0.1", h.port))
+            finally:
+                for s in socks:
+                    s.close()
+            assert proc.wait(30) == 0
+        finally:
+            proc.kill()
+        h.wait(lambda: h.closed, 10)
+        assert h.accepted == [sid] and h.dropped >= 10 * 20 * 12
+        assert h.closed[0][1].value == "peer-shutdown"
+        got = video_frames(h.received[sid])
+    assert len(got) == len(frames) and got[0]
 
 
 def test_ffmpeg_play_is_frame_complete(source_ts, tmp_path):
