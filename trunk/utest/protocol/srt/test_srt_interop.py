@@ -141,7 +141,10 @@ def test_arq_recovers_every_tenth_packet_lost_both_ways(source_ts, tmp_path):
         assert stats["recv_retransmitted"] >= stats["recv_lost"] - 1 and stats["rtt_us"] < 100_000
         assert len(video_frames(h.received[sid])) == len(frames)
     out = tmp_path / "play.ts"
-    with SrtHarness(ListenerConfig(**CONFIG), play_payloads=chunks(data), linger_us=300_000, lose_every=10) as h:
+    # libsrt must get our retransmissions before its TSBPD time: 500 ms (negotiated up from 120) leaves
+    # room for a loaded machine; closing waits longer than that, or libsrt drops what it still holds
+    lossy = ListenerConfig(peer_latency_ms=500, **CONFIG)
+    with SrtHarness(lossy, play_payloads=chunks(data), linger_us=800_000, lose_every=10) as h:
         ffmpeg("-i", srt_url(h, "#!::r=live/lossy,m=request"), "-c", "copy", "-f", "mpegts", "-y", str(out))
         h.wait(lambda: h.closed, 10)
         assert h.lost_out >= 8 and h.closed[0][2]["send_retransmitted"] >= h.lost_out
