@@ -230,8 +230,14 @@ class Receiver:
 
     def _make_ack(self, now_us: int):
         seq = self.ack_seq()
-        if seq == self._last_ack_seq or self._rate_since_us is None:
-            return None
+        if self._rate_since_us is None:
+            return None  # nothing received yet
+        if seq == self._last_ack_seq:
+            # Nothing new: repeat only an ACK that no ACKACK answered within RTT + 4 RTTVar (it or its
+            # ACKACK was lost, and at the end of a stream no later ACK would replace it).
+            sent = self._acks.get(self._ack_no)
+            if sent is None or now_us - sent < self.rtt_us + 4 * self.rttvar_us:
+                return None
         self._last_ack_seq = seq
         elapsed = now_us - self._rate_since_us
         if elapsed >= 1_000_000 or (elapsed > 0 and not self.pkt_rate):

@@ -74,7 +74,9 @@ def test_receiver_periodic_nak_ack_and_rtt():
     assert nak == [(1, 2)]
     assert r.on_timer(2 * MS) == (None, [])                  # neither period over
     assert r.on_timer(15 * MS)[0] is None                    # ACK point unchanged: no new ACK
-    assert r.on_timer(301 * MS)[1] == [(1, 2)]               # periodic NAK again (rtt + 4 rttvar)
+    ack2, nak2 = r.on_timer(301 * MS)                        # rtt + 4 rttvar later:
+    assert nak2 == [(1, 2)]                                  # periodic NAK again
+    assert (ack2.ack_no, ack2.last_ack_seq) == (2, 1)        # the unanswered ACK repeated
     r.on_ackack(1, 5 * MS)
     assert r.rtt_us == 4 * MS and r.rttvar_us == 2 * MS      # first sample taken as is
     r.on_data(data(1, 0), b"b", 301 * MS)
