@@ -110,8 +110,8 @@ def unwrap_keys(km: KeyMaterial, passphrase: bytes) -> dict:
 
 
 def ctr_iv(salt: bytes, seq: int) -> bytes:
-    pki = bytes(10) + struct.pack(">I", seq) + bytes(2)
-    return bytes(a ^ b for a, b in zip(salt[:14], pki)) + pki[14:]
+    """salt[0:14] XOR (10 zero bytes | seq | 0 0), then a 16-bit block counter starting at 0."""
+    return ((int.from_bytes(salt[:14], "big") << 16) ^ (seq << 16)).to_bytes(16, "big")
 
 
 class PayloadCipher:
