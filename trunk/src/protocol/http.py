@@ -95,10 +95,13 @@ def request_head(method: str, target: str, headers) -> bytes:
 
 
 def chunk(data) -> bytes:
-    """One chunk of a chunked body; empty data gives b"" because a 0-size chunk ends the body."""
+    """One chunk of a chunked body; empty data gives b"" because a 0-size chunk ends the body.
+
+    The one place chunk framing is written: HTTP responses and the live fan-out (where it is part of
+    the bytes a group of players shares, so it is one formatting = one copy of the payload)."""
     if not data:
         return b""
-    return b"%x\r\n" % len(data) + bytes(data) + b"\r\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def parse_byte_range(spec: str, size: int):

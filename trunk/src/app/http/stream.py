@@ -16,8 +16,10 @@ import os
 import re
 from typing import Dict, List, Optional, Tuple
 
+from srs.app.http.remux import attach_remux_player, audio_mismatch
+from srs.app.live.encoders import FlvEncoder
 from srs.app.live.output import Output
-from srs.app.live.source import Consumer
+from srs.app.live.source import Consumer, LiveSource
 from srs.kernel import flv
 from srs.kernel.errors import AccessDenied, RequestError, SrsError
 from srs.protocol import names
@@ -142,7 +144,6 @@ class HttpLivePlayer:
         vc = server.config.vhost(self.vhost)
         hooks = vc.http_hooks if vc.http_hooks is not None and vc.http_hooks.enabled else None
         if self.fmt in ("aac", "mp3"):   # issue 18 §9: .mp3 of an AAC stream would send nothing
-            from srs.app.http.remux import audio_mismatch
             known = server.sources.get(req.stream_url)
             why = audio_mismatch(known.audio_codec_id if known is not None else None, self.fmt)
             if why:
@@ -171,13 +172,8 @@ class HttpLivePlayer:
         st = server.statistic
         st.on_client(conn.cid, req, "Play", conn.ip, output.close, server.now_ms())
         src = server.sources.fetch_or_create(req.stream_url, self.vhost)
-        if self.fmt == "flv":
-            consumer = Consumer(conn.cid, output, "flv" if chunked else "flv-raw")
-            header = flv.flv_header(True, True)
-            src.add_consumer(consumer, chunk(header) if chunked else header)
-        else:
-            from srs.app.http.remux import attach_remux_player
-            consumer = attach_remux_player(src, conn.cid, output, self.fmt, chunked, vc)
+        consumer = Consumer(conn.cid, output)
+        attach_player(src, consumer, self.fmt, chunked, vc.http_remux.fast_cache)
         if vc.is_edge:  # H11: an edge source is pulled from the origin, shared with RTMP players
             server.edge.on_play(src, req)
         log.info("HTTP %s play %s, chunked=%s", self.fmt, req.stream_url, chunked)
@@ -192,6 +188,27 @@ class HttpLivePlayer:
             if hooks is not None and hooks.on_stop:
                 server.hooks.on_stop(hooks.on_stop, req, conn.cid, conn.ip)
             log.info("HTTP %s player closed, sent=%dB", self.fmt, output.sent_bytes)
+
+
+class ChunkedFlvEncoder:
+    """FLV tags as one HTTP/1.1 chunk: the framing is part of the group's shared bytes."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def encode(batch, base: int) -> bytes:
+        return chunk(flv.encode_tags(batch, base))
+
+
+def attach_player(src: LiveSource, consumer: Consumer, fmt: str, chunked: bool, fast_cache_s: float) -> None:
+    """The HTTP side's encoder choice: FLV players group by timestamp base like RTMP players (FLV
+    header first); TS/AAC/MP3 players share one remux per format and framing."""
+    if fmt != "flv":
+        attach_remux_player(src, consumer, fmt, chunked, float(fast_cache_s or 0))
+    elif chunked:
+        src.attach(consumer, ("flv", True), ChunkedFlvEncoder, header=chunk(flv.flv_header(True, True)))
+    else:
+        src.attach(consumer, ("flv", False), FlvEncoder, header=flv.flv_header(True, True))
 
 
 def _query_of(target: str) -> str:
