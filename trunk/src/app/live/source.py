@@ -5,9 +5,9 @@ Flow (see shared/design/architecture.md, "Fan-out that beats C++"):
   -> the message joins ``pending`` -> a tick (enough messages and ``mw_latency`` ms of media, or a
   timer) encodes the batch ONCE per group of consumers that share an encoder key (the player side
   chooses it: format, chunk size...) and a timestamp base, and does one non-blocking write per
-  consumer. A consumer whose socket is full has its own
-  backlog (``Output``), bounded by ``queue_length`` seconds of media; over that it is cut back to the
-  sequence headers, as SRS's queue shrink does, and the drop is counted.
+  consumer. A consumer whose socket is full has its own backlog (``Output``), bounded by
+  ``queue_length`` seconds of media; over that it is cut back to the sequence headers, as SRS's
+  queue shrink does, and the drop is counted.
 
 Contracts: players join through ``attach`` with an ``Encoder`` (app/live/encoders.py); outputs that
 remux once per source are ``HubOutput``s (app/live/hub.py).
