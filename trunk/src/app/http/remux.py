@@ -1,11 +1,12 @@
 """Shared remuxers for HTTP TS/AAC/MP3 live players.
 
-One remuxer per source, format and framing (chunked or not) lives in the source's groups like
-an FLV/RTMP group, but its ``encode`` is stateful: it turns each merged-write batch into TS
-packets (or ADTS / MP3 frames) once, and every player of that group gets the same bytes, so the TS
-continuity counters are right for all of them. The TS remuxer writes PAT/PMT before every
-keyframe and keeps the bytes since the last keyframe, so a player that joins later starts with
-PAT/PMT + a keyframe, continuing the same counter sequence as everyone else.
+One remuxer per source, format and framing (chunked or not) is the ``SharedEncoder`` of one group
+of the source (``LiveSource.attach(..., shared=True)``); unlike an FLV/RTMP encoder it is
+stateful: it turns each merged-write batch into TS packets (or ADTS / MP3 frames) once, and every
+player of that group gets the same bytes, so the TS continuity counters are right for all of them.
+The TS remuxer writes PAT/PMT before every keyframe and keeps the bytes since the last keyframe, so a
+player that joins later (``join()``) starts with PAT/PMT + a keyframe, continuing the same counter
+sequence as everyone else.
 
 The PMT names the stream's real audio codec: a TS remux created before the publisher's first
 audio message (a player waiting for the stream) holds the messages since the last keyframe until
