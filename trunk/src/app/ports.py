@@ -9,11 +9,12 @@ component that kept the object would keep reading the old one.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: importing them here would tie this module to their imports
     from srs.app.api.statistic import ClientStat
     from srs.app.config.conf import Config
+    from srs.app.live.output import Output
     from srs.app.live.source import LiveSource
     from srs.protocol.request import Request
 
@@ -85,3 +86,48 @@ class SourceDirectory(Protocol):
 
     @property
     def sources(self) -> Mapping[str, "LiveSource"]: ...
+
+
+# ---------------------------------------------------------------- what a live player needs (app/http/stream.py)
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class PlayHooks(Protocol):
+    """The http_hooks of a player (``HttpHooks``): ``on_play`` may refuse (AccessDenied)."""
+
+    def on_play(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
+
+    def on_stop(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
+
+
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class PlayerStatistic(Protocol):
+    """Where a client is counted while it lives (``Statistic``)."""
+
+    def on_client(self, cid: int, req: "Request", conn_type: str, ip: str,
+                  kick: Optional[Callable[[], None]], now_ms: int) -> None: ...
+
+    def on_disconnect(self, cid: int) -> None: ...
+
+
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class LiveSources(Protocol):
+    """The live sources a player finds or creates (``SourceRegistry``)."""
+
+    def get(self, url: str) -> Optional["LiveSource"]: ...
+
+    def fetch_or_create(self, url: str, vhost: str) -> "LiveSource": ...
+
+
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class EdgePuller(Protocol):
+    """A player on an edge vhost makes the edge pull its stream from the origin (``EdgeManager``)."""
+
+    def on_play(self, source: "LiveSource", req: "Request") -> None: ...
+
+
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class TrafficMeter(Protocol):
+    """Counts what a player's output sends into the statistic while it plays (the ``Server``)."""
+
+    def meter(self, cid: int, output: "Output") -> None: ...
+
+    def unmeter(self, cid: int) -> None: ...

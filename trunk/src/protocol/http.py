@@ -95,10 +95,13 @@ def request_head(method: str, target: str, headers) -> bytes:
 
 
 def chunk(data) -> bytes:
-    """One chunk of a chunked body; empty data gives b"" because a 0-size chunk ends the body."""
+    """One chunk of a chunked body; empty data gives b"" because a 0-size chunk ends the body.
+
+    The one place chunk framing is written: HTTP responses and the live fan-out (where it is part of
+    the bytes a group of players shares, so it is one formatting = one copy of the payload)."""
     if not data:
         return b""
-    return b"%x\r\n" % len(data) + bytes(data) + b"\r\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def parse_byte_range(spec: str, size: int):
@@ -431,6 +434,42 @@ class _BodyReader:
             raise HttpError(f"no body in state {st}", status=500)
 
 
+class BodyDecoder(_BodyReader):
+    """A body decoded as it arrives, for a body that may never end (the stream_caster's live FLV
+    POST): ``receive_data`` returns the body bytes found so far; ``done`` once it ended. The
+    framing (Content-Length or chunked, with the same strict chunk rules as the request parser)
+    is ``_BodyReader``'s; neither form here has a size limit. ``length`` None and not
+    ``chunked``: the body runs until the connection closes (``until_close``)."""
+
+    def __init__(self, chunked: bool, length: int | None):
+        super().__init__(MAX_HEADER_BYTES, MAX_HEADERS, max_body=float("inf"))  # type: ignore[arg-type]
+        self.chunked = chunked
+        self.until_close = length is None and not chunked
+        if chunked:
+            self._goto(_State.CHUNK_SIZE)
+        elif length is not None:
+            self._remaining = length
+            self._goto(_State.BODY)
+        else:
+            self._goto(_State.UNTIL_CLOSE)
+        self.done = length == 0 and not chunked
+
+    def receive_data(self, data) -> bytes:
+        if self._error is not None:
+            raise self._error
+        if self.done:
+            return b""
+        if self.until_close:
+            return bytes(data)
+        self._buf += data
+        out: list = []
+        try:
+            self.done = self._read_body(out, 413)
+        except HttpError as err:
+            raise self._fail(err)
+        return b"".join(out)
+
+
 class HttpRequestParser(_BodyReader):
     """Server side: bytes -> [HttpRequest]. After an error every call raises the same error."""
 
@@ -548,5 +587,5 @@ class HttpRequestParser(_BodyReader):
                            version, headers, b"", keep_alive, _strip_port(host))
 
 
-__all__ = ["HttpRequest", "HttpRequestParser", "response_head", "request_head", "reason_phrase", "chunk", "LAST_CHUNK",
+__all__ = ["HttpRequest", "HttpRequestParser", "BodyDecoder", "response_head", "request_head", "reason_phrase", "chunk", "LAST_CHUNK",
            "parse_byte_range", "MAX_HEADER_BYTES", "MAX_HEADERS", "MAX_BODY"]

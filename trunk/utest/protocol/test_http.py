@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from srs.kernel.errors import HttpError
-from srs.protocol.http import (LAST_CHUNK, HttpRequestParser, chunk, parse_byte_range, reason_phrase,
+from srs.protocol.http import (LAST_CHUNK, BodyDecoder, HttpRequestParser, chunk, parse_byte_range, reason_phrase,
                                request_head, response_head)
 from srs.protocol.http_response import HttpResponseParser, ResponseEnd, ResponseHead
 
@@ -365,3 +365,31 @@ def test_parse_byte_range_unsatisfiable(spec, size):
     with pytest.raises(HttpError) as ei:
         parse_byte_range(spec, size)
     assert ei.value.status == 416
+
+
+def test_chunk_framing_round_trips_through_the_body_decoder():
+    """``chunk`` (the one writer of chunk framing: responses and the live fan-out) and
+    ``BodyDecoder`` (the one reader: the request parser's rules, for a body that never ends)."""
+    pieces = [b"x" * n for n in (1, 15, 16, 255, 4096, 70000)]
+    for view in (bytes, bytearray, memoryview):
+        wire = b"".join(chunk(view(p)) for p in pieces)
+        assert chunk(view(b"")) == b""
+        d = BodyDecoder(True, None)
+        got = b"".join(d.receive_data(wire[i:i + 7]) for i in range(0, len(wire), 7))
+        assert got == b"".join(pieces) and not d.done   # no last chunk yet: the body goes on
+        assert d.receive_data(LAST_CHUNK) == b"" and d.done
+
+
+def test_body_decoder_framings_and_sticky_errors():
+    d = BodyDecoder(False, 3)
+    assert d.receive_data(b"ab") == b"ab" and not d.done
+    assert d.receive_data(b"cd") == b"c" and d.done and d.receive_data(b"e") == b""
+    d = BodyDecoder(False, None)
+    assert d.until_close and d.receive_data(b"abc") == b"abc" and not d.done
+    assert BodyDecoder(False, 0).done
+    d = BodyDecoder(True, None)
+    with pytest.raises(HttpError) as e:
+        d.receive_data(b"3\r\nabcXY")
+    assert e.value.status == 400
+    with pytest.raises(HttpError):
+        d.receive_data(b"\r\n")   # a decoder that failed stays failed

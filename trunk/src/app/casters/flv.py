@@ -18,9 +18,10 @@ from gevent import socket
 
 from srs.app.casters.output import RtmpOutput, TcpCaster, expand_output
 from srs.core.version import SIGNATURE
-from srs.kernel.errors import ERROR_HTTP_INVALID_CHUNK_HEADER, HttpError, RequestError, SrsError
+from srs.kernel.errors import HttpError, RequestError, SrsError
 from srs.kernel.flv import FlvDecoder
 from srs.protocol import names
+from srs.protocol import http
 from srs.protocol.http import reason_phrase, response_head
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ HEAD_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0    # a POST whose body stops flowing this long is dropped
 RECV_SIZE = 65536
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
-_HEX = re.compile(rb"^[0-9a-fA-F]{1,8}$")
 
 
 class PostHead:
@@ -69,17 +69,8 @@ class PostHead:
         return cls(parts[0], parts[1], path, parts[2][5:], headers)
 
 
-class BodyDecoder:
-    """Body framing, sans-IO: ``receive_data`` returns body bytes; ``done`` when it ended.
-    ``length`` None and not chunked: the body runs until the connection closes."""
-
-    def __init__(self, chunked: bool, length: Optional[int]):
-        self.chunked = chunked
-        self.remaining = length      # Content-Length left (None: until close / chunked)
-        self.done = length == 0 and not chunked
-        self._buf = bytearray()
-        self._chunk = 0              # bytes left of the current chunk
-        self._state = "size"         # size | data | crlf | trailers
+class BodyDecoder(http.BodyDecoder):
+    """The POST body's framing, chosen from the head; the decoding is protocol.http's."""
 
     @classmethod
     def for_head(cls, head: PostHead) -> "BodyDecoder":
@@ -96,61 +87,6 @@ class BodyDecoder:
                 raise HttpError(f"bad Content-Length {cl!r}", 400)
             return cls(False, int(cl))
         return cls(False, None)
-
-    def receive_data(self, data) -> bytes:
-        if self.done:
-            return b""
-        if not self.chunked:
-            if self.remaining is None:
-                return bytes(data)
-            take = bytes(data[:self.remaining])
-            self.remaining -= len(take)
-            self.done = self.remaining == 0
-            return take
-        self._buf += data
-        out = []
-        buf = self._buf
-        while not self.done:
-            if self._state == "size":
-                nl = buf.find(b"\n")
-                if nl < 0:
-                    if len(buf) > 1024:
-                        raise HttpError("chunk size line too long", 400, ERROR_HTTP_INVALID_CHUNK_HEADER)
-                    break
-                line = bytes(buf[:nl]).rstrip(b"\r").split(b";", 1)[0].strip()
-                del buf[:nl + 1]
-                if not _HEX.match(line):
-                    raise HttpError(f"bad chunk size {line[:20]!r}", 400, ERROR_HTTP_INVALID_CHUNK_HEADER)
-                self._chunk = int(line, 16)
-                self._state = "data" if self._chunk else "trailers"
-            elif self._state == "data":
-                take = min(self._chunk, len(buf))
-                if not take:
-                    break
-                out.append(bytes(buf[:take]))
-                del buf[:take]
-                self._chunk -= take
-                if not self._chunk:
-                    self._state = "crlf"
-            elif self._state == "crlf":
-                if len(buf) < 2 and buf in (b"", b"\r"):
-                    break
-                if buf[:2] == b"\r\n":
-                    del buf[:2]
-                elif buf[:1] == b"\n":
-                    del buf[:1]
-                else:
-                    raise HttpError("missing CRLF after a chunk", 400, ERROR_HTTP_INVALID_CHUNK_HEADER)
-                self._state = "size"
-            else:  # trailers: ignored up to the empty line
-                nl = buf.find(b"\n")
-                if nl < 0:
-                    break
-                line = bytes(buf[:nl]).rstrip(b"\r")
-                del buf[:nl + 1]
-                if not line:
-                    self.done = True
-        return b"".join(out)
 
 
 def stream_of(path: str) -> tuple:
@@ -251,7 +187,7 @@ class FlvPostConn:
                 return 200, "body complete"
             data = self.sock.recv(RECV_SIZE)
             if not data:
-                if body.remaining is None and not body.chunked:
+                if body.until_close:
                     return 200, "eof"
                 return 0, "client closed inside the body"
 

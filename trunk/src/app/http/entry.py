@@ -87,10 +87,12 @@ def start_http_server(server):
     if not cfg.enabled:
         return None
     from srs.app.http.server import HttpMux, HttpServer
-    from srs.app.http.stream import LiveRouter
+    from srs.app.http.stream import LiveRouter, PlayerPorts
 
     mux = HttpMux()
-    router = LiveRouter(server, cfg.dir)
+    ports = PlayerPorts(config=server.current_config, clock=server.now_ms, sources=server.sources,
+                        hooks=server.hooks, statistic=server.statistic, edge=server.edge, meter=server)
+    router = LiveRouter(ports, cfg.dir)
     mux.handle("/", router)
     for vc in server.config.vhosts:
         hs = getattr(vc, "http_static", None)

@@ -1,11 +1,12 @@
 """Shared remuxers for HTTP TS/AAC/MP3 live players.
 
-One remuxer per source, format and framing (chunked or not) lives in the source's groups like
-an FLV/RTMP group, but its ``encode`` is stateful: it turns each merged-write batch into TS
-packets (or ADTS / MP3 frames) once, and every player of that group gets the same bytes, so the TS
-continuity counters are right for all of them. The TS remuxer writes PAT/PMT before every
-keyframe and keeps the bytes since the last keyframe, so a player that joins later starts with
-PAT/PMT + a keyframe, continuing the same counter sequence as everyone else.
+One remuxer per source, format and framing (chunked or not) is the ``SharedEncoder`` of one group
+of the source (``LiveSource.attach(..., shared=True)``); unlike an FLV/RTMP encoder it is
+stateful: it turns each merged-write batch into TS packets (or ADTS / MP3 frames) once, and every
+player of that group gets the same bytes, so the TS continuity counters are right for all of them.
+The TS remuxer writes PAT/PMT before every keyframe and keeps the bytes since the last keyframe, so a
+player that joins later (``join()``) starts with PAT/PMT + a keyframe, continuing the same counter
+sequence as everyone else.
 
 The PMT names the stream's real audio codec: a TS remux created before the publisher's first
 audio message (a player waiting for the stream) holds the messages since the last keyframe until
@@ -17,13 +18,16 @@ and closed (``audio_mismatch`` lets the HTTP handler refuse it up front when the
 from __future__ import annotations
 
 import logging
-from typing import List
+from typing import List, Optional
 
-from typing import Optional
-
-from srs.app.live.source import Consumer, Group, LiveSource
+from srs.app.live.encoders import SharedEncoder
+from srs.app.live.source import Consumer, LiveSource
+from srs.kernel.aac import AdtsMuxer
 from srs.kernel.codec import ACODEC_AAC, ACODEC_MP3
+from srs.kernel.flv_to_ts import FlvToTs
 from srs.kernel.message import Message
+from srs.kernel.mp3 import Mp3Muxer
+from srs.protocol.http import chunk
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +51,17 @@ def audio_mismatch(codec_id: Optional[int], fmt: str) -> str:
 
 
 def _frame(data: bytes, chunked: bool) -> bytes:
-    if not data:
-        return b""
-    return b"%x\r\n%s\r\n" % (len(data), data) if chunked else data
+    return chunk(data) if chunked else data
 
 
-class RemuxGroup(Group):
+class RemuxEncoder:
+    """A ``SharedEncoder``: one remuxer per source, format and framing; ``refused`` says why it
+    cannot serve this stream (the source then closes its players)."""
+
     __slots__ = ("fmt", "chunked", "remuxer", "since_key", "burst_limit", "url", "pending",
                  "video_since_ms", "refused", "audio_seen")
 
-    def __init__(self, key, fmt: str, chunked: bool, source: LiveSource, fast_cache_s: float):
-        super().__init__(key, self._encode)
+    def __init__(self, fmt: str, chunked: bool, source: LiveSource, fast_cache_s: float):
         self.fmt = fmt
         self.chunked = chunked
         self.url = source.url
@@ -74,17 +78,14 @@ class RemuxGroup(Group):
             else:
                 self.pending = []
         elif fmt == "aac":
-            from srs.kernel.aac import AdtsMuxer
             self.remuxer = AdtsMuxer()
         else:
-            from srs.kernel.mp3 import Mp3Muxer
             self.remuxer = Mp3Muxer()
         # Prime with what the source already has, so the first player starts at once.
         primer = [m for m in (source.meta, source.video_sh, source.audio_sh) if m is not None]
-        self._encode(primer + list(source.gop), 0)
+        self.encode(primer + list(source.gop), 0)
 
     def _start_ts(self, codec_id: Optional[int]) -> None:
-        from srs.kernel.flv_to_ts import FlvToTs
         acodec = TS_AUDIO.get(codec_id) if codec_id is not None else None
         if codec_id is not None and acodec is None:
             log.warning("HTTP ts %s: audio codec %d cannot go into TS, video only", self.url, codec_id)
@@ -118,13 +119,12 @@ class RemuxGroup(Group):
         return pending
 
     def _refuse(self, why: str) -> None:
-        """An .aac/.mp3 remux of a stream with other audio or none: every player is told and closed."""
+        """An .aac/.mp3 remux of a stream with other audio or none: it encodes nothing from now on,
+        and the source closes every player of it (``LiveSource`` reads ``refused``)."""
+        log.warning("HTTP %s of %s: %s", self.fmt, self.url, why)
         self.refused = why
-        for c in list(self.members):
-            log.warning("HTTP %s player cid=%d of %s closed: %s", self.fmt, c.cid, self.url, self.refused)
-            c.output.close()
 
-    def _encode(self, batch: List[Message], _base: int) -> bytes:
+    def encode(self, batch: List[Message], _base: int) -> bytes:
         if self.refused:
             return b""
         if self.pending is not None:
@@ -164,27 +164,17 @@ class RemuxGroup(Group):
                         del self.since_key[: len(self.since_key) - self.burst_limit]
         return _frame(b"".join(out), self.chunked)
 
-    def burst(self) -> bytes:
+    def join(self) -> bytes:
+        """A new player's first bytes: PAT/PMT and the TS since the last keyframe, or the last
+        ``fast_cache`` seconds of audio; nothing once refused."""
+        if self.refused:
+            return b""
         return _frame(b"".join(self.since_key), self.chunked)
 
 
-def attach_remux_player(src: LiveSource, cid: int, output, fmt: str, chunked: bool, vc) -> Consumer:
-    key = (fmt + ("-chunked" if chunked else ""), 0, 0)
-    group = src.groups.get(key)
-    if group is None:
-        remux_cfg = getattr(vc, "http_remux", None)
-        fast_cache = float(getattr(remux_cfg, "fast_cache", 0) or 0)
-        group = src.groups[key] = RemuxGroup(key, fmt, chunked, src, fast_cache)
-    c = Consumer(cid, output, key[0], 0)
-    c.group = group
-    c.source = src
-    group.members.append(c)
-    src.consumers.append(c)
-    if group.refused:
-        log.warning("HTTP %s player cid=%d of %s closed: %s", fmt, cid, src.url, group.refused)
-        output.close()
-        return c
-    data = group.burst()
-    if data:
-        output.write(data)
-    return c
+def attach_remux_player(src: LiveSource, consumer: Consumer, fmt: str, chunked: bool,
+                        fast_cache_s: float) -> None:
+    """Attach a TS/AAC/MP3 player to the source's shared remux of that format and framing."""
+    def make_encoder() -> SharedEncoder:
+        return RemuxEncoder(fmt, chunked, src, fast_cache_s)
+    src.attach(consumer, (fmt, chunked), make_encoder, shared=True)

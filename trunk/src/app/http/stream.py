@@ -6,20 +6,28 @@ mount) becomes a live player; anything else goes to the static file handlers.
 
 FLV players are consumers of the source's merged-write tick, grouped by timestamp base like RTMP
 players: the chunk-framed FLV tags of a batch are built once per group. TS/AAC/MP3 players share one
-remuxer per source and format (``SharedRemux``): the batch is remuxed once and the same bytes go to
+remuxer per source and format (``RemuxEncoder``): the batch is remuxed once and the same bytes go to
 every player of that format.
+
+A player gets exactly the server parts it uses (``PlayerPorts``, typed by app/ports.py); the wiring
+is app/http/entry.py's.
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from srs.app.http.remux import attach_remux_player, audio_mismatch
+from srs.app.http.static import StaticFileHandler
+from srs.app.live.encoders import FlvEncoder
 from srs.app.live.output import Output
-from srs.app.live.source import Consumer
+from srs.app.live.source import Consumer, LiveSource
+from srs.app.ports import Clock, ConfigSource, EdgePuller, LiveSources, PlayerStatistic, PlayHooks, TrafficMeter
 from srs.kernel import flv
-from srs.kernel.errors import AccessDenied, RequestError, SrsError
+from srs.kernel.errors import AccessDenied, RequestError
 from srs.protocol import names
 from srs.protocol.http import chunk
 from srs.protocol.request import Request
@@ -47,19 +55,28 @@ def mount_regex(mount: str) -> "re.Pattern":
     return re.compile("^" + pattern + r"(?P<ext>\.(?:flv|ts|aac|mp3))$")
 
 
-class LiveRouter:
-    def __init__(self, server, root_dir: str):
-        from srs.app.http.static import StaticFileHandler
+@dataclass(frozen=True)
+class PlayerPorts:
+    """What an HTTP live player uses of the server."""
 
-        self.server = server
+    config: ConfigSource
+    clock: Clock
+    sources: LiveSources
+    hooks: PlayHooks
+    statistic: PlayerStatistic
+    edge: EdgePuller
+    meter: TrafficMeter
+
+
+class LiveRouter:
+    def __init__(self, ports: PlayerPorts, root_dir: str):
+        self.ports = ports
         self.root_dir = root_dir
         self.static = StaticFileHandler(root_dir, "/")
         self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
         self._regex_cache: Dict[str, "re.Pattern"] = {}
 
     def add_static_mount(self, vhost: str, mount: str, root: str) -> None:
-        from srs.app.http.static import StaticFileHandler
-
         prefix = mount.replace("[vhost]", vhost if vhost != "__defaultVhost__" else "").strip()
         if not prefix.startswith("/"):
             prefix = "/" + prefix.split("/", 1)[-1] if "/" in prefix else "/"
@@ -74,7 +91,7 @@ class LiveRouter:
             return
         if live is not None:
             vhost, app, stream, ext = live
-            HttpLivePlayer(self.server, conn, req, vhost, app, stream, ext).serve()
+            HttpLivePlayer(self.ports, conn, req, vhost, app, stream, ext).serve()
             return
         for vhost, prefix, handler in self.static_mounts:
             if req.path.startswith(prefix) and prefix != "/":
@@ -90,8 +107,7 @@ class LiveRouter:
         dot = path.rfind(".")
         if dot < 0 or path[dot:] not in FORMATS:
             return None
-        cfg = self.server.config
-        vc = cfg.vhost(req.host or "")
+        vc = self.ports.config().vhost(req.host or "")
         if vc is None or not vc.enabled:
             return None
         remux = vc.http_remux
@@ -118,8 +134,8 @@ class LiveRouter:
 class HttpLivePlayer:
     """One HTTP live player: hooks and stats as an RTMP player, then a consumer until the client closes."""
 
-    def __init__(self, server, conn, req, vhost: str, app: str, stream: str, ext: str):
-        self.server = server
+    def __init__(self, ports: PlayerPorts, conn, req, vhost: str, app: str, stream: str, ext: str):
+        self.ports = ports
         self.conn = conn
         self.http_req = req
         self.vhost = vhost
@@ -138,12 +154,11 @@ class HttpLivePlayer:
         self.req = r
 
     def serve(self) -> None:
-        server, conn, req = self.server, self.conn, self.req
-        vc = server.config.vhost(self.vhost)
+        ports, conn, req = self.ports, self.conn, self.req
+        vc = ports.config().vhost(self.vhost)
         hooks = vc.http_hooks if vc.http_hooks is not None and vc.http_hooks.enabled else None
         if self.fmt in ("aac", "mp3"):   # issue 18 §9: .mp3 of an AAC stream would send nothing
-            from srs.app.http.remux import audio_mismatch
-            known = server.sources.get(req.stream_url)
+            known = ports.sources.get(req.stream_url)
             why = audio_mismatch(known.audio_codec_id if known is not None else None, self.fmt)
             if why:
                 log.warning("HTTP play %s refused: %s", req.stream_url, why)
@@ -155,7 +170,7 @@ class HttpLivePlayer:
                 from srs.protocol.security import check_security
                 check_security(sec.rules, "play", conn.ip)
             if hooks is not None and hooks.on_play:
-                server.hooks.on_play(hooks.on_play, req, conn.cid, conn.ip)
+                ports.hooks.on_play(hooks.on_play, req, conn.cid, conn.ip)
         except AccessDenied as e:
             log.warning("HTTP play %s denied: %s", req.stream_url, e)
             conn.send_response(403, [("Content-Type", "text/plain")], b"forbidden\n")
@@ -168,30 +183,46 @@ class HttpLivePlayer:
         else:
             conn.send_raw(_http10_head(self.mime, conn.server_header))
         output = Output(conn.sock, conn.cid)
-        st = server.statistic
-        st.on_client(conn.cid, req, "Play", conn.ip, output.close, server.now_ms())
-        src = server.sources.fetch_or_create(req.stream_url, self.vhost)
-        if self.fmt == "flv":
-            consumer = Consumer(conn.cid, output, "flv" if chunked else "flv-raw")
-            header = flv.flv_header(True, True)
-            src.add_consumer(consumer, chunk(header) if chunked else header)
-        else:
-            from srs.app.http.remux import attach_remux_player
-            consumer = attach_remux_player(src, conn.cid, output, self.fmt, chunked, vc)
+        st = ports.statistic
+        st.on_client(conn.cid, req, "Play", conn.ip, output.close, ports.clock())
+        src = ports.sources.fetch_or_create(req.stream_url, self.vhost)
+        consumer = Consumer(conn.cid, output)
+        attach_player(src, consumer, self.fmt, chunked, vc.http_remux.fast_cache)
         if vc.is_edge:  # H11: an edge source is pulled from the origin, shared with RTMP players
-            server.edge.on_play(src, req)
+            ports.edge.on_play(src, req)
         log.info("HTTP %s play %s, chunked=%s", self.fmt, req.stream_url, chunked)
-        server.meter(conn.cid, output)
+        ports.meter.meter(conn.cid, output)
         try:
             conn.wait_closed()
         finally:
             src.remove_consumer(consumer)
             output.close()
-            server.unmeter(conn.cid)
+            ports.meter.unmeter(conn.cid)
             st.on_disconnect(conn.cid)
             if hooks is not None and hooks.on_stop:
-                server.hooks.on_stop(hooks.on_stop, req, conn.cid, conn.ip)
+                ports.hooks.on_stop(hooks.on_stop, req, conn.cid, conn.ip)
             log.info("HTTP %s player closed, sent=%dB", self.fmt, output.sent_bytes)
+
+
+class ChunkedFlvEncoder:
+    """FLV tags as one HTTP/1.1 chunk: the framing is part of the group's shared bytes."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def encode(batch, base: int) -> bytes:
+        return chunk(flv.encode_tags(batch, base))
+
+
+def attach_player(src: LiveSource, consumer: Consumer, fmt: str, chunked: bool, fast_cache_s: float) -> None:
+    """The HTTP side's encoder choice: FLV players group by timestamp base like RTMP players (FLV
+    header first); TS/AAC/MP3 players share one remux per format and framing."""
+    if fmt != "flv":
+        attach_remux_player(src, consumer, fmt, chunked, float(fast_cache_s or 0))
+    elif chunked:
+        src.attach(consumer, ("flv", True), ChunkedFlvEncoder, header=chunk(flv.flv_header(True, True)))
+    else:
+        src.attach(consumer, ("flv", False), FlvEncoder, header=flv.flv_header(True, True))
 
 
 def _query_of(target: str) -> str:

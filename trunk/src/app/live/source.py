@@ -3,10 +3,14 @@
 Flow (see shared/design/architecture.md, "Fan-out that beats C++"):
   publisher greenlet -> ``LiveSource.on_message`` -> hub outputs (HLS/DVR/forward) get it once
   -> the message joins ``pending`` -> a tick (enough messages and ``mw_latency`` ms of media, or a
-  timer) encodes the batch ONCE per group of consumers that share (format, timestamp base, chunk
-  size) and does one non-blocking write per consumer. A consumer whose socket is full has its own
-  backlog (``Output``), bounded by ``queue_length`` seconds of media; over that it is cut back to the
-  sequence headers, as SRS's queue shrink does, and the drop is counted.
+  timer) encodes the batch ONCE per group of consumers that share an encoder key (the player side
+  chooses it: format, chunk size...) and a timestamp base, and does one non-blocking write per
+  consumer. A consumer whose socket is full has its own backlog (``Output``), bounded by
+  ``queue_length`` seconds of media; over that it is cut back to the sequence headers, as SRS's
+  queue shrink does, and the drop is counted.
+
+Contracts: players join through ``attach`` with an ``Encoder`` (app/live/encoders.py); outputs that
+remux once per source are ``HubOutput``s (app/live/hub.py).
 
 Timestamps: with ``time_jitter full`` the source keeps one corrected, monotonic timeline (deltas
 outside +-250 ms become 10 ms, as SRS's jitter); every consumer sees it minus its base, the
@@ -22,13 +26,13 @@ from typing import Callable, Dict, List, Optional
 import gevent
 
 from srs.app.config.table import SOURCE_OPTIONS
+from srs.app.live.encoders import Encoder, SharedEncoder
+from srs.app.live.hub import HubOutput
 from srs.core import performance
-from srs.kernel import flv
 from srs.kernel.errors import SrsError, StreamBusy
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AMF0_DATA, Message
 from srs.protocol import amf0
-from srs.protocol.rtmp_chunk import ChunkEncoder
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +93,14 @@ class MixQueue:
 
 
 class Consumer:
-    """A player attached to a source: RTMP or HTTP-FLV (timestamped formats) or a shared remux."""
+    """A player attached to a source (``LiveSource.attach``): its output and its place in a group."""
 
-    __slots__ = ("cid", "output", "fmt", "chunk_size", "base", "group", "paused", "dropped_bytes",
-                 "drops", "backlog_since_ts", "source", "stream_id", "on_drop")
+    __slots__ = ("cid", "output", "base", "group", "paused", "dropped_bytes",
+                 "drops", "backlog_since_ts", "source", "on_drop")
 
-    def __init__(self, cid: int, output, fmt: str = "rtmp", chunk_size: int = performance.CHUNK_SIZE,
-                 stream_id: int = 1):
+    def __init__(self, cid: int, output):
         self.cid = cid
         self.output = output
-        self.fmt = fmt
-        self.chunk_size = chunk_size
-        self.stream_id = stream_id
         self.base = 0
         self.group: Optional["Group"] = None
         self.paused = False
@@ -112,30 +112,17 @@ class Consumer:
 
 
 class Group:
-    """Consumers that receive byte-identical output: same format, base and chunk size."""
+    """Consumers that receive byte-identical output: same encoder key and timestamp base."""
 
-    __slots__ = ("key", "members", "encode")
+    __slots__ = ("key", "base", "shared", "members", "encoder", "encode")
 
-    def __init__(self, key, encode: Callable[[List[Message], int], bytes]):
-        self.key = key
+    def __init__(self, key: tuple, base: int, shared: bool, encoder: Encoder):
+        self.key = key            # (the attach key, the base; None for a shared encoder)
+        self.base = base
+        self.shared = shared      # the encoder is a SharedEncoder (see LiveSource.attach)
         self.members: List[Consumer] = []
-        self.encode = encode
-
-
-def _encoder_for(fmt: str, chunk_size: int) -> Callable[[List[Message], int], bytes]:
-    if fmt == "rtmp":
-        return ChunkEncoder(chunk_size).encode_media
-    if fmt == "flv":
-        # HTTP/1.1 chunked: the chunk framing is part of the shared bytes, built once per group.
-        encode_tags = flv.encode_tags
-
-        def encode_chunked(msgs: List[Message], base: int) -> bytes:
-            tags = encode_tags(msgs, base)
-            return b"%x\r\n%s\r\n" % (len(tags), tags) if tags else b""
-        return encode_chunked
-    if fmt == "flv-raw":
-        return flv.encode_tags
-    raise ValueError(f"unknown consumer format {fmt}")
+        self.encoder = encoder
+        self.encode = encoder.encode  # bound once: the tick calls it per group per batch
 
 
 class LiveSource:
@@ -155,7 +142,7 @@ class LiveSource:
         self.pending: List[Message] = []
         self.groups: Dict[tuple, Group] = {}
         self.consumers: List[Consumer] = []
-        self.hub: list = []   # outputs that remux once per source: on_publish/on_message/on_unpublish
+        self.hub: List[HubOutput] = []   # outputs that remux once per source
         self.last_raw_ts: Optional[int] = None
         self.last_ts = 0      # the corrected timeline
         self.zero_base: Optional[int] = None
@@ -182,7 +169,7 @@ class LiveSource:
         self.last_raw_ts = None
         self.zero_base: Optional[int] = None
         for out in list(self.hub):
-            self._hub_call(out, "on_publish", self)
+            _publish(out, self)
         log.info("source %s published by cid=%d", self.url, cid)
 
     def on_unpublish(self) -> None:
@@ -190,7 +177,7 @@ class LiveSource:
             return
         self.flush()
         for out in list(self.hub):
-            self._hub_call(out, "on_unpublish", self)
+            _unpublish(out, self)
         log.info("source %s unpublished (cid=%d)", self.url, self.publisher_cid)
         self.publisher_cid = None
         self.mix = MixQueue()
@@ -351,7 +338,12 @@ class LiveSource:
             members = group.members
             if not members:
                 continue
-            data = group.encode(batch, group.key[1])
+            data = group.encode(batch, group.base)
+            if not data:
+                # nothing to send (a remux waiting for a keyframe or the audio codec, or refused)
+                if group.shared:
+                    self._close_if_refused(group)
+                continue
             for c in members:
                 if c.paused:
                     continue
@@ -388,38 +380,64 @@ class LiveSource:
         msgs = [m.with_ts(c.base) for m in (self.meta, self.video_sh, self.audio_sh) if m is not None]
         return c.group.encode(msgs, c.base) if msgs and c.group else b""
 
-    # ------------------------------------------------------------------ play side
-    def add_consumer(self, c: Consumer, header: bytes = b"") -> None:
-        """Attach a player: it gets metadata + sequence headers + the GOP cache now, then ticks.
+    def _close_if_refused(self, group: Group) -> bool:
+        """A shared encoder that cannot serve this stream (``refused``): close its players."""
+        why = group.encoder.refused  # type: ignore[attr-defined]  # SharedEncoder, see attach
+        if not why:
+            return False
+        for c in group.members:
+            if not c.output.closed:
+                log.warning("player cid=%d of %s closed: %s", c.cid, self.url, why)
+                c.output.close()
+        return True
 
-        ``header`` goes first (the FLV file header for HTTP-FLV)."""
+    # ------------------------------------------------------------------ play side
+    def attach(self, c: Consumer, key: tuple, make_encoder: Callable[[], Encoder], *,
+               header: bytes = b"", shared: bool = False) -> Group:
+        """Attach a player to the group of ``key`` (built by ``make_encoder`` if it is the first).
+
+        A timestamped player (RTMP, FLV; ``shared`` False) starts at the GOP cache's keyframe: its
+        group is (key, that base), and it gets metadata + sequence headers + the GOP cache now.
+        A ``shared`` encoder (a remux, a ``SharedEncoder``) has one group per key whatever the base,
+        and a newcomer gets its ``join()`` bytes. ``header`` goes first (the FLV file header)."""
         # The caches already hold the pending messages: send those to the others first, so the
         # newcomer's burst and the next tick never overlap.
         self.flush()
         gop = self.gop
         atc = self.opts.atc or self.bravo_atc
-        if atc or self.opts.time_jitter == "off":
+        if shared:
             base = 0
-        elif gop:
-            base = gop[0].ts_ms
+            gkey = (key, None)
         else:
-            base = self.last_ts
+            if atc or self.opts.time_jitter == "off":
+                base = 0
+            elif gop:
+                base = gop[0].ts_ms
+            else:
+                base = self.last_ts
+            gkey = (key, base)
         c.base = base
         c.source = self
-        key = (c.fmt, base, c.chunk_size)
-        group = self.groups.get(key)
+        group = self.groups.get(gkey)
         if group is None:
-            group = self.groups[key] = Group(key, _encoder_for(c.fmt, c.chunk_size))
+            group = self.groups[gkey] = Group(gkey, base, shared, make_encoder())
         group.members.append(c)
         c.group = group
         self.consumers.append(c)
-        # H17: with atc the headers carry the GOP's absolute time (SRS's create_consumer), not 0
-        head_ts = (gop[0].ts_ms if gop else self.last_ts) if atc else base
-        burst = [m.with_ts(head_ts) for m in (self.meta, self.video_sh, self.audio_sh) if m is not None]
-        burst.extend(gop)
-        data = group.encode(burst, base) if burst else b""
+        if shared:
+            encoder: SharedEncoder = group.encoder  # type: ignore[assignment]  # shared=True promises it
+            data = encoder.join()
+            if not data and self._close_if_refused(group):
+                return group
+        else:
+            # H17: with atc the headers carry the GOP's absolute time (SRS's create_consumer), not 0
+            head_ts = (gop[0].ts_ms if gop else self.last_ts) if atc else base
+            burst = [m.with_ts(head_ts) for m in (self.meta, self.video_sh, self.audio_sh) if m is not None]
+            burst.extend(gop)
+            data = group.encode(burst, base) if burst else b""
         if header or data:
             c.output.write(header + data if header else data)
+        return group
 
     def remove_consumer(self, c: Consumer) -> None:
         group = c.group
@@ -442,30 +460,39 @@ class LiveSource:
             self.on_idle(self)
 
     # ------------------------------------------------------------------ hub
-    def add_hub_output(self, out) -> None:
+    def add_hub_output(self, out: HubOutput) -> None:
         self.hub.append(out)
         if self.publisher_cid is not None:
-            self._hub_call(out, "on_publish", self)
+            _publish(out, self)
             for m in (self.meta, self.video_sh, self.audio_sh):
                 if m is not None:
                     out.on_message(m)
 
-    def remove_hub_output(self, out) -> None:
+    def remove_hub_output(self, out: HubOutput) -> None:
         if out in self.hub:
             self.hub.remove(out)
             if self.publisher_cid is not None:
-                self._hub_call(out, "on_unpublish", self)
-
-    def _hub_call(self, out, name: str, *args) -> None:
-        try:
-            getattr(out, name)(*args)
-        except Exception:
-            log.exception("hub output %s.%s failed", type(out).__name__, name)
+                _unpublish(out, self)
 
     def update_options(self, options: SourceOptions) -> None:
         self.opts = options
         if not options.gop_cache:
             self.gop.clear()
+
+
+def _publish(out: HubOutput, src: LiveSource) -> None:
+    """A hub output that fails to start is logged and kept (it may work at the next publish)."""
+    try:
+        out.on_publish(src)
+    except Exception:
+        log.exception("hub output %s.on_publish failed", type(out).__name__)
+
+
+def _unpublish(out: HubOutput, src: LiveSource) -> None:
+    try:
+        out.on_unpublish(src)
+    except Exception:
+        log.exception("hub output %s.on_unpublish failed", type(out).__name__)
 
 
 def _has_bravo_atc(payload: bytes) -> bool:
@@ -483,7 +510,8 @@ class SourceRegistry:
     def __init__(self, options_for: Callable[[str], SourceOptions]):
         self.sources: Dict[str, LiveSource] = {}
         self.options_for = options_for  # vhost name -> SourceOptions
-        self.hub_factories: list = []   # callables(source, vhost) -> hub output or None
+        # callables(source, vhost) -> a HubOutput, or None when the vhost does not want that kind
+        self.hub_factories: List[Callable[[LiveSource, str], Optional[HubOutput]]] = []
 
     def fetch_or_create(self, url: str, vhost: str) -> LiveSource:
         src = self.sources.get(url)

@@ -16,6 +16,7 @@ import gevent
 
 from srs.protocol import security
 from srs.app.live.output import Output, OutputClosed
+from srs.app.live.encoders import RtmpEncoder
 from srs.app.live.source import Consumer, LiveSource
 from srs.core import performance
 from srs.kernel import errors as E
@@ -303,8 +304,9 @@ class RtmpConn:
         st = self.server.statistic
         st.on_client(self.cid, req, "Play", self.ip, self.kick, self.server.now_ms())
         src = self.source()
-        consumer = Consumer(self.cid, self.output, "rtmp", self.session.out_chunk_size)
-        src.add_consumer(consumer)
+        consumer = Consumer(self.cid, self.output)
+        chunk_size = self.session.out_chunk_size
+        src.attach(consumer, ("rtmp", chunk_size), lambda: RtmpEncoder(chunk_size))
         if vc.is_edge:  # H11: an edge source is pulled from the origin (one ingester per source)
             self.server.edge.on_play(src, req)
         log.info("RTMP play %s, start=%s, duration=%s", req.stream_url, ev.start, ev.duration)

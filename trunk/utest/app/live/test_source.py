@@ -4,6 +4,7 @@ import gevent
 import gevent.socket
 import pytest
 
+from srs.app.live.encoders import FlvEncoder
 from srs.app.live.output import Output
 from srs.app.live.source import Consumer, LiveSource, MixQueue, SourceOptions
 from srs.kernel.flv import FlvDecoder, flv_header
@@ -29,8 +30,8 @@ class Reader:
         self.output = Output(self.a, 1)
         self.data = bytearray()
 
-    def consumer(self, fmt="flv-raw"):
-        return Consumer(1, self.output, fmt)
+    def consumer(self):
+        return Consumer(1, self.output)
 
     def drain(self):
         gevent.sleep(0.05)
@@ -44,6 +45,11 @@ class Reader:
                 break
             self.data += d
         return FlvDecoder().receive_data(flv_header() + bytes(self.data))
+
+
+def attach_flv(src, c):
+    """As an HTTP/1.0 FLV player (raw tags, no chunk framing) attaches."""
+    return src.attach(c, ("flv", False), FlvEncoder)
 
 
 def source(**kw):
@@ -70,8 +76,8 @@ def test_players_from_same_keyframe_share_one_group_and_bytes():
     src.on_publish(100)
     publish(src, stream(n=12))
     r1, r2 = Reader(), Reader()
-    src.add_consumer(r1.consumer())
-    src.add_consumer(r2.consumer())
+    attach_flv(src, r1.consumer())
+    attach_flv(src, r2.consumer())
     assert len(src.groups) == 1
     publish(src, [video(480 + i * 40) for i in range(5)])
     m1, m2 = r1.drain(), r2.drain()
@@ -89,7 +95,7 @@ def test_time_jitter_full_zero_off():
         src = source(time_jitter=mode, gop_cache=False)
         src.on_publish(1)
         r = Reader()
-        src.add_consumer(r.consumer())
+        attach_flv(src, r.consumer())
         publish(src, raw)
         got[mode] = [m.ts_ms for m in r.drain()]
     assert got["off"] == [5000, 5010, 5040, 9000, 9040]
@@ -110,7 +116,7 @@ def test_mix_correct_orders_audio_and_video():
     src = source(mix_correct=True, gop_cache=False, time_jitter="off")
     src.on_publish(1)
     r = Reader()
-    src.add_consumer(r.consumer())
+    attach_flv(src, r.consumer())
     publish(src, [video(0), video(40), audio(10), audio(30), video(80), audio(50), video(120), audio(90)])
     ts = [m.ts_ms for m in r.drain()]
     assert ts == sorted(ts) and len(ts) >= 5
@@ -122,8 +128,8 @@ def test_slow_consumer_is_cut_to_sequence_headers_and_others_unaffected():
     slow, fast = Reader(), Reader()
     slow.a.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_SNDBUF, 4096)
     slow_c = slow.consumer()
-    src.add_consumer(slow_c)
-    src.add_consumer(fast.consumer())
+    attach_flv(src, slow_c)
+    attach_flv(src, fast.consumer())
     big = [Message.make(9, i * 40, bytes([0x27, 1, 0, 0, 0]) + b"x" * 20000) for i in range(200)]
     for i in range(0, 200, 10):
         publish(src, big[i:i + 10])
@@ -136,7 +142,7 @@ def test_republish_keeps_players_and_timestamps_monotonic():
     src = source()
     src.on_publish(1)
     r = Reader()
-    src.add_consumer(r.consumer())
+    attach_flv(src, r.consumer())
     publish(src, stream(start=1000, n=10))
     src.on_unpublish()
     assert src.consumers  # the player waits
@@ -163,7 +169,7 @@ def test_send_min_interval_paces_players():
     src = source(gop_cache=False, send_min_interval_ms=50.0)
     src.on_publish(1)
     r = Reader()
-    src.add_consumer(r.consumer())
+    attach_flv(src, r.consumer())
     t0 = time.monotonic()
     for i in range(6):
         src.on_message(video(i * 40, key=(i == 0)))
@@ -223,7 +229,7 @@ def test_a_batch_of_mw_max_msgs_goes_out_before_mw_latency():
     src = source(mw_latency_ms=10000, gop_cache=False)
     src.on_publish(1)
     r = Reader()
-    src.add_consumer(r.consumer())
+    attach_flv(src, r.consumer())
     msgs = [audio(i) for i in range(2 * MW_MAX_MSGS + 44)]
     for m in msgs[:MW_MAX_MSGS - 1]:
         src.on_message(m)
