@@ -421,7 +421,8 @@ def test_exec_redirect_inside_and_variables_not_redirections(tmp_path):
     """An honest stream keeps its redirection (inside its directory); a stream named ``>x`` is an
     argument, never a redirection."""
     host = Host("", tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
-    out = Exec(host.ffmpeg, host.connections, VHOST, "live", ">evil", [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[app].err"]])
+    out = Exec(host.ffmpeg, host.connections, VHOST, "live", ">evil",
+               [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[app].err"]])
     variables = {"vhost": VHOST, "app": "live", "stream": ">evil", "param": ""}
     assert out.redirect_file(f"{tmp_path}/logs/[app].err", variables) == f"{tmp_path}/logs/live.err"
     src = LiveSource(f"{VHOST}/live/>evil", SourceOptions())
@@ -445,7 +446,8 @@ def test_exec_arguments_gain_no_escape(tmp_path, token, case, caplog):
     out = Exec(host.ffmpeg, host.connections, VHOST, app, stream, [["/bin/true", "-y", template]])
     src = starts_nothing(out, f"{VHOST}/{app}/{stream}", caplog)
     assert len(refusals(caplog)) == 1
-    honest = Exec(host.ffmpeg, host.connections, VHOST, "live", "s", [["/bin/true", "-y", "./[app]-[stream].flv", "../x/[stream]"]])
+    honest = Exec(host.ffmpeg, host.connections, VHOST, "live", "s",
+                  [["/bin/true", "-y", "./[app]-[stream].flv", "../x/[stream]"]])
     try:
         honest.on_publish(src)
         assert [p.argv[1:] for p in honest.procs] == [["-y", "./live-s.flv", "../x/s"]]
