@@ -88,10 +88,51 @@ class SourceDirectory(Protocol):
     def sources(self) -> Mapping[str, "LiveSource"]: ...
 
 
-# ---------------------------------------------------------------- what a live player needs (app/http/stream.py)
+# ---------------------------------------------------------------------------- issue 12 §2, the rest:
+# what an RTMP connection, the cluster, the ffmpeg children and the casters need.
+
+class CidSource(Protocol):
+    """A fresh connection id (the Server's ``next_cid``): each greenlet logs under its own."""
+
+    def __call__(self) -> int: ...
+
+
+class PortSource(Protocol):
+    """The server's first RTMP port, read at each use (a reload of ``listen`` moves it), for the
+    URLs by which ffmpeg children and casters publish back into this server."""
+
+    def __call__(self) -> int: ...
+
+
+class ListenPorts(Protocol):
+    """The ports the server's RTMP listeners hold now (``listen 0`` gets one from the kernel), so
+    that a forward to one of them is seen as a loop."""
+
+    def __call__(self) -> Sequence[int]: ...
+
+
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class ConnectionHooks(Protocol):
+    """The http_hooks a client connection fires (``HttpHooks``); on_connect/on_publish/on_play
+    wait for the answer (a refusal raises AccessDenied), the others are asynchronous."""
+
+    def on_connect(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
+
+    def on_close(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str, send_bytes: int,
+                 recv_bytes: int) -> None: ...
+
+    def on_publish(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
+
+    def on_unpublish(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
+
+    def on_play(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
+
+    def on_stop(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
+
+
 @runtime_checkable  # the wiring test checks the Server's parts with isinstance
 class PlayHooks(Protocol):
-    """The http_hooks of a player (``HttpHooks``): ``on_play`` may refuse (AccessDenied)."""
+    """The http_hooks of an HTTP player (``HttpHooks``): ``on_play`` may refuse (AccessDenied)."""
 
     def on_play(self, urls: Sequence[str] | None, req: "Request", cid: int, ip: str) -> None: ...
 
@@ -110,7 +151,8 @@ class PlayerStatistic(Protocol):
 
 @runtime_checkable  # the wiring test checks the Server's parts with isinstance
 class LiveSources(Protocol):
-    """The live sources a player finds or creates (``SourceRegistry``)."""
+    """The live sources by URL (``SourceRegistry``) as a client reaches them: its own, created at
+    the first use, or an existing one (a coworker's question, a redirect)."""
 
     def get(self, url: str) -> Optional["LiveSource"]: ...
 
@@ -125,9 +167,51 @@ class EdgePuller(Protocol):
 
 
 @runtime_checkable  # the wiring test checks the Server's parts with isinstance
-class TrafficMeter(Protocol):
-    """Counts what a player's output sends into the statistic while it plays (the ``Server``)."""
+class ClientStats(Protocol):
+    """The stats sink a client connection reports to (``Statistic``, read by the HTTP API)."""
 
-    def meter(self, cid: int, output: "Output") -> None: ...
+    def on_client(self, cid: int, req: "Request", conn_type: str, ip: str, kick: Optional[Callable[[], None]],
+                  now_ms: int) -> None: ...
+
+    def on_disconnect(self, cid: int) -> None: ...
+
+    def on_stream_publish(self, req: "Request", cid: int) -> None: ...
+
+    def on_stream_unpublish(self, req: "Request") -> None: ...
+
+    def on_video_info(self, req: "Request", codec: str, profile: str, level: str, width: int, height: int) -> None: ...
+
+    def on_audio_info(self, req: "Request", codec: str, sample_rate: int, channels: int, profile: str) -> None: ...
+
+    def on_frames(self, req: "Request", nb: int) -> None: ...
+
+    def add_bytes(self, cid: int, recv: int, send: int) -> None: ...
+
+
+class SentBytes(Protocol):
+    """What a ``SendMeter`` samples: an output's running count of sent bytes (``live.output.Output``)."""
+
+    sent_bytes: int
+
+
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class SendMeter(Protocol):
+    """Counts what a player's output sends into the statistic while it plays (sampled by the
+    Server's pithy greenlet, not per send)."""
+
+    def meter(self, cid: int, output: SentBytes) -> None: ...
 
     def unmeter(self, cid: int) -> None: ...
+
+
+@runtime_checkable  # the wiring test checks the Server's parts with isinstance
+class EdgeCluster(Protocol):
+    """The edge of an edge vhost (``cluster.edge.EdgeManager``): pull played streams from the
+    origin, push published ones to it, and let the origin check a client's token first."""
+
+    def on_play(self, source: "LiveSource", req: "Request") -> None: ...
+
+    def on_publish(self, source: "LiveSource", req: "Request") -> Optional[object]: ...
+
+    def check_token(self, req: "Request") -> None: ...
+

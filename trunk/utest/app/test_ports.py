@@ -7,7 +7,8 @@ from srs.app.dvr.plan import Dvr
 from srs.app.hds.muxer import HdsStream
 from srs.app.hls.muxer import HlsStream
 from srs.app.live.source import LiveSource, SourceOptions
-from srs.app.ports import ClientDirectory, ConnectionCounts, HookCaller, SourceDirectory
+from srs.app.ports import (ClientDirectory, ClientStats, ConnectionCounts, ConnectionHooks, EdgeCluster, HookCaller,
+                           SendMeter, SourceDirectory, LiveSources)
 from srs.app.server.server import Server
 
 VHOST = "__defaultVhost__"
@@ -30,6 +31,20 @@ def test_server_parts_implement_the_ports():
     hls = server.hls
     assert hls.hooks is server.hooks and hls.connections is server.connections and hls.sources is server.sources
     assert hls.cwd == server.cwd and server.api_app.gate is server.gate
+
+
+def test_rtmp_connections_get_the_server_parts_as_their_ports():
+    """What an RTMP connection depends on, in one place: the keywords the Server binds."""
+    server = Server(conf(""))
+    ports = server.make_rtmp_conn.keywords
+    assert set(ports) == {"config", "clock", "hooks", "sources", "stats", "meter", "edge", "bandcheck_gate"}
+    assert isinstance(ports["hooks"], ConnectionHooks) and isinstance(ports["sources"], LiveSources)
+    assert isinstance(ports["stats"], ClientStats) and isinstance(ports["meter"], SendMeter)
+    assert isinstance(ports["edge"], EdgeCluster) and ports["edge"] is server.edge
+    assert ports["config"]() is server.config and ports["bandcheck_gate"] is server.bandcheck
+    ffmpeg = server.ffmpeg
+    assert ffmpeg.children is server.children and ffmpeg.cwd == server.cwd and ffmpeg.config() is server.config
+    assert ffmpeg.rtmp_port() == 1935 and server.ingesters.ports is ffmpeg
 
 
 def test_a_reload_reaches_every_component_through_the_config_source(tmp_path):

@@ -158,7 +158,7 @@ class FlvPostConn:
             raise HttpError(f"{head.method} not allowed, POST an FLV stream", 405)
         app, stream = stream_of(head.path)
         body = BodyDecoder.for_head(head)
-        url = expand_output(self.caster.conf.output, app, stream, self.caster.server.rtmp_port)
+        url = expand_output(self.caster.conf.output, app, stream, self.caster.parts.rtmp_port())
         if url.endswith(".flv"):
             url = url[:-4]
         log.info("flv caster: %s %s from %s to %s", head.method, head.target, self.ip, url)

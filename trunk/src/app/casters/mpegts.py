@@ -19,7 +19,7 @@ from typing import Optional
 import gevent
 from gevent import socket
 
-from srs.app.casters.output import RtmpOutput, expand_output
+from srs.app.casters.output import CasterPorts, RtmpOutput, expand_output
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, SrsError
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
@@ -37,8 +37,8 @@ RECV_BUFFER = 4 << 20     # ask for a large kernel buffer: a busy greenlet must 
 
 
 class MpegtsCaster:
-    def __init__(self, server, conf):
-        self.server = server
+    def __init__(self, parts: CasterPorts, conf):
+        self.parts = parts
         self.conf = conf
         self.sock = None
         self.greenlet = None
@@ -68,7 +68,7 @@ class MpegtsCaster:
             raise SrsError(f"mpegts caster: bind udp {host}:{port} failed: {e}", ERROR_STREAM_CASTER_PORT) from e
         self.sock = sock
         self.port = sock.getsockname()[1]
-        self.cid = self.server.next_cid()
+        self.cid = self.parts.next_cid()
         self.greenlet = gevent.spawn(self._run)
         log.info("mpegts caster: listen at udp://%s:%d, output %s", host or "0.0.0.0", self.port,
                  self.conf.output)
@@ -108,7 +108,7 @@ class MpegtsCaster:
 
     def on_datagram(self, data: bytes) -> None:
         if self.output is None:
-            url = expand_output(self.conf.output, port=self.server.rtmp_port)
+            url = expand_output(self.conf.output, port=self.parts.rtmp_port())
             self.demuxer, self.video, self.audio = TsDemuxer(), AvcRawMuxer(), AacRawMuxer()
             self.output = RtmpOutput(url, "mpegts caster")
             log.info("mpegts caster: stream starts, output %s", url)

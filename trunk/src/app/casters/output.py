@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Optional
 
 import gevent
 from gevent.lock import BoundedSemaphore
 
-from srs.app.server.listener import HTTP_REFUSAL, Listener, make_listener
+from srs.app.ports import CidSource, PortSource
 from srs.app.rtmp.client import open_client
+from srs.app.server.listener import HTTP_REFUSAL, ConnectionGate, Listener, make_listener
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, SrsError
 from srs.kernel.interleaver import Interleaver
 from srs.kernel.log import cid_var
@@ -174,6 +176,17 @@ class RtmpOutput:
         self._drop()
 
 
+@dataclass(frozen=True)
+class CasterPorts:
+    """What the Server hands a caster (app.ports): cids for its connections' log lines, the RTMP
+    port it publishes back into (read at each publish), and the max_connections gate its TCP
+    listener admits through."""
+
+    next_cid: CidSource
+    rtmp_port: PortSource
+    gate: ConnectionGate
+
+
 class TcpCaster:
     """The TCP listener life cycle shared by the RTSP and FLV casters: one greenlet and cid per
     connection, the connections tracked so ``stop`` can kick them. Subclasses name ``conn_class``
@@ -183,8 +196,8 @@ class TcpCaster:
     scheme = "tcp"
     conn_class: type = object
 
-    def __init__(self, server, conf):
-        self.server = server
+    def __init__(self, parts: CasterPorts, conf):
+        self.parts = parts
         self.conf = conf
         self.listener = None  # a srs.app.server.listener.Listener, sharing the server's max_connections
         self.conns: set = set()
@@ -202,14 +215,14 @@ class TcpCaster:
                            ERROR_STREAM_CASTER_PORT) from e
         # past max_connections an HTTP (FLV POST) client reads a 503; an RTSP one is just closed
         refusal = HTTP_REFUSAL if self.scheme == "http" else b""
-        self.listener = Listener(f"{self.name} caster", sock, self._accept, self.server.gate, refusal)
+        self.listener = Listener(f"{self.name} caster", sock, self._accept, self.parts.gate, refusal)
         self.listener.start()
         self.port = self.listener.server_port
         log.info("%s caster: listen at %s://%s:%d, %s", self.name, self.scheme, host or "0.0.0.0", self.port,
                  self.describe())
 
     def _accept(self, sock, addr) -> None:
-        cid = self.server.next_cid()
+        cid = self.parts.next_cid()
         cid_var.set(cid)
         conn = self.conn_class(self, sock, addr, cid)
         self.conns.add(conn)

@@ -19,7 +19,7 @@ from typing import Dict, Optional
 import gevent
 from gevent import socket
 
-from srs.app.casters.output import RtmpOutput, TcpCaster, expand_output
+from srs.app.casters.output import CasterPorts, RtmpOutput, TcpCaster, expand_output
 from srs.core.version import SIGNATURE
 from srs.kernel.errors import ERROR_STREAM_CASTER_PORT, CodecError, RequestError, RtspError, SrsError
 from srs.kernel.log import cid_var
@@ -274,7 +274,7 @@ class RtspConn:
     # --- media
     def _start_output(self) -> None:
         if self.output is None:
-            url = expand_output(self.caster.conf.output, self.app, self.stream, self.caster.server.rtmp_port)
+            url = expand_output(self.caster.conf.output, self.app, self.stream, self.caster.parts.rtmp_port())
             self.output = RtmpOutput(url, f"rtsp caster {self.app}/{self.stream}")
             self.output.expect(MSG_VIDEO if t.kind == "video" else MSG_AUDIO for t in self.tracks.values())
 
@@ -398,8 +398,8 @@ class RtspCaster(TcpCaster):
     name = "rtsp"
     conn_class = RtspConn
 
-    def __init__(self, server, conf):
-        super().__init__(server, conf)
+    def __init__(self, parts: CasterPorts, conf):
+        super().__init__(parts, conf)
         lo, hi = conf.rtp_port_min, conf.rtp_port_max
         if not lo or not hi:
             lo, hi = DEFAULT_RTP_PORTS

@@ -6,24 +6,19 @@ reload lists stream_caster as TODO), and neither do we.
 from __future__ import annotations
 
 import logging
-from typing import List
+from typing import Dict, List, Sequence
 
+from srs.app.casters.flv import FlvCaster
+from srs.app.casters.mpegts import MpegtsCaster
+from srs.app.casters.output import CasterPorts
+from srs.app.casters.rtsp import RtspCaster
 from srs.kernel.errors import SrsError
 
 log = logging.getLogger(__name__)
 
 
-def _caster_class(kind: str):
-    if kind == "mpegts_over_udp":
-        from srs.app.casters.mpegts import MpegtsCaster
-        return MpegtsCaster
-    if kind == "rtsp":
-        from srs.app.casters.rtsp import RtspCaster
-        return RtspCaster
-    if kind == "flv":
-        from srs.app.casters.flv import FlvCaster
-        return FlvCaster
-    return None
+# stream_caster's ``caster`` directive -> the class that runs it
+CASTER_CLASSES: Dict[str, type] = {"mpegts_over_udp": MpegtsCaster, "rtsp": RtspCaster, "flv": FlvCaster}
 
 
 class Casters:
@@ -39,18 +34,18 @@ class Casters:
         self.casters = []
 
 
-def start_casters(server) -> Casters:
+def start_casters(confs: Sequence, parts: CasterPorts) -> Casters:
     """Start the enabled casters. As SRS, a caster that cannot listen fails the server start:
     the ones already started are stopped and the SrsError propagates."""
     started = []
-    for conf in getattr(server.config, "stream_casters", ()):
+    for conf in confs:  # the config's stream_casters
         if not conf.enabled:
             continue
-        cls = _caster_class(conf.caster)
+        cls = CASTER_CLASSES.get(conf.caster)
         if cls is None:
             log.warning("stream_caster %r is not supported, ignored", conf.caster)
             continue
-        caster = cls(server, conf)
+        caster = cls(parts, conf)
         try:
             caster.start()
         except SrsError as e:

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 from urllib.parse import quote
 
+from srs.app.config.conf import Config
 from srs.app.http.client import http_get
+from srs.app.live.source import LiveSource
+from srs.app.ports import LiveSources
 from srs.kernel.errors import ERROR_RTMP_STREAM_NOT_FOUND, SrsError
 from srs.protocol.request import DEFAULT_VHOST, make_rtmp_url, parse_host_port, parse_rtmp_url
-
-if TYPE_CHECKING:  # annotations only
-    from srs.app.config.conf import Config
-    from srs.app.live.source import LiveSource
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +115,13 @@ def redirect_url(host: str, port: int, req) -> str:
     return make_rtmp_url(host, port, req.app, req.stream, vhost=vhost, param=req.param or "")
 
 
-def redirect_target(server, vc, req) -> Optional[str]:
+def redirect_target(sources: LiveSources, vc, req) -> Optional[str]:
     """For a player of ``req`` on origin-cluster vhost ``vc`` (rtmp_conn calls it before attaching
     the player): None to play here (the stream is published here, or this is no origin cluster),
     else the RTMP URL of the coworker that has it. Raises SrsError when no coworker has it."""
     if vc is None or vc.is_edge or not vc.origin_cluster:
         return None
-    src = server.sources.get(req.stream_url)
+    src = sources.get(req.stream_url)
     if src is not None and src.publisher_cid is not None:
         return None
     found = discover(vc.coworkers, req)
@@ -143,7 +142,7 @@ def redirect_player(conn, vc) -> str:
     waits for a call; a client that just closes is fine) and returns the URL, and the caller closes.
     No coworker with the stream: onStatus NetStream.Play.StreamNotFound, then SrsError."""
     try:
-        url = redirect_target(conn.server, vc, conn.req)
+        url = redirect_target(conn.sources, vc, conn.req)
     except SrsError as e:
         conn.session.on_play_error("NetStream.Play.StreamNotFound", str(e))
         conn.flush()

@@ -27,7 +27,8 @@ from typing import Dict, Optional
 
 import gevent
 
-from srs.app.cluster.forward import Forwarder, HeaderCache, split_url
+from srs.app.cluster.forward import Forwarder, HeaderCache, close_and_kill, split_url
+from srs.app.ports import CidSource, ConfigSource
 from srs.app.rtmp.client import Redirected, RtmpClient
 from srs.core import version
 from srs.kernel.errors import (ERROR_RTMP_EDGE_PROXY_PULL, ERROR_SOCKET_TIMEOUT, AccessDenied, RtmpError,
@@ -67,14 +68,13 @@ class EdgeIngester:
 
     def __init__(self, manager: "EdgeManager", source, vc, param: str):
         self.manager = manager
-        self.server = manager.server
         self.source = source
         self.vc = vc
         self.vhost, self.app, self.stream = split_url(source.url)
         self.param = strip_vhost_param(param)
         self.origins = list(vc.origin)
         self.index = 0
-        self.cid = self.server.next_cid()
+        self.cid = manager.next_cid()
         self.client: Optional[RtmpClient] = None
         self.published = False
         self.stopped = False
@@ -91,12 +91,7 @@ class EdgeIngester:
 
     def stop(self) -> None:
         self.stopped = True
-        client = self.client
-        if client is not None:
-            client.close()
-        g = self.greenlet
-        if g is not None and g is not gevent.getcurrent():
-            g.kill(block=False)
+        close_and_kill(self.client, self.greenlet)
         self._unpublish()
 
     def _idle(self) -> bool:
@@ -199,7 +194,7 @@ class EdgeForwardOutput:
 
     def on_publish(self, source) -> None:
         vhost, app, stream = split_url(source.url)
-        cid = self.manager.server.next_cid()
+        cid = self.manager.next_cid()
         param = strip_vhost_param(self.req.param or "")
         self.cache.reset()
         self.forwarder = Forwarder(self.cache, upstream_vhost(self.vc, vhost), app, stream + param,
@@ -225,13 +220,14 @@ class EdgeForwardOutput:
 class EdgeManager:
     """The server's edge: one ingester per played edge source."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, config: ConfigSource, next_cid: CidSource):
+        self.config = config
+        self.next_cid = next_cid
         self.ingesters: Dict[str, EdgeIngester] = {}
 
     def on_play(self, source, req) -> None:
         """A player attached to ``source`` on an edge vhost: make sure one ingester pulls it."""
-        vc = self.server.config.vhost(req.vhost)
+        vc = self.config().vhost(req.vhost)
         if vc is None or not vc.is_edge:
             return
         if not vc.origin:
@@ -249,7 +245,7 @@ class EdgeManager:
     def on_publish(self, source, req):
         """A publish on an edge vhost: returns the hub output that pushes it to the origin (the
         caller removes it with ``source.remove_hub_output`` at unpublish)."""
-        vc = self.server.config.vhost(req.vhost)
+        vc = self.config().vhost(req.vhost)
         if vc is None or not vc.is_edge or not vc.origin:
             return None
         out = EdgeForwardOutput(self, vc, req)
@@ -259,7 +255,7 @@ class EdgeManager:
     def check_token(self, req) -> None:
         """token_traverse: connect to an origin with the client's tcUrl/pageUrl/args; raises
         AccessDenied when the origin refuses, SrsError when no origin answers."""
-        vc = self.server.config.vhost(req.vhost)
+        vc = self.config().vhost(req.vhost)
         if vc is None or not vc.is_edge or not vc.token_traverse or not vc.origin:
             return
         last: Optional[Exception] = None

@@ -23,6 +23,7 @@ from typing import List, Optional, Sequence, Tuple
 import gevent
 from gevent.event import Event
 
+from srs.app.ports import CidSource, ConfigSource, ListenPorts
 from srs.app.rtmp.client import RtmpClient
 from srs.kernel.errors import ERROR_SYSTEM_FORWARD_LOOP, SrsError
 from srs.kernel.log import cid_var
@@ -48,6 +49,15 @@ def split_url(url: str) -> Tuple[str, str, str]:
     vhost, rest = url.split("/", 1)
     app, _, stream = rest.rpartition("/")
     return vhost, app, stream
+
+
+def close_and_kill(client: Optional[RtmpClient], greenlet: Optional[gevent.Greenlet]) -> None:
+    """End an upstream worker (a forwarder, an edge ingester) from any greenlet: close its client, so
+    a blocked read returns, and kill its greenlet unless that is the caller (already unwinding)."""
+    if client is not None:
+        client.close()
+    if greenlet is not None and greenlet is not gevent.getcurrent():
+        greenlet.kill(block=False)
 
 
 class HeaderCache:
@@ -129,12 +139,7 @@ class Forwarder:
         self.stopped = True
         self.accepting = False
         self.queue.clear()
-        client = self.client
-        if client is not None:
-            client.close()
-        g = self.greenlet
-        if g is not None and g is not gevent.getcurrent():
-            g.kill(block=False)
+        close_and_kill(self.client, self.greenlet)
         self.greenlet = None
 
     def finish(self, drain_s: float, on_done) -> None:
@@ -250,8 +255,11 @@ class Forwarder:
 class ForwardHub:
     """The hub output of one source on a vhost with ``forward`` destinations."""
 
-    def __init__(self, server, source, vhost: str, destinations: Sequence[Tuple[str, int]]):
-        self.server = server
+    def __init__(self, source, vhost: str, destinations: Sequence[Tuple[str, int]], *, config: ConfigSource,
+                 next_cid: CidSource, listening: ListenPorts):
+        self.config = config
+        self.next_cid = next_cid
+        self.listening = listening
         self.source = source
         self.vhost = vhost
         self.destinations = tuple(destinations)
@@ -260,13 +268,9 @@ class ForwardHub:
 
     def is_loop(self, host: str, port: int) -> bool:
         """A destination that is one of our own listeners (same vhost: forward keeps the vhost)."""
-        ports = {p for _, p in self.server.config.listen}
-        for srv in getattr(self.server, "rtmp_servers", ()):
-            try:
-                ports.add(srv.server_port)
-            except Exception:  # noqa: BLE001 - a closed listener has no port
-                pass
-        listen_hosts = {h for h, _ in self.server.config.listen}
+        listen = self.config().listen
+        ports = {p for _, p in listen} | set(self.listening())  # "listen 0" is the port it got
+        listen_hosts = {h for h, _ in listen}
         return port in ports and (host in LOCAL_HOSTS or host in listen_hosts)
 
     def on_publish(self, source) -> None:
@@ -278,7 +282,7 @@ class ForwardHub:
                                ERROR_SYSTEM_FORWARD_LOOP)
                 log.error("%s", err)
                 continue
-            fwd = Forwarder(self.cache, vhost, app, stream, [(host, port)], self.server.next_cid())
+            fwd = Forwarder(self.cache, vhost, app, stream, [(host, port)], self.next_cid())
             self.forwarders.append(fwd)
             fwd.start()
             log.info("forward %s to %s:%d started", source.url, host, port)
@@ -301,9 +305,11 @@ class ForwardHub:
         self.cache.reset()
 
 
-def make_hub_output(server, source, vhost: str) -> Optional[ForwardHub]:
+def make_hub_output(source, vhost: str, *, config: ConfigSource, next_cid: CidSource,
+                    listening: ListenPorts) -> Optional[ForwardHub]:
     """The hub factory: a ForwardHub when the vhost has forward destinations."""
-    vc = server.config.vhost(vhost)
+    vc = config().vhost(vhost)
     if vc is None or not vc.forward_destinations:
         return None
-    return ForwardHub(server, source, vc.name, vc.forward_destinations)
+    return ForwardHub(source, vc.name, vc.forward_destinations, config=config, next_cid=next_cid,
+                      listening=listening)

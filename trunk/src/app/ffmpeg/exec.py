@@ -20,8 +20,10 @@ import logging
 import os
 from typing import List, Optional, Sequence, Tuple
 
-from srs.app.ffmpeg.transcode import ProcessOutput, publisher_request, rebuild_hub_outputs, reload_vhosts
-from srs.app.ffmpeg.process import SupervisedProcess, ff_log_file, split_stream_url, substitute
+from srs.app.ffmpeg.process import FfmpegPorts, SupervisedProcess, ff_log_file, split_stream_url, substitute
+from srs.app.ffmpeg.transcode import (HubFactory, ProcessOutput, publisher_request, rebuild_hub_outputs,
+                                      reload_vhosts)
+from srs.app.ports import Connections, SourceDirectory
 from srs.app.server.file_root import PathOutsideRoot, confine, confined_argument, show_name, template_root
 from srs.protocol.request import make_rtmp_url, make_tc_url
 
@@ -59,8 +61,10 @@ def split_redirects(args: Sequence[str]) -> Tuple[List[str], str, str]:
 class Exec(ProcessOutput):
     """Hub output: the vhost's exec programs for one stream while it is published."""
 
-    def __init__(self, server, vhost: str, app: str, stream: str, commands: Sequence[Sequence[str]]):
-        self.server = server
+    def __init__(self, ports: FfmpegPorts, connections: Connections, vhost: str, app: str, stream: str,
+                 commands: Sequence[Sequence[str]]):
+        self.ports = ports
+        self.connections = connections
         self.vhost = vhost
         self.app = app
         self.stream = stream
@@ -71,15 +75,16 @@ class Exec(ProcessOutput):
         return "Exec(%s/%s/%s, %d procs)" % (self.vhost, self.app, self.stream, len(self.procs))
 
     def variables(self, source) -> dict:
-        server = self.server
-        req = publisher_request(server, source)
-        port = getattr(req, "port", 0) or server.rtmp_port
-        host = getattr(req, "host", "") or "127.0.0.1"
-        param = getattr(req, "param", "") or ""
-        tc_url = getattr(req, "tc_url", "") or make_tc_url("127.0.0.1", server.rtmp_port, self.app, self.vhost)
+        own_port = self.ports.rtmp_port()
+        own_tc_url = make_tc_url("127.0.0.1", own_port, self.app, self.vhost)
+        req = publisher_request(self.connections, source)
+        if req is None:  # not published by a connection we hold: our own listener stands for it
+            port, host, param, tc_url, swf_url, page_url = own_port, "127.0.0.1", "", own_tc_url, "", ""
+        else:
+            port, host, param = req.port or own_port, req.host or "127.0.0.1", req.param or ""
+            tc_url, swf_url, page_url = req.tc_url or own_tc_url, req.swf_url or "", req.page_url or ""
         return {"vhost": self.vhost, "port": port, "app": self.app, "stream": self.stream, "param": param,
-                "tcUrl": tc_url, "swfUrl": getattr(req, "swf_url", "") or "",
-                "pageUrl": getattr(req, "page_url", "") or "",
+                "tcUrl": tc_url, "swfUrl": swf_url, "pageUrl": page_url,
                 "url": make_rtmp_url(host, port, self.app, self.stream, self.vhost, param)}
 
     def redirect_file(self, template: str, variables: dict) -> str:
@@ -88,13 +93,13 @@ class Exec(ProcessOutput):
         if not template:
             return ""
         root, rest = template_root(template)
-        return confine(root, substitute(rest, **variables), self.server.cwd)
+        return confine(root, substitute(rest, **variables), self.ports.cwd)
 
     def on_publish(self, source) -> None:
         self.stop()
         variables = self.variables(source)
         try:
-            log_file = ff_log_file(self.server.config, self.server.cwd,
+            log_file = ff_log_file(self.ports.config(), self.ports.cwd,
                                    "exec-%s-%s-%s" % (self.vhost, self.app, self.stream))
             commands = []
             for cmd in self.commands:
@@ -112,24 +117,23 @@ class Exec(ProcessOutput):
                 continue
             if os.path.basename(argv[0]) == "ffmpeg":
                 # the conf's ffmpeg path (SRS's objs/ffmpeg/bin/ffmpeg) falls back as transcode's does
-                argv = self.server.children.pick_ffmpeg(argv[0], self.server.cwd) + argv[1:]
-            proc = SupervisedProcess(argv, log_file, children=self.server.children,
-                                     tag="exec(%s/%s/%s)" % (self.vhost, self.app, self.stream), cwd=self.server.cwd, cid=self.server.next_cid(), stdout_file=out,
-                                     stderr_file=err)
-            proc.start()
-            self.procs.append(proc)
+                argv = self.ports.children.pick_ffmpeg(argv[0], self.ports.cwd) + argv[1:]
+            tag = "exec(%s/%s/%s)" % (self.vhost, self.app, self.stream)
+            self.procs.append(self.ports.start(argv, log_file, tag, stdout_file=out, stderr_file=err))
 
 
-def make_hub_output(server, source, vhost: str) -> Optional[Exec]:
-    vc = server.config.vhost(vhost)
+def make_hub_output(ports: FfmpegPorts, connections: Connections, source, vhost: str) -> Optional[Exec]:
+    """The hub factory (the Server binds ``ports`` and ``connections``)."""
+    vc = ports.config().vhost(vhost)
     if vc is None or not vc.enabled or not vc.exec.enabled or not vc.exec.publish:
         return None
     _, app, stream = split_stream_url(source.url)
-    return Exec(server, vc.name, app, stream, vc.exec.publish)
+    return Exec(ports, connections, vc.name, app, stream, vc.exec.publish)
 
 
-def on_reload(server, old, new, changes) -> None:
+def on_reload(factory: HubFactory, sources: SourceDirectory, old, new, changes) -> None:
+    """A reload handler (the Server binds its registered hub ``factory`` and ``sources``)."""
     vhosts = reload_vhosts(changes, "exec")
     vhosts.discard("*")  # a new listen port does not concern running programs (they got [port] already)
     if vhosts:
-        rebuild_hub_outputs(server, vhosts, Exec, make_hub_output)
+        rebuild_hub_outputs(sources, vhosts, Exec, factory)

@@ -16,15 +16,15 @@ from __future__ import annotations
 import logging
 from typing import Dict, List, Tuple
 
-from srs.app.ffmpeg.process import (SupervisedProcess, copy_argv, engine_is_copy, ff_log_file, substitute,
-                                    transcode_argv)
+from srs.app.ffmpeg.process import (FfmpegPorts, SupervisedProcess, copy_argv, engine_is_copy, ff_log_file,
+                                    substitute, transcode_argv)
 from srs.app.server.file_root import PathOutsideRoot
 from srs.kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def ingest_argvs(server, vhost: str, ingest) -> List[List[str]]:
+def ingest_argvs(ports: FfmpegPorts, vhost: str, ingest) -> List[List[str]]:
     """The ffmpeg argv of each engine of ``ingest`` (IngestConfig); bad engines are logged, skipped."""
     if not ingest.ffmpeg:
         log.warning("ingest %s of vhost %s: no ffmpeg, ignored", ingest.id, vhost)
@@ -32,11 +32,12 @@ def ingest_argvs(server, vhost: str, ingest) -> List[List[str]]:
     if not ingest.input_url:
         log.error("ingest %s of vhost %s: empty input url, ignored", ingest.id, vhost)
         return []
-    ffmpeg = server.children.pick_ffmpeg(ingest.ffmpeg, server.cwd)
-    iparams = ["-loglevel", server.config.ff_log_level] if server.config.ff_log_level else []
+    ffmpeg = ports.children.pick_ffmpeg(ingest.ffmpeg, ports.cwd)
+    level = ports.config().ff_log_level
+    iparams = ["-loglevel", level] if level else []
     if ingest.input_type == "file":
         iparams.append("-re")
-    port = server.rtmp_port
+    port = ports.rtmp_port()
     argvs = []
     for engine in ingest.engines:
         output = substitute(engine.output, vhost=vhost, port=port)
@@ -53,24 +54,21 @@ def ingest_argvs(server, vhost: str, ingest) -> List[List[str]]:
 class Ingester:
     """The processes of one ``ingest <id>`` block."""
 
-    def __init__(self, server, vhost: str, ingest):
-        self.server = server
+    def __init__(self, ports: FfmpegPorts, vhost: str, ingest):
+        self.ports = ports
         self.vhost = vhost
         self.ingest = ingest
         self.procs: List[SupervisedProcess] = []
 
     def start(self) -> None:
         try:
-            log_file = ff_log_file(self.server.config, self.server.cwd,
+            log_file = ff_log_file(self.ports.config(), self.ports.cwd,
                                    "ffmpeg-ingest-%s-%s" % (self.vhost, self.ingest.id))
         except PathOutsideRoot as e:  # the names are the admin's here, checked as any other
             log.error("ingest %r of vhost %r refused: %s", self.ingest.id, self.vhost, e)
             return
-        for argv in ingest_argvs(self.server, self.vhost, self.ingest):
-            proc = SupervisedProcess(argv, log_file, children=self.server.children,
-                                     tag="ingest(%s %s)" % (self.vhost, self.ingest.id), cwd=self.server.cwd, cid=self.server.next_cid())
-            proc.start()
-            self.procs.append(proc)
+        for argv in ingest_argvs(self.ports, self.vhost, self.ingest):
+            self.procs.append(self.ports.start(argv, log_file, "ingest(%s %s)" % (self.vhost, self.ingest.id)))
         log.info("ingest %s of vhost %s: %d ffmpeg started", self.ingest.id, self.vhost, len(self.procs))
 
     def stop(self) -> None:
@@ -82,12 +80,12 @@ class Ingester:
 class IngestManager:
     """All ingesters of the server, keyed by (vhost, ingest id)."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, ports: FfmpegPorts):
+        self.ports = ports
         self.ingesters: Dict[Tuple[str, str], Ingester] = {}
 
     def start(self) -> None:
-        for vc in self.server.config.vhosts:
+        for vc in self.ports.config().vhosts:
             if vc.enabled:
                 self._start_vhost(vc)
 
@@ -103,7 +101,7 @@ class IngestManager:
     def _start(self, vhost: str, ingest) -> None:
         key = (vhost, ingest.id)
         self._stop(key)
-        ingester = Ingester(self.server, vhost, ingest)
+        ingester = Ingester(self.ports, vhost, ingest)
         self.ingesters[key] = ingester
         ingester.start()
 
@@ -114,12 +112,12 @@ class IngestManager:
             log.info("ingest %s of vhost %s stopped", key[1], key[0])
 
     def on_reload(self, old, new, changes) -> None:
-        if "listen" in {getattr(c, "kind", "") for c in changes}:
+        if "listen" in {c.kind for c in changes}:
             self.stop()
             self.start()
             return
         for c in changes:
-            kind = getattr(c, "kind", "")
+            kind = c.kind
             if kind == "vhost_removed":
                 for key in [k for k in self.ingesters if k[0] == c.vhost]:
                     self._stop(key)

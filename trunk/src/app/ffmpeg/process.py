@@ -1,11 +1,9 @@
 """ffmpeg for transcode and ingest: SRS's command lines (SrsFFMPEG) and a supervised child process.
 
     argv = transcode_argv("/usr/bin/ffmpeg", engine, "rtmp://127.0.0.1:1935/live?vhost=v/s", out, log_level="info")
-    proc = SupervisedProcess(argv, log_file, children=server.children, tag="encoder", cwd=server.cwd,
-                             cid=server.next_cid())
-    proc.start()   # restarted RESTART_S after each exit, until stop()
+    proc = ports.start(argv, log_file, tag="encoder")   # FfmpegPorts: restarted RESTART_S after each exit
     proc.stop()    # SIGTERM to its process group now, SIGKILL if still alive after KILL_AFTER_S
-    server.children.stop_all()   # server stop: every child of this server, stopping ones included
+    ports.children.stop_all()   # server stop: every child of this server, stopping ones included
 
 The argv is built exactly as SRS 3.0 does: ``ffmpeg [-loglevel L] [-re] [perfile] [-f iformat] -i input
 [vfilter] -vcodec X|-vn [-b:v bps -r fps -s WxH -aspect W:H -threads n -profile:v p -preset p vparams]
@@ -29,11 +27,13 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 import gevent
 from gevent import subprocess
 
+from srs.app.ports import CidSource, ConfigSource, PortSource
 from srs.app.server.file_root import confine
 from srs.kernel.errors import ERROR_ENCODER_ACODEC, ERROR_ENCODER_OUTPUT, ERROR_ENCODER_VCODEC, ConfigError
 from srs.kernel.log import cid_var
@@ -281,6 +281,27 @@ class ChildRegistry:
                 proc.wait()
             self.children.discard(proc)
         return len(procs)
+
+
+@dataclass(frozen=True)
+class FfmpegPorts:
+    """What the Server hands everything that runs child processes (transcode, exec, ingest): the
+    config source, its cwd (relative paths in the conf), the child registry (its stop ends them
+    all), cids for the children's log lines, and the RTMP port they play or publish through."""
+
+    config: ConfigSource
+    cwd: str
+    children: ChildRegistry
+    next_cid: CidSource
+    rtmp_port: PortSource
+
+    def start(self, argv: Sequence[str], log_file: str, tag: str, stdout_file: str = "",
+              stderr_file: str = "") -> "SupervisedProcess":
+        """A supervised child of this server, started (restarted after each exit until stopped)."""
+        proc = SupervisedProcess(argv, log_file, children=self.children, tag=tag, cwd=self.cwd,
+                                 cid=self.next_cid(), stdout_file=stdout_file, stderr_file=stderr_file)
+        proc.start()
+        return proc
 
 
 class SupervisedProcess:

@@ -3,7 +3,7 @@
     vhost v { transcode live { enabled on; ffmpeg ./objs/ffmpeg/bin/ffmpeg;
               engine ff { enabled on; vcodec libx264; ... output rtmp://127.0.0.1:[port]/[app]?vhost=[vhost]/[stream]_[engine]; } } }
 
-``make_hub_output(server, source, vhost)`` returns an ``Encoder`` hub output when an enabled
+``make_hub_output(ports, connections, source, vhost)`` returns an ``Encoder`` hub output when an enabled
 transcode scope matches the stream: the vhost (``transcode {}``), the app (``transcode live {}``)
 or the stream (``transcode live/livestream {}``); all three may apply, as in SRS. On publish it
 starts one supervised ffmpeg per enabled engine that plays ``rtmp://127.0.0.1:<port>/<app>?vhost=
@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-from srs.app.ffmpeg.process import SupervisedProcess, ff_log_file, split_stream_url, substitute, transcode_argv
+from srs.app.ffmpeg.process import (FfmpegPorts, SupervisedProcess, ff_log_file, split_stream_url, substitute,
+                                    transcode_argv)
+from srs.app.live.source import LiveSource
+from srs.app.ports import Connections, SourceDirectory
 from srs.app.server.file_root import PathOutsideRoot, confined_argument, show_name
 from srs.kernel.errors import ConfigError
+from srs.protocol.request import Request
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +97,11 @@ def is_transcode_output(config, vhost: str, app: str, stream: str) -> bool:
     return False
 
 
-def publisher_request(server, source):
-    """The publishing client's Request (tcUrl, param...) when it is an RTMP connection we hold."""
-    conn = server.connections.get(source.publisher_cid) if source.publisher_cid is not None else None
-    return getattr(conn, "req", None)
+def publisher_request(connections: Connections, source: LiveSource) -> Optional[Request]:
+    """The publishing client's Request (tcUrl, param...) when it is a connection we hold (an edge
+    ingest or a caster publishes through our own listener: that connection is in the table too)."""
+    conn = connections.get(source.publisher_cid) if source.publisher_cid is not None else None
+    return conn.req if conn is not None else None
 
 
 class ProcessOutput:
@@ -120,8 +125,10 @@ class ProcessOutput:
 class Encoder(ProcessOutput):
     """Hub output: the ffmpeg processes of one stream, alive while it is published."""
 
-    def __init__(self, server, vhost: str, app: str, stream: str, transcodes: Sequence):
-        self.server = server
+    def __init__(self, ports: FfmpegPorts, connections: Connections, vhost: str, app: str, stream: str,
+                 transcodes: Sequence):
+        self.ports = ports
+        self.connections = connections
         self.vhost = vhost
         self.app = app
         self.stream = stream
@@ -136,16 +143,16 @@ class Encoder(ProcessOutput):
         return show_name("/".join((self.vhost, self.app, self.stream)))
 
     def _argvs(self, param: str) -> Iterable[Tuple[str, List[str]]]:
-        server = self.server
-        port = server.rtmp_port
+        ports = self.ports
+        port = ports.rtmp_port()
         input_url = "rtmp://127.0.0.1:%d/%s?vhost=%s/%s" % (port, self.app, self.vhost, self.stream)
-        level = server.config.ff_log_level
+        level = ports.config().ff_log_level
         iparams = ["-loglevel", level] if level else []
         for t in self.transcodes:
             if not t.ffmpeg:
                 log.warning("transcode %r of vhost %s: no ffmpeg, ignored", t.scope, self.vhost)
                 continue
-            ffmpeg = server.children.pick_ffmpeg(t.ffmpeg, server.cwd)
+            ffmpeg = ports.children.pick_ffmpeg(t.ffmpeg, ports.cwd)
             for engine in t.engines:
                 if not engine.enabled:
                     continue
@@ -160,53 +167,56 @@ class Encoder(ProcessOutput):
 
     def on_publish(self, source) -> None:
         self.stop()
-        req = publisher_request(self.server, source)
-        param = getattr(req, "param", "") or ""
+        req = publisher_request(self.connections, source)
+        param = req.param if req is not None else ""
         for name, argv in self._argvs(param):
             log_name = "ffmpeg-encoder-%s-%s-%s" % (self.vhost, self.app, self.stream) + ("-" + name if name else "")
             try:
                 for arg in argv:  # the input URL carries the names too: a NUL would raise in Popen
                     confined_argument(arg, arg)
-                log_file = ff_log_file(self.server.config, self.server.cwd, log_name)
+                log_file = ff_log_file(self.ports.config(), self.ports.cwd, log_name)
             except PathOutsideRoot as e:
                 # the ffmpeg's input/output URLs carry the same names: do not start it
                 log.error("transcode %s engine %r refused: %s", self.shown(), name, e)
                 continue
-            proc = SupervisedProcess(argv, log_file, children=self.server.children,
-                                     tag="encoder(%s/%s/%s %s)" % (self.vhost, self.app, self.stream, name or "-"),
-                                     cwd=self.server.cwd, cid=self.server.next_cid())
-            proc.start()
-            self.procs.append(proc)
+            tag = "encoder(%s/%s/%s %s)" % (self.vhost, self.app, self.stream, name or "-")
+            self.procs.append(self.ports.start(argv, log_file, tag))
         log.info("transcode %s/%s/%s: %d ffmpeg started", self.vhost, self.app, self.stream, len(self.procs))
 
 
-def make_hub_output(server, source, vhost: str) -> Optional[Encoder]:
-    vc = server.config.vhost(vhost)
+def make_hub_output(ports: FfmpegPorts, connections: Connections, source: LiveSource,
+                    vhost: str) -> Optional[Encoder]:
+    """The hub factory (the Server binds ``ports`` and ``connections``)."""
+    config = ports.config()
+    vc = config.vhost(vhost)
     if vc is None or not vc.enabled or not vc.transcodes:
         return None
     _, app, stream = split_stream_url(source.url)
     found = scoped_transcodes(vc, app, stream)
     if not found:
         return None
-    if is_transcode_output(server.config, vc.name, app, stream):
+    if is_transcode_output(config, vc.name, app, stream):
         log.info("transcode: %s is a transcode output, not transcoded again (loop guard)", source.url)
         return None
-    return Encoder(server, vc.name, app, stream, found)
+    return Encoder(ports, connections, vc.name, app, stream, found)
 
 
-def rebuild_hub_outputs(server, vhosts: Iterable[str], cls, factory) -> int:
+HubFactory = Callable[[LiveSource, str], Optional[ProcessOutput]]
+
+
+def rebuild_hub_outputs(sources: SourceDirectory, vhosts: Iterable[str], cls: type, factory: HubFactory) -> int:
     """Replace the ``cls`` hub outputs of every source of ``vhosts`` by fresh ones from ``factory``
     (stopping the old children, starting new ones for published streams). Returns sources touched."""
     wanted = set(vhosts)
     touched = 0
-    for src in list(server.sources.sources.values()):
+    for src in list(sources.sources.values()):
         vhost = src.url.split("/", 1)[0]
         if vhost not in wanted:
             continue
         touched += 1
         for out in [o for o in src.hub if isinstance(o, cls)]:
             src.remove_hub_output(out)
-        out = factory(server, src, vhost)
+        out = factory(src, vhost)
         if out is not None:
             src.add_hub_output(out)
     return touched
@@ -215,17 +225,18 @@ def rebuild_hub_outputs(server, vhosts: Iterable[str], cls, factory) -> int:
 def reload_vhosts(changes, kind: str) -> set:
     """Vhosts whose ``kind`` outputs must be rebuilt: that directive changed, the vhost came or went,
     or the listen port changed (the URLs carry it)."""
-    kinds = {getattr(c, "kind", "") for c in changes}
-    vhosts = {c.vhost for c in changes if getattr(c, "kind", "") in (kind, "vhost_added", "vhost_removed")}
+    kinds = {c.kind for c in changes}
+    vhosts = {c.vhost for c in changes if c.kind in (kind, "vhost_added", "vhost_removed")}
     if "listen" in kinds:
         vhosts.add("*")
     return vhosts
 
 
-def on_reload(server, old, new, changes) -> None:
+def on_reload(factory: HubFactory, sources: SourceDirectory, old, new, changes) -> None:
+    """A reload handler (the Server binds its registered hub ``factory`` and ``sources``)."""
     vhosts = reload_vhosts(changes, "transcode")
     if "*" in vhosts:
-        vhosts = {src.url.split("/", 1)[0] for src in server.sources.sources.values()}
+        vhosts = {src.url.split("/", 1)[0] for src in sources.sources.values()}
     if vhosts:
-        n = rebuild_hub_outputs(server, vhosts, Encoder, make_hub_output)
+        n = rebuild_hub_outputs(sources, vhosts, Encoder, factory)
         log.info("reload transcode of vhosts %s: %d sources", ",".join(sorted(vhosts)), n)

@@ -4,11 +4,15 @@ HTTP server (static files + live remux) on our own HTTP stack. Both accept throu
 from __future__ import annotations
 
 import logging
+from typing import Callable, Optional
 
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from srs.app.server.listener import HTTP_REFUSAL, Listener
-from srs.app.server.server import make_listener
+from srs.app.config.conf import Config
+from srs.app.http.server import HttpMux, HttpServer
+from srs.app.http.stream import LiveRouter
+from srs.app.ports import CidSource
+from srs.app.server.listener import HTTP_REFUSAL, ConnectionGate, Listener, make_listener
 from srs.core.version import SIGNATURE
 from srs.kernel.log import cid_var
 
@@ -47,14 +51,14 @@ class ApiRequestHandler(WSGIHandler):
 class ApiServer:
     """gevent.pywsgi running the bottle app; each request gets its own cid."""
 
-    def __init__(self, server, host: str, port: int, idle_timeout_s: float = API_IDLE_TIMEOUT_S):
-        app = server.api_app  # built by the Server with the parts it reads (api.routes.ApiApp)
-
+    def __init__(self, app: Callable, host: str, port: int, *, next_cid: CidSource, gate: ConnectionGate,
+                 reuseport: bool = False, idle_timeout_s: float = API_IDLE_TIMEOUT_S):
+        # ``app``: the WSGI app the Server built with the parts it reads (api.routes.ApiApp)
         def with_cid(environ, start_response):
-            cid_var.set(server.next_cid())
+            cid_var.set(next_cid())
             return app(environ, start_response)
 
-        sock = make_listener(host or "0.0.0.0", port, getattr(server.config, "reuseport", False))
+        sock = make_listener(host or "0.0.0.0", port, reuseport)
         # pywsgi only parses and answers; our Listener accepts (max_connections, canned 503)
         self.wsgi = WSGIServer(sock, with_cid, log=None, error_log=_NullLog(),
                                handler_class=ApiRequestHandler)
@@ -62,11 +66,11 @@ class ApiServer:
         self.port = sock.getsockname()[1]
 
         def handle(client, addr):
-            cid_var.set(server.next_cid())  # until the first request sets its own
+            cid_var.set(next_cid())  # until the first request sets its own
             client.settimeout(idle_timeout_s)
             self.wsgi.handle(client, addr)
 
-        self.listener = Listener("http api", sock, handle, server.gate, HTTP_REFUSAL)
+        self.listener = Listener("http api", sock, handle, gate, HTTP_REFUSAL)
         self.listener.start()
         log.info("HTTP API listen at %s:%d", host or "0.0.0.0", self.port)
 
@@ -74,34 +78,31 @@ class ApiServer:
         self.listener.stop(timeout=1)
 
 
-def start_http_api(server):
-    cfg = server.config.http_api
+def start_http_api(config: Config, app: Callable, next_cid: CidSource, gate: ConnectionGate) -> Optional[ApiServer]:
+    cfg = config.http_api
     if not cfg.enabled:
         return None
     host, port = cfg.listen
-    return ApiServer(server, host, port)
+    return ApiServer(app, host, port, next_cid=next_cid, gate=gate, reuseport=config.reuseport)
 
 
-def start_http_server(server):
-    cfg = server.config.http_server
+def start_http_server(config: Config, make_router: Callable[[str], LiveRouter], next_cid: CidSource,
+                      gate: ConnectionGate) -> Optional[HttpServer]:
+    """``make_router(dir)``: the live router (http.stream.LiveRouter, which the Server binds to
+    its parts) serving HTTP-FLV/TS/AAC/MP3 and the static files under ``dir``."""
+    cfg = config.http_server
     if not cfg.enabled:
         return None
-    from srs.app.http.server import HttpMux, HttpServer
-    from srs.app.http.stream import LiveRouter, PlayerPorts
-
     mux = HttpMux()
-    ports = PlayerPorts(config=server.current_config, clock=server.now_ms, sources=server.sources,
-                        hooks=server.hooks, statistic=server.statistic, edge=server.edge, meter=server)
-    router = LiveRouter(ports, cfg.dir)
+    router = make_router(cfg.dir)
     mux.handle("/", router)
-    for vc in server.config.vhosts:
-        hs = getattr(vc, "http_static", None)
-        if hs is not None and hs.enabled and vc.enabled:
+    for vc in config.vhosts:
+        hs = vc.http_static
+        if hs.enabled and vc.enabled:
             router.add_static_mount(vc.name, hs.mount, hs.dir)
-    http = HttpServer("http", mux, server.next_cid, server_header=SIGNATURE,
-                      crossdomain=getattr(cfg, "crossdomain", True), gate=server.gate)
+    http = HttpServer("http", mux, next_cid, server_header=SIGNATURE, crossdomain=cfg.crossdomain, gate=gate)
     host, port = cfg.listen
-    http.listen(host or "0.0.0.0", port, reuseport=getattr(server.config, "reuseport", False))
+    http.listen(host or "0.0.0.0", port, reuseport=config.reuseport)
     http.start()
     log.info("HTTP server listen at %s:%d, dir=%s", host or "0.0.0.0", http.port, cfg.dir)
     return http

@@ -193,12 +193,12 @@ class HttpHooks:
         srslog.trace(log, "http: on_hls_notify ok, url=%s, status=%d, read=%dB", url, status, len(body))
 
     # --- the async worker
-    def _enqueue(self, cid: int, fn, *args) -> None:
+    def _enqueue(self, cid: int, fn: Callable[..., None], *args) -> None:  # fn: one of our methods
         try:
             self._queue.put_nowait((cid, fn, args))
         except gevent.queue.Full:
             self.dropped += 1
-            log.warning("http: async hook queue full (%d), drop %s", self._queue.maxsize, getattr(fn, "__name__", fn))
+            log.warning("http: async hook queue full (%d), drop %s", self._queue.maxsize, fn.__name__)
             return
         if self._worker is None or self._worker.dead:
             self._worker = gevent.spawn(self._work)
@@ -216,7 +216,7 @@ class HttpHooks:
             except gevent.Timeout as t:
                 if t is bound:
                     log.error("http: async hook %s still running after %.0fs, abandoned",
-                              getattr(fn, "__name__", fn), self.timeout_s * 4 + 1)
+                              fn.__name__, self.timeout_s * 4 + 1)
                 else:
                     log.exception("http: async hook failed")
             except Exception:  # a bug in one task must not stop the worker

@@ -29,7 +29,7 @@ import gevent
 from gevent import socket
 
 from srs.core.version import SIGNATURE
-from srs.app.server.listener import HTTP_REFUSAL, ConnectionGate, Listener, unlimited_gate
+from srs.app.server.listener import HTTP_REFUSAL, ConnectionGate, Listener, make_listener, unlimited_gate
 from srs.kernel.errors import ERROR_HTTP_HANDLER_INVALID, HttpError, SrsError
 from srs.kernel.log import set_cid, trace
 from srs.protocol.http import (LAST_CHUNK, MAX_BODY, MAX_HEADER_BYTES, MAX_HEADERS, HttpRequest,
@@ -479,19 +479,10 @@ class HttpServer:
     def connections(self) -> list:
         return list(self._conns)
 
-    def listen(self, host: str, port: int, backlog: int = 512, reuseport: bool = False) -> None:
-        """``reuseport``: several processes share the port (``reuseport on;``), as for RTMP."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuseport and hasattr(socket, "SO_REUSEPORT"):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-            sock.listen(backlog)
-        except OSError:
-            sock.close()
-            raise
+    def listen(self, host: str, port: int, reuseport: bool = False) -> None:
+        """``reuseport``: several processes share the port (``reuseport on;``), as for RTMP; the
+        socket is made as every listener's of the server (``make_listener``)."""
+        sock = make_listener(host, port, reuseport)
         self._listener = sock
         self.host = host
         self.port = sock.getsockname()[1]

@@ -25,7 +25,7 @@ from srs.app.http.static import StaticFileHandler
 from srs.app.live.encoders import FlvEncoder
 from srs.app.live.output import Output
 from srs.app.live.source import Consumer, LiveSource
-from srs.app.ports import Clock, ConfigSource, EdgePuller, LiveSources, PlayerStatistic, PlayHooks, TrafficMeter
+from srs.app.ports import Clock, ConfigSource, EdgePuller, LiveSources, PlayerStatistic, PlayHooks, SendMeter
 from srs.kernel import flv
 from srs.kernel.errors import AccessDenied, RequestError
 from srs.protocol import names
@@ -65,7 +65,7 @@ class PlayerPorts:
     hooks: PlayHooks
     statistic: PlayerStatistic
     edge: EdgePuller
-    meter: TrafficMeter
+    meter: SendMeter
 
 
 class LiveRouter:

@@ -91,9 +91,8 @@ def serve(conn, vc) -> None:
     if key not in req.tc_url:
         raise AccessDenied(f"bandcheck vhost={req.vhost}: {key} not in tcUrl={req.tc_url}",
                            ERROR_SYSTEM_BANDWIDTH_KEY)
-    server = conn.server
-    now = server.now_ms()
-    gate = server.bandcheck
+    now = conn.clock()
+    gate = conn.bandcheck_gate
     if not gate.admit(now, cfg.interval * 1000.0):
         trace(log, "bandcheck reject, last_check=%d, now=%d, interval=%.1fs", gate.last_check_ms, now, cfg.interval)
         conn.session.reject_connect("bandcheck rejected")
@@ -130,10 +129,10 @@ class BandwidthTest:
     def run(self) -> None:
         play, publish = Sample(), Sample()
         timeout_s = play.duration_ms * 2 / 1000.0
-        start_ms = self.conn.server.now_ms()
+        start_ms = self.conn.clock()
         self.play(play, timeout_s)
         self.publish(publish, timeout_s)
-        end_ms = self.conn.server.now_ms()
+        end_ms = self.conn.clock()
         trace(log, "bandwidth ok. duartion=%dms(%d+%d), play=%dkbps, publish=%dkbps", end_ms - start_ms,
               play.actual_duration_ms, publish.actual_duration_ms, play.kbps, publish.kbps)
         self.send(bw.FINISHED, {"start_time": start_ms, "end_time": end_ms, "play_kbps": play.kbps,

@@ -22,6 +22,7 @@ from typing import Iterator, List, Optional
 from gevent import socket
 from gevent.lock import BoundedSemaphore
 
+from srs.app.rtmp.recv import recv_some
 from srs.core import performance
 from srs.kernel.errors import (ERROR_CONTROL_REDIRECT, ERROR_RTMP_ACCESS_DENIED, ERROR_SOCKET_CLOSED,
                                ERROR_SOCKET_CONNECT, ERROR_SOCKET_TIMEOUT, RtmpError, SrsError)
@@ -112,17 +113,14 @@ class RtmpClient:
             self.events.extend(self.session.receive_data(hs.leftover))
 
     def _recv(self, timeout_s: Optional[float]) -> memoryview:
-        self.sock.settimeout(timeout_s)
-        try:
-            n = self.sock.recv_into(self.buf)
-        except socket.timeout:
-            raise
-        except OSError as e:
-            raise ClientClosed(f"recv from {self.host}:{self.port} failed: {e}") from e
-        if n == 0:
-            raise ClientClosed(f"{self.host}:{self.port} closed the connection")
+        n = recv_some(self.sock, self.buf, timeout_s, self._closed_error)
         self.recv_bytes += n
         return self.view[:n]
+
+    def _closed_error(self, error: Optional[OSError]) -> ClientClosed:
+        if error is not None:
+            return ClientClosed(f"recv from {self.host}:{self.port} failed: {error}")
+        return ClientClosed(f"{self.host}:{self.port} closed the connection")
 
     def _sendall(self, data: bytes) -> None:
         try:

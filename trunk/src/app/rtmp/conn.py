@@ -14,15 +14,18 @@ from typing import Optional
 
 import gevent
 
-from srs.protocol import security
+from srs.app.cluster.coworkers import redirect_player
 from srs.app.live.output import Output, OutputClosed
 from srs.app.live.encoders import RtmpEncoder
 from srs.app.live.source import Consumer, LiveSource
+from srs.app.ports import Clock, ClientStats, ConfigSource, ConnectionHooks, EdgeCluster, SendMeter, LiveSources
+from srs.app.rtmp import bandcheck
+from srs.app.rtmp.recv import recv_some
 from srs.core import performance
 from srs.kernel import errors as E
 from srs.kernel.errors import AccessDenied, ControlSignal, RequestError, SrsError
 from srs.kernel.media_info import describe_sequence_header
-from srs.protocol import names
+from srs.protocol import names, security
 from srs.protocol import rtmp_stack as stack
 from srs.protocol.request import Request
 from srs.protocol.rtmp_handshake import ServerHandshake
@@ -43,8 +46,20 @@ class ConnClosed(Exception):
 
 
 class RtmpConn:
-    def __init__(self, server, sock, addr, cid: int):
-        self.server = server
+    """Takes the server's parts it uses as keyword ports (app.ports); the Server binds them once
+    (``functools.partial``) and each accepted socket adds ``sock, addr, cid``."""
+
+    def __init__(self, sock, addr, cid: int, *, config: ConfigSource, clock: Clock, hooks: ConnectionHooks,
+                 sources: LiveSources, stats: ClientStats, meter: SendMeter, edge: EdgeCluster,
+                 bandcheck_gate: bandcheck.BandcheckGate):
+        self.config = config
+        self.clock = clock
+        self.hooks = hooks
+        self.sources = sources
+        self.stats = stats
+        self.meter = meter
+        self.edge = edge
+        self.bandcheck_gate = bandcheck_gate
         self.sock = sock
         self.ip = addr[0]
         self.port = addr[1]
@@ -73,18 +88,15 @@ class RtmpConn:
             pass
 
     def recv(self, timeout_s: Optional[float]) -> memoryview:
-        self.sock.settimeout(timeout_s)
-        try:
-            n = self.sock.recv_into(self.buf)
-        except socket.timeout:
-            raise
-        except OSError as e:
-            raise ConnClosed(f"recv failed: {e}") from e
-        if n == 0:
-            raise ConnClosed("peer closed" if not self.kicked else "kicked")
+        n = recv_some(self.sock, self.buf, timeout_s, self._closed_error)
         self.recv_bytes += n
-        self.server.statistic.add_bytes(self.cid, n, 0)
+        self.stats.add_bytes(self.cid, n, 0)
         return self.view[:n]
+
+    def _closed_error(self, error: Optional[OSError]) -> ConnClosed:
+        if error is not None:
+            return ConnClosed(f"recv failed: {error}")
+        return ConnClosed("peer closed" if not self.kicked else "kicked")
 
     def flush(self) -> None:
         data = self.session.data_to_send()
@@ -133,12 +145,12 @@ class RtmpConn:
             self.sock.close()
         except OSError:
             pass
-        st = self.server.statistic
+        st = self.stats
         if self.connected and self.req is not None:
             hooks = self.hooks_cfg()
             if hooks is not None and hooks.on_close:
-                self.server.hooks.on_close(hooks.on_close, self.req, self.cid, self.ip,
-                                           self.output.sent_bytes, self.recv_bytes)
+                self.hooks.on_close(hooks.on_close, self.req, self.cid, self.ip,
+                                    self.output.sent_bytes, self.recv_bytes)
         st.on_disconnect(self.cid)
         log.info("RTMP client closed, %s, recv=%dB, send=%dB, %.1fs", reason, self.recv_bytes,
                  self.output.sent_bytes, time.monotonic() - self.started)
@@ -152,16 +164,16 @@ class RtmpConn:
             if out:
                 self.output.write_blocking(out)
         log.info("handshake ok, complex=%s", hs.complex)
-        self.session = stack.ServerSession(out_chunk_size=self.server.config.chunk_size)
+        self.session = stack.ServerSession(out_chunk_size=self.config().chunk_size)
         if hs.leftover:
             self.events.extend(self.session.receive_data(hs.leftover))
 
     def vhost_cfg(self):
-        return self.server.config.vhost(self.req.vhost) if self.req else None
+        return self.config().vhost(self.req.vhost) if self.req else None
 
     def hooks_cfg(self):
         vc = self.vhost_cfg()
-        hooks = getattr(vc, "http_hooks", None) if vc else None
+        hooks = vc.http_hooks if vc is not None else None
         return hooks if hooks is not None and hooks.enabled else None
 
     def identify_and_serve(self) -> None:
@@ -188,8 +200,7 @@ class RtmpConn:
             self.session.reject_connect(str(e))
             self.flush()
             raise
-        cfg = self.server.config
-        vc = cfg.vhost(req.vhost)
+        vc = self.config().vhost(req.vhost)
         if vc is None or not vc.enabled:
             self.session.reject_connect(f"vhost {req.vhost} not found")
             self.flush()
@@ -202,12 +213,11 @@ class RtmpConn:
             security.check_refer(list(refer.all), req.page_url)
         hooks = self.hooks_cfg()
         if hooks is not None and hooks.on_connect:
-            self.server.hooks.on_connect(hooks.on_connect, req, self.cid, self.ip)
+            self.hooks.on_connect(hooks.on_connect, req, self.cid, self.ip)
         if vc.is_edge and vc.token_traverse:  # H11: the origin authenticates the client first
-            self.server.edge.check_token(req)
+            self.edge.check_token(req)
         self.connected = True
         if vc.bandcheck.enabled:  # H17: SRS branches to the bandwidth test right after connect
-            from srs.app.rtmp import bandcheck
             bandcheck.serve(self, vc)
             raise ConnClosed("bandcheck done")
         self.session.accept_connect(server_ip=self.local_ip(), pid=os.getpid(), cid=self.cid,
@@ -254,7 +264,7 @@ class RtmpConn:
             self.session.on_play_error(refusal_code, str(e))  # any stream-level error status
             self.flush()
             raise
-        vc = self.server.config.vhost(req.vhost)
+        vc = self.config().vhost(req.vhost)
         if vc is None or not vc.enabled:
             raise SrsError(f"vhost {req.vhost} not found or disabled", E.ERROR_RTMP_VHOST_NOT_FOUND)
         req.update_vhost(vc.name)
@@ -267,7 +277,7 @@ class RtmpConn:
             security.check_security(sec.rules, method, self.ip)
 
     def source(self) -> LiveSource:
-        return self.server.sources.fetch_or_create(self.req.stream_url, self.req.vhost)
+        return self.sources.fetch_or_create(self.req.stream_url, self.req.vhost)
 
     # ------------------------------------------------------------------ play
     def serve_play(self, ev) -> None:
@@ -282,7 +292,7 @@ class RtmpConn:
             if vc.refer is not None and vc.refer.play:
                 security.check_refer(list(vc.refer.play), req.page_url)
             if hooks is not None and hooks.on_play:  # H18: before a redirect, as SRS (on_play, playing, on_stop)
-                self.server.hooks.on_play(hooks.on_play, req, self.cid, self.ip)
+                self.hooks.on_play(hooks.on_play, req, self.cid, self.ip)
         except AccessDenied as e:
             self.session.on_play_error(PLAY_DENIED, f"play denied: {e}")
             self.flush()
@@ -290,7 +300,6 @@ class RtmpConn:
         self.session.start_play(1, req.stream)
         self.flush()
         if vc.origin_cluster and not vc.is_edge:  # H14: a stream published on a coworker plays there (302)
-            from srs.app.cluster.coworkers import redirect_player
             try:
                 url = redirect_player(self, vc)
             except BaseException:
@@ -298,26 +307,25 @@ class RtmpConn:
                 raise
             finally:
                 if url and hooks is not None and hooks.on_stop:  # a redirected or refused player stops here
-                    self.server.hooks.on_stop(hooks.on_stop, req, self.cid, self.ip)
+                    self.hooks.on_stop(hooks.on_stop, req, self.cid, self.ip)
             if url:
                 raise ConnClosed(f"redirected to {url}")
-        st = self.server.statistic
-        st.on_client(self.cid, req, "Play", self.ip, self.kick, self.server.now_ms())
+        self.stats.on_client(self.cid, req, "Play", self.ip, self.kick, self.clock())
         src = self.source()
         consumer = Consumer(self.cid, self.output)
         chunk_size = self.session.out_chunk_size
         src.attach(consumer, ("rtmp", chunk_size), lambda: RtmpEncoder(chunk_size))
         if vc.is_edge:  # H11: an edge source is pulled from the origin (one ingester per source)
-            self.server.edge.on_play(src, req)
+            self.edge.on_play(src, req)
         log.info("RTMP play %s, start=%s, duration=%s", req.stream_url, ev.start, ev.duration)
-        self.server.meter(self.cid, self.output)
+        self.meter.meter(self.cid, self.output)
         try:
             self.play_cycle(consumer)
         finally:
             src.remove_consumer(consumer)
-            self.server.unmeter(self.cid)
+            self.meter.unmeter(self.cid)
             if hooks is not None and hooks.on_stop:
-                self.server.hooks.on_stop(hooks.on_stop, req, self.cid, self.ip)
+                self.hooks.on_stop(hooks.on_stop, req, self.cid, self.ip)
 
     def play_cycle(self, consumer: Consumer) -> None:
         """The source's tick sends media; this greenlet only reads control messages."""
@@ -351,13 +359,13 @@ class RtmpConn:
             security.check_refer(list(vc.refer.publish), req.page_url)
         hooks = self.hooks_cfg()
         if hooks is not None and hooks.on_publish:
-            self.server.hooks.on_publish(hooks.on_publish, req, self.cid, self.ip)
+            self.hooks.on_publish(hooks.on_publish, req, self.cid, self.ip)
         src = self.source()  # fetch again: a hook may have switched greenlets
         src.on_publish(self.cid)
         # H11: a publish on an edge vhost is also pushed to the origin (a hub output until unpublish)
-        edge_out = self.server.edge.on_publish(src, req) if vc.is_edge else None
-        st = self.server.statistic
-        st.on_client(self.cid, req, self.conn_type, self.ip, self.kick, self.server.now_ms())
+        edge_out = self.edge.on_publish(src, req) if vc.is_edge else None
+        st = self.stats
+        st.on_client(self.cid, req, self.conn_type, self.ip, self.kick, self.clock())
         st.on_stream_publish(req, self.cid)
         log.info("RTMP publish %s, type=%s", req.stream_url, self.conn_type)
         try:
@@ -368,7 +376,7 @@ class RtmpConn:
             src.on_unpublish()
             st.on_stream_unpublish(req)
             if hooks is not None and hooks.on_unpublish:
-                self.server.hooks.on_unpublish(hooks.on_unpublish, req, self.cid, self.ip)
+                self.hooks.on_unpublish(hooks.on_unpublish, req, self.cid, self.ip)
 
     def publish_cycle(self, src: LiveSource, vc) -> None:
         if len(self.buf) < performance.RECV_BUFFER_SIZE:
@@ -377,13 +385,13 @@ class RtmpConn:
         first_timeout = vc.publish_1stpkt_timeout / 1000.0
         normal_timeout = vc.publish_normal_timeout / 1000.0
         timeout = first_timeout
-        st = self.server.statistic
+        st = self.stats
         req = self.req
         nb_msgs = 0
         # H12 fix: the API's stream "frames" counts video frames; report the delta at each pithy print
         nb_video = reported_video = 0
         last_pithy = time.monotonic()
-        pithy_s = max(self.server.config.pithy_print_ms, 1000) / 1000.0
+        pithy_s = max(self.config().pithy_print_ms, 1000) / 1000.0
         events = self.events
         session = self.session
         # Merged read (SRS's mr): sleep between reads so each recv takes a bigger batch; off in realtime mode.
@@ -428,7 +436,7 @@ class RtmpConn:
         info = describe_sequence_header(msg)
         if info is None:
             return
-        st = self.server.statistic
+        st = self.stats
         if msg.is_video:
             st.on_video_info(self.req, info["codec"], info["profile"], info["level"], info["width"], info["height"])
             log.info("video %s profile=%s level=%s %dx%d", info["codec"], info["profile"], info["level"],

@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import collections
 import logging
+import sys
 import time
 from typing import Optional
 
 from gevent import socket
 
 from srs.app.rtmp.client import ClientClosed, RtmpClient
-from srs.kernel.errors import ERROR_SOCKET_CONNECT, ERROR_SOCKET_TIMEOUT, SrsError
+from srs.kernel.errors import ERROR_SOCKET_CONNECT, ERROR_SOCKET_TIMEOUT, Amf0DecodeError, SrsError
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
 from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
+from srs.protocol import amf0
 from srs.protocol.request import Request, parse_rtmp_url
 
 log = logging.getLogger(__name__)
@@ -269,11 +271,6 @@ def describe_packet(kind: int, ts: int, payload: bytes) -> str:
 
 def print_packet(kind: int, ts: int, payload: bytes, out=None) -> None:
     """Print a packet line with the SRS time prefix; script data also prints its AMF0 values."""
-    import sys
-
-    from srs.kernel.errors import Amf0DecodeError
-    from srs.protocol import amf0
-
     out = out or sys.stdout
     out.write(f"[{human_time()}] {describe_packet(kind, ts, payload)}\n")
     if kind == MSG_AMF0_DATA:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import resource
 import time
 from itertools import count
 from typing import Callable, Dict, List, Optional
@@ -16,19 +17,31 @@ import gevent
 from gevent.event import Event
 from gevent.queue import Queue
 
-from srs.app.dvr import plan as dvr
-
-from srs.app.hls import muxer as hls
 from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
-from srs.app.api.system import SystemStats
-from srs.app.config.conf import Config
-from srs.app.ffmpeg.process import ChildRegistry
-from srs.app.server.heartbeat import start_heartbeat
-from srs.app.http.hooks import HttpHooks
-from srs.app.server.logfile import ReopenableFileHandler
-from srs.app.server.listener import ConnectionGate, Listener, make_listener  # noqa: F401 - re-exported
-from srs.app.live.source import SourceOptions, SourceRegistry
 from srs.app.api.statistic import Statistic
+from srs.app.api.system import SystemStats
+from srs.app.casters.output import CasterPorts
+from srs.app.casters.start import start_casters
+from srs.app.cluster import edge, forward
+from srs.app.config.conf import Config, diff
+from srs.app.config.live_reload import LiveReload
+from srs.app.dvr import plan as dvr
+from srs.app.ffmpeg import exec as exec_
+from srs.app.ffmpeg import ingest
+from srs.app.ffmpeg import transcode as encoder
+from srs.app.ffmpeg.process import ChildRegistry, FfmpegPorts
+from srs.app.hds import muxer as hds
+from srs.app.hls import muxer as hls
+from srs.app.http.entry import start_http_api, start_http_server
+from srs.app.http.hooks import HttpHooks
+from srs.app.http.stream import LiveRouter, PlayerPorts
+from srs.app.live.source import SourceOptions, SourceRegistry
+from srs.app.rtmp import bandcheck
+from srs.app.rtmp.conn import RtmpConn
+from srs.app.server.heartbeat import start_heartbeat
+from srs.app.server.listener import ConnectionGate, Listener, make_listener
+from srs.app.server.logfile import ReopenableFileHandler
+from srs.app.server.meters import SendMeters
 from srs.kernel.errors import ConfigError, SrsError
 from srs.kernel.log import cid_var, level_from_name
 
@@ -68,11 +81,11 @@ class Server:
         self.log_handler = log_handler
         self.start_time_ms = now_ms()
         self._cids = count(100)
-        self.connections: Dict[int, object] = {}
+        self.connections: Dict[int, RtmpConn] = {}
         self.no_connections = Event()  # set while ``connections`` is empty: the graceful quit waits on it
         self.no_connections.set()
-        self.meters: Dict[int, list] = {}  # cid -> [Output, sent bytes already counted]
         self.statistic = Statistic(vhost_info=self._vhost_info)
+        self.meters = SendMeters(self.statistic)
         self.statistic.stream_extra = self._stream_extra  # H18: forwarders/edge pull in /api/v1/streams
         self.server_id = self.statistic.server_id
         # SRS has no knob for the hook timeout (30 s); SRS_HOOKS_TIMEOUT_S overrides it (tests, ops).
@@ -89,16 +102,13 @@ class Server:
         self.sources.hub_factories.append(self.hls.output_for)
         # H11: forward published streams to the vhost's forward destinations; the edge manager
         # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
-        from srs.app.cluster import edge
-        from srs.app.cluster import forward
-        self.sources.hub_factories.append(functools.partial(forward.make_hub_output, self))
+        self.sources.hub_factories.append(functools.partial(
+            forward.make_hub_output, config=self.current_config, next_cid=self.next_cid, listening=self.rtmp_ports))
         # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
-        from srs.app.rtmp import bandcheck
-        from srs.app.hds import muxer as hds
         self.sources.hub_factories.append(functools.partial(hds.make_hub_output, config=self.current_config,
                                                             cwd=self.cwd))
         self.bandcheck = bandcheck.BandcheckGate()
-        self.edge = edge.EdgeManager(self)
+        self.edge = edge.EdgeManager(self.current_config, self.next_cid)
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
         # against max_connections, read at each accept so a reload applies at once (SRS's rule)
         self.gate = ConnectionGate(lambda: self.config.max_connections)
@@ -120,21 +130,25 @@ class Server:
         self.reload_handlers: List[Callable[[Config, Config, list], None]] = []
         self.reload_handlers.append(self.hls.on_reload)
         # H14: a changed dvr/forward of a vhost is rebuilt on its live sources (SRS's on_reload_vhost_*)
-        from srs.app.config.live_reload import LiveReload
         self.reload_handlers.append(LiveReload(self))
         # H13: transcode and exec run child processes per published stream (hub outputs); ingesters
         # run from start to stop; each follows its own reload changes.
-        from srs.app.ffmpeg import transcode as encoder
-        from srs.app.ffmpeg import ingest
-        from srs.app.ffmpeg import exec as exec_
-        self.sources.hub_factories.append(functools.partial(encoder.make_hub_output, self))
-        self.sources.hub_factories.append(functools.partial(exec_.make_hub_output, self))
         # every transcode/ingest/exec child of this server: stop() ends them all
         self.children = ChildRegistry()
-        self.ingesters = ingest.IngestManager(self)
-        self.reload_handlers.append(functools.partial(encoder.on_reload, self))
-        self.reload_handlers.append(functools.partial(exec_.on_reload, self))
+        self.ffmpeg = FfmpegPorts(config=self.current_config, cwd=self.cwd, children=self.children,
+                                  next_cid=self.next_cid, rtmp_port=self.rtmp_port)
+        transcode_output = functools.partial(encoder.make_hub_output, self.ffmpeg, self.connections)
+        exec_output = functools.partial(exec_.make_hub_output, self.ffmpeg, self.connections)
+        self.sources.hub_factories.append(transcode_output)
+        self.sources.hub_factories.append(exec_output)
+        self.ingesters = ingest.IngestManager(self.ffmpeg)
+        self.reload_handlers.append(functools.partial(encoder.on_reload, transcode_output, self.sources))
+        self.reload_handlers.append(functools.partial(exec_.on_reload, exec_output, self.sources))
         self.reload_handlers.append(self.ingesters.on_reload)
+        # what each accepted RTMP socket is handed with (its ports, app.ports)
+        self.make_rtmp_conn = functools.partial(
+            RtmpConn, config=self.current_config, clock=now_ms, hooks=self.hooks, sources=self.sources,
+            stats=self.statistic, meter=self.meters, edge=self.edge, bandcheck_gate=self.bandcheck)
 
     # ------------------------------------------------------------------ helpers for components
     def next_cid(self) -> int:
@@ -146,23 +160,6 @@ class Server:
     def current_config(self) -> Config:
         """The running config (a ``ConfigSource``): a reload replaces ``self.config``."""
         return self.config
-
-    def meter(self, cid: int, output) -> None:
-        """Count what ``output`` sends into the statistic while it lives (sampled, not per send)."""
-        self.meters[cid] = [output, output.sent_bytes]
-
-    def unmeter(self, cid: int) -> None:
-        m = self.meters.pop(cid, None)
-        if m is not None:
-            self.statistic.add_bytes(cid, 0, m[0].sent_bytes - m[1])
-
-    def _sample_meters(self) -> None:
-        add = self.statistic.add_bytes
-        for cid, m in self.meters.items():
-            sent = m[0].sent_bytes
-            if sent != m[1]:
-                add(cid, 0, sent - m[1])
-                m[1] = sent
 
     def nb_connections(self) -> int:
         """SRS's conn_srs: every TCP connection of the process (RTMP, HTTP, API, TCP casters)."""
@@ -179,18 +176,17 @@ class Server:
 
     def _stream_extra(self, vhost: str, app: str, stream: str) -> dict:
         """H18: the live forwarders (forward, edge publish) and the edge pull of a stream, for the API."""
-        from srs.app.cluster.forward import Forwarder
         key = f"{vhost}/{app}/{stream}"
         forwards = []
         src = self.sources.get(key)
         for out in list(src.hub) if src is not None else ():
-            fwds = list(getattr(out, "forwarders", None) or ())  # forward.ForwardHub
-            one = getattr(out, "forwarder", None)                # edge.EdgeForwardOutput
-            if one is not None:
-                fwds.append(one)
+            if isinstance(out, forward.ForwardHub):
+                fwds = list(out.forwarders)
+            elif isinstance(out, edge.EdgeForwardOutput) and out.forwarder is not None:
+                fwds = [out.forwarder]
+            else:
+                continue
             for f in fwds:
-                if not isinstance(f, Forwarder):
-                    continue
                 host, port = f.destination
                 # connected: published there and not in a reconnection (which clears `accepting`)
                 connected = f.client is not None and f.accepting and f.connects > 0
@@ -208,12 +204,16 @@ class Server:
     def source_options(self, vhost: str) -> SourceOptions:
         return SourceOptions.from_vhost(self.config.vhost(vhost))
 
-    @property
     def rtmp_port(self) -> int:
-        """The first RTMP port (for transcode/ingest URLs and the API)."""
+        """The first RTMP port (a ``PortSource`` for the ffmpeg children's and casters' URLs), read
+        at each use: a reload of listen moves it."""
         if self.rtmp_servers:
             return self.rtmp_servers[0].server_port
         return self.config.listen[0][1]
+
+    def rtmp_ports(self) -> List[int]:
+        """The ports the RTMP listeners hold now (a ``ListenPorts``; ``listen 0`` got one)."""
+        return [srv.server_port for srv in self.rtmp_servers]
 
     # ------------------------------------------------------------------ lifecycle
     def post(self, word: str) -> None:
@@ -229,8 +229,8 @@ class Server:
                      if beat.enabled and beat.summaries else None)
         self.heartbeat = start_heartbeat(beat, self.config.stats.network, summaries)
         # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
-        from srs.app.casters.start import start_casters
-        self.casters = start_casters(self)
+        self.casters = start_casters(self.config.stream_casters,
+                                     CasterPorts(next_cid=self.next_cid, rtmp_port=self.rtmp_port, gate=self.gate))
         self.ingesters.start()  # H13: ingesters start with the server (they publish to our listener)
         self.greenlets.append(gevent.spawn(self._control))
         self.greenlets.append(gevent.spawn(self._pithy))
@@ -240,8 +240,6 @@ class Server:
     def _check_fd_limit(self) -> None:
         """SRS's check: max_connections must fit the open-files limit (listeners, logs and
         children's pipes need some too), else the fd table, not the limit, refuses clients."""
-        import resource
-
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         want = self.config.max_connections + FD_RESERVE
         if soft != resource.RLIM_INFINITY and want > soft:
@@ -253,23 +251,21 @@ class Server:
         self.stopped.wait()
 
     def listen_rtmp(self) -> None:
-        from srs.app.rtmp.conn import RtmpConn
-
         for srv in self.rtmp_servers:
             srv.close()  # a reload of listen: the clients of the old ports keep their connections
         self.rtmp_servers = []
         for host, port in self.config.listen:
             sock = make_listener(host or "0.0.0.0", port, self.config.reuseport)
-            srv = Listener("rtmp", sock, lambda s, addr: self._accept(RtmpConn, s, addr), self.gate)
+            srv = Listener("rtmp", sock, self._accept, self.gate)
             srv.start()
             self.rtmp_servers.append(srv)
             log.info("RTMP listen at %s:%d, fd=%d", host or "0.0.0.0", srv.server_port, srv.fd)
 
-    def _accept(self, conn_cls, sock, addr) -> None:
+    def _accept(self, sock, addr) -> None:
         """An RTMP client the gate admitted (the Listener refuses one past max_connections)."""
         cid = self.next_cid()
         cid_var.set(cid)
-        conn = conn_cls(self, sock, addr, cid)
+        conn = self.make_rtmp_conn(sock, addr, cid)
         self.connections[cid] = conn
         self.no_connections.clear()
         try:
@@ -280,10 +276,15 @@ class Server:
                 self.no_connections.set()
 
     def start_http(self) -> None:
-        from srs.app.http.entry import start_http_api, start_http_server
+        self.http_api = start_http_api(self.config, self.api_app, self.next_cid, self.gate)
+        self.http_server = start_http_server(self.config, self._make_live_router, self.next_cid,
+                                             self.gate)
 
-        self.http_api = start_http_api(self)
-        self.http_server = start_http_server(self)
+    def _make_live_router(self, root_dir: str) -> LiveRouter:
+        """The HTTP-FLV/TS/AAC/MP3 players' router with exactly the parts a player uses."""
+        ports = PlayerPorts(config=self.current_config, clock=self.now_ms, sources=self.sources,
+                            hooks=self.hooks, statistic=self.statistic, edge=self.edge, meter=self.meters)
+        return LiveRouter(ports, root_dir)
 
     def stop(self) -> None:
         if self._stopping:
@@ -363,8 +364,6 @@ class Server:
 
     def reload(self) -> None:
         """Parse + check the file; a bad file keeps the running config (SRS 2.0 behaviour)."""
-        from srs.app.config.conf import diff
-
         if not self.config_path:
             log.warning("reload ignored: no config file")
             return
@@ -406,13 +405,11 @@ class Server:
 
     def _pithy(self) -> None:
         cid_var.set(0)
-        import resource
-
         last_print = None
         while True:
             interval = max(self.config.pithy_print_ms, 1000) / 1000.0
             gevent.sleep(min(interval, 5.0))
-            self._sample_meters()
+            self.meters.sample()
             self.statistic.sample(now_ms())
             if last_print is None or time.monotonic() - last_print >= interval:
                 last_print = time.monotonic()

@@ -274,8 +274,8 @@ def test_api_server_shares_the_gate_and_closes_idle_connections():
     without a request read; an idle keep-alive connection is closed after the idle timeout."""
     ctx = Ctx(max_connections=1)
     ids = itertools.count(100)
-    ctx.next_cid = lambda: next(ids)
-    api_server = ApiServer(ctx, "127.0.0.1", 0, idle_timeout_s=0.5)
+    api_server = ApiServer(ctx.api_app, "127.0.0.1", 0, next_cid=lambda: next(ids), gate=ctx.gate,
+                           idle_timeout_s=0.5)
     try:
         held = gsocket.create_connection(("127.0.0.1", api_server.port), timeout=5)
         held.sendall(b"GET /api/v1/versions HTTP/1.1\r\nHost: x\r\n\r\n")

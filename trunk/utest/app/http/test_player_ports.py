@@ -3,7 +3,7 @@ parts implement those ports (the wiring is app/http/entry.py's; the HTTP live te
 from __future__ import annotations
 
 from srs.app.config.conf import Config
-from srs.app.ports import EdgePuller, LiveSources, PlayerStatistic, PlayHooks, TrafficMeter
+from srs.app.ports import EdgePuller, LiveSources, PlayerStatistic, PlayHooks, SendMeter
 from srs.app.server.server import Server
 
 
@@ -11,5 +11,5 @@ def test_server_parts_implement_the_player_ports():
     server = Server(Config.parse_text("listen 1935; http_server { enabled on; } vhost __defaultVhost__ { }"))
     assert isinstance(server.hooks, PlayHooks) and isinstance(server.statistic, PlayerStatistic)
     assert isinstance(server.sources, LiveSources) and isinstance(server.edge, EdgePuller)
-    assert isinstance(server, TrafficMeter)
+    assert isinstance(server.meters, SendMeter)
     assert isinstance(server.now_ms(), int) and server.current_config() is server.config

@@ -19,6 +19,7 @@ from fixtures.hub_host import VHOST, Host
 from srs.app.config.conf import Config
 from srs.app.dvr.plan import Dvr
 from srs.app.ffmpeg.exec import Exec
+from srs.app.ffmpeg.transcode import Encoder
 from srs.app.ffmpeg.process import ff_log_file
 from srs.app.server.file_root import PathOutsideRoot, confine, confined_argument, template_root, unlink_confined
 from srs.app.hls.muxer import HlsStream
@@ -27,6 +28,7 @@ from srs.app.live.source import LiveSource, SourceOptions
 from srs.kernel.errors import ERROR_SYSTEM_PATH_OUTSIDE_ROOT
 from srs.kernel.flv import iter_flv_tags
 from srs.kernel.message import MSG_VIDEO
+from srs.protocol.request import Request
 
 CID = 4242
 DEEP = "../" * 24  # deeper than any tmp_path: lands at "/"
@@ -334,9 +336,16 @@ def test_ff_log_file_stays_in_ff_log_dir(tmp_path, token):
 
 
 class Publisher:
+    """A publishing connection as the connection table holds it (app.ports.PublisherConnection)."""
+
+    ip = "127.0.0.1"
+
     def __init__(self, param):
-        self.req = type("Req", (), {"param": param, "port": 1935, "host": "127.0.0.1", "tc_url": "",
-                                    "swf_url": "", "page_url": ""})()
+        self.req = Request()
+        self.req.host, self.req.port, self.req.param = "127.0.0.1", 1935, param
+
+    def kick(self) -> None:
+        pass
 
 
 def starts_nothing(out, url: str, caplog) -> LiveSource:
@@ -361,7 +370,7 @@ def test_exec_refused_starts_nothing(tmp_path, token, case, caplog):
     app, param = ("../../" + token, "") if case == "app" else ("live", "?x=" + "../" * 8 + token)
     host.connections[CID] = Publisher(param)
     commands = [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[param].err"]]
-    out = Exec(host, VHOST, app, "s", commands)
+    out = Exec(host.ffmpeg, host.connections, VHOST, app, "s", commands)
     starts_nothing(out, f"{VHOST}/{app}/s", caplog)
     assert traces(token, tmp_path, tmp_path / "logs") == []
     assert len(refusals(caplog)) == 1
@@ -371,7 +380,8 @@ def test_exec_redirect_inside_and_variables_not_redirections(tmp_path):
     """An honest stream keeps its redirection (inside its directory); a stream named ``>x`` is an
     argument, never a redirection."""
     host = stepping_host("", tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
-    out = Exec(host, VHOST, "live", ">evil", [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[app].err"]])
+    out = Exec(host.ffmpeg, host.connections, VHOST, "live", ">evil",
+               [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[app].err"]])
     variables = {"vhost": VHOST, "app": "live", "stream": ">evil", "param": ""}
     assert out.redirect_file(f"{tmp_path}/logs/[app].err", variables) == f"{tmp_path}/logs/live.err"
     src = LiveSource(f"{VHOST}/live/>evil", SourceOptions())
@@ -392,10 +402,11 @@ def test_exec_arguments_gain_no_escape(tmp_path, token, case, caplog):
     template, app, stream = {"dotdot": ("./[app]-[stream].flv", "../../" + token, "s"),
                              "nul": ("./[app]-[stream].flv", "live", "a\x00b" + token),
                              "absolute": ("[app]-[stream].flv", str(tmp_path.parent) + "/" + token, "s")}[case]
-    out = Exec(host, VHOST, app, stream, [["/bin/true", "-y", template]])
+    out = Exec(host.ffmpeg, host.connections, VHOST, app, stream, [["/bin/true", "-y", template]])
     src = starts_nothing(out, f"{VHOST}/{app}/{stream}", caplog)
     assert len(refusals(caplog)) == 1
-    honest = Exec(host, VHOST, "live", "s", [["/bin/true", "-y", "./[app]-[stream].flv", "../x/[stream]"]])
+    honest = Exec(host.ffmpeg, host.connections, VHOST, "live", "s",
+                  [["/bin/true", "-y", "./[app]-[stream].flv", "../x/[stream]"]])
     try:
         honest.on_publish(src)
         assert [p.argv[1:] for p in honest.procs] == [["-y", "./live-s.flv", "../x/s"]]
@@ -407,17 +418,16 @@ def test_exec_arguments_gain_no_escape(tmp_path, token, case, caplog):
 def test_transcode_refused_starts_no_ffmpeg(tmp_path, token, stream, caplog):
     """Transcode: the ffmpeg log (ff_log_dir), a file output template and the input URL are held the
     same way; a refused engine starts no ffmpeg, an honest stream starts it."""
-    from srs.app.ffmpeg.transcode import Encoder
     body = ("transcode { enabled on; ffmpeg /bin/true; engine e { enabled on; vcodec copy; acodec copy; "
             "output ./out/[app]/[stream].flv; } }")
     host = stepping_host(body, tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
     vc = host.config.vhost(VHOST)
     app = ("../../" + token) if stream == "../x" else "live"
     stream = token if stream == "../x" else stream + token
-    out = Encoder(host, VHOST, app, stream, vc.transcodes)
+    out = Encoder(host.ffmpeg, host.connections, VHOST, app, stream, vc.transcodes)
     src = starts_nothing(out, f"{VHOST}/{app}/{stream}", caplog)
     assert refusals(caplog) and traces(token, tmp_path, tmp_path / "logs") == []
-    honest = Encoder(host, VHOST, "live", "s", vc.transcodes)
+    honest = Encoder(host.ffmpeg, host.connections, VHOST, "live", "s", vc.transcodes)
     try:
         honest.on_publish(src)
         assert len(honest.procs) == 1 and honest.procs[0].argv[-1] == "./out/live/s.flv"
