@@ -1,0 +1,171 @@
+"""HEVC and AV1 over (Enhanced) RTMP end to end (issue 17): PyAV (FFmpeg 8) publishes libx265 /
+SVT-AV1 over RTMP, which FFmpeg writes as Enhanced RTMP tags (FourCC hvc1/av01); PyAV plays them
+back over RTMP and HTTP-FLV and decodes every frame; a late player starts at a keyframe after the
+sequence header; HEVC reaches HLS and HTTP-TS (stream type 0x24) that Debian's ffprobe 5.1 decodes;
+AV1 is refused by TS outputs with one warning; DVR FLV keeps the tags."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+
+import av
+import pytest
+
+from fixtures.media_ex import FlushingPlayer as Player
+from fixtures.media_ex import make_flv_ex, publish_ex, publish_ex_bg
+from fixtures.srs_server import SrsProcess, wait_for
+
+REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
+DECODERS = {"hevc": ("hevc",), "av1": ("libdav1d", "av1")}
+API_CODEC = {"hevc": "HEVC", "av1": "AV1"}
+
+
+@pytest.fixture(scope="module")
+def ex_media(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media_ex")
+    return {c: make_flv_ex(d / f"{c}.flv", vcodec=c) for c in ("hevc", "av1")}
+
+
+def _check_player(p: Player, media, vcodec: str, every_frame: bool = True) -> None:
+    assert p.error is None, p.error
+    assert p.vcodec in DECODERS[vcodec], p.vcodec
+    assert (p.width, p.height) == (media.width, media.height)
+    assert p.first_video_key is True
+    assert p.monotonic()
+    if every_frame:
+        assert p.video_frames == media.video_frames
+        assert abs(p.audio_frames - media.audio_frames) <= 2
+
+
+def _api_stream(srs, name: str) -> dict:
+    with urllib.request.urlopen(srs.api_url("api/v1/streams/"), timeout=5) as r:
+        streams = json.load(r)["streams"]
+    return next((s for s in streams if s["name"] == name), {})
+
+
+@pytest.mark.parametrize("vcodec", ["hevc", "av1"])
+def test_rtmp_and_http_flv_players_decode_every_frame(tmp_path, ex_media, vcodec):
+    media = ex_media[vcodec]
+    with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
+        url = srs.rtmp_url(f"live/{vcodec}")
+        rtmp = Player(url, read_timeout_s=3)
+        flv = Player(srs.http_url(f"live/{vcodec}.flv"), read_timeout_s=3)
+        rtmp.start()
+        flv.start()
+        assert srs.wait_players(f"live/{vcodec}", 2)  # both wait for the stream
+        pub = publish_ex_bg(media.path, url)
+        # the API names the real codec, from the sequence header, while the stream is live
+        video = wait_for(lambda: _api_stream(srs, vcodec).get("video"))
+        assert video["codec"] == API_CODEC[vcodec] and video["profile"] == "Main", video
+        assert (video["width"], video["height"]) == (media.width, media.height)
+        pub.join(30)
+        rtmp.join(30)
+        flv.join(30)
+        assert pub.error is None, pub.error
+        _check_player(rtmp, media, vcodec)
+        _check_player(flv, media, vcodec)
+        assert "Traceback" not in srs.log_text()
+
+
+@pytest.mark.parametrize("vcodec", ["hevc", "av1"])
+def test_late_player_starts_with_sequence_header_and_keyframe(tmp_path, ex_media, vcodec):
+    media = ex_media[vcodec]
+    with SrsProcess(tmp_path, vhost_body="gop_cache on;") as srs:
+        url = srs.rtmp_url("live/late")
+        pub = publish_ex_bg(media.path, url, loops=3)
+        assert pub.wait_sent(1500)  # join in the middle of a GOP (GOP 1 s)
+        player = Player(url, read_timeout_s=3, max_seconds=4)
+        player.start()
+        player.join(30)
+        pub.join(30)
+        # decoding at all proves the sequence header came first; the GOP cache gave a keyframe
+        _check_player(player, media, vcodec, every_frame=False)
+        assert player.video_frames >= media.gop
+
+
+def _ffprobe_frames(url: str) -> dict:
+    """Debian ffprobe's view of the video: codec, size, frames decoded."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                          "-show_entries", "stream=codec_name,width,height,nb_read_frames",
+                          "-of", "json", url], capture_output=True, text=True, timeout=60)
+    streams = json.loads(out.stdout or "{}").get("streams", [])
+    return streams[0] if streams else {"stderr": out.stderr}
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="Debian ffprobe not installed")
+def test_hevc_hls_and_http_ts_decoded_by_debian_ffprobe(tmp_path, ex_media):
+    media = ex_media["hevc"]
+    hls = tmp_path / "hls"
+    body = f"{REMUX}\nhls {{ enabled on; hls_fragment 1; hls_window 60; hls_path {hls}; }}"
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        ts_file = tmp_path / "live.ts"
+        ts = Player(srs.http_url("live/h.ts"), read_timeout_s=3)
+        ts.start()
+        assert srs.wait_log("HTTP ts play __defaultVhost__/live/h")
+        capture = subprocess.Popen(["ffmpeg", "-v", "error", "-rw_timeout", "3000000", "-i",
+                                    srs.http_url("live/h.ts"), "-c", "copy", "-f", "mpegts", str(ts_file)])
+        assert srs.wait_log("HTTP ts play __defaultVhost__/live/h", 2)
+        publish_ex(media.path, srs.rtmp_url("live/h"), speed=2.0)
+        ts.join(30)
+        capture.wait(30)
+        assert srs.wait_log("hls: ") and wait_for(lambda: not glob.glob(str(hls / "live" / "*.tmp")))
+        m3u8 = hls / "live" / "h.m3u8"
+        assert wait_for(lambda: m3u8.exists())
+        _check_player(ts, media, "hevc")
+        # the m3u8 is live (no ENDLIST): ffprobe reads its segments, joined in playlist order
+        joined = tmp_path / "hls.ts"
+        with open(joined, "wb") as out:
+            for line in m3u8.read_text().splitlines():
+                if line and not line.startswith("#"):
+                    out.write((hls / "live" / line).read_bytes())
+        for probed in (_ffprobe_frames(str(joined)), _ffprobe_frames(str(ts_file))):
+            assert probed.get("codec_name") == "hevc", probed
+            assert (probed["width"], probed["height"]) == (media.width, media.height)
+            assert int(probed["nb_read_frames"]) == media.video_frames, probed
+        with open(hls / "live" / sorted(os.listdir(hls / "live"))[0], "rb") as f:
+            assert b"\x24\xe1\x00" in f.read(376)  # PMT: stream type 0x24 on PID 0x100
+        assert "Traceback" not in srs.log_text()
+
+
+def test_av1_is_refused_by_hls_with_one_warning(tmp_path, ex_media):
+    media = ex_media["av1"]
+    hls = tmp_path / "hls"
+    body = f"hls {{ enabled on; hls_fragment 1; hls_window 60; hls_path {hls}; }}"
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        publish_ex(media.path, srs.rtmp_url("live/a"), speed=4.0)
+        warning = "hls: __defaultVhost__/live/a AV1 video cannot go into MPEG-TS"
+        assert srs.wait_log(warning)
+        assert srs.wait_log("hls: ")
+        assert srs.log_text().count(warning) == 1
+        # the HLS that remains is audio only (AAC), as ffprobe reads it
+        m3u8 = hls / "live" / "a.m3u8"
+        assert wait_for(lambda: m3u8.exists())
+        with av.open(str(m3u8)) as c:
+            assert [s.type for s in c.streams] == ["audio"]
+
+
+def test_hevc_dvr_flv_keeps_every_frame(tmp_path, ex_media):
+    media = ex_media["hevc"]
+    dvr = tmp_path / "dvr"
+    body = f"dvr {{ enabled on; dvr_plan session; dvr_path {dvr}/[app]/[stream].flv; }}"
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        publish_ex(media.path, srs.rtmp_url("live/d"), speed=4.0)
+        path = dvr / "live" / "d.flv"
+        assert wait_for(lambda: path.exists() and srs.wait_log("dvr", 1, 0.1), 10)
+        frames = []
+        assert wait_for(lambda: _count_video(str(path), frames) == media.video_frames, 10), frames
+        assert frames[-1][1] == "hevc"
+
+
+def _count_video(path: str, out: list) -> int:
+    try:
+        with av.open(path) as c:
+            n = sum(len(p.decode()) for p in c.demux(video=0) if p.size)
+            out.append((n, c.streams.video[0].codec_context.name))
+            return n
+    except Exception:  # noqa: BLE001 - a file still being closed
+        return 0
