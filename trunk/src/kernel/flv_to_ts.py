@@ -3,8 +3,9 @@
 H.264 access units become Annex-B with an AUD first and SPS/PPS before every IDR; HEVC (legacy
 codec id 12 or Enhanced RTMP ``hvc1``) the same with VPS/SPS/PPS before every random access
 picture, in stream type 0x24. AV1 and VP9 have no standard TS mapping that players read: their
-video is dropped with one warning. AAC frames get ADTS headers; MP3 passes through. Sequence headers are cached, not emitted. Timestamps:
-dts = ts_ms * 90, pts = dts + cts * 90 (no added delay, like SRS).
+video is dropped with one warning. AAC frames get ADTS headers; MP3 passes through. Sequence
+headers are cached, not emitted. Timestamps: dts = ts_ms * 90, pts = dts + cts * 90 (no added
+delay, like SRS).
 
 Audio goes out as one PES per audio message (SRS batches several AAC frames per PES; one per
 message is valid TS, costs a few percent more overhead, and keeps latency minimal).
@@ -15,9 +16,9 @@ import logging
 
 from srs.kernel import codec_hevc as hevc
 from srs.kernel.codec import (ACODEC_AAC, ACODEC_MP3, AVC_END_OF_SEQUENCE, AVC_NALU,
-                              AVC_SEQUENCE_HEADER, NALU_AUD, NALU_IDR, NALU_SPS, VCODEC_AVC,
-                              VCODEC_HEVC, AacConfig, AudioTag, AvcConfig, VideoTag, adts_header,
-                              avcc_split)
+                              AVC_SEQUENCE_HEADER, EX_METADATA, NALU_AUD, NALU_IDR, NALU_SPS,
+                              VCODEC_AVC, VCODEC_HEVC, AacConfig, AudioTag, AvcConfig, VideoTag,
+                              adts_header, avcc_split)
 from srs.kernel.codec_hevc import HevcConfig
 from srs.kernel.errors import CodecError
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
@@ -96,8 +97,8 @@ class FlvToTs:
                 self.vcodec = vcodec
                 self.muxer.set_video_codec(vcodec)
             return b""
-        if tag.avc_packet_type == AVC_END_OF_SEQUENCE:
-            return b""
+        if tag.avc_packet_type == AVC_END_OF_SEQUENCE or tag.ex_packet_type == EX_METADATA:
+            return b""  # no picture: nothing is lost
         if (tag.avc_packet_type != AVC_NALU or self.avc is None or vcodec != self.vcodec
                 or tag.data_offset >= len(payload)):
             self.dropped += 1

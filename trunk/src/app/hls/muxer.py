@@ -218,7 +218,8 @@ class HlsStream:
         self.codecs_known = True
         pending, self.pending = self.pending, []
         if vcodec is None and acodec is None:
-            log.warning("hls: %s has no H.264/HEVC/AAC/MP3 to mux (video=%s, audio=%s), HLS idle until republish",
+            log.warning("hls: %s has no H.264/HEVC/AAC/MP3 to mux (video=%s, audio=%s), HLS idle until "
+                        "republish",
                         self.url, self.seen_video, self.audio_format)
             self.ftt = None
             return

@@ -27,7 +27,9 @@ API_CODEC = {"hevc": "HEVC", "av1": "AV1"}
 @pytest.fixture(scope="module")
 def ex_media(tmp_path_factory):
     d = tmp_path_factory.mktemp("media_ex")
-    return {c: make_flv_ex(d / f"{c}.flv", vcodec=c) for c in ("hevc", "av1")}
+    media = {c: make_flv_ex(d / f"{c}.flv", vcodec=c) for c in ("hevc", "av1")}
+    media["hevc+opus"] = make_flv_ex(d / "hevc_opus.flv", vcodec="hevc", audio="opus")
+    return media
 
 
 def _check_player(p: Player, media, vcodec: str, every_frame: bool = True) -> None:
@@ -47,9 +49,9 @@ def _api_stream(srs, name: str) -> dict:
     return next((s for s in streams if s["name"] == name), {})
 
 
-@pytest.mark.parametrize("vcodec", ["hevc", "av1"])
-def test_rtmp_and_http_flv_players_decode_every_frame(tmp_path, ex_media, vcodec):
-    media = ex_media[vcodec]
+@pytest.mark.parametrize("vcodec,acodec", [("hevc", "aac"), ("av1", "aac"), ("hevc", "opus")])
+def test_rtmp_and_http_flv_players_decode_every_frame(tmp_path, ex_media, vcodec, acodec):
+    media = ex_media[vcodec if acodec == "aac" else f"{vcodec}+{acodec}"]
     with SrsProcess(tmp_path, vhost_body=REMUX) as srs:
         url = srs.rtmp_url(f"live/{vcodec}")
         rtmp = Player(url, read_timeout_s=3)
@@ -62,12 +64,15 @@ def test_rtmp_and_http_flv_players_decode_every_frame(tmp_path, ex_media, vcodec
         video = wait_for(lambda: _api_stream(srs, vcodec).get("video"))
         assert video["codec"] == API_CODEC[vcodec] and video["profile"] == "Main", video
         assert (video["width"], video["height"]) == (media.width, media.height)
+        audio = wait_for(lambda: _api_stream(srs, vcodec).get("audio"))
+        assert audio["codec"] == {"aac": "AAC", "opus": "Opus"}[acodec], audio
         pub.join(30)
         rtmp.join(30)
         flv.join(30)
         assert pub.error is None, pub.error
-        _check_player(rtmp, media, vcodec)
-        _check_player(flv, media, vcodec)
+        for p in (rtmp, flv):
+            _check_player(p, media, vcodec)
+            assert p.acodec.startswith(acodec), p.acodec
         assert "Traceback" not in srs.log_text()
 
 
