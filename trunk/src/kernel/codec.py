@@ -182,11 +182,6 @@ class VideoTag:
     def is_sequence_header(self) -> bool:
         return self.codec_id in GOP_CODECS and self.avc_packet_type == 0
 
-    @property
-    def is_frame(self) -> bool:
-        """A coded picture (not a header, end of sequence or metadata)."""
-        return self.avc_packet_type == 1 or (self.avc_packet_type == -1 and self.ex_packet_type == -1)
-
 
 def _si24(payload, pos: int) -> int:
     v = int.from_bytes(payload[pos:pos + 3], "big")
@@ -240,11 +235,6 @@ def is_video_frame(payload) -> bool:
         except CodecError:
             return False
     return pt == EX_CODED_FRAMES or pt == EX_CODED_FRAMES_X
-
-
-def is_video_keyframe(payload) -> bool:
-    """FrameType 1 (legacy or Enhanced: the ex-header bit is not part of the frame type)."""
-    return bool(payload) and (payload[0] >> 4) & 0x07 == FRAME_KEY
 
 
 class AudioTag:

@@ -6,7 +6,7 @@ copies or re-parses it after creation; derived flags are computed once in ``make
 """
 from __future__ import annotations
 
-from srs.kernel.codec import (is_audio_sequence_header, is_video_keyframe,
+from srs.kernel.codec import (VCODEC_AVC, VCODEC_HEVC, VIDEO_EX_HEADER, is_audio_sequence_header,
                               is_video_sequence_header)
 
 # RTMP message type ids (also FLV tag types for 8/9/18).
@@ -58,8 +58,12 @@ class Message:
         """Build a message and compute its flags once from the first payload bytes."""
         keyframe = seq = False
         if kind == MSG_VIDEO and payload:
-            keyframe = is_video_keyframe(payload)
-            seq = is_video_sequence_header(payload)
+            b0 = payload[0]
+            keyframe = (b0 >> 4) & 0x07 == 1  # FrameType; bit 0x80 is Enhanced RTMP's IsExHeader
+            if b0 & VIDEO_EX_HEADER:
+                seq = is_video_sequence_header(payload)
+            else:  # the legacy tags inline: every message of every publisher passes here
+                seq = (b0 & 0x0F) in (VCODEC_AVC, VCODEC_HEVC) and len(payload) > 1 and payload[1] == 0
         elif kind == MSG_AUDIO and payload:
             seq = is_audio_sequence_header(payload)
         return cls(kind, ts_ms, bytes(payload), stream_id, keyframe, seq)

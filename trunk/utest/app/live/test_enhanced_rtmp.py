@@ -2,7 +2,8 @@
 SVT-AV1 over RTMP, which FFmpeg writes as Enhanced RTMP tags (FourCC hvc1/av01); PyAV plays them
 back over RTMP and HTTP-FLV and decodes every frame; a late player starts at a keyframe after the
 sequence header; HEVC reaches HLS and HTTP-TS (stream type 0x24) that Debian's ffprobe 5.1 decodes;
-AV1 is refused by TS outputs with one warning; DVR FLV keeps the tags."""
+AV1 is refused by TS outputs with one warning; DVR FLV keeps the tags; legacy HEVC (FLV codec
+id 12, sent with our librtmp since FFmpeg only writes Enhanced tags) passes through byte for byte."""
 from __future__ import annotations
 
 import glob
@@ -18,6 +19,10 @@ import pytest
 from fixtures.media_ex import FlushingPlayer as Player
 from fixtures.media_ex import make_flv_ex, publish_ex, publish_ex_bg
 from fixtures.srs_server import SrsProcess, wait_for
+from srs.app.rtmp.librtmp import RtmpSession
+from srs.kernel.codec import VideoTag
+from srs.kernel.flv import iter_flv_tags
+from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
 
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
 DECODERS = {"hevc": ("hevc",), "av1": ("libdav1d", "av1")}
@@ -101,6 +106,15 @@ def _ffprobe_frames(url: str) -> dict:
     return streams[0] if streams else {"stderr": out.stderr}
 
 
+def _joined_segments(m3u8, path):
+    """A live m3u8 has no ENDLIST (ffprobe would wait for more): its segments joined in order."""
+    with open(path, "wb") as out:
+        for line in m3u8.read_text().splitlines():
+            if line and not line.startswith("#"):
+                out.write((m3u8.parent / line).read_bytes())
+    return path
+
+
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="Debian ffprobe not installed")
 def test_hevc_hls_and_http_ts_decoded_by_debian_ffprobe(tmp_path, ex_media):
     media = ex_media["hevc"]
@@ -121,12 +135,7 @@ def test_hevc_hls_and_http_ts_decoded_by_debian_ffprobe(tmp_path, ex_media):
         m3u8 = hls / "live" / "h.m3u8"
         assert wait_for(lambda: m3u8.exists())
         _check_player(ts, media, "hevc")
-        # the m3u8 is live (no ENDLIST): ffprobe reads its segments, joined in playlist order
-        joined = tmp_path / "hls.ts"
-        with open(joined, "wb") as out:
-            for line in m3u8.read_text().splitlines():
-                if line and not line.startswith("#"):
-                    out.write((hls / "live" / line).read_bytes())
+        joined = _joined_segments(m3u8, tmp_path / "hls.ts")
         for probed in (_ffprobe_frames(str(joined)), _ffprobe_frames(str(ts_file))):
             assert probed.get("codec_name") == "hevc", probed
             assert (probed["width"], probed["height"]) == (media.width, media.height)
@@ -174,3 +183,50 @@ def _count_video(path: str, out: list) -> int:
             return n
     except Exception:  # noqa: BLE001 - a file still being closed
         return 0
+
+
+def _legacy_hevc(data: bytes) -> list:
+    """The HEVC file's messages with its Enhanced video tags rewritten as legacy codec-id-12 ones
+    (header: FrameType|12, AVCPacketType, SI24 cts), as SRS 6 and older HEVC encoders send them."""
+    out = []
+    for msg in iter_flv_tags(data):
+        if msg.is_video:
+            tag = VideoTag.parse(msg.payload)
+            if tag.avc_packet_type < 0:
+                continue  # Metadata has no legacy form
+            head = (bytes(((tag.frame_type << 4) | 12, tag.avc_packet_type))
+                    + (tag.cts & 0xFFFFFF).to_bytes(3, "big"))
+            msg = Message.make(MSG_VIDEO, msg.ts_ms, head + msg.payload[tag.data_offset:])
+        out.append(msg)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="Debian ffprobe not installed")
+def test_legacy_hevc_passes_through_rtmp_and_reaches_hls(tmp_path, ex_media):
+    media = ex_media["hevc"]
+    msgs = _legacy_hevc(media.data)
+    hls = tmp_path / "hls"
+    with SrsProcess(tmp_path, vhost_body=f"hls {{ enabled on; hls_fragment 1; hls_path {hls}; }}") as srs:
+        url = srs.rtmp_url("live/legacy")
+        player = RtmpSession(url, timeout_s=5)
+        player.connect()
+        player.play()
+        assert srs.wait_players("live/legacy")
+        with RtmpSession(url) as pub:
+            pub.connect()
+            pub.publish()
+            pub.write_messages(msgs)
+            sent = [(m.kind, m.payload) for m in msgs if m.is_av]
+            got = []
+            while len(got) < len(sent):
+                kind, _ts, payload = player.read_flv_tag(5)
+                if kind in (MSG_AUDIO, MSG_VIDEO):
+                    got.append((kind, payload))
+        player.close()
+        assert got == sent  # byte for byte, in order
+        assert srs.wait_log("video HEVC profile=Main")
+        m3u8 = hls / "live" / "legacy.m3u8"
+        assert wait_for(lambda: m3u8.exists() and not glob.glob(str(hls / "live" / "*.tmp")))
+        probed = _ffprobe_frames(str(_joined_segments(m3u8, tmp_path / "legacy.ts")))
+        assert probed.get("codec_name") == "hevc", probed
+        assert int(probed["nb_read_frames"]) == media.video_frames, probed
