@@ -27,6 +27,7 @@ MSG_AMF0_SHARED_OBJECT = 19
 MSG_AMF0_COMMAND = 20
 MSG_AGGREGATE = 22
 
+
 class Message:
     """An audio, video or data message with its timestamp in ms.
 

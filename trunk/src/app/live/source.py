@@ -314,7 +314,7 @@ class LiveSource:
         if not self.opts.gop_cache:
             return
         if msg.is_video:
-            if video_codec_of(msg.payload) not in GOP_CODECS:  # H.264, HEVC, AV1, VP9 (legacy or Enhanced)
+            if video_codec_of(msg.payload) not in GOP_CODECS:  # H.264, HEVC, AV1, VP9; legacy or Enhanced
                 return
             self.gop_video_count += 1
             self.audio_after_video = 0
