@@ -89,11 +89,13 @@ class FlvToTs:
                 self.refused_video = tag.codec_name
                 log.warning("ts: %s video cannot go into MPEG-TS (no standard mapping), dropped; "
                             "play it over RTMP or HTTP-FLV", tag.codec_name)
+                if self.acodec is not None and self.muxer.has_video:
+                    self.muxer.set_video_codec(None)  # the next PMT: audio only, not an empty video
             return b""
         if tag.avc_packet_type == AVC_SEQUENCE_HEADER:
             body = payload[tag.data_offset:]
             self.avc = AvcConfig.parse(body) if vcodec == "h264" else HevcConfig.parse(body)
-            if vcodec != self.vcodec:
+            if vcodec != self.vcodec or not self.muxer.has_video:
                 self.vcodec = vcodec
                 self.muxer.set_video_codec(vcodec)
             return b""

@@ -103,15 +103,23 @@ class TsMuxer:
         self.has_video = has_video
         self.acodec = acodec
         self.pcr_pid = PID_VIDEO if has_video else PID_AUDIO
-        self.video_stream_type = STREAM_TYPE_H264
-        self.set_video_codec(vcodec)
+        self.video_stream_type = VIDEO_STREAM_TYPES.get(vcodec, STREAM_TYPE_H264)
+        if vcodec not in VIDEO_STREAM_TYPES:
+            raise CodecError(f"TS video codec {vcodec!r} unsupported")
         self._cc = {}
 
-    def set_video_codec(self, vcodec: str) -> None:
-        """The video stream type the next PMT names."""
+    def set_video_codec(self, vcodec: str | None) -> None:
+        """The video stream type the next PMT names; None: the next PMT has no video (and the PCR
+        moves to the audio), for a video codec TS cannot carry."""
+        if vcodec is None:
+            if self.acodec is None:
+                raise CodecError("TS needs a video or an audio stream")
+            self.has_video, self.pcr_pid = False, PID_AUDIO
+            return
         if vcodec not in VIDEO_STREAM_TYPES:
             raise CodecError(f"TS video codec {vcodec!r} unsupported")
         self.video_stream_type = VIDEO_STREAM_TYPES[vcodec]
+        self.has_video, self.pcr_pid = True, PID_VIDEO
 
     def _next_cc(self, pid: int) -> int:
         cc = self._cc.get(pid, -1)

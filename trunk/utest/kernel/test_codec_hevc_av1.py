@@ -146,5 +146,6 @@ def test_av1_to_ts_is_dropped_with_one_warning(files, caplog):
     warnings = [r for r in caplog.records if "AV1 video cannot go into MPEG-TS" in r.getMessage()]
     assert len(warnings) == 1
     assert fts.dropped == sum(1 for m in msgs if m.is_video)
-    with av.open(io.BytesIO(ts), format="mpegts") as c:  # the audio still goes
+    with av.open(io.BytesIO(ts), format="mpegts") as c:  # the audio still goes, alone in the PMT
+        assert [s.type for s in c.streams] == ["audio"]
         assert sum(len(p.decode()) for p in c.demux(audio=0) if p.size) >= files["av1"].audio_frames - 2

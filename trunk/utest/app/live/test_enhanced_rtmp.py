@@ -146,17 +146,24 @@ def test_hevc_hls_and_http_ts_decoded_by_debian_ffprobe(tmp_path, ex_media):
         assert "Traceback" not in srs.log_text()
 
 
-def test_av1_is_refused_by_hls_with_one_warning(tmp_path, ex_media):
+def test_av1_is_refused_by_hls_and_http_ts_with_one_warning(tmp_path, ex_media):
     media = ex_media["av1"]
     hls = tmp_path / "hls"
-    body = f"hls {{ enabled on; hls_fragment 1; hls_window 60; hls_path {hls}; }}"
+    body = f"{REMUX}\nhls {{ enabled on; hls_fragment 1; hls_window 60; hls_path {hls}; }}"
     with SrsProcess(tmp_path, vhost_body=body) as srs:
+        ts = Player(srs.http_url("live/a.ts"), read_timeout_s=3)
+        ts.start()
+        assert srs.wait_log("HTTP ts play __defaultVhost__/live/a")
         publish_ex(media.path, srs.rtmp_url("live/a"), speed=4.0)
-        warning = "hls: __defaultVhost__/live/a AV1 video cannot go into MPEG-TS"
-        assert srs.wait_log(warning)
-        assert srs.wait_log("hls: ")
-        assert srs.log_text().count(warning) == 1
-        # the HLS that remains is audio only (AAC), as ffprobe reads it
+        ts.join(30)
+        hls_warning = "hls: __defaultVhost__/live/a AV1 video cannot go into MPEG-TS"
+        ts_warning = "ts: AV1 video cannot go into MPEG-TS"
+        assert srs.wait_log(hls_warning) and srs.wait_log(ts_warning)
+        log = srs.log_text()
+        assert log.count(hls_warning) == 1 and log.count(ts_warning) == 1
+        # what remains is the audio (AAC), alone in the PMT
+        assert ts.error is None and ts.vcodec is None and ts.acodec == "aac", (ts.error, ts.vcodec)
+        assert abs(ts.audio_frames - media.audio_frames) <= 2
         m3u8 = hls / "live" / "a.m3u8"
         assert wait_for(lambda: m3u8.exists())
         with av.open(str(m3u8)) as c:
