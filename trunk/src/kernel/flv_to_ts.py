@@ -1,8 +1,11 @@
 """FLV/RTMP messages -> MPEG-TS bytes (HLS segments and HTTP-TS live).
 
-H.264 access units become Annex-B with an AUD first and SPS/PPS before every IDR; AAC frames
-get ADTS headers; MP3 passes through. Sequence headers are cached, not emitted. Timestamps:
-dts = ts_ms * 90, pts = dts + cts * 90 (no added delay, like SRS).
+H.264 access units become Annex-B with an AUD first and SPS/PPS before every IDR; HEVC (legacy
+codec id 12 or Enhanced RTMP ``hvc1``) the same with VPS/SPS/PPS before every random access
+picture, in stream type 0x24. AV1 and VP9 have no standard TS mapping that players read: their
+video is dropped with one warning. AAC frames get ADTS headers; MP3 passes through. Sequence
+headers are cached, not emitted. Timestamps: dts = ts_ms * 90, pts = dts + cts * 90 (no added
+delay, like SRS).
 
 Audio goes out as one PES per audio message (SRS batches several AAC frames per PES; one per
 message is valid TS, costs a few percent more overhead, and keeps latency minimal).
@@ -11,9 +14,12 @@ from __future__ import annotations
 
 import logging
 
+from srs.kernel import codec_hevc as hevc
 from srs.kernel.codec import (ACODEC_AAC, ACODEC_MP3, AVC_END_OF_SEQUENCE, AVC_NALU,
-                              AVC_SEQUENCE_HEADER, NALU_AUD, NALU_IDR, NALU_SPS, VCODEC_AVC,
-                              AacConfig, AudioTag, AvcConfig, VideoTag, adts_header, avcc_split)
+                              AVC_SEQUENCE_HEADER, EX_METADATA, NALU_AUD, NALU_IDR, NALU_SPS,
+                              VCODEC_AVC, VCODEC_HEVC, AacConfig, AudioTag, AvcConfig, VideoTag,
+                              adts_header, avcc_split)
+from srs.kernel.codec_hevc import HevcConfig
 from srs.kernel.errors import CodecError
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
 from srs.kernel.ts import TsMuxer
@@ -22,6 +28,7 @@ log = logging.getLogger(__name__)
 
 AUD_NALU = b"\x00\x00\x00\x01\x09\xf0"
 _START = b"\x00\x00\x00\x01"
+TS_VIDEO_CODECS = {VCODEC_AVC: "h264", VCODEC_HEVC: "hevc"}
 
 
 class FlvToTs:
@@ -30,15 +37,20 @@ class FlvToTs:
     The first PES is preceded by PAT/PMT; call ``pat_pmt()`` to start each new segment (the
     next PES then does not repeat it). After each call ``last_keyframe`` tells whether the
     output was an IDR video frame and ``last_kind`` what was written ("video", "audio", None).
+
+    ``vcodec`` is the video the PMT names first ("h264", "hevc" or None for none); a sequence
+    header of the other one switches it (the next PAT/PMT names the new stream type), so a
+    caller that does not know the codec yet may pass "h264".
     """
 
     def __init__(self, vcodec: str | None = "h264", acodec: str | None = "aac"):
-        if vcodec not in ("h264", None):
+        if vcodec not in ("h264", "hevc", None):
             raise CodecError(f"TS video codec {vcodec!r} unsupported")
         self.vcodec = vcodec
         self.acodec = acodec
-        self.muxer = TsMuxer(vcodec is not None, acodec)
-        self.avc: AvcConfig | None = None
+        self.muxer = TsMuxer(vcodec is not None, acodec, vcodec or "h264")
+        self.avc: AvcConfig | HevcConfig | None = None
+        self.refused_video = ""  # the codec whose video was dropped (warned once)
         self.aac: AacConfig | None = None
         self._need_psi = True
         self.last_keyframe = False
@@ -70,21 +82,45 @@ class FlvToTs:
     def _video(self, msg: Message) -> bytes:
         payload = msg.payload
         tag = VideoTag.parse(payload)
-        if tag.codec_id != VCODEC_AVC:
+        vcodec = TS_VIDEO_CODECS.get(tag.codec_id)
+        if vcodec is None:
             self.dropped += 1
-            log.debug("ts: drop video codec %s", tag.codec_name)
+            if not self.refused_video and tag.codec_id:
+                self.refused_video = tag.codec_name
+                log.warning("ts: %s video cannot go into MPEG-TS (no standard mapping), dropped; "
+                            "play it over RTMP or HTTP-FLV", tag.codec_name)
+                if self.acodec is not None and self.muxer.has_video:
+                    self.muxer.set_video_codec(None)  # the next PMT: audio only, not an empty video
             return b""
         if tag.avc_packet_type == AVC_SEQUENCE_HEADER:
-            self.avc = AvcConfig.parse(payload[5:])
+            body = payload[tag.data_offset:]
+            self.avc = AvcConfig.parse(body) if vcodec == "h264" else HevcConfig.parse(body)
+            if vcodec != self.vcodec or not self.muxer.has_video:
+                self.vcodec = vcodec
+                self.muxer.set_video_codec(vcodec)
             return b""
-        if tag.avc_packet_type == AVC_END_OF_SEQUENCE:
-            return b""
-        if tag.avc_packet_type != AVC_NALU or self.avc is None:
+        if tag.avc_packet_type == AVC_END_OF_SEQUENCE or tag.ex_packet_type == EX_METADATA:
+            return b""  # no picture: nothing is lost
+        if (tag.avc_packet_type != AVC_NALU or self.avc is None or vcodec != self.vcodec
+                or tag.data_offset >= len(payload)):
             self.dropped += 1
             return b""
+        nalus = avcc_split(payload[tag.data_offset:], self.avc.nal_length_size)
+        if vcodec == "h264":
+            idr, parts = self._h264(nalus)
+        else:
+            idr, parts = self._hevc(nalus)
+        dts = msg.ts_ms * 90
+        keyframe = idr or tag.is_keyframe
+        out = self._psi() + self.muxer.write_video(dts + tag.cts * 90, dts, b"".join(parts),
+                                                   keyframe)
+        self.last_keyframe = keyframe
+        self.last_kind = "video"
+        return out
+
+    def _h264(self, nalus) -> tuple:
         parts = [AUD_NALU]
         idr = has_sps = False
-        nalus = avcc_split(payload[5:], self.avc.nal_length_size)
         for n in nalus:
             t = n[0] & 0x1F
             if t == NALU_IDR:
@@ -98,13 +134,25 @@ class FlvToTs:
                 continue  # ours is already first
             parts.append(_START)
             parts.append(n)
-        dts = msg.ts_ms * 90
-        keyframe = idr or tag.is_keyframe
-        out = self._psi() + self.muxer.write_video(dts + tag.cts * 90, dts, b"".join(parts),
-                                                   keyframe)
-        self.last_keyframe = keyframe
-        self.last_kind = "video"
-        return out
+        return idr, parts
+
+    def _hevc(self, nalus) -> tuple:
+        parts = [hevc.AUD_ANNEXB]
+        irap = has_sps = False
+        for n in nalus:
+            t = (n[0] >> 1) & 0x3F
+            if hevc.is_irap(t):
+                irap = True
+            elif t == hevc.NALU_SPS:
+                has_sps = True
+        if irap and not has_sps:
+            parts.append(self.avc.annexb_parameter_sets())
+        for n in nalus:
+            if (n[0] >> 1) & 0x3F == hevc.NALU_AUD:
+                continue
+            parts.append(_START)
+            parts.append(n)
+        return irap, parts
 
     def _audio(self, msg: Message) -> bytes:
         payload = msg.payload

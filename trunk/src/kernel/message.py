@@ -6,6 +6,9 @@ copies or re-parses it after creation; derived flags are computed once in ``make
 """
 from __future__ import annotations
 
+from srs.kernel.codec import (VCODEC_AVC, VCODEC_HEVC, VIDEO_EX_HEADER, is_audio_sequence_header,
+                              is_video_sequence_header)
+
 # RTMP message type ids (also FLV tag types for 8/9/18).
 MSG_SET_CHUNK_SIZE = 1
 MSG_ABORT = 2
@@ -24,16 +27,13 @@ MSG_AMF0_SHARED_OBJECT = 19
 MSG_AMF0_COMMAND = 20
 MSG_AGGREGATE = 22
 
-# FLV codec ids used for the flags below.
-_AVC = 7
-_AAC = 10
-
 
 class Message:
     """An audio, video or data message with its timestamp in ms.
 
-    ``keyframe``: an H.264 keyframe (or any codec's keyframe frame type);
-    ``seq_header``: an AVC or AAC sequence header (cached separately by the source).
+    ``keyframe``: the video FrameType is 1 (H.264, HEVC, AV1, VP9; legacy or Enhanced RTMP);
+    ``seq_header``: an AVC/HEVC sequence header, an Enhanced video/audio SequenceStart or an AAC
+    sequence header (cached separately by the source).
     """
 
     __slots__ = ("kind", "ts_ms", "payload", "stream_id", "keyframe", "seq_header")
@@ -60,10 +60,13 @@ class Message:
         keyframe = seq = False
         if kind == MSG_VIDEO and payload:
             b0 = payload[0]
-            keyframe = (b0 >> 4) == 1
-            seq = (b0 & 0x0F) == _AVC and len(payload) > 1 and payload[1] == 0
+            keyframe = (b0 >> 4) & 0x07 == 1  # FrameType; bit 0x80 is Enhanced RTMP's IsExHeader
+            if b0 & VIDEO_EX_HEADER:
+                seq = is_video_sequence_header(payload)
+            else:  # the legacy tags inline: every message of every publisher passes here
+                seq = (b0 & 0x0F) in (VCODEC_AVC, VCODEC_HEVC) and len(payload) > 1 and payload[1] == 0
         elif kind == MSG_AUDIO and payload:
-            seq = (payload[0] >> 4) == _AAC and len(payload) > 1 and payload[1] == 0
+            seq = is_audio_sequence_header(payload)
         return cls(kind, ts_ms, bytes(payload), stream_id, keyframe, seq)
 
     def with_ts(self, ts_ms: int) -> "Message":

@@ -20,6 +20,8 @@ PID_VIDEO = 0x100
 PID_AUDIO = 0x101
 
 STREAM_TYPE_H264 = 0x1B
+STREAM_TYPE_HEVC = 0x24
+VIDEO_STREAM_TYPES = {"h264": STREAM_TYPE_H264, "hevc": STREAM_TYPE_HEVC}
 STREAM_TYPE_AAC = 0x0F
 STREAM_TYPE_MP3 = 0x04  # MPEG-2 audio, as SRS writes; demuxers accept 0x03 too
 STREAM_TYPE_MP3_MPEG1 = 0x03
@@ -89,10 +91,11 @@ def psi_section(table_id: int, table_id_ext: int, body: bytes) -> bytes:
 class TsMuxer:
     """Packetises PSI and PES; keeps the continuity counters across calls (and segments).
 
-    ``has_video``: an H.264 stream on PID_VIDEO; ``acodec``: "aac", "mp3" or None.
+    ``has_video``: a video stream on PID_VIDEO, ``vcodec`` "h264" or "hevc"; ``acodec``: "aac",
+    "mp3" or None.
     """
 
-    def __init__(self, has_video: bool = True, acodec: str | None = "aac"):
+    def __init__(self, has_video: bool = True, acodec: str | None = "aac", vcodec: str = "h264"):
         if acodec not in ("aac", "mp3", None):
             raise CodecError(f"TS audio codec {acodec!r} unsupported")
         if not has_video and acodec is None:
@@ -100,7 +103,23 @@ class TsMuxer:
         self.has_video = has_video
         self.acodec = acodec
         self.pcr_pid = PID_VIDEO if has_video else PID_AUDIO
+        self.video_stream_type = VIDEO_STREAM_TYPES.get(vcodec, STREAM_TYPE_H264)
+        if vcodec not in VIDEO_STREAM_TYPES:
+            raise CodecError(f"TS video codec {vcodec!r} unsupported")
         self._cc = {}
+
+    def set_video_codec(self, vcodec: str | None) -> None:
+        """The video stream type the next PMT names; None: the next PMT has no video (and the PCR
+        moves to the audio), for a video codec TS cannot carry."""
+        if vcodec is None:
+            if self.acodec is None:
+                raise CodecError("TS needs a video or an audio stream")
+            self.has_video, self.pcr_pid = False, PID_AUDIO
+            return
+        if vcodec not in VIDEO_STREAM_TYPES:
+            raise CodecError(f"TS video codec {vcodec!r} unsupported")
+        self.video_stream_type = VIDEO_STREAM_TYPES[vcodec]
+        self.has_video, self.pcr_pid = True, PID_VIDEO
 
     def _next_cc(self, pid: int) -> int:
         cc = self._cc.get(pid, -1)
@@ -121,7 +140,7 @@ class TsMuxer:
                           struct.pack(">HH", PROGRAM_NUMBER, 0xE000 | PID_PMT))
         streams = b""
         if self.has_video:
-            streams += struct.pack(">BHH", STREAM_TYPE_H264, 0xE000 | PID_VIDEO, 0xF000)
+            streams += struct.pack(">BHH", self.video_stream_type, 0xE000 | PID_VIDEO, 0xF000)
         if self.acodec is not None:
             st = STREAM_TYPE_AAC if self.acodec == "aac" else STREAM_TYPE_MP3
             streams += struct.pack(">BHH", st, 0xE000 | PID_AUDIO, 0xF000)

@@ -221,7 +221,7 @@ def test_flv_to_ts_ignores_before_sequence_header():
     assert fts.on_message(Message.make(18, 0, b"\x02")) == b""
     assert fts.dropped == 2
     with pytest.raises(CodecError):
-        FlvToTs("hevc")
+        FlvToTs("av1")  # HEVC goes into TS (0x24); AV1 has no TS mapping
 
 
 def test_flv_to_ts_malformed_avc(media_flv):

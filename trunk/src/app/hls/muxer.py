@@ -47,9 +47,9 @@ from srs.app.ports import Clock, ConfigSource, Connections, HookCaller, SourceDi
 from srs.kernel.m3u8 import FloorClock, Segment, dirname, render, segment_uri, shrink
 from srs.kernel import log as srslog
 from srs.kernel.aes import Aes128CbcEncryptor
-from srs.kernel.codec import ACODEC_AAC, ACODEC_MP3, VCODEC_AVC
+from srs.kernel.codec import ACODEC_AAC, ACODEC_MP3, is_video_frame, video_codec_name, video_codec_of
 from srs.kernel.errors import SrsError
-from srs.kernel.flv_to_ts import FlvToTs
+from srs.kernel.flv_to_ts import TS_VIDEO_CODECS, FlvToTs
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
 from srs.kernel.path_template import build_stream, build_timestamp
 from srs.protocol.request import Request, split_stream_url
@@ -81,7 +81,8 @@ class HlsStream:
         self.ftt: Optional[FlvToTs] = None
         self.codecs_known = False
         self.pending: List[Message] = []
-        self.seen_video = False
+        self.seen_video = False         # or the TS video codec seen: "h264" / "hevc"
+        self.refused_video = ""         # a video codec TS cannot carry (AV1, VP9): warned at _decide
         self.audio_format: Optional[int] = None
         self.video_sh: Optional[bytes] = None
         self.audio_sh: Optional[bytes] = None
@@ -131,6 +132,7 @@ class HlsStream:
         self.codecs_known = False
         self.pending = []
         self.seen_video = False
+        self.refused_video = ""
         self.audio_format = None
         self.video_sh = self.audio_sh = None
         self.wait_key = cfg.hls_wait_keyframe
@@ -185,8 +187,11 @@ class HlsStream:
         if not payload:
             return
         if msg.kind == MSG_VIDEO:
-            if payload[0] & 0x0F == VCODEC_AVC:
-                self.seen_video = True
+            codec_id = video_codec_of(payload)
+            if codec_id in TS_VIDEO_CODECS:
+                self.seen_video = TS_VIDEO_CODECS[codec_id]
+            elif codec_id:
+                self.refused_video = video_codec_name(codec_id)
         elif self.audio_format is None:
             self.audio_format = payload[0] >> 4
         first = self.pending[0].ts_ms
@@ -196,14 +201,18 @@ class HlsStream:
 
     def _decide(self) -> None:
         cfg = self.cfg
-        vcodec = "h264" if self.seen_video and cfg.hls_vcodec != "vn" else None
+        vcodec = self.seen_video if self.seen_video and cfg.hls_vcodec != "vn" else None
+        if self.refused_video and not self.seen_video:
+            log.warning("hls: %s %s video cannot go into MPEG-TS, HLS carries no video (play it over RTMP "
+                        "or HTTP-FLV)", self.url, self.refused_video)
         acodec = None
         if cfg.hls_acodec != "an":
             acodec = {ACODEC_AAC: "aac", ACODEC_MP3: "mp3"}.get(self.audio_format)
         self.codecs_known = True
         pending, self.pending = self.pending, []
         if vcodec is None and acodec is None:
-            log.warning("hls: %s has no H.264/AAC/MP3 to mux (video=%s, audio=%s), HLS idle until republish",
+            log.warning("hls: %s has no H.264/HEVC/AAC/MP3 to mux (video=%s, audio=%s), HLS idle until "
+                        "republish",
                         self.url, self.seen_video, self.audio_format)
             self.ftt = None
             return
@@ -230,13 +239,14 @@ class HlsStream:
         if not payload:
             return
         if msg.kind == MSG_VIDEO:
-            if ftt.vcodec is None or payload[0] & 0x0F != VCODEC_AVC or len(payload) < 5:
+            if (ftt.vcodec is None or len(payload) < 5
+                    or TS_VIDEO_CODECS.get(video_codec_of(payload)) != ftt.vcodec):
                 return
             if msg.seq_header:
                 ftt.on_message(msg)  # cache the codec config first, whatever the disk does
                 self._on_sequence_header(msg, True)
                 return
-            if payload[1] != 1:  # not a NALU packet (end of sequence): nothing to mux
+            if not is_video_frame(payload):  # end of sequence, metadata: nothing to mux
                 return
             if self.wait_key:
                 if not msg.keyframe:

@@ -29,6 +29,7 @@ from srs.app.config.table import SOURCE_OPTIONS
 from srs.app.live.encoders import Encoder, SharedEncoder
 from srs.app.live.hub import HubOutput
 from srs.core import performance
+from srs.kernel.codec import GOP_CODECS, video_codec_of
 from srs.kernel.errors import SrsError, StreamBusy
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AMF0_DATA, Message
@@ -287,7 +288,7 @@ class LiveSource:
         if not self.opts.gop_cache:
             return
         if msg.is_video:
-            if (msg.payload[0] & 0x0F) != 7:  # only H.264 is cached, as SRS
+            if video_codec_of(msg.payload) not in GOP_CODECS:  # H.264, HEVC, AV1, VP9; legacy or Enhanced
                 return
             self.gop_video_count += 1
             self.audio_after_video = 0
