@@ -34,7 +34,7 @@ def vhost_text(body, head="listen 1935;\n"):
     ("listen 1935;\nvhost a {\n tcp_nodelay { }\n}", 3, "cannot be a block"),
     ("listen 1935;\nvhost a {\n gop_cache { }\n}", 3, "unknown directive vhost.gop_cache"),
     ("listen 1935;\nvhost {\n}", 2, "vhost takes 1 argument"),
-    ("listen 1935;\nvhost a {\n ingest { }\n}", 3, "ingest takes 1 argument"),
+    ("listen 1935;\nvhost a {\n ingest a b { }\n}", 3, "ingest takes 0-1 argument"),  # SRS takes `ingest {`
     ("listen 1935;\nhttp_api x { }", 2, "http_api takes 0 argument"),
 ])
 def test_unknown_or_misshapen_directives(text, line, fragment):
