@@ -313,7 +313,8 @@ def _check_vhost(vhost: Directive, warnings: List[str]) -> None:
     for ingest in vhost.get_all("ingest"):
         ingest_id = ingest.arg(0, "")
         if ingest_id in ids:
-            raise _fail(ingest, "duplicated ingest id %s in vhost %s" % (clip(ingest_id), clip(vhost.args[0])))
+            raise _fail(ingest, "duplicated ingest id %s in vhost %s"
+                        % (clip(ingest_id) or "(none)", clip(vhost.args[0])))
         ids[ingest_id] = ingest
     engines = [e for t in vhost.get_all("transcode") + vhost.get_all("ingest") for e in t.get_all("engine")]
     for engine in engines:
