@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import Mapping, Optional, Tuple
 
-from srs.app.config.env import apply_env, env_root
+from srs.app.config.env import apply_env, env_root, ignored_env
 from srs.app.config.parser import Directive, Parser
 from srs.app.config.reload import Change, Changes, diff
 from srs.app.config.schema import check, parse_endpoint, transform
@@ -64,7 +64,7 @@ class Config(View):
     def from_tree(cls, root: Directive, env: Mapping[str, str] = EMPTY_ENV) -> "Config":
         transform(root)
         apply_env(root, env)
-        warnings = check(root)
+        warnings = check(root) + ignored_env(env)
         values = read(root, "")
         listen = root.get("listen")
         return cls(
