@@ -57,10 +57,13 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     # SRT (its own issue)
     *_block("srt_server", "enabled", "listen", "maxbw", "mss", "latency", "recvlatency", "peerlatency",
             "connect_timeout", "peer_idle_timeout", "sendbuf", "recvbuf", "payloadsize", "default_app",
-            "sei_filter", "mix_correct", "tlpktdrop", "tsbpdmode", "passphrase", "pbkeylen", "default_streamid"),
-    # GB28181 (SRS 5's stream_caster gb28181 and its sip block)
-    *_leaves("stream_caster", "host"),
-    *_block("stream_caster.sip", "enabled", "listen", "timeout", "reinvite", "candidate"),
+            "sei_filter", "mix_correct", "tlpktdrop", "tsbpdmode", "passphrase", "pbkeylen", "default_streamid",
+            "tlpkdrop"),  # SRS 4's spelling
+    # GB28181 (SRS 4's and 5's stream_caster gb28181 and its sip block)
+    *_leaves("stream_caster", "host", "tcp_enable", "rtp_idle_timeout", "audio_enable", "wait_keyframe",
+             "jitterbuffer_enable", "auto_create_channel"),
+    *_block("stream_caster.sip", "enabled", "listen", "timeout", "reinvite", "candidate", "ack_timeout",
+            "keepalive_timeout", "host", "serial", "realm", "auto_play", "invite_port_fixed", "query_catalog_interval"),
 
     # --- vhost
     *_leaves("vhost.play", "gop_cache_max_frames", "mw_msgs"),
