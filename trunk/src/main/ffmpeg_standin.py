@@ -16,11 +16,15 @@ reads at native speed, and SIGTERM/SIGINT end the run cleanly (trailer written),
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import time
 from fractions import Fraction
 from typing import List, Optional
+
+import av
 
 PROG = "ffmpeg (srs PyAV stand-in)"
 VIDEO_ENCODERS = ("libx264",)
@@ -216,9 +220,6 @@ def install_stop_signals() -> None:
     """SIGTERM/SIGINT are taken by a thread (sigwait): the run checks the flag between packets and
     ends cleanly; if it is stuck in PyAV's C code (no packet comes), the process exits 255 anyway.
     (A Python signal handler would only run once the blocking read returns.)"""
-    import os
-    import threading
-
     sigs = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
 
@@ -235,8 +236,6 @@ def install_stop_signals() -> None:
 
 class Transcoder:
     def __init__(self, o: Options, err=sys.stderr):
-        import av
-
         self.av = av
         self.o = o
         self.err = err
@@ -265,7 +264,6 @@ class Transcoder:
         if self.iv is None and self.ia is None:
             raise UsageError("input %s has no stream to output" % o.input)
         if not o.overwrite and not o.output.startswith(("rtmp://", "udp://", "tcp://", "http://")):
-            import os
             if os.path.exists(o.output):
                 raise UsageError("output %s exists, use -y to overwrite" % o.output)
         self.out = av.open(o.output, "w", format=o.oformat or None)
@@ -413,7 +411,6 @@ class Transcoder:
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv in (["-version"], ["--version"]):
-        import av
         sys.stdout.write("ffmpeg version srs-standin (PyAV %s)\n" % av.__version__)
         return 0
     try:

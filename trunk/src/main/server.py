@@ -5,8 +5,17 @@ handlers just queue work for the server's control greenlet.
 """
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import sys
+
+import gevent
+from gevent import monkey
+
+from srs.core import version
+from srs.kernel.errors import ConfigError, SrsError
+from srs.kernel.log import SrsFormatter, level_from_name
 
 USAGE = """Usage: srs [-h?vVgG] [-t] [-e] [-c filename]
 Options:
@@ -39,8 +48,6 @@ class Options:
 
 def parse_argv(argv: list) -> "Options | int":
     """Returns Options, or an exit code after printing help/version."""
-    from srs.core import version
-
     opts = Options()
     if not argv:
         sys.stdout.write(USAGE)
@@ -105,7 +112,7 @@ def dolphin_conf(rtmp_port: int, http_port: int) -> str:
 
 
 def load_config(opts: Options):
-    from srs.app.config.conf import Config
+    from srs.app.config.conf import Config  # lazy: app after monkey.patch_all(), see main()
 
     if opts.env_only:
         return Config.from_env(os.environ)
@@ -129,17 +136,13 @@ def daemonize() -> None:
 
 
 def setup_logging(config) -> "object":
-    import logging
-
-    from srs.kernel.log import SrsFormatter, level_from_name
-
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
     if config.srs_log_tank == "console":
         handler = logging.StreamHandler(sys.stderr)
     else:
-        from srs.app.server.logfile import ReopenableFileHandler
+        from srs.app.server.logfile import ReopenableFileHandler  # lazy: app after patch_all(), see main()
         handler = ReopenableFileHandler(config.srs_log_file)
     handler.setFormatter(SrsFormatter(utc=config.utc_time))
     root.addHandler(handler)
@@ -153,10 +156,7 @@ def main(argv: "list | None" = None) -> int:
     if isinstance(opts, int):
         return opts
 
-    from gevent import monkey
     monkey.patch_all()
-
-    from srs.kernel.errors import ConfigError, SrsError
 
     try:
         config = load_config(opts)
@@ -181,11 +181,10 @@ def main(argv: "list | None" = None) -> int:
     if config.daemon and not opts.rtmp_port:
         daemonize()
 
-    import logging
-    import signal
-
-    import gevent
-
+    # lazy: the app layer only after monkey.patch_all() above, so that any socket, lock,
+    # subprocess or ssl name its modules bind at import time is already gevent's. (gevent, logging
+    # and kernel at the top are safe: importing gevent loads threading and logging anyway.)
+    # Patching when this module is imported instead would patch any process importing it.
     from srs.app.server.pidfile import PidFile
     from srs.app.server.server import Server
 

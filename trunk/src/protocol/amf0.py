@@ -22,6 +22,7 @@ import struct
 from typing import Any
 
 from srs.kernel.errors import Amf0DecodeError, Amf0EncodeError
+from srs.protocol.amf3 import skip_value as amf3_skip_value
 
 # markers
 NUMBER = 0x00
@@ -384,8 +385,7 @@ def _decode(data: Any, pos: int, depth: int) -> tuple:
     if marker == XML_DOCUMENT:
         return _read_utf8(data, p, _U32, "xml document", pos)
     if marker == AVMPLUS_OBJECT:
-        from srs.protocol.amf3 import skip_value  # rare: keep the common import light
-        end = skip_value(data, p, pos)
+        end = amf3_skip_value(data, p, pos)
         return Amf3Value(data[p:end]), end
     if marker == OBJECT_END:
         raise Amf0DecodeError(f"amf0: unexpected object end at offset {pos}")

@@ -162,6 +162,14 @@ def parse_rtmp_url(url: str) -> tuple:
     return url[:pos], url[pos + 1:]
 
 
+def split_stream_url(url: str) -> tuple:
+    """``vhost/app/stream`` (Request.stream_url) -> (vhost, app, stream); the app may itself
+    contain ``/``, the stream is the last part."""
+    vhost, _, rest = url.partition("/")
+    app, _, stream = rest.rpartition("/")
+    return vhost, app, stream
+
+
 def _text(v: Any) -> str:
     return v if isinstance(v, str) else ""
 

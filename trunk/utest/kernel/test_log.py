@@ -1,11 +1,12 @@
 """SRS's log format: client strings are escaped, every record is one line, none is lost."""
 from __future__ import annotations
 
-import io
 import logging
+import sys
 
 import pytest
 
+from srs.app.server.logfile import ReopenableFileHandler
 from srs.kernel import log as klog
 from srs.kernel.log import SrsFormatter, escape
 
@@ -50,7 +51,6 @@ def test_traceback_keeps_its_lines_but_escapes_what_is_in_them():
     try:
         raise ValueError("bad name \udcbe\x00")
     except ValueError:
-        import sys
         line = SrsFormatter().format(record("failed %s", "x\ny", level=klog.ERROR, exc_info=sys.exc_info()))
     head, _, tb = line.partition("\n")
     assert head.endswith("failed x\\ny")
@@ -87,8 +87,6 @@ def test_handler_writes_every_record_and_never_reports_a_logging_error(tmp_path,
 def test_log_file_takes_any_text_whatever_the_formatter(tmp_path, capsys):
     """The server's log file handler writes UTF-8 and escapes what it cannot encode, even behind a
     formatter that does not escape (a third-party one, or a future change)."""
-    from srs.app.server.logfile import ReopenableFileHandler
-
     handler = ReopenableFileHandler(str(tmp_path / "srs.log"))
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("srs.test.logfile")

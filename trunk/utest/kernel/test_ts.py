@@ -1,6 +1,7 @@
 """srs.kernel.ts (muxer), flv_to_ts (remuxer) and ts_demux, checked by PyAV and by each other."""
 from __future__ import annotations
 
+import hashlib
 import io
 
 import av
@@ -11,8 +12,8 @@ from srs.kernel.errors import CodecError
 from srs.kernel.flv import iter_flv_tags
 from srs.kernel.flv_to_ts import FlvToTs
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
-from srs.kernel.ts import (PID_AUDIO, PID_PMT, PID_VIDEO, STREAM_ID_AUDIO, STREAM_ID_VIDEO,
-                           TsMuxer, crc32_mpeg2, decode_timestamp, encode_pcr, encode_timestamp)
+from srs.kernel.ts import (PID_AUDIO, PID_PMT, PID_VIDEO, STREAM_ID_AUDIO, STREAM_ID_VIDEO, TsMuxer,
+                           crc32_mpeg2, decode_timestamp, encode_pcr, encode_timestamp)
 from srs.kernel.ts_demux import TsDemuxer
 
 
@@ -294,7 +295,6 @@ def test_demux_bad_crc_psi():
 
 
 def test_demux_garbage_never_crashes():
-    import hashlib
     blob = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(200))
     for data in (blob, b"\x47" + blob, bytes(188 * 3), b"\x47" * 1000,
                  b"".join(b"\x47\x40\x00\x10" + blob[i:i + 184] for i in range(0, 184 * 5, 184))):

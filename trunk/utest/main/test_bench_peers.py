@@ -13,10 +13,11 @@ import gevent.socket
 import psutil
 import pytest
 
+from fixtures.media import make_flv
 from fixtures.srs_server import wait_for
 from srs.main.bench import common, peers
-from srs.main.bench import run as bench
 from srs.main.bench.drain import Drain
+from srs.main.bench.rig import Rig, Sampler, one_run
 
 
 class _Opts:
@@ -107,7 +108,7 @@ def test_select_names_and_unknown():
 
 def _rig(tmp_path, kind):
     media = {"path": "", "kbps": 600}
-    return bench.Rig(str(tmp_path), media, "conf", kind=kind, max_connections=3000)
+    return Rig(str(tmp_path), media, "conf", kind=kind, max_connections=3000)
 
 
 def test_our_bench_conf_is_valid(tmp_path):
@@ -151,7 +152,7 @@ def test_sampler_adds_up_the_process_tree():
             return sum(proc.cpu_times()[:2])
 
         before = (cpu_s(parent_proc), cpu_s(child_proc))
-        s = bench.Sampler(p.pid).run(2)
+        s = Sampler(p.pid).run(2)
         after = (cpu_s(parent_proc), cpu_s(child_proc))
         sampled_s = s.avg_cpu / 100.0 * (s.t1 - s.t0)
         parent_s, child_s = after[0] - before[0], after[1] - before[1]
@@ -168,11 +169,9 @@ def test_one_run_against_each_server(tmp_path, name, media_dir):
     kinds, skipped = peers.select(name)
     if not kinds:
         pytest.skip(skipped[0])
-    from fixtures.media import make_flv
-
     info = make_flv(media_dir / "bench_peer.flv", seconds=4, width=320, height=240, fps=25, gop=25)
     media = {"path": info.path, "kbps": info.size * 8 / info.duration_ms}
-    r = bench.one_run(str(tmp_path), media, "rtmp", 5, steady=2, settle=1, kind=kinds[0])
+    r = one_run(str(tmp_path), media, "rtmp", 5, steady=2, settle=1, kind=kinds[0])
     # the window opens once all 5 were alive (the load tool's --ready), however slowly the tool started
     assert r["joined_s"] is not None and r["alive"] == 5 and r["etasks"] == 0, r
     assert 0.6 < r["ratio"] < 1.5, r  # every player got about the stream's bitrate

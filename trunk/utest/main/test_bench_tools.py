@@ -8,10 +8,16 @@ import sys
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, wait_for
+from fixtures.media import make_flv
+from fixtures.srs_server import Player, SrsProcess, rtmp_client, rtmp_wait, wait_for
+from srs.kernel.message import Message
 
 from srs.main.bench import common, profile, sb_hls_load
+from srs.main.bench import sb_rtmp_latency as lat
+from srs.main.bench.drain import ReadPacer
+from srs.main.bench.rig import window_rate
 from srs.main.bench.rtmp_client import RtmpUrl
+from srs.protocol.rtmp_stack import Status
 
 # hls_cleanup off: a load client fetches the whole 6 s window at its start, and on a slow machine the
 # oldest segment could leave the window (and the disk) between its playlist read and its fetch.
@@ -35,8 +41,6 @@ def start_tool(name, *args):
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, media_dir):
     """A server with one stream published by sb_rtmp_publish (looping the 4 s test file)."""
-    from fixtures.media import make_flv
-
     tmp = tmp_path_factory.mktemp("bench")
     media = make_flv(media_dir / "bench.flv", seconds=4, width=320, height=240, fps=25, gop=25)
     srs = SrsProcess(tmp, vhost_body="gop_cache on;\n" + BODY.replace("{html}", str(tmp / "html")))
@@ -104,10 +108,6 @@ def test_rtmp_load_counts_bytes_and_reports(live, tmp_path):
 def test_rtmp_load_sends_acknowledgements(live, tmp_path):
     """Each time half the server's 2.5 MB window arrived a player acknowledges: a test publisher
     pushes ~3 MB fast and nwrite counts exactly the 16-byte acks."""
-    from fixtures.srs_server import rtmp_client, rtmp_wait
-    from srs.kernel.message import Message
-    from srs.protocol.rtmp_stack import Status
-
     srs, media, kbps, _, _ = live
     out = str(tmp_path / "ack.json")
     load = start_tool("sb_rtmp_load", "-c", 1, "-r", srs.rtmp_url("live/ack"), "-s", 0, "-m", 60,
@@ -275,17 +275,15 @@ def test_profile_summary_from_raw_stacks():
 
 
 def test_read_pacer_sleeps_for_short_reads():
-    pacer = common.ReadPacer(100_000)
+    pacer = ReadPacer(100_000)
     assert pacer.after_read(1000) == 0.0  # no rate known in the first second
     pacer.t0 -= 2.0                        # 2 s at 1000 + 1000 bytes: ~1000 B/s
     assert pacer.after_read(1000) == 1.0   # capped at 1 s
     assert pacer.after_read(200_000) == 0.0
-    assert common.ReadPacer(0).after_read(1) == 0.0
+    assert ReadPacer(0).after_read(1) == 0.0
 
 
 def test_latency_stamp_roundtrip_and_summary():
-    from srs.main.bench import sb_rtmp_latency as lat
-
     payload = bytes([0x27, 1, 0, 0, 0]) + b"frame"
     stamped = lat.stamp(payload, 1234.5)
     assert stamped.startswith(payload) and lat.read_stamp(stamped) == 1234.5
@@ -299,8 +297,6 @@ def test_latency_stamp_roundtrip_and_summary():
 
 
 def test_window_rate_reads_either_column():
-    from srs.main.bench.run import window_rate
-
     samples = [[10.0, 5, 0, 0], [11.0, 5, 125000, 250000], [12.0, 4, 250000, 500000]]
     assert window_rate(samples, 10.0, 12.0) == (1.0, 4)
     assert window_rate(samples, 10.0, 12.0, column=3) == (2.0, 4)

@@ -2,7 +2,6 @@
 srs_flv_injecter, srs_detect_rtmp, srs_h264_raw_publish, srs_aac_raw_publish, srs_ingest_hls)
 run as programs against the real server, checked with PyAV players and decoders."""
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -10,7 +9,13 @@ import threading
 import av
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, publish_bg, publish_flv
+from fixtures.srs_server import Player, SrsProcess, free_port, publish_bg, publish_flv
+from srs.kernel.errors import CodecError
+from srs.kernel.flv import FlvSeekIndex, encode_tags, flv_header, iter_flv_tags, scan_tags
+from srs.main.librtmp.detect_rtmp import figures
+from srs.main.librtmp.flv_injecter import inject
+from srs.main.librtmp.ingest_hls import Clock90k, parse_m3u8
+from srs.protocol import amf0
 
 BODY = ("gop_cache on;\n"
         "hls { enabled on; hls_fragment 1; hls_window 60; hls_path {html}; }")
@@ -155,9 +160,6 @@ def test_flv_parser_lists_every_tag(media_flv):
 
 
 def test_flv_injecter_adds_keyframe_index(media_flv, tmp_path):
-    from srs.kernel.flv import FlvSeekIndex, scan_tags
-    from srs.protocol import amf0
-
     out = str(tmp_path / "injected.flv")
     tool("flv_injecter", media_flv.path, out)
     data = open(out, "rb").read()
@@ -228,7 +230,9 @@ def test_ingest_rtmp_relays(srs, media_flv):
 
 
 def test_detect_rtmp_prints_figures(srs, media_flv):
-    pub = publish_bg(media_flv.path, srs.rtmp_url("live/detect"), speed=2)
+    # 6 s of publishing (3 loops at 2x): the tool is a fresh Python process that may take seconds to
+    # start on a loaded machine, and it must play while the stream is live
+    pub = publish_bg(media_flv.path, srs.rtmp_url("live/detect"), speed=2, loops=3)
     try:
         assert srs.wait_published("live/detect")
         r = tool("detect_rtmp", srs.rtmp_url("live/detect"), 1, 10)
@@ -243,8 +247,6 @@ def test_detect_rtmp_prints_figures(srs, media_flv):
 
 
 def test_detect_rtmp_reports_error_code_without_server():
-    from fixtures.srs_server import free_port
-
     r = subprocess.run([sys.executable, "-m", "srs.main.librtmp.detect_rtmp",
                         f"rtmp://127.0.0.1:{free_port()}/live/none", "1", "2"],
                        capture_output=True, text=True, timeout=20)
@@ -285,8 +287,6 @@ def test_ingest_hls_from_the_servers_own_hls(srs, media_flv):
 
 # ---------------------------------------------------------------------------------- pure pieces
 def test_m3u8_parsing_and_clock():
-    from srs.main.librtmp.ingest_hls import Clock90k, parse_m3u8
-
     pl = parse_m3u8("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:1.5,\nlive/a-1.ts\n#EXTINF:2.0,no\n"
                     "http://h/b.ts?x=1\n#EXT-X-ENDLIST\n", "http://127.0.0.1:8080/x/live.m3u8")
     assert pl.segments == [(1.5, "http://127.0.0.1:8080/x/live/a-1.ts"), (2.0, "http://h/b.ts?x=1")]
@@ -301,8 +301,6 @@ def test_m3u8_parsing_and_clock():
 
 
 def test_detect_figures_add_up():
-    from srs.main.librtmp.detect_rtmp import figures
-
     fig = json.loads(figures(0, 10.0, 10.001, 10.01, 10.02, 10.1, 13.1, 3040, 1000, 375_000))
     assert (fig["dns"], fig["tcp_connect"], fig["start_play"], fig["first_packet"], fig["last_packet"]) == \
         (1, 9, 10, 80, 3000)
@@ -313,10 +311,6 @@ def test_detect_figures_add_up():
 
 
 def test_injecter_creates_metadata_when_missing(media_flv):
-    from srs.kernel.flv import flv_header, iter_flv_tags, scan_tags, encode_tags
-    from srs.main.librtmp.flv_injecter import inject
-    from srs.protocol import amf0
-
     msgs = [m for m in iter_flv_tags(media_flv.data) if m.kind != 18]
     data = flv_header() + encode_tags(msgs)
     out = inject(data)
@@ -325,6 +319,5 @@ def test_injecter_creates_metadata_when_missing(media_flv):
     _, meta = amf0.decode_all(out[tags[0][0] + 11:tags[0][0] + 11 + tags[0][3]])
     assert [out[int(p) + 11] >> 4 for p in meta["keyframes"]["filepositions"]] == [1] * media_flv.keyframes
     assert out.endswith(data[13:])
-    from srs.kernel.errors import CodecError
     with pytest.raises(CodecError):
         inject(b"FLX\x01\x05")

@@ -2,6 +2,7 @@
 import glob
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -13,7 +14,8 @@ import time
 import psutil
 import pytest
 
-from fixtures.srs_server import TRUNK, SrsProcess, free_port, wait_for, wait_port
+from fixtures.srs_server import SrsProcess, TRUNK, free_port, rtmp_client, wait_for, wait_port
+from srs.core.version import VERSION
 
 SRS = [sys.executable, "-m", "srs.main.server"]
 
@@ -23,8 +25,6 @@ def run(args, cwd=TRUNK, timeout=30):
 
 
 def test_version_and_help():
-    from srs.core.version import VERSION
-
     r = run(["-v"])
     assert r.returncode == 0 and r.stderr.strip() == VERSION
     r = run(["-h"])
@@ -122,8 +122,6 @@ def test_quit_is_graceful(tmp_path):
 def test_quit_waits_for_the_clients_and_ends_when_the_last_one_leaves(tmp_path):
     """SIGQUIT: the listener closes at once, the connected client is served until it leaves, then the
     server ends (grace_final_wait later), long before the 30 s limit."""
-    from fixtures.srs_server import rtmp_client, wait_for
-
     conf_extra = "grace_start_wait 100;\ngrace_final_wait 100;\n"
     with SrsProcess(tmp_path, global_body=conf_extra, http_api=False, http_server=False) as srs:
         s, _ = rtmp_client(srs.rtmp_port)
@@ -143,8 +141,6 @@ def test_quit_waits_for_the_clients_and_ends_when_the_last_one_leaves(tmp_path):
 
 
 def test_log_format_has_cid(tmp_path):
-    import re
-
     with SrsProcess(tmp_path, http_api=False, http_server=False) as srs:
         s = socket.create_connection(("127.0.0.1", srs.rtmp_port))
         s.sendall(b"\x03" + b"\x00" * 1536)

@@ -1,15 +1,16 @@
 """AMF0 encode/decode: byte tables in both directions, SRS/Flash quirks, malformed input."""
 from __future__ import annotations
 
+import copy
 import enum
 import math
+import pickle
 
 import pytest
 
 from srs.kernel.errors import Amf0DecodeError, Amf0EncodeError
 from srs.protocol import amf0
-from srs.protocol.amf0 import (UNDEFINED, Amf0Date, Amf0Reference, Amf3Value, EcmaArray,
-                               TypedObject)
+from srs.protocol.amf0 import Amf0Date, Amf0Reference, Amf3Value, EcmaArray, TypedObject, UNDEFINED
 
 # (python value, exact bytes) — encode(value) == bytes and decode(bytes) == value
 TABLE = [
@@ -302,8 +303,6 @@ def test_recursive_structure_raises_encode_error():
 
 
 def test_undefined_is_singleton_and_falsy():
-    import copy
-    import pickle
     assert not UNDEFINED
     assert copy.deepcopy(UNDEFINED) is UNDEFINED
     assert pickle.loads(pickle.dumps(UNDEFINED)) is UNDEFINED

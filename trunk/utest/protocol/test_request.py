@@ -6,7 +6,8 @@ import pytest
 from srs.kernel.errors import ERROR_RTMP_REQ_CONNECT, ERROR_RTMP_REQ_TCURL, RequestError
 from srs.protocol import amf0
 from srs.protocol.request import (DEFAULT_VHOST, Request, discover_tc_url, guess_stream_by_app,
-                                  make_rtmp_url, make_tc_url, parse_host_port, parse_rtmp_url)
+                                  make_rtmp_url, make_tc_url, parse_host_port, parse_rtmp_url,
+                                  split_stream_url)
 
 # tcUrl, stream -> schema, host, vhost, app, stream, port, param
 DISCOVER = [
@@ -233,6 +234,13 @@ def test_parse_rtmp_url():
 
 
 # ---------------------------------------------------------------- client-chosen names (protocol/names.py)
+def test_split_stream_url_inverts_stream_url():
+    assert split_stream_url("v/live/s") == ("v", "live", "s")
+    assert split_stream_url("v/a/b/s") == ("v", "a/b", "s")  # a nested app keeps its "/"
+    r = Request.from_url("rtmp://127.0.0.1/live/sub/s?vhost=v.com")
+    assert split_stream_url(r.stream_url) == (r.vhost, r.app, r.stream)
+
+
 from srs.kernel.errors import ERROR_RTMP_STREAM_NAME_EMPTY, ERROR_RTMP_STREAM_NAME_INVALID  # noqa: E402
 from srs.protocol import names  # noqa: E402
 

@@ -18,59 +18,16 @@ import os
 from typing import Callable
 
 from srs.kernel import log as srslog
+from srs.protocol.kbps import Kbps
 from srs.protocol.request import Request
 
 log = logging.getLogger(__name__)
 
 DEFAULT_VHOST = "__defaultVhost__"
-# kbps over this window, as SRS's *_30s figures.
-KBPS_WINDOW_MS = 30 * 1000
 # Stream ids are remembered by name this long after the stream disappears (bounded memory).
 MAX_REMEMBERED_IDS = 10000
 # Client types that publish (SRS's srs_client_type_is_publish).
 PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish")
-
-
-class Kbps:
-    """Cumulative byte counters plus a sliding window of samples for the 30 s average."""
-
-    __slots__ = ("recv_bytes", "send_bytes", "_samples")
-
-    def __init__(self):
-        self.recv_bytes = 0
-        self.send_bytes = 0
-        self._samples: collections.deque = collections.deque()  # (time_ms, recv, send)
-
-    def add(self, recv: int, send: int) -> None:
-        self.recv_bytes += recv
-        self.send_bytes += send
-
-    def sample(self, now_ms: int) -> None:
-        self._samples.append((now_ms, self.recv_bytes, self.send_bytes))
-        # keep one sample at or before the window start so the average spans the whole window
-        while len(self._samples) > 2 and self._samples[1][0] <= now_ms - KBPS_WINDOW_MS:
-            self._samples.popleft()
-
-    def _kbps(self, index: int) -> int:
-        if len(self._samples) < 2:
-            return 0
-        first, last = self._samples[0], self._samples[-1]
-        elapsed_ms = last[0] - first[0]
-        if elapsed_ms <= 0:
-            return 0
-        # bytes * 8 / ms = kbit/s
-        return int((last[index] - first[index]) * 8 / elapsed_ms)
-
-    @property
-    def recv_kbps_30s(self) -> int:
-        return self._kbps(1)
-
-    @property
-    def send_kbps_30s(self) -> int:
-        return self._kbps(2)
-
-    def dumps(self) -> dict:
-        return {"recv_30s": self.recv_kbps_30s, "send_30s": self.send_kbps_30s}
 
 
 class VhostStat:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 from srs.app.dvr.flv import FlvSegment
 from srs.app.ports import ClientDirectory, Clock, ConfigSource, HookCaller
@@ -33,7 +32,8 @@ from srs.app.server.file_root import PathOutsideRoot, confine, show_name, templa
 from srs.kernel import log as srslog
 from srs.kernel.errors import SrsError
 from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
-from srs.protocol.request import Request
+from srs.kernel.path_template import build_stream, build_timestamp
+from srs.protocol.request import Request, split_stream_url
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,7 @@ def file_template(template: str) -> str:
 
 def build_path(template: str, vhost: str, app: str, stream: str, now_ms: int) -> str:
     """The file path for ``dvr_path`` at ``now_ms`` (local time, as SRS)."""
-    template = file_template(template)
-    t = time.localtime(now_ms // 1000)
-    for key, value in (("[vhost]", vhost), ("[app]", app), ("[stream]", stream),
-                       ("[2006]", "%04d" % t.tm_year), ("[01]", "%02d" % t.tm_mon), ("[02]", "%02d" % t.tm_mday),
-                       ("[15]", "%02d" % t.tm_hour), ("[04]", "%02d" % t.tm_min), ("[05]", "%02d" % t.tm_sec),
-                       ("[999]", "%03d" % (now_ms % 1000)), ("[timestamp]", str(now_ms))):
-        template = template.replace(key, value)
-    return template
+    return build_timestamp(build_stream(file_template(template), vhost, app, stream), now_ms, utc=False)
 
 
 def confined_path(template: str, vhost: str, app: str, stream: str, now_ms: int, cwd: str) -> str:
@@ -79,13 +72,6 @@ def confined_path(template: str, vhost: str, app: str, stream: str, now_ms: int,
     (raises PathOutsideRoot before anything is created)."""
     root, rest = template_root(file_template(template))
     return confine(root, build_path(rest, vhost, app, stream, now_ms), cwd)
-
-
-def split_url(url: str):
-    """``vhost/app/stream`` -> (vhost, app, stream); the app may itself contain ``/``."""
-    vhost, _, rest = url.partition("/")
-    app, _, stream = rest.rpartition("/")
-    return vhost, app, stream
 
 
 class Jitter:
@@ -151,7 +137,7 @@ class Dvr:
         self.meta = self.video_sh = self.audio_sh = None
         vc = self.config().vhost(self.vhost)
         cfg = vc.dvr if vc is not None else None
-        _, app, stream = split_url(source.url)
+        _, app, stream = split_stream_url(source.url)
         self.active = bool(cfg is not None and cfg.enabled and dvr_applies(cfg.apply, app, stream)
                            and cfg.plan in PLANS)
         if not self.active:
@@ -216,7 +202,7 @@ class Dvr:
 
     def _open_segment(self) -> None:
         cfg = self.cfg
-        vhost, app, stream = split_url(self.source.url)
+        vhost, app, stream = split_stream_url(self.source.url)
         path = confined_path(cfg.path, vhost, app, stream, self.clock(), self.cwd)
         fs_path = os.path.join(self.cwd, path)
         mp4 = path.endswith(".mp4")
@@ -274,7 +260,7 @@ class Dvr:
         hooks = vc.http_hooks if vc is not None else None
         if hooks is None or not hooks.enabled or not hooks.on_dvr:
             return
-        vhost, app, stream = split_url(self.source.url)
+        vhost, app, stream = split_stream_url(self.source.url)
         ip = tc_url = ""
         client = self.clients.find_client(self.cid)
         if client is not None:
@@ -290,7 +276,7 @@ def make_hub_output(source, vhost: str, *, config: ConfigSource, clock: Clock, h
     vc = config().vhost(vhost)
     if vc is None or not vc.dvr.enabled:
         return None
-    _, app, stream = split_url(source.url)
+    _, app, stream = split_stream_url(source.url)
     if not dvr_applies(vc.dvr.apply, app, stream):
         return None
     return Dvr(source, vhost, config=config, clock=clock, hooks=hooks, clients=clients, cwd=cwd)

@@ -23,13 +23,13 @@ import logging
 import os
 from typing import List, Optional
 
-from srs.app.dvr.plan import split_url
 from srs.app.ports import ConfigSource
 from srs.app.server.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.kernel import f4v
 from srs.kernel.errors import ERROR_SYSTEM_FILE_WRITE, SrsError
 from srs.kernel.log import trace
 from srs.kernel.message import Message
+from srs.protocol.request import split_stream_url
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class HdsStream:
         self.cwd = cwd
         self.vhost = vhost
         self.url = source.url
-        _, self.app, self.stream = split_url(source.url)
+        _, self.app, self.stream = split_stream_url(source.url)
         self.fragment_index = 1
         self.publishing = False
         self.fragments: List[Fragment] = []

@@ -17,7 +17,8 @@ import os
 from typing import Callable, Optional, Tuple
 
 from srs.app.server.file_root import confine
-from srs.app.hls.m3u8 import build_stream, key_uri
+from srs.kernel.m3u8 import key_uri
+from srs.kernel.path_template import build_stream
 from srs.kernel.aes import Aes128CbcEncryptor
 
 log = logging.getLogger(__name__)

@@ -44,15 +44,15 @@ import gevent
 from srs.app.server.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.app.hls.keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.ports import Clock, ConfigSource, Connections, HookCaller, SourceDirectory
-from srs.app.hls.m3u8 import (FloorClock, Segment, build_stream, build_timestamp, dirname, render,
-                              segment_uri, shrink)
+from srs.kernel.m3u8 import FloorClock, Segment, dirname, render, segment_uri, shrink
 from srs.kernel import log as srslog
 from srs.kernel.aes import Aes128CbcEncryptor
 from srs.kernel.codec import ACODEC_AAC, ACODEC_MP3, VCODEC_AVC
 from srs.kernel.errors import SrsError
 from srs.kernel.flv_to_ts import FlvToTs
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
-from srs.protocol.request import Request
+from srs.kernel.path_template import build_stream, build_timestamp
+from srs.protocol.request import Request, split_stream_url
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,6 @@ PROBE_MAX_MSGS = 256
 ERROR_LOG_INTERVAL_MS = 5000
 
 
-def split_url(url: str):
-    """``vhost/app/stream`` -> (vhost, app, stream); the app may itself contain "/"."""
-    vhost, _, rest = url.partition("/")
-    app, _, stream = rest.rpartition("/")
-    return vhost, app, stream
-
-
 class HlsStream:
     """The HLS state of one stream URL: the hub output of its (successive) sources."""
 
@@ -81,7 +74,7 @@ class HlsStream:
         self.manager = manager
         self.url = url
         self.vhost = vhost
-        self.req_vhost, self.app, self.stream = split_url(url)
+        self.req_vhost, self.app, self.stream = split_stream_url(url)
         self.source = None
         self.cfg = None
         self.active = False

@@ -26,17 +26,23 @@ import argparse
 import json
 import os
 import random
+import resource
 import signal
 import sys
 import tempfile
 import time
 from typing import Callable, List, Optional
 
+# Importing gevent does not patch anything; patch() does, first thing in each tool's process.
+import gevent
+from gevent import monkey
+from gevent.event import Event
+
+from srs.main.bench.drain import Drain
+
 
 def patch() -> None:
     """Monkey-patch the standard library for gevent (main layer: this process only)."""
-    from gevent import monkey
-
     if not monkey.is_module_patched("socket"):
         monkey.patch_all()
 
@@ -44,12 +50,10 @@ def patch() -> None:
 def raise_nofile() -> None:
     """Thousands of clients need thousands of fds: lift the soft limit to the hard one."""
     try:
-        import resource
-
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ImportError, ValueError, OSError):
+    except (ValueError, OSError):
         pass
 
 
@@ -116,8 +120,6 @@ class Stats:
 def drain(stats: "Stats", opts):
     """The process's epoll reader (made on first use, after any fork)."""
     if stats.drain is None:
-        from srs.main.bench.drain import Drain
-
         stats.drain = Drain(stats, getattr(opts, "read_size", 0))
     return stats.drain
 
@@ -127,8 +129,6 @@ def repeat_tasks(index: int, stats: "Stats", opts, session: Callable, label: str
     """SRS's task loop: run ``session(index, stats, opts)`` ``-t`` times (0 = forever), counting tasks and
     errors, sleeping ``-d`` after a success and ``-e`` after an error. ``until_ok``: -t counts inside
     one session (a publish loops its file), so the first success ends the loop and errors retry forever."""
-    import gevent
-
     done = 0
     while opts.repeat <= 0 or done < opts.repeat:
         t0 = time.monotonic()
@@ -209,8 +209,6 @@ class Runner:
         self.stats = Stats(self.count)
 
     def _start_client(self, index: int) -> None:
-        import gevent
-
         opts = self.opts
         if opts.join_rate > 0:
             delay = index / opts.join_rate
@@ -225,8 +223,6 @@ class Runner:
                 print(f"[error] client {index}: {e!r}", file=sys.stderr)
 
     def _reporter(self) -> None:
-        import gevent
-
         st = self.stats
         last_t, last_r, last_w = time.time(), 0, 0
         next_report = st.started + self.opts.summary
@@ -243,17 +239,12 @@ class Runner:
 
     def _ready(self, path: str) -> None:
         """Append one line to ``path`` when all this process's clients are alive for the first time."""
-        import gevent
-
         while self.stats.alive < self.count:
             gevent.sleep(0.02)
         with open(path, "a") as f:  # one short O_APPEND write per process: workers never interleave
             f.write(f"{os.getpid()} {time.time():.3f}\n")
 
     def run(self) -> dict:
-        import gevent
-        from gevent.event import Event
-
         opts = self.opts
         raise_nofile()
         clients = [gevent.spawn(self._start_client, self.first + k) for k in range(self.count)]
@@ -350,26 +341,3 @@ def _fork_workers(opts, client: Callable, procs: int, finish: Optional[Callable]
     if opts.json:
         write_json(opts.json, d)
     return 0 if len(parts) == procs else 1
-
-
-class ReadPacer:
-    """--read-size: after a short read, sleep about as long as the client's own rate needs to
-    buffer ``size`` bytes, so each recv takes a batch (fewer wakeups, bigger reads)."""
-
-    __slots__ = ("size", "t0", "got")
-
-    def __init__(self, size: int):
-        self.size = size
-        self.t0 = time.monotonic()
-        self.got = 0
-
-    def after_read(self, n: int) -> float:
-        """Seconds to sleep after reading ``n`` bytes (0 when the batch was big enough)."""
-        self.got += n
-        if self.size <= 0 or n >= self.size:
-            return 0.0
-        elapsed = time.monotonic() - self.t0
-        if elapsed < 1.0 or self.got <= 0:
-            return 0.0
-        rate = self.got / elapsed
-        return min(1.0, (self.size - n) / rate)

@@ -18,7 +18,35 @@ import heapq
 import time
 from typing import Callable, Dict, List, Optional
 
+import gevent
+from gevent.event import AsyncResult
+from gevent.monkey import get_original
+from gevent.socket import wait_read
+
 READ_BUFFER = 256 * 1024
+
+
+class ReadPacer:
+    """--read-size: after a short read, sleep about as long as the client's own rate needs to
+    buffer ``size`` bytes, so each recv takes a batch (fewer wakeups, bigger reads)."""
+
+    __slots__ = ("size", "t0", "got")
+
+    def __init__(self, size: int):
+        self.size = size
+        self.t0 = time.monotonic()
+        self.got = 0
+
+    def after_read(self, n: int) -> float:
+        """Seconds to sleep after reading ``n`` bytes (0 when the batch was big enough)."""
+        self.got += n
+        if self.size <= 0 or n >= self.size:
+            return 0.0
+        elapsed = time.monotonic() - self.t0
+        if elapsed < 1.0 or self.got <= 0:
+            return 0.0
+        rate = self.got / elapsed
+        return min(1.0, (self.size - n) / rate)
 
 
 class Stream:
@@ -38,8 +66,6 @@ class Drain:
     """Reads for every client of one process (see the module doc)."""
 
     def __init__(self, stats, read_size: int = 0):
-        from gevent.monkey import get_original
-
         self.ep = get_original("select", "epoll")()  # gevent's patch hides select.epoll
         self.in_flag = get_original("select", "EPOLLIN")
         self.stats = stats
@@ -53,12 +79,7 @@ class Drain:
              on_read: Optional[Callable[[Stream, int], bool]] = None) -> int:
         """Count ``sock``'s bytes until it ends; returns the total (``got`` counted before).
         Raises the socket's error, or ``ValueError`` when ``limit`` is set and EOF comes first."""
-        import gevent
-        from gevent.event import AsyncResult
-
-        from srs.main.bench import common
-
-        pacer = common.ReadPacer(self.read_size) if self.read_size > 0 else None
+        pacer = ReadPacer(self.read_size) if self.read_size > 0 else None
         s = Stream(sock._sock, got, limit, on_read, pacer, AsyncResult())
         self.streams[s.fd] = s
         self.ep.register(s.fd, self.in_flag)
@@ -86,8 +107,6 @@ class Drain:
             s.done.set_exception(error)
 
     def _run(self) -> None:
-        from gevent.socket import wait_read
-
         ep, buf, streams, stats, timers = self.ep, self.buf, self.streams, self.stats, self.timers
         in_flag = self.in_flag
         epfd = ep.fileno()

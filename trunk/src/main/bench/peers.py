@@ -12,8 +12,8 @@ directory and returns the command line; the Rig pins it to the server CPU (nginx
 inherits the master's affinity) and the Sampler adds up the process tree, so nginx's master and
 worker are one "server" like our single process.
 
-The side-by-side run (``compare``) gives every available server the same publisher, load tool,
-clients and read modes, one after the other, and renders one table.
+The side-by-side run (scenarios.compare) gives every available server the same publisher, load
+tool, clients and read modes, one after the other, and renders one table.
 """
 from __future__ import annotations
 
@@ -24,19 +24,16 @@ import subprocess
 import sys
 from typing import Dict, List, Optional, Tuple
 
+from srs.core.version import VERSION
+from srs.main.bench.paths import trunk_dir
+
 NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 NMS_APP = os.path.join("objs", "peers", "node_modules", "node-media-server", "bin", "app.js")
 READ_MODES = (0, 16384)  # as data arrives; 16 KB batches (the issue's two read modes)
 
 
-def _trunk() -> str:
-    import srs
-
-    return os.path.dirname(os.path.dirname(os.path.abspath(srs.__file__)))
-
-
 def _template(name: str, fields: Dict[str, object]) -> str:
-    with open(os.path.join(_trunk(), "research", "bench", name)) as f:
+    with open(os.path.join(trunk_dir(), "research", "bench", name)) as f:
         text = f.read()
     for key, value in fields.items():
         text = text.replace(f"@{key}@", str(value))
@@ -73,8 +70,6 @@ class SrsPy(Kind):
     name = "srs-py"
 
     def version(self) -> str:
-        from srs.core.version import VERSION
-
         return f"SRS-py {VERSION} (ours)"
 
     @staticmethod
@@ -144,7 +139,7 @@ class NodeMediaServer(Kind):
     name = "node-media-server"
 
     def __init__(self):
-        self.app = os.environ.get("SRS_BENCH_NMS_APP", "") or os.path.join(_trunk(), NMS_APP)
+        self.app = os.environ.get("SRS_BENCH_NMS_APP", "") or os.path.join(trunk_dir(), NMS_APP)
 
     def missing(self) -> Optional[str]:
         if not shutil.which("node"):
@@ -194,43 +189,3 @@ def select(names: str, srs_binary: str = "") -> Tuple[List[Kind], List[str]]:
         else:
             chosen.append(k)
     return chosen, skipped
-
-
-def compare(workdir: str, media: dict, kinds: List[Kind], clients: int, steady: float,
-            settle: float) -> List[dict]:
-    """The same load against every server: each protocol it serves, both read modes."""
-    from srs.main.bench import run as bench
-
-    out = []
-    for kind in kinds:
-        for proto in ("rtmp", "flv"):
-            if proto not in kind.protocols:
-                continue
-            for size in READ_MODES:
-                r = bench.one_run(workdir, media, proto, clients, steady, settle, read_size=size, kind=kind)
-                r["server"] = kind.name
-                r["version"] = kind.version()
-                print("bench: compare " + json.dumps(r), flush=True)
-                out.append(r)
-    return out
-
-
-def render(results: List[dict], skipped: List[str]) -> List[str]:
-    versions = []
-    for r in results:
-        if r["version"] not in versions:
-            versions.append(r["version"])
-    lines = ["### Side by side (same run, same stream, load and pinning; every server with its "
-             "default settings)", "",
-             "servers: " + "; ".join(versions) + ".", ""]
-    if skipped:
-        lines += ["not measured: " + "; ".join(skipped) + ".", ""]
-    lines += ["| server | protocol | player reads | clients | server CPU% (max) | RSS MB | delivered Mbps "
-              "| ratio | alive | errors | load tool CPU% |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        proto = "RTMP" if r["protocol"] == "rtmp" else "HTTP-FLV"
-        reads = f"{r['read_size'] // 1024} KB batches" if r["read_size"] else "as data arrives"
-        lines.append(f"| {r['server']} | {proto} | {reads} | {r['clients']} | {r['cpu']} ({r['cpu_max']}) "
-                     f"| {r['rss_mb']} | {r['mbps']} | {r['ratio']:.3f} | {r['alive']} | {r['etasks']} "
-                     f"| {r['load_cpu']} |")
-    return lines

@@ -16,7 +16,10 @@ import time
 from typing import List, Tuple
 from urllib.parse import urljoin
 
+import gevent
+
 from srs.main.bench import common
+from srs.main.bench.http_get import get
 
 # remembered segment URIs per client (a live window is small; this only bounds a long run)
 SEEN_LIMIT = 4096
@@ -54,8 +57,6 @@ def parse_m3u8(text: str, base: str) -> Tuple[List[Tuple[float, str]], List[str]
 
 
 def fetch_playlist(url: str, stats: common.Stats) -> Tuple[List[Tuple[float, str]], float]:
-    from srs.main.bench.http_get import get
-
     for _ in range(3):  # master -> variant, at most a couple of levels
         body = get(url)
         stats.nread += len(body)
@@ -67,8 +68,6 @@ def fetch_playlist(url: str, stats: common.Stats) -> Tuple[List[Tuple[float, str
 
 
 def download(url: str, stats: common.Stats, opts) -> bool:
-    from srs.main.bench.http_get import get
-
     try:
         stats.nread += len(get(url))
         stats.stasks += 1
@@ -81,8 +80,6 @@ def download(url: str, stats: common.Stats, opts) -> bool:
 
 
 def client(index: int, stats: common.Stats, opts) -> None:
-    import gevent
-
     url = common.client_url(opts.url, index)
     seen: dict = {}
     done = 0

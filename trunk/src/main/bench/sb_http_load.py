@@ -12,10 +12,9 @@ from __future__ import annotations
 import sys
 
 from srs.main.bench import common
+from srs.main.bench.http_get import HttpFailure, open_get
 
 def get_session(index: int, stats: common.Stats, opts) -> None:
-    from srs.main.bench.http_get import HttpFailure, open_get
-
     sock, head_len, length, rest = open_get(common.client_url(opts.url, index))
     stats.alive += 1
     try:

@@ -14,10 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import struct
 import sys
 import time
 from typing import Dict, List, Sequence
+
+import gevent
+from gevent.event import Event
+
+from srs.kernel.message import MSG_VIDEO, Message
+from srs.main.bench import common, rtmp_client
+from srs.main.bench.sb_rtmp_publish import load_flv
+from srs.protocol.rtmp_stack import Media
 
 MAGIC = b"SRSL"
 STAMP = struct.Struct(">d")
@@ -52,11 +61,6 @@ def summarize(delays_ms: Sequence[float]) -> Dict[str, float]:
 
 
 def _publisher(opts, messages: List, loop_ms: int, first_ms: int, stop) -> None:
-    import gevent
-
-    from srs.kernel.message import MSG_VIDEO, Message
-    from srs.main.bench import rtmp_client
-
     sock, cs = rtmp_client.publish(rtmp_client.RtmpUrl(opts.url))
     _nodelay(sock)
     sock.settimeout(None)
@@ -91,8 +95,6 @@ def _drain(sock) -> None:
 
 
 def _nodelay(sock) -> None:
-    import socket
-
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError:
@@ -100,9 +102,6 @@ def _nodelay(sock) -> None:
 
 
 def _player(opts, delays: List[float], want: int, stop) -> None:
-    from srs.main.bench import rtmp_client
-    from srs.protocol.rtmp_stack import Media
-
     sock, cs, pending = rtmp_client.play(rtmp_client.RtmpUrl(opts.url))
     _nodelay(sock)
     sock.settimeout(None)
@@ -136,13 +135,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default="")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
 
-    from srs.main.bench import common
-
     common.patch()
-    import gevent
-    from gevent.event import Event
-
-    from srs.main.bench.sb_rtmp_publish import load_flv
 
     messages = load_flv(opts.input)
     first = min(m.ts_ms for m in messages)

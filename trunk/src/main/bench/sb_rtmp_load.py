@@ -12,16 +12,14 @@ from __future__ import annotations
 import struct
 import sys
 
-from srs.main.bench import common
+from srs.main.bench import common, rtmp_client
+from srs.protocol.rtmp_chunk import ChunkEncoder
 
 DEFAULT_WINDOW = 2500000
 
 
 def play_session(index: int, stats: common.Stats, opts) -> None:
     """One play until the server closes (or the run ends); raises on errors."""
-    from srs.main.bench import rtmp_client
-    from srs.protocol.rtmp_chunk import ChunkEncoder
-
     url = rtmp_client.RtmpUrl(common.client_url(opts.url, index))
     sock, cs, _ = rtmp_client.play(url)
     stats.alive += 1

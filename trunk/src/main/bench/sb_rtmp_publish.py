@@ -12,7 +12,11 @@ from __future__ import annotations
 import sys
 import time
 
-from srs.main.bench import common
+import gevent
+
+from srs.kernel.flv import FlvDecoder
+from srs.kernel.message import MSG_VIDEO, Message
+from srs.main.bench import common, rtmp_client
 
 # tags due within this many ms are sent in one write
 BATCH_MS = 20
@@ -23,9 +27,6 @@ LATE_S = 0.5
 def load_flv(path: str) -> list:
     """(ts_ms, Message) of the file's tags, without the AVC end-of-sequence tag ffmpeg appends
     (it would tell players the stream ended at every loop)."""
-    from srs.kernel.flv import FlvDecoder
-    from srs.kernel.message import MSG_VIDEO
-
     with open(path, "rb") as f:
         data = f.read()
     dec = FlvDecoder()
@@ -58,11 +59,6 @@ def finish(opts, d: dict) -> None:
 
 
 def publish_session(index: int, stats: common.Stats, opts) -> None:
-    import gevent
-
-    from srs.kernel.message import Message
-    from srs.main.bench import rtmp_client
-
     url = rtmp_client.RtmpUrl(common.client_url(opts.url, index))
     sock, cs = rtmp_client.publish(url)
     stats.alive += 1

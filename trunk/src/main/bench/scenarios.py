@@ -4,7 +4,8 @@
 - ``--ingest N``: N publishers of the bench stream on the pinned server core (sb_rtmp_publish);
 - ``--read-modes``: RTMP players reading in 16 KB batches vs as data comes;
 - ``--ceiling``: 5000 and 10000 RTMP players on one pinned process;
-- ``--processes N``: RTMP players spread over N edge processes sharing a port (``reuseport``).
+- ``--processes N``: RTMP players spread over N edge processes sharing a port (``reuseport``);
+- ``--compare`` (and the end of ``make bench``): every available server of peers.py side by side.
 
 Each returns a list of result dicts and a markdown snippet (printed; the numbers are copied into
 the hand-written notes of PERFORMANCE.md, the generated table stays the default run's).
@@ -20,7 +21,8 @@ from typing import List, Tuple
 
 import psutil
 
-from srs.main.bench import run as bench
+from srs.main.bench.peers import READ_MODES, Kind
+from srs.main.bench.rig import JOIN_TIMEOUT_S, LOAD_CPU, Rig, Sampler, free_port, one_run, window_rate
 
 REALTIME = "min_latency on;\n    mw_latency 0;\n    gop_cache off;\n    tcp_nodelay on;"
 DEFAULT = "gop_cache on;"
@@ -29,11 +31,11 @@ DEFAULT = "gop_cache on;"
 def latency(workdir: str, media: dict, frames: int = 200, players: int = 1) -> Tuple[List[dict], str]:
     out = []
     for name, vhost in (("realtime", REALTIME), ("default", DEFAULT)):
-        rig = bench.Rig(workdir, media, f"latency-{name}", vhost=vhost)
+        rig = Rig(workdir, media, f"latency-{name}", vhost=vhost)
         rig.start(publish=False)
         try:
             js = os.path.join(rig.dir, "latency.json")
-            p = rig._spawn(bench.LOAD_CPU, [sys.executable, "-m", "srs.main.bench.sb_rtmp_latency",
+            p = rig._spawn(LOAD_CPU, [sys.executable, "-m", "srs.main.bench.sb_rtmp_latency",
                                             "-i", media["path"], "-r", rig.rtmp_url(), "--frames",
                                             str(frames), "--players", str(players), "--json", js],
                            "latency")
@@ -52,28 +54,28 @@ def latency(workdir: str, media: dict, frames: int = 200, players: int = 1) -> T
 
 
 def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: float) -> Tuple[List[dict], str]:
-    rig = bench.Rig(workdir, media, f"ingest-{publishers}", max_connections=max(5000, publishers + 100))
+    rig = Rig(workdir, media, f"ingest-{publishers}", max_connections=max(5000, publishers + 100))
     rig.start(publish=False)
     try:
         join_s = max(2.0, publishers / 100.0)
         duration = join_s + settle + steady + 3
         js = os.path.join(rig.dir, "publish.json")
         url = f"rtmp://127.0.0.1:{rig.rtmp_port}/live/s{{i}}"
-        pub = rig._spawn(bench.LOAD_CPU, [sys.executable, "-m", "srs.main.bench.sb_rtmp_publish", "-i",
+        pub = rig._spawn(LOAD_CPU, [sys.executable, "-m", "srs.main.bench.sb_rtmp_publish", "-i",
                                           media["path"], "-c", str(publishers), "-r", url, "-s", str(join_s),
                                           "-m", "5", "-e", "1", "--duration", str(duration), "--json", js],
                          "publish")
         pub_ps = psutil.Process(pub.pid)
         time.sleep(join_s + settle)
         pub_ps.cpu_percent(None)
-        s = bench.Sampler(rig.server.pid).run(steady)
+        s = Sampler(rig.server.pid).run(steady)
         pub_cpu = pub_ps.cpu_percent(None)
         pub.wait(duration + 30)
         with open(js) as f:
             data = json.load(f)
     finally:
         rig.stop()
-    mbps, alive = bench.window_rate(data["samples"], s.t0, s.t1, column=3)
+    mbps, alive = window_rate(data["samples"], s.t0, s.t1, column=3)
     expected = publishers * media["kbps"] / 1000.0
     d = {"publishers": publishers, "cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1),
          "rss_mb": round(max(s.rss) / 2**20, 1), "mbps": round(mbps, 1), "expected_mbps": round(expected, 1),
@@ -102,7 +104,7 @@ def _table(results: List[dict], label) -> str:
 def read_modes(workdir: str, media: dict, clients: int, steady: float, settle: float) -> Tuple[List[dict], str]:
     out = []
     for size in (0, 16384):
-        r = bench.one_run(workdir, media, "rtmp", clients, steady, settle, read_size=size)
+        r = one_run(workdir, media, "rtmp", clients, steady, settle, read_size=size)
         print("bench: read-mode " + json.dumps(r), flush=True)
         out.append(r)
     return out, _table(out, lambda r: f"--read-size {r['read_size']}" if r["read_size"] else "default")
@@ -111,7 +113,7 @@ def read_modes(workdir: str, media: dict, clients: int, steady: float, settle: f
 def ceiling(workdir: str, media: dict, counts: List[int], steady: float, settle: float) -> Tuple[List[dict], str]:
     out = []
     for n in counts:
-        r = bench.one_run(workdir, media, "rtmp", n, steady, settle)
+        r = one_run(workdir, media, "rtmp", n, steady, settle)
         print("bench: ceiling " + json.dumps(r), flush=True)
         out.append(r)
     return out, _table(out, lambda r: "RTMP, 1 process")
@@ -123,27 +125,27 @@ def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float
     processes share one RTMP port (``reuseport on;``, the kernel spreads the players) and each
     pulls the stream once from the origin. Edge k is pinned to CPU (1 + k) % ncpu; the load tool
     runs ``-p nproc`` workers, unpinned."""
-    origin = bench.Rig(workdir, media, f"multi-origin-{nproc}x{clients}")
-    origin.start(cpu=bench.LOAD_CPU)
-    edges: List[bench.Rig] = []
+    origin = Rig(workdir, media, f"multi-origin-{nproc}x{clients}")
+    origin.start(cpu=LOAD_CPU)
+    edges: List[Rig] = []
     ncpu = os.cpu_count() or 1
     try:
         edge_vhost = f"cluster {{ mode remote; origin 127.0.0.1:{origin.rtmp_port}; }}"
-        port, http_port = bench.free_port(), bench.free_port()
+        port, http_port = free_port(), free_port()
         for k in range(nproc):
-            e = bench.Rig(workdir, media, f"multi-edge{k}-{nproc}x{clients}", vhost=edge_vhost,
+            e = Rig(workdir, media, f"multi-edge{k}-{nproc}x{clients}", vhost=edge_vhost,
                           max_connections=clients + 100, extra="reuseport on;\n")
             e.rtmp_port, e.http_port = port, http_port
             e.start(publish=False, cpu=str((1 + k) % ncpu))
             edges.append(e)
         join_s = max(1.0, clients / 500.0)
-        duration = join_s + bench.JOIN_TIMEOUT_S + settle + steady + 2  # ended by TERM after the window
+        duration = join_s + JOIN_TIMEOUT_S + settle + steady + 2  # ended by TERM after the window
         rig0 = edges[0]
         load = rig0.load("rtmp", clients, duration, join_s, processes=nproc, cpu=None)
-        rig0.wait_joined(load, processes=nproc, timeout_s=join_s + bench.JOIN_TIMEOUT_S)
+        rig0.wait_joined(load, processes=nproc, timeout_s=join_s + JOIN_TIMEOUT_S)
         time.sleep(settle)
-        load_tree = bench.Sampler(load.pid)
-        samplers = [bench.Sampler(e.server.pid) for e in edges]
+        load_tree = Sampler(load.pid)
+        samplers = [Sampler(e.server.pid) for e in edges]
         threads = [threading.Thread(target=s.run, args=(steady,)) for s in samplers + [load_tree]]
         for t in threads:
             t.start()
@@ -156,7 +158,7 @@ def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float
         for e in edges:
             e.stop()
         origin.stop()
-    mbps, alive = bench.window_rate(data["samples"], samplers[0].t0, samplers[0].t1)
+    mbps, alive = window_rate(data["samples"], samplers[0].t0, samplers[0].t1)
     expected = clients * media["kbps"] / 1000.0
     out = []
     for k, (s, n) in enumerate(zip(samplers, players)):
@@ -184,3 +186,42 @@ def _established(pid: int, port: int) -> int:
     except psutil.Error:
         return -1
     return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+
+
+# ---------------------------------------------------------------------------------- side by side
+def compare(workdir: str, media: dict, kinds: List[Kind], clients: int, steady: float,
+            settle: float) -> List[dict]:
+    """The same load against every server: each protocol it serves, both read modes."""
+    out = []
+    for kind in kinds:
+        for proto in ("rtmp", "flv"):
+            if proto not in kind.protocols:
+                continue
+            for size in READ_MODES:
+                r = one_run(workdir, media, proto, clients, steady, settle, read_size=size, kind=kind)
+                r["server"] = kind.name
+                r["version"] = kind.version()
+                print("bench: compare " + json.dumps(r), flush=True)
+                out.append(r)
+    return out
+
+
+def render_compare(results: List[dict], skipped: List[str]) -> List[str]:
+    versions = []
+    for r in results:
+        if r["version"] not in versions:
+            versions.append(r["version"])
+    lines = ["### Side by side (same run, same stream, load and pinning; every server with its "
+             "default settings)", "",
+             "servers: " + "; ".join(versions) + ".", ""]
+    if skipped:
+        lines += ["not measured: " + "; ".join(skipped) + ".", ""]
+    lines += ["| server | protocol | player reads | clients | server CPU% (max) | RSS MB | delivered Mbps "
+              "| ratio | alive | errors | load tool CPU% |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        proto = "RTMP" if r["protocol"] == "rtmp" else "HTTP-FLV"
+        reads = f"{r['read_size'] // 1024} KB batches" if r["read_size"] else "as data arrives"
+        lines.append(f"| {r['server']} | {proto} | {reads} | {r['clients']} | {r['cpu']} ({r['cpu_max']}) "
+                     f"| {r['rss_mb']} | {r['mbps']} | {r['ratio']:.3f} | {r['alive']} | {r['etasks']} "
+                     f"| {r['load_cpu']} |")
+    return lines

@@ -5,35 +5,40 @@ srs.main.librtmp.<tool>``. Each tool calls :func:`patch` first (this is the main
 only place allowed to monkey-patch), then works with ``srs.app.rtmp.librtmp.RtmpSession``.
 What the tools share lives here: the gevent patch, SRS's ``[time] message`` trace lines, and
 the pacer that publishes at the pace of the media timestamps.
+
+The tools import gevent and the app modules they use at the top, before :func:`patch`: those
+modules reach the network through gevent's own ``socket`` and sleep through gevent, so the patch
+changes nothing for them (and importing gevent loads threading and logging anyway); it is for the
+stdlib the tools call directly.
 """
 from __future__ import annotations
 
 import sys
 import time
 
+import gevent
+from gevent import monkey
+
+from srs.app.rtmp.librtmp import human_time
+from srs.core import version
+
 BANNER = "srs(simple-rtmp-server) client librtmp library."
 
 
 def patch() -> None:
     """Monkey-patch the standard library for gevent (in this tool's process only)."""
-    from gevent import monkey
-
     if not monkey.is_module_patched("socket"):
         monkey.patch_all()
 
 
 def trace(msg: str = "", out=None) -> None:
     """``[2014-01-01 12:00:00.123] msg`` as srs_human_trace."""
-    from srs.app.rtmp.librtmp import human_time
-
     out = out or sys.stdout
     out.write(f"[{human_time()}] {msg}\n")
     out.flush()
 
 
 def banner(title: str) -> None:
-    from srs.core import version
-
     print(title)
     print(BANNER)
     print(f"version: {version.VERSION}")
@@ -56,8 +61,6 @@ class Pacer:
         self._last_ts = 0
 
     def wait(self, ts_ms: int) -> None:
-        import gevent
-
         now = time.monotonic()
         if self._base_ts is None or abs(ts_ms - self._last_ts) > self.max_gap_ms:
             self._base_ts, self._base_clock = ts_ms, now

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from srs.app.rtmp.librtmp import RtmpSession
 from srs.kernel.codec import adts_split
 from srs.kernel.errors import SrsError
 from srs.kernel.raw_muxer import AAC_SAMPLES_PER_FRAME
@@ -26,7 +27,6 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.rtmp.librtmp import RtmpSession   # after patch(): it imports gevent's socket
 
     args = parse_args(argv)
     banner("publish raw audio as rtmp stream")

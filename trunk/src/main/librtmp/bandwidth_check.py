@@ -16,7 +16,15 @@ import json
 import sys
 import time
 
+import gevent
+from gevent import socket
+
+from srs.app.rtmp.client import RtmpClient
+from srs.kernel.errors import ERROR_RTMP_BWTC_DATA, ERROR_SOCKET_TIMEOUT, RtmpError, SrsError
 from srs.main.librtmp import banner, patch, run, trace
+from srs.protocol import rtmp_bandwidth as bw
+from srs.protocol.request import Request
+from srs.protocol.rtmp_bandwidth import BandwidthClientSession
 
 USAGE = """RTMP bandwidth check/test with server.
 Usage: srs_bandwidth_check <rtmp_url>
@@ -39,11 +47,6 @@ class BandwidthChecker:
         self.session = client.session
 
     def expect(self, name: str) -> dict:
-        from gevent import socket
-
-        from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
-        from srs.protocol import rtmp_bandwidth as bw
-
         c = self.client
         deadline = time.monotonic() + WAIT_S
         while True:
@@ -66,9 +69,6 @@ class BandwidthChecker:
 
     def run(self) -> dict:
         """The whole test; returns the server's onSrsBandCheckFinished data."""
-        from srs.kernel.errors import ERROR_RTMP_BWTC_DATA, RtmpError
-        from srs.protocol import rtmp_bandwidth as bw
-
         self.expect(bw.START_PLAY)
         self.send(bw.STARTING_PLAY)
         self.expect(bw.STOP_PLAY)      # the play data came in between: the server measures it
@@ -89,10 +89,6 @@ class BandwidthChecker:
 
     def publish(self, duration_ms: float, limit_kbps: float) -> None:
         """Send Publishing packets (1, 3, 5... fillers) for ``duration_ms``, at most ``limit_kbps``."""
-        import gevent
-
-        from srs.protocol import rtmp_bandwidth as bw
-
         c = self.client
         sent0 = c.sent_bytes
         t0 = time.monotonic()
@@ -110,10 +106,6 @@ class BandwidthChecker:
 def check(url: str, out=None) -> dict:
     """Run the test against ``url``; returns the figures (the stderr JSON fields, code 0).
     Raises SrsError (refused, closed, timeout) like the tool reports with a non-zero code."""
-    from srs.app.rtmp.client import RtmpClient
-    from srs.protocol.rtmp_bandwidth import BandwidthClientSession
-    from srs.protocol.request import Request
-
     req = Request(url)
     client = RtmpClient(req.host, req.port, timeout_s=WAIT_S)
     client.session = BandwidthClientSession(out_chunk_size=client.session.out_chunk_size)
@@ -150,7 +142,6 @@ def check(url: str, out=None) -> dict:
 
 def main(argv) -> int:
     patch()
-    from srs.kernel.errors import SrsError
 
     banner("RTMP bandwidth check/test with server.")
     if not argv:

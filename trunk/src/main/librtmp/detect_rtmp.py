@@ -17,6 +17,8 @@ from __future__ import annotations
 import sys
 import time
 
+from srs.app.rtmp.librtmp import RtmpSession
+from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
 from srs.main.librtmp import banner, patch, run, trace
 
 USAGE = """detect stream on RTMP server, print result to stderr.
@@ -55,8 +57,6 @@ def figures(code: int, t0: float, t_dns: float, t_tcp: float, t_play: float, t_f
 
 def main(argv) -> int:
     patch()
-    from srs.app.rtmp.librtmp import RtmpSession
-    from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
 
     banner("detect rtmp stream")
     if len(argv) < 3:

@@ -11,9 +11,13 @@ replaced. Other tags are copied byte for byte.
 from __future__ import annotations
 
 import os
-import sys
 
+from srs.kernel.errors import Amf0DecodeError, SrsError
+from srs.kernel.flv import FlvHeader, encode_tag, scan_tags
+from srs.kernel.message import MSG_AMF0_DATA, MSG_VIDEO
 from srs.main.librtmp import banner, run, trace
+from srs.protocol import amf0
+from srs.protocol.amf0 import EcmaArray
 
 USAGE = """inject flv file keyframes to metadata
 Usage: srs_flv_injecter in_flv_file out_flv_file
@@ -26,9 +30,6 @@ For example:
 
 def _metadata(body: bytes):
     """(name, object) of an onMetaData script tag body, or None for other script data."""
-    from srs.kernel.errors import Amf0DecodeError
-    from srs.protocol import amf0
-
     try:
         values = amf0.decode_all(body)
     except Amf0DecodeError:
@@ -39,10 +40,6 @@ def _metadata(body: bytes):
 
 
 def _meta_tag(meta: dict, times: list, positions: list) -> bytes:
-    from srs.kernel.flv import encode_tag
-    from srs.kernel.message import MSG_AMF0_DATA
-    from srs.protocol import amf0
-
     meta = type(meta)(meta)  # keep EcmaArray vs object
     meta["keyframes"] = {"times": [float(t) for t in times], "filepositions": [float(p) for p in positions]}
     return encode_tag(MSG_AMF0_DATA, 0, amf0.encode("onMetaData", meta))
@@ -50,10 +47,6 @@ def _meta_tag(meta: dict, times: list, positions: list) -> bytes:
 
 def inject(data: bytes) -> bytes:
     """The FLV ``data`` with a keyframe index in its onMetaData."""
-    from srs.kernel.flv import FlvHeader, scan_tags
-    from srs.kernel.message import MSG_AMF0_DATA, MSG_VIDEO
-    from srs.protocol.amf0 import EcmaArray
-
     header = FlvHeader.parse(data)
     head_size = header.data_offset + 4
     tags = scan_tags(data)
@@ -86,8 +79,6 @@ def inject(data: bytes) -> bytes:
 
 
 def main(argv) -> int:
-    from srs.kernel.errors import SrsError
-
     banner("inject flv file keyframes to metadata.")
     if len(argv) < 2:
         print(USAGE)

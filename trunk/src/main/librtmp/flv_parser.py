@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import sys
 
+from srs.app.rtmp.librtmp import print_packet
+from srs.kernel.errors import SrsError
+from srs.kernel.flv import scan_tags
 from srs.main.librtmp import banner, run, trace
 
 USAGE = """parse and show flv file detail
@@ -25,9 +28,6 @@ def hex16(data: bytes) -> str:
 
 def parse(path: str, out=None) -> int:
     """Print the tags; returns the number of tags (raises CodecError on a broken file)."""
-    from srs.app.rtmp.librtmp import print_packet
-    from srs.kernel.flv import scan_tags
-
     out = out or sys.stdout
     with open(path, "rb") as f:
         data = f.read()
@@ -47,8 +47,6 @@ def parse(path: str, out=None) -> int:
 
 
 def main(argv) -> int:
-    from srs.kernel.errors import SrsError
-
     banner("parse and show flv file detail.")
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)

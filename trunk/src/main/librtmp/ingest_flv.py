@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+from srs.app.rtmp.librtmp import RtmpSession
+from srs.kernel.errors import CodecError, ERROR_STREAM_CASTER_FLV_TAG, SrsError
+from srs.kernel.flv import FlvDecoder
 from srs.main.librtmp import Pacer, banner, patch, run, trace
 
 READ_SIZE = 64 * 1024
@@ -26,9 +29,6 @@ def parse_args(argv):
 
 def flv_messages(path: str):
     """Messages of an FLV file, read in pieces (big files are not loaded at once)."""
-    from srs.kernel.errors import ERROR_STREAM_CASTER_FLV_TAG, CodecError
-    from srs.kernel.flv import FlvDecoder
-
     dec = FlvDecoder()
     with open(path, "rb") as f:
         while True:
@@ -44,8 +44,6 @@ def flv_messages(path: str):
 
 def main(argv) -> int:
     patch()
-    from srs.app.rtmp.librtmp import RtmpSession
-    from srs.kernel.errors import SrsError
 
     args = parse_args(argv)
     banner("ingest flv file and publish to RTMP server like FFMPEG.")

@@ -16,6 +16,13 @@ import argparse
 import time
 from urllib.parse import urljoin
 
+import gevent
+import gevent.queue
+
+from srs.app.http.client import http_get
+from srs.app.rtmp.librtmp import RtmpSession
+from srs.kernel.errors import CodecError, HttpError, SrsError
+from srs.kernel.ts_demux import TsDemuxer
 from srs.main.librtmp import Pacer, banner, patch, run, trace
 
 STREAM_H264 = 0x1B
@@ -106,8 +113,6 @@ def parse_args(argv):
 
 class Ingester:
     def __init__(self, args):
-        import gevent.queue
-
         self.args = args
         self.frames = gevent.queue.Queue()
         self.seen: dict = {}        # segment url -> None (insertion ordered, bounded)
@@ -115,9 +120,6 @@ class Ingester:
         self.done = False
 
     def fetch(self, url: str, limit: int) -> bytes:
-        from srs.app.http.client import http_get
-        from srs.kernel.errors import HttpError
-
         status, body = http_get(url, timeout_s=10.0, max_bytes=limit)
         if status != 200:
             raise HttpError(f"GET {url}: status {status}", status=status)
@@ -125,11 +127,6 @@ class Ingester:
 
     def poll(self) -> None:
         """Fetcher greenlet: playlist -> new segments -> TS frames queued; None at the end."""
-        import gevent
-
-        from srs.kernel.errors import SrsError
-        from srs.kernel.ts_demux import TsDemuxer
-
         url = self.args.input
         try:
             while not self.done:
@@ -166,10 +163,6 @@ class Ingester:
 
     def publish(self, session) -> int:
         """Publisher: frames from the queue, paced, to the RTMP session; returns frames sent."""
-        import gevent.queue
-
-        from srs.kernel.errors import CodecError
-
         clock = Clock90k()
         pacer = Pacer(self.args.speed)
         sent = 0
@@ -200,10 +193,6 @@ class Ingester:
 
 def main(argv) -> int:
     patch()
-    import gevent
-
-    from srs.app.rtmp.librtmp import RtmpSession
-    from srs.kernel.errors import SrsError
 
     args = parse_args(argv)
     banner("ingest HLS and publish to RTMP server.")

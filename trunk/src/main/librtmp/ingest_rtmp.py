@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from srs.app.rtmp.librtmp import RtmpSession
+from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
 from srs.main.librtmp import banner, patch, run, trace
 
 
@@ -25,8 +27,6 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.rtmp.librtmp import RtmpSession
-    from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
 
     args = parse_args(argv)
     banner("ingest RTMP and publish to RTMP server like edge.")

@@ -11,6 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from srs.app.rtmp.librtmp import RtmpSession, print_packet
+from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
+from srs.kernel.flv import encode_tag, flv_header
 from srs.main.librtmp import banner, patch, run, trace
 
 
@@ -29,9 +32,6 @@ def parse_args(argv):
 
 def main(argv) -> int:
     patch()
-    from srs.app.rtmp.librtmp import RtmpSession, print_packet
-    from srs.kernel.errors import ERROR_SOCKET_TIMEOUT, SrsError
-    from srs.kernel.flv import encode_tag, flv_header
 
     args = parse_args(argv)
     banner("RTMP dump tool")

@@ -1,6 +1,7 @@
 """The HTTP API app served by gevent.pywsgi on loopback, exercised with our HTTP client."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -8,12 +9,14 @@ from types import SimpleNamespace
 
 import gevent
 import pytest
+from gevent import socket as gsocket
 from gevent.pywsgi import WSGIServer
 
 from srs.app.api.routes import ApiApp, ProcessInfo
+from srs.app.api.statistic import Statistic
 from srs.app.config.conf import Config
 from srs.app.http.client import http_request
-from srs.app.api.statistic import Statistic
+from srs.app.http.entry import ApiServer
 from srs.app.server.listener import ConnectionGate
 from srs.core.version import SIGNATURE, VERSION, VERSION_MAJOR
 from srs.kernel.errors import ConfigError
@@ -269,12 +272,6 @@ def test_many_concurrent_requests(api):
 def test_api_server_shares_the_gate_and_closes_idle_connections():
     """ApiServer (our Listener + pywsgi): past the gate's limit a client reads a canned 503
     without a request read; an idle keep-alive connection is closed after the idle timeout."""
-    import itertools
-
-    from gevent import socket as gsocket
-
-    from srs.app.http.entry import ApiServer
-
     ctx = Ctx(max_connections=1)
     ids = itertools.count(100)
     ctx.next_cid = lambda: next(ids)

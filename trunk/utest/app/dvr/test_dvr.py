@@ -15,40 +15,16 @@ import av
 import pytest
 
 from fixtures.api_server import ApiServer
-from srs.app.config.conf import Config
-from srs.app.dvr.plan import Dvr, Jitter, build_path, dvr_applies, make_hub_output, split_url
+from fixtures.hub_host import URL, VHOST, dvr_host, is_eos, looped
 from srs.app.dvr.flv import dvr_metadata
-from srs.app.http.hooks import HttpHooks
+from srs.app.dvr.plan import Dvr, Jitter, build_path, dvr_applies
 from srs.app.live.source import LiveSource, SourceOptions
-from srs.app.api.statistic import Statistic
 from srs.kernel.flv import iter_flv_tags
-from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO, Message
+from srs.kernel.message import MSG_AMF0_DATA, MSG_AUDIO, MSG_VIDEO
 from srs.protocol import amf0
+from srs.protocol.request import Request
 
-URL = "__defaultVhost__/live/livestream"
-VHOST = "__defaultVhost__"
 CID = 321
-
-
-class Host:
-    """The parts the Server gives the DVR (app.ports): config, hooks, statistic, cwd and a clock
-    that moves one second per call (so [timestamp] paths differ between segments)."""
-
-    def __init__(self, dvr_block: str, cwd: str, hooks_block: str = "", now_ms: int = 1_700_000_000_000):
-        self.config = Config.parse_text(f"listen 1935; vhost {VHOST} {{ dvr {{ {dvr_block} }} {hooks_block} }}")
-        self.cwd = cwd
-        self.statistic = Statistic()
-        self.hooks = HttpHooks(timeout_s=5.0, cwd=cwd)
-        self._now = now_ms
-
-    def now_ms(self) -> int:
-        self._now += 1000
-        return self._now
-
-    def dvr(self, source, vhost: str):
-        """The hub factory as the Server registers it, with this host's parts as its ports."""
-        return make_hub_output(source, vhost, config=lambda: self.config, clock=self.now_ms, hooks=self.hooks,
-                               clients=self.statistic, cwd=self.cwd)
 
 
 def dvr_conf(plan="session", path="./rec/[app]/[stream].[timestamp].flv", extra=""):
@@ -60,22 +36,6 @@ def msgs(media_flv):
     return list(iter_flv_tags(media_flv.data))
 
 
-def is_eos(m: Message) -> bool:
-    return m.kind == MSG_VIDEO and len(m.payload) > 1 and m.payload[1] == 2
-
-
-def looped(msgs, n, base=0):
-    """The fixture ``n`` times back to back as one publish (headers once, no end-of-sequence)."""
-    period = max(m.ts_ms for m in msgs) + 40
-    out = []
-    for i in range(n):
-        for m in msgs:
-            if is_eos(m) or (i and (m.kind == MSG_AMF0_DATA or m.seq_header)):
-                continue
-            out.append(m.with_ts(base + i * period + m.ts_ms))
-    return out
-
-
 def new_source(cid=CID) -> LiveSource:
     src = LiveSource(URL, SourceOptions())
     src.on_publish(cid)
@@ -84,7 +44,7 @@ def new_source(cid=CID) -> LiveSource:
 
 def record(host, messages, source=None, unpublish=True) -> Dvr:
     src = source or new_source()
-    out = host.dvr(src, VHOST)
+    out = host.dvr_output(src, VHOST)
     assert isinstance(out, Dvr)
     out.on_publish(src)
     for m in messages:
@@ -143,12 +103,10 @@ def test_build_path_templates_and_directory_form():
     assert build_path("/rec/[app]", "v", "live", "s", now) == f"/rec/live/s.{now}.flv"
 
 
-def test_apply_filter_and_url_split():
+def test_apply_filter():
     assert dvr_applies(("all",), "live", "a") and dvr_applies((), "live", "a")
     assert dvr_applies(("live/a", "live/b"), "live", "b")
     assert not dvr_applies(("live/a",), "live", "b") and not dvr_applies(("live/a",), "other", "a")
-    assert split_url("v/live/s") == ("v", "live", "s")
-    assert split_url("v/a/b/s") == ("v", "a/b", "s")
 
 
 @pytest.mark.parametrize("mode,raw,expected", [
@@ -175,15 +133,15 @@ def test_metadata_placeholders_are_numbers_at_known_offsets():
 
 def test_factory_disabled_or_filtered_returns_none(tmp_path):
     src = new_source()
-    assert Host("enabled off;", str(tmp_path)).dvr(src, VHOST) is None
-    assert Host(dvr_conf(extra="dvr_apply live/other;"), str(tmp_path)).dvr(src, VHOST) is None
-    assert isinstance(Host(dvr_conf(extra="dvr_apply live/livestream;"), str(tmp_path)).dvr(src, VHOST), Dvr)
+    assert dvr_host("enabled off;", str(tmp_path)).dvr_output(src, VHOST) is None
+    assert dvr_host(dvr_conf(extra="dvr_apply live/other;"), str(tmp_path)).dvr_output(src, VHOST) is None
+    assert isinstance(dvr_host(dvr_conf(extra="dvr_apply live/livestream;"), str(tmp_path)).dvr_output(src, VHOST), Dvr)
 
 
 # ------------------------------------------------------------------ session plan
 
 def test_session_flv_decodes_fully_with_patched_metadata(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf(), str(tmp_path))
+    host = dvr_host(dvr_conf(), str(tmp_path))
     out = record(host, msgs)
     [path] = out.files
     assert path.startswith("./rec/live/livestream.") and path.endswith(".flv")
@@ -202,7 +160,7 @@ def test_session_flv_decodes_fully_with_patched_metadata(tmp_path, msgs, media_f
 
 @pytest.mark.parametrize("jitter,first_ts", [("full", 0), ("zero", 0), ("off", 100000)])
 def test_time_jitter_for_file_timestamps(tmp_path, msgs, jitter, first_ts):
-    host = Host(dvr_conf(extra=f"time_jitter {jitter};"), str(tmp_path))
+    host = dvr_host(dvr_conf(extra=f"time_jitter {jitter};"), str(tmp_path))
     shifted = [m.with_ts(m.ts_ms + 100000) for m in msgs]
     out = record(host, shifted)
     with open(os.path.join(str(tmp_path), out.files[0]), "rb") as f:
@@ -212,9 +170,9 @@ def test_time_jitter_for_file_timestamps(tmp_path, msgs, jitter, first_ts):
 
 
 def test_republish_makes_a_new_session_file(tmp_path, msgs):
-    host = Host(dvr_conf(), str(tmp_path))
+    host = dvr_host(dvr_conf(), str(tmp_path))
     src = new_source()
-    out = host.dvr(src, VHOST)
+    out = host.dvr_output(src, VHOST)
     for _ in range(2):
         out.on_publish(src)
         for m in msgs:
@@ -225,7 +183,7 @@ def test_republish_makes_a_new_session_file(tmp_path, msgs):
 
 
 def test_tmp_file_is_playable_before_close(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf(), str(tmp_path))
+    host = dvr_host(dvr_conf(), str(tmp_path))
     half = [m for m in msgs if m.ts_ms < 2000 and not is_eos(m)]
     out = record(host, half, unpublish=False)
     [tmp] = files_in(str(tmp_path), ".flv.tmp")
@@ -244,7 +202,7 @@ def test_tmp_file_is_playable_before_close(tmp_path, msgs, media_flv):
 
 
 def test_wait_keyframe_drops_leading_non_keyframes(tmp_path, msgs):
-    host = Host(dvr_conf(), str(tmp_path))
+    host = dvr_host(dvr_conf(), str(tmp_path))
     first_key = next(i for i, m in enumerate(msgs) if m.kind == MSG_VIDEO and m.keyframe and not m.seq_header)
     # start the publish in the middle of a GOP: headers, then frames 5.. of the first GOP
     heads = [m for m in msgs if m.kind == MSG_AMF0_DATA or m.seq_header]
@@ -259,7 +217,7 @@ def test_wait_keyframe_drops_leading_non_keyframes(tmp_path, msgs):
 # ------------------------------------------------------------------ segment plan
 
 def test_segment_plan_cuts_at_keyframes_near_duration(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf("segment", extra="dvr_duration 2; dvr_wait_keyframe on;"), str(tmp_path))
+    host = dvr_host(dvr_conf("segment", extra="dvr_duration 2; dvr_wait_keyframe on;"), str(tmp_path))
     stream = looped(msgs, 3)  # 12 s, a keyframe every second
     out = record(host, stream)
     assert len(out.files) == 6
@@ -285,7 +243,7 @@ def test_segment_plan_cuts_at_keyframes_near_duration(tmp_path, msgs, media_flv)
 
 
 def test_segment_plan_without_wait_keyframe_cuts_on_duration(tmp_path, msgs):
-    host = Host(dvr_conf("segment", extra="dvr_duration 1.5; dvr_wait_keyframe off;"), str(tmp_path))
+    host = dvr_host(dvr_conf("segment", extra="dvr_duration 1.5; dvr_wait_keyframe off;"), str(tmp_path))
     out = record(host, looped(msgs, 1))
     assert len(out.files) == 3  # ~4 s / 1.5 s
     for rel in out.files[:-1]:
@@ -296,9 +254,9 @@ def test_segment_plan_without_wait_keyframe_cuts_on_duration(tmp_path, msgs):
 # ------------------------------------------------------------------ append plan
 
 def test_append_plan_continues_timestamps_across_publishes(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf("append", path="./rec/[app]/[stream].flv"), str(tmp_path))
+    host = dvr_host(dvr_conf("append", path="./rec/[app]/[stream].flv"), str(tmp_path))
     src = new_source()
-    out = host.dvr(src, VHOST)
+    out = host.dvr_output(src, VHOST)
     for i in range(2):
         out.on_publish(src)
         for m in msgs:  # the second publisher starts at 0 again
@@ -320,7 +278,7 @@ def test_append_plan_continues_timestamps_across_publishes(tmp_path, msgs, media
 
 
 def test_append_after_a_crash_drops_the_cut_tag(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf("append", path="./rec/[stream].flv"), str(tmp_path))
+    host = dvr_host(dvr_conf("append", path="./rec/[stream].flv"), str(tmp_path))
     out = record(host, msgs)
     path = os.path.join(str(tmp_path), "rec/livestream.flv")
     with open(path, "ab") as f:
@@ -335,7 +293,7 @@ def test_append_after_a_crash_drops_the_cut_tag(tmp_path, msgs, media_flv):
 
 
 def test_append_plan_refreshes_metadata_every_minute(tmp_path, msgs):
-    host = Host(dvr_conf("append", path="./rec/[stream].flv"), str(tmp_path))
+    host = dvr_host(dvr_conf("append", path="./rec/[stream].flv"), str(tmp_path))
     record(host, looped(msgs, 17), unpublish=False)  # ~68 s, still publishing
     _, obj, data = flv_meta(str(tmp_path / "rec/livestream.flv"))
     assert 60.0 <= obj["duration"] < 61.0  # patched once, at 60 s of media
@@ -345,7 +303,7 @@ def test_append_plan_refreshes_metadata_every_minute(tmp_path, msgs):
 # ------------------------------------------------------------------ mp4
 
 def test_mp4_session_plays_with_right_frame_count(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf(path="./rec/[app]/[stream].[timestamp].mp4"), str(tmp_path))
+    host = dvr_host(dvr_conf(path="./rec/[app]/[stream].[timestamp].mp4"), str(tmp_path))
     out = record(host, msgs)
     [rel] = out.files
     assert rel.endswith(".mp4") and files_in(str(tmp_path), ".tmp") == []
@@ -357,7 +315,7 @@ def test_mp4_session_plays_with_right_frame_count(tmp_path, msgs, media_flv):
 
 
 def test_mp4_segments_each_play(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf("segment", path="./rec/[stream].[timestamp].mp4", extra="dvr_duration 2;"), str(tmp_path))
+    host = dvr_host(dvr_conf("segment", path="./rec/[stream].[timestamp].mp4", extra="dvr_duration 2;"), str(tmp_path))
     out = record(host, looped(msgs, 2))
     assert len(out.files) == 4
     infos = [decode(os.path.join(str(tmp_path), rel)) for rel in out.files]
@@ -369,7 +327,7 @@ def test_mp4_segments_each_play(tmp_path, msgs, media_flv):
 
 
 def test_mp4_video_only_starts_after_probe(tmp_path, media_flv_video_only):
-    host = Host(dvr_conf(path="./rec/[stream].mp4"), str(tmp_path))
+    host = dvr_host(dvr_conf(path="./rec/[stream].mp4"), str(tmp_path))
     out = record(host, list(iter_flv_tags(media_flv_video_only.data)))
     info = decode(os.path.join(str(tmp_path), out.files[0]))
     assert info["video"] == media_flv_video_only.video_frames and info["audio"] == 0
@@ -380,7 +338,7 @@ def test_mp4_video_only_starts_after_probe(tmp_path, media_flv_video_only):
 def test_unwritable_path_never_raises(tmp_path, msgs, caplog):
     blocker = tmp_path / "file"
     blocker.write_bytes(b"x")
-    host = Host(dvr_conf(path=f"{blocker}/sub/[stream].flv"), str(tmp_path))
+    host = dvr_host(dvr_conf(path=f"{blocker}/sub/[stream].flv"), str(tmp_path))
     out = record(host, msgs)  # would raise out of on_publish/on_message otherwise
     assert out.files == [] and not out.active
     assert any("recording of" in r.getMessage() for r in caplog.records)
@@ -390,16 +348,16 @@ def test_disk_full_at_open_never_raises(tmp_path, msgs):
     rec = tmp_path / "rec"
     rec.mkdir()
     os.symlink("/dev/full", rec / "livestream.flv.tmp")  # every write fails with ENOSPC
-    host = Host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
+    host = dvr_host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
     out = record(host, msgs)
     assert out.files == [] and not out.active
 
 
 def test_write_error_mid_publish_stops_recording_only(tmp_path, msgs):
     """A file-size limit makes write() fail (EFBIG) in the middle of the stream."""
-    host = Host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
+    host = dvr_host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
     src = LiveSource(URL, SourceOptions())
-    out = host.dvr(src, VHOST)
+    out = host.dvr_output(src, VHOST)
     src.add_hub_output(out)
     src.on_publish(CID)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -426,9 +384,9 @@ def test_write_error_mid_publish_stops_recording_only(tmp_path, msgs):
 
 
 def test_through_a_live_source(tmp_path, msgs, media_flv):
-    host = Host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
+    host = dvr_host(dvr_conf(path="./rec/[stream].flv"), str(tmp_path))
     src = LiveSource(URL, SourceOptions())
-    src.add_hub_output(host.dvr(src, VHOST))
+    src.add_hub_output(host.dvr_output(src, VHOST))
     src.on_publish(CID)
     for m in msgs:
         src.on_message(m)
@@ -447,9 +405,8 @@ def hook_srv():
 def test_on_dvr_after_each_file(tmp_path, msgs, hook_srv):
     hook_srv.clear()
     hooks_block = f"http_hooks {{ enabled on; on_dvr {hook_srv.url('/api/v1/dvrs')}; }}"
-    host = Host(dvr_conf("segment", extra="dvr_duration 2;"), str(tmp_path), hooks_block)
+    host = dvr_host(dvr_conf("segment", extra="dvr_duration 2;"), str(tmp_path), hooks_block)
     req_stat = host.statistic
-    from srs.protocol.request import Request
     req = Request.from_url("rtmp://127.0.0.1/live/livestream", ip="10.2.3.4")
     req.update_vhost(VHOST)
     req_stat.on_client(CID, req, "fmle-publish", "10.2.3.4", None, 0)
@@ -469,7 +426,7 @@ def test_on_dvr_after_each_file(tmp_path, msgs, hook_srv):
 def test_no_on_dvr_when_hooks_disabled(tmp_path, msgs, hook_srv):
     hook_srv.clear()
     hooks_block = f"http_hooks {{ enabled off; on_dvr {hook_srv.url('/api/v1/dvrs')}; }}"
-    host = Host(dvr_conf(), str(tmp_path), hooks_block)
+    host = dvr_host(dvr_conf(), str(tmp_path), hooks_block)
     out = record(host, msgs)
     assert len(out.files) == 1 and host.hooks.pending() == 0
     assert not [e for e in hook_srv.received() if e.get("body", {}).get("action") == "on_dvr"]

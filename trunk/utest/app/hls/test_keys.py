@@ -2,8 +2,8 @@
 IV = the group's first sequence number), encrypted segment files, and the real server end to end —
 a player that fetches the keys over HTTP decodes every published frame.
 
-The segment/playlist side driven in-process (EXT-X-KEY lines, openssl decrypting each segment) is
-test_hls.py's test_aes128_keys.
+Also the segment/playlist side driven in-process (EXT-X-KEY lines, openssl decrypting each segment,
+ffmpeg's HLS demuxer fetching the keys): test_aes128_keys.
 """
 from __future__ import annotations
 
@@ -15,17 +15,22 @@ import urllib.request
 
 import av
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.padding import PKCS7
 
+from fixtures.hls_output import conf, decode_ts, parse_m3u8, publish
+from fixtures.hub_host import coded, hls_host, looped
 from fixtures.srs_server import SrsProcess, publish_flv, wait_for
 from srs.app.config.conf import Config
 from srs.app.hls.keys import KeyRing, SegmentFile, iv_for
-from srs.kernel.aes import Aes128CbcEncryptor
 from srs.app.server.file_root import PathOutsideRoot
+from srs.kernel.aes import Aes128CbcEncryptor
+from srs.kernel.message import MSG_VIDEO
 
 
 def hls_view(root, extra=""):
-    conf = Config.parse_text(f"listen 1935; vhost v {{ hls {{ enabled on; hls_path {root}; hls_keys on; {extra} }} }}")
-    return conf.vhost("v").hls
+    config = Config.parse_text(f"listen 1935; vhost v {{ hls {{ enabled on; hls_path {root}; hls_keys on; {extra} }} }}")
+    return config.vhost("v").hls
 
 
 def counting_random():
@@ -80,9 +85,6 @@ def test_key_file_name_outside_the_key_root_is_refused(tmp_path):
 
 
 def decrypt(key, iv, data):
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.padding import PKCS7
-
     d = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     u = PKCS7(128).unpadder()
     return u.update(d.update(data) + d.finalize()) + u.finalize()
@@ -190,3 +192,39 @@ def test_ffprobe_reads_an_encrypted_segment_only_with_its_key(tmp_path):
 
     assert frames_read(key.hex()) == (0, 25)
     assert frames_read(bytes(16).hex())[1] == 0  # the wrong key: garbage, not a stream
+
+
+def test_aes128_keys(tmp_path, av_msgs):
+    host = hls_host(conf(tmp_path, "hls_keys on; hls_fragments_per_key 2; hls_key_file_path %s;" % tmp_path),
+                str(tmp_path))
+    msgs = looped(av_msgs, 2)
+    out = publish(host, msgs)
+    m3u8 = tmp_path / "live" / "livestream.m3u8"
+    head, entries = parse_m3u8(m3u8)
+    assert [e["key"] for e in entries] == [
+        '#EXT-X-KEY:METHOD=AES-128,URI="livestream-0.key",IV=0x%032x' % 0, None,
+        '#EXT-X-KEY:METHOD=AES-128,URI="livestream-2.key",IV=0x%032x' % 2, None]
+    keys = {seq: (tmp_path / "live" / ("livestream-%d.key" % seq)).read_bytes() for seq in (0, 2)}
+    assert all(len(k) == 16 for k in keys.values()) and keys[0] != keys[2]
+    for seg in out.segments:
+        data = open(seg.path, "rb").read()
+        assert len(data) % 16 == 0 and not (data[0] == 0x47 and data[188] == 0x47)  # not clear TS
+    if shutil.which("openssl"):
+        total = 0
+        for seg in out.segments:
+            clear = subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-K", keys[seg.key_seq].hex(),
+                                    "-iv", seg.iv.hex(), "-in", seg.path], capture_output=True, timeout=10)
+            assert clear.returncode == 0, clear.stderr
+            plain = tmp_path / ("clear-%d.ts" % seg.seq)
+            plain.write_bytes(clear.stdout)
+            info = decode_ts(str(plain))
+            assert info["first_key"] is True
+            total += info["video"]
+        assert total == coded(msgs, MSG_VIDEO)
+    # ffmpeg's HLS demuxer fetches the key and decrypts: the playlist lines are right too.
+    # (A copy closed with ENDLIST: on the live playlist ffmpeg would wait for more segments.)
+    vod = tmp_path / "live" / "vod.m3u8"
+    vod.write_bytes(m3u8.read_bytes() + b"#EXT-X-ENDLIST\n")
+    with av.open(str(vod), options={"allowed_extensions": "ALL"}) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    assert frames == coded(msgs, MSG_VIDEO)

@@ -15,65 +15,26 @@ import uuid
 import av
 import pytest
 
-from srs.app.dvr import plan as dvr_mod
-from srs.app.hls import muxer as hls_mod
+from fixtures.hub_host import VHOST, Host
 from srs.app.config.conf import Config
 from srs.app.dvr.plan import Dvr
 from srs.app.ffmpeg.exec import Exec
-from srs.app.ffmpeg.process import ChildRegistry, ff_log_file
+from srs.app.ffmpeg.process import ff_log_file
 from srs.app.server.file_root import PathOutsideRoot, confine, confined_argument, template_root, unlink_confined
-from srs.app.hds import muxer as hds_mod
 from srs.app.hls.muxer import HlsStream
-from srs.app.hls.m3u8 import Segment
-from srs.app.http.hooks import HttpHooks
-from srs.app.live.source import LiveSource, SourceOptions, SourceRegistry
-from srs.app.api.statistic import Statistic
+from srs.kernel.m3u8 import Segment
+from srs.app.live.source import LiveSource, SourceOptions
 from srs.kernel.errors import ERROR_SYSTEM_PATH_OUTSIDE_ROOT
 from srs.kernel.flv import iter_flv_tags
 from srs.kernel.message import MSG_VIDEO
 
-VHOST = "__defaultVhost__"
 CID = 4242
-T0 = 1_700_000_000_000
 DEEP = "../" * 24  # deeper than any tmp_path: lands at "/"
 
 
-class Host:
-    """The parts the Server hands its components (app.ports; the ffmpeg ones still take the whole
-    host): the real Config, hooks and statistic, a connection table, a cwd, a clock."""
-
-    def __init__(self, vhost_body: str, cwd, top: str = ""):
-        self.config = Config.parse_text(f"listen 1935; {top} vhost {VHOST} {{ {vhost_body} }}")
-        self.cwd = str(cwd)
-        self.statistic = Statistic()
-        self.hooks = HttpHooks(timeout_s=5.0, cwd=self.cwd)
-        self.connections = {}
-        self.children = ChildRegistry()
-        self.rtmp_port = 1935
-        self.clock = T0
-        self._cid = 100
-        self.sources = SourceRegistry(lambda vhost: SourceOptions())
-        self.hls = hls_mod.HlsManager(config=lambda: self.config, clock=self.now_ms, hooks=self.hooks,
-                                      connections=self.connections, sources=self.sources, cwd=self.cwd)
-
-    def now_ms(self) -> int:
-        self.clock += 1000
-        return self.clock
-
-    # the hub factories as the Server registers them, with this host's parts as their ports
-    def hls_output(self, source, vhost: str):
-        return self.hls.output_for(source, vhost)
-
-    def dvr_output(self, source, vhost: str):
-        return dvr_mod.make_hub_output(source, vhost, config=lambda: self.config, clock=self.now_ms,
-                                       hooks=self.hooks, clients=self.statistic, cwd=self.cwd)
-
-    def hds_output(self, source, vhost: str):
-        return hds_mod.make_hub_output(source, vhost, config=lambda: self.config, cwd=self.cwd)
-
-    def next_cid(self) -> int:
-        self._cid += 1
-        return self._cid
+def stepping_host(vhost_body: str, cwd, top: str = "") -> Host:
+    """The shared host with a clock that moves one second per reading."""
+    return Host(vhost_body, cwd, top=top, step_ms=1000)
 
 
 @pytest.fixture(scope="module")
@@ -215,7 +176,7 @@ def source_of(vhost, app, stream) -> LiveSource:
 def test_hls_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index, caplog):
     vhost, app, stream = hostile(index, token)
     root = tmp_path / "html"
-    host = Host(hls_block(root, "hls_m3u8_file [vhost]/[app]/[stream].m3u8; "
+    host = stepping_host(hls_block(root, "hls_m3u8_file [vhost]/[app]/[stream].m3u8; "
                                 "hls_ts_file [vhost]/[app]/[stream]-[seq].ts;"), tmp_path)
     src = source_of(vhost, app, stream)
     out = host.hls_output(src, VHOST)
@@ -238,7 +199,7 @@ def test_hls_ts_template_refused_after_m3u8_ok(tmp_path, av_msgs, token, caplog)
     """A ts template with a client part the m3u8 template lacks: refused at the first segment, HLS
     stops for the publish, nothing written outside, one line."""
     root = tmp_path / "html"
-    host = Host(hls_block(root, "hls_m3u8_file [vhost].m3u8; hls_ts_file [app]/[stream]-[seq].ts; "
+    host = stepping_host(hls_block(root, "hls_m3u8_file [vhost].m3u8; hls_ts_file [app]/[stream]-[seq].ts; "
                                 "hls_on_error disconnect;"), tmp_path)
     src = source_of(VHOST, "../../" + token, "s")
     out = host.hls_output(src, VHOST)
@@ -251,7 +212,7 @@ def test_hls_ts_template_refused_after_m3u8_ok(tmp_path, av_msgs, token, caplog)
 
 def test_hls_key_file_refused(tmp_path, av_msgs, token, caplog):
     root, keys = tmp_path / "html", tmp_path / "keys"
-    host = Host(hls_block(root, f"hls_m3u8_file [vhost].m3u8; hls_ts_file [vhost]-[seq].ts; hls_keys on; "
+    host = stepping_host(hls_block(root, f"hls_m3u8_file [vhost].m3u8; hls_ts_file [vhost]-[seq].ts; hls_keys on; "
                                 f"hls_key_file_path {keys}; hls_key_file [app]/[stream]-[seq].key;"), tmp_path)
     src = source_of(VHOST, "../../" + token, "s")
     out = host.hls_output(src, VHOST)
@@ -264,7 +225,7 @@ def test_hls_key_file_refused(tmp_path, av_msgs, token, caplog):
 
 def honest_hls(tmp_path, av_msgs, extra=""):
     root = tmp_path / "html"
-    host = Host(hls_block(root, extra), tmp_path)
+    host = stepping_host(hls_block(root, extra), tmp_path)
     src = source_of(VHOST, "live", "honest")
     out = host.hls_output(src, VHOST)
     drive(out, src, av_msgs, unpublish=False)
@@ -312,7 +273,7 @@ def test_hls_refusal_leaves_other_outputs_and_streams(tmp_path, av_msgs, media_f
     the same manager writes its playlist."""
     root = tmp_path / "html"
     body = hls_block(root) + f" dvr {{ enabled on; dvr_plan session; dvr_path {tmp_path}/rec/fixed.flv; }}"
-    host = Host(body, tmp_path)
+    host = stepping_host(body, tmp_path)
     src = LiveSource(f"{VHOST}/../../{token}/s", SourceOptions())
     for factory in (host.hls_output, host.dvr_output):
         src.add_hub_output(factory(src, VHOST))
@@ -334,7 +295,7 @@ def test_hls_refusal_leaves_other_outputs_and_streams(tmp_path, av_msgs, media_f
 @pytest.mark.parametrize("index", range(6), ids=NAME_IDS)
 def test_dvr_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index, caplog):
     vhost, app, stream = hostile(index, token)
-    host = Host("dvr { enabled on; dvr_plan segment; dvr_duration 1; "
+    host = stepping_host("dvr { enabled on; dvr_plan segment; dvr_duration 1; "
                 "dvr_path ./rec/[vhost]/[app]/[stream].[timestamp].flv; }", tmp_path)
     src = LiveSource(f"{vhost}/{app}/{stream}", SourceOptions())
     src.on_publish(CID)
@@ -351,7 +312,7 @@ def test_dvr_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index
 def test_hds_hostile_names_write_nothing_outside(tmp_path, av_msgs, token, index, caplog):
     vhost, app, stream = hostile(index, token)
     root = tmp_path / "hds"
-    host = Host(f"hds {{ enabled on; hds_fragment 1; hds_window 3; hds_path {root}; }}", tmp_path)
+    host = stepping_host(f"hds {{ enabled on; hds_fragment 1; hds_window 3; hds_path {root}; }}", tmp_path)
     src = LiveSource(f"{vhost}/{app}/{stream}", SourceOptions())
     out = host.hds_output(src, VHOST)
     with caplog.at_level(logging.INFO):
@@ -396,7 +357,7 @@ def starts_nothing(out, url: str, caplog) -> LiveSource:
 def test_exec_refused_starts_nothing(tmp_path, token, case, caplog):
     """exec's default log (ff_log_dir) and its ``2>`` redirections with [param]: a name that leaves
     them starts no program and writes no file."""
-    host = Host("", tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
+    host = stepping_host("", tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
     app, param = ("../../" + token, "") if case == "app" else ("live", "?x=" + "../" * 8 + token)
     host.connections[CID] = Publisher(param)
     commands = [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[param].err"]]
@@ -409,7 +370,7 @@ def test_exec_refused_starts_nothing(tmp_path, token, case, caplog):
 def test_exec_redirect_inside_and_variables_not_redirections(tmp_path):
     """An honest stream keeps its redirection (inside its directory); a stream named ``>x`` is an
     argument, never a redirection."""
-    host = Host("", tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
+    host = stepping_host("", tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
     out = Exec(host, VHOST, "live", ">evil", [["/bin/true", "[stream]", f"2>{tmp_path}/logs/[app].err"]])
     variables = {"vhost": VHOST, "app": "live", "stream": ">evil", "param": ""}
     assert out.redirect_file(f"{tmp_path}/logs/[app].err", variables) == f"{tmp_path}/logs/live.err"
@@ -427,7 +388,7 @@ def test_exec_redirect_inside_and_variables_not_redirections(tmp_path):
 def test_exec_arguments_gain_no_escape(tmp_path, token, case, caplog):
     """With the log off (ff_log_dir /dev/null), a file argument such as ``./[app]-[stream].flv`` is
     still held to its template: no new ``..``, no NUL (Popen's ValueError), not absolute."""
-    host = Host("", tmp_path, top="ff_log_dir /dev/null;")
+    host = stepping_host("", tmp_path, top="ff_log_dir /dev/null;")
     template, app, stream = {"dotdot": ("./[app]-[stream].flv", "../../" + token, "s"),
                              "nul": ("./[app]-[stream].flv", "live", "a\x00b" + token),
                              "absolute": ("[app]-[stream].flv", str(tmp_path.parent) + "/" + token, "s")}[case]
@@ -449,7 +410,7 @@ def test_transcode_refused_starts_no_ffmpeg(tmp_path, token, stream, caplog):
     from srs.app.ffmpeg.transcode import Encoder
     body = ("transcode { enabled on; ffmpeg /bin/true; engine e { enabled on; vcodec copy; acodec copy; "
             "output ./out/[app]/[stream].flv; } }")
-    host = Host(body, tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
+    host = stepping_host(body, tmp_path, top=f"ff_log_dir {tmp_path}/logs;")
     vc = host.config.vhost(VHOST)
     app = ("../../" + token) if stream == "../x" else "live"
     stream = token if stream == "../x" else stream + token

@@ -1,13 +1,13 @@
-"""HLS naming and playlist text (SRS 2.0/3.0 srs_app_hls.cpp): path templates, segment URIs, m3u8.
+"""HLS naming and playlist text (SRS 2.0/3.0 srs_app_hls.cpp): segment and key URIs, the m3u8.
 
-Pure functions over values: the clock reading comes in as ``now_ms``, nothing touches the disk.
+Pure functions over values (kernel: no clock, no disk): the clock reading comes in as ``now_ms``.
+The path templates ([app], [2006]...) are kernel/path_template.py's.
 The playlist text is byte-for-byte what SRS writes (LF line ends, ``#EXTINF:<3 decimals>, no desc``,
 no ``#EXT-X-ENDLIST`` for live).
 """
 from __future__ import annotations
 
 import math
-import time
 from typing import List, Optional, Sequence
 
 
@@ -41,24 +41,6 @@ class Segment:
 
     def __repr__(self) -> str:
         return f"Segment(seq={self.seq}, {self.duration_ms}ms, {self.uri!r})"
-
-
-def build_stream(template: str, vhost: str, app: str, stream: str) -> str:
-    """``[vhost] [app] [stream]`` (srs_path_build_stream)."""
-    return template.replace("[vhost]", vhost).replace("[app]", app).replace("[stream]", stream)
-
-
-def build_timestamp(template: str, now_ms: int, utc: bool = False) -> str:
-    """``[2006] [01] [02] [15] [04] [05] [999] [timestamp]`` from ``now_ms`` (srs_path_build_timestamp)."""
-    if "[" not in template:
-        return template
-    tm = time.gmtime(now_ms / 1000.0) if utc else time.localtime(now_ms / 1000.0)
-    for var, value in (("[2006]", "%04d" % tm.tm_year), ("[01]", "%02d" % tm.tm_mon),
-                       ("[02]", "%02d" % tm.tm_mday), ("[15]", "%02d" % tm.tm_hour),
-                       ("[04]", "%02d" % tm.tm_min), ("[05]", "%02d" % tm.tm_sec),
-                       ("[999]", "%03d" % (now_ms % 1000)), ("[timestamp]", "%d" % now_ms)):
-        template = template.replace(var, value)
-    return template
 
 
 def dirname(path: str) -> str:

@@ -1,0 +1,53 @@
+"""Byte counters and their 30 s kbps average (SRS's srs_protocol_kbps.cpp SrsKbps), for the
+HTTP API's statistic of the server, its vhosts, streams and clients.
+
+Sans-IO: the caller adds the bytes it moved and calls ``sample(now_ms)`` with its clock.
+"""
+from __future__ import annotations
+
+import collections
+
+# kbps over this window, as SRS's *_30s figures.
+KBPS_WINDOW_MS = 30 * 1000
+
+
+class Kbps:
+    """Cumulative byte counters plus a sliding window of samples for the 30 s average."""
+
+    __slots__ = ("recv_bytes", "send_bytes", "_samples")
+
+    def __init__(self):
+        self.recv_bytes = 0
+        self.send_bytes = 0
+        self._samples: collections.deque = collections.deque()  # (time_ms, recv, send)
+
+    def add(self, recv: int, send: int) -> None:
+        self.recv_bytes += recv
+        self.send_bytes += send
+
+    def sample(self, now_ms: int) -> None:
+        self._samples.append((now_ms, self.recv_bytes, self.send_bytes))
+        # keep one sample at or before the window start so the average spans the whole window
+        while len(self._samples) > 2 and self._samples[1][0] <= now_ms - KBPS_WINDOW_MS:
+            self._samples.popleft()
+
+    def _kbps(self, index: int) -> int:
+        if len(self._samples) < 2:
+            return 0
+        first, last = self._samples[0], self._samples[-1]
+        elapsed_ms = last[0] - first[0]
+        if elapsed_ms <= 0:
+            return 0
+        # bytes * 8 / ms = kbit/s
+        return int((last[index] - first[index]) * 8 / elapsed_ms)
+
+    @property
+    def recv_kbps_30s(self) -> int:
+        return self._kbps(1)
+
+    @property
+    def send_kbps_30s(self) -> int:
+        return self._kbps(2)
+
+    def dumps(self) -> dict:
+        return {"recv_30s": self.recv_kbps_30s, "send_30s": self.send_kbps_30s}

@@ -1,0 +1,25 @@
+"""protocol/kbps: cumulative byte counters and the 30 s kbps window, driven by the caller's clock."""
+from __future__ import annotations
+
+from srs.protocol.kbps import KBPS_WINDOW_MS, Kbps
+
+
+def test_kbps_over_the_window():
+    k = Kbps()
+    k.sample(0)
+    k.add(1000, 125_000)
+    k.sample(1000)
+    assert (k.recv_kbps_30s, k.send_kbps_30s) == (8, 1000)  # bytes * 8 / ms
+    assert k.dumps() == {"recv_30s": 8, "send_30s": 1000}
+    assert (k.recv_bytes, k.send_bytes) == (1000, 125_000)
+
+
+def test_kbps_window_forgets_old_samples():
+    k = Kbps()
+    k.sample(0)
+    k.add(0, 1_000_000)
+    k.sample(1000)        # 8000 kbps burst
+    for t in range(2000, 2000 + KBPS_WINDOW_MS + 5000, 1000):
+        k.sample(t)       # then silence
+    assert k.send_kbps_30s == 0
+    assert Kbps().send_kbps_30s == 0  # no samples: 0, not a crash
