@@ -16,7 +16,7 @@ from typing import Dict, List
 
 import pytest
 
-from fixtures.srs_server import TRUNK, Player, SrsProcess, publish_bg
+from fixtures.srs_server import TRUNK, Player, SrsProcess, publish_bg, wait_for
 
 DATA = os.path.join(TRUNK, "utest", "data", "srs-confs")
 VERSIONS = ("3.0", "4.0", "5.0")
@@ -85,14 +85,18 @@ def runnable(text: str) -> str:
     return "daemon off;\nsrs_log_tank file;\nsrs_log_file {log};\npid {pid};\n" + text
 
 
-# confs whose features exist here; each carries a stream. (version, file, HTTP-FLV played too)
-START = [("5.0", "srs.conf", True), ("5.0", "rtmp.conf", False), ("5.0", "http.flv.live.conf", True),
-         ("5.0", "hls.conf", False), ("5.0", "docker.conf", True), ("4.0", "realtime.flv.conf", True),
-         ("3.0", "realtime.conf", False), ("5.0", "rtmp.kickoff.conf", False)]
+# confs whose features exist here; each carries a stream. (version, file, HTTP-FLV played too, a file
+# the conf's HLS/DVR writes under the server's folder: its name starts so)
+HTML = "objs/nginx/html/live/livestream"
+START = [("5.0", "srs.conf", True, HTML + ".m3u8"), ("5.0", "rtmp.conf", False, ""),
+         ("5.0", "http.flv.live.conf", True, ""), ("5.0", "hls.conf", False, HTML + ".m3u8"),
+         ("5.0", "docker.conf", True, HTML + ".m3u8"), ("4.0", "realtime.flv.conf", True, ""),
+         ("3.0", "realtime.conf", False, ""), ("5.0", "rtmp.kickoff.conf", False, ""),
+         ("5.0", "hls.origin.conf", False, HTML + ".m3u8"), ("5.0", "dvr.session.conf", False, HTML + ".")]
 
 
-@pytest.mark.parametrize("version,name,flv", START, ids=["%s/%s" % (v, n) for v, n, _ in START])
-def test_srs_conf_files_start_and_carry_a_stream(version, name, flv, tmp_path, media_flv):
+@pytest.mark.parametrize("version,name,flv,written", START, ids=["%s/%s" % (v, n) for v, n, _, _ in START])
+def test_srs_conf_files_start_and_carry_a_stream(version, name, flv, written, tmp_path, media_flv):
     with open(os.path.join(DATA, version, name)) as f:
         conf = runnable(f.read())
     with SrsProcess(tmp_path, conf=conf) as srs:
@@ -108,5 +112,9 @@ def test_srs_conf_files_start_and_carry_a_stream(version, name, flv, tmp_path, m
             p.join(30)
         for p in players:
             assert p.error is None and p.video_frames >= 30 and p.vcodec == "h264", (p.url, p.error, p.video_frames)
+        if written:
+            folder, prefix = os.path.split(os.path.join(srs.dir, written))
+            assert wait_for(lambda: os.path.isdir(folder) and any(f.startswith(prefix) for f in os.listdir(folder)),
+                            15), srs.output()[-3000:]
         if "rtc_server" in conf:  # the start logs what it ignores
             assert srs.wait_log("directive rtc_server is not implemented and ignored"), srs.output()[-3000:]
