@@ -127,3 +127,14 @@ def test_a_variable_of_an_unimplemented_directive_warns():
     assert Config.from_env(env).warnings == (
         "$SRS_RTC_SERVER_ENABLED: directive rtc_server.enabled is not implemented and ignored",
         "$SRS_VHOST_RTC_RTMP_TO_RTC: directive vhost.rtc.rtmp_to_rtc is not implemented and ignored")
+
+
+def test_a_reload_rereads_the_variables_of_an_env_only_config(tmp_path):
+    """SRS 5 with -e: a reload reads the environment again (not "no config file")."""
+    running = Config.from_env({"SRS_LISTEN": "1936"})
+    new = Config.reread(running, "", env={"SRS_LISTEN": "1937", "SRS_VHOST_HLS_ENABLED": "on"})
+    assert new.listen == (("0.0.0.0", 1937),) and new.vhost("__defaultVhost__").hls.enabled
+    conf = tmp_path / "a.conf"
+    conf.write_text("listen 1938;\n")
+    assert Config.reread(Config.load(str(conf), env={}), str(conf), env={}).listen == (("0.0.0.0", 1938),)
+    assert Config.reread(Config.parse_text("listen 1939;", file="<argv>"), "", env={}) is None  # -p/-x
