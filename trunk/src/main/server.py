@@ -167,6 +167,8 @@ def main(argv: "list | None" = None) -> int:
         sys.stderr.write(f"srs: cannot read config {opts.config}: {e.strerror}\n")
         return 1
     if opts.test:
+        for warning in config.warnings:  # accepted but ignored directives: never silently
+            sys.stderr.write(f"srs: config warning: {warning}\n")
         sys.stderr.write(f"config file {opts.config or config.file} syntax is ok\nconfig file is ok\n")
         return 0
 
@@ -192,6 +194,8 @@ def main(argv: "list | None" = None) -> int:
         sys.stderr.write(f"srs: cannot open log file {config.srs_log_file}: {e.strerror}\n")
         return 1
     log = logging.getLogger("srs.main")
+    for warning in config.warnings:  # accepted but ignored directives: never silently
+        log.warning("config: %s", warning)
     pidfile = PidFile(config.pid)
     try:
         pidfile.acquire()

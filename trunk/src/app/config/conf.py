@@ -2,6 +2,7 @@
 
     config = Config.load("conf/srs.conf")          # raises ConfigError (file:line in the message)
     config = Config.from_env(os.environ)            # srs -e: SRS_* variables only (env.py)
+    new = Config.reread(config, path)                # a reload: the file again, or -e's variables again
     config.listen                                    # (("0.0.0.0", 1935),)
     vhost = config.vhost("a.com")                    # exact name, else __defaultVhost__, else None
     vhost.hls.hls_fragment, vhost.mw_latency         # seconds / ms, SRS defaults applied
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Mapping, Optional, Tuple
 
-from srs.app.config.env import apply_env, env_root
+from srs.app.config.env import ENV_ONLY_FILE, apply_env, env_root, ignored_env
 from srs.app.config.parser import Directive, Parser
 from srs.app.config.reload import Change, Changes, diff
 from srs.app.config.schema import check, parse_endpoint, transform
@@ -57,6 +58,16 @@ class Config(View):
         return cls.from_tree(env_root(), env)
 
     @classmethod
+    def reread(cls, running: "Config", path: str, env: Optional[Mapping[str, str]] = None) -> Optional["Config"]:
+        """The config a reload (SIGHUP, raw API) builds: the file ``path`` again, or, for ``srs -e``, the
+        SRS_* variables again as SRS 5 does; None when there is nothing to read again (``-p/-x``'s
+        generated conf). ``env`` defaults to this process's."""
+        env = os.environ if env is None else env
+        if running.file == ENV_ONLY_FILE:
+            return cls.from_env(env)
+        return cls.load(path, env) if path else None
+
+    @classmethod
     def parse_text(cls, text: str, file: str = "<text>", env: Mapping[str, str] = EMPTY_ENV) -> "Config":
         return cls.from_tree(Parser().parse_text(text, file), env)
 
@@ -64,7 +75,7 @@ class Config(View):
     def from_tree(cls, root: Directive, env: Mapping[str, str] = EMPTY_ENV) -> "Config":
         transform(root)
         apply_env(root, env)
-        warnings = check(root)
+        warnings = check(root) + ignored_env(env)
         values = read(root, "")
         listen = root.get("listen")
         return cls(

@@ -18,6 +18,7 @@ from typing import List, Mapping, Optional, Tuple
 
 from srs.app.config.parser import Directive
 from srs.app.config.row import ANY, BLOCK, STRS, Row
+from srs.app.config.rows_unimplemented import NOT_IMPLEMENTED
 from srs.app.config.table import BY_PATH, ROWS
 
 ENV_ONLY_FILE = "<env>"  # the file name of an env-only config (messages, Config.file)
@@ -37,6 +38,30 @@ def _names(row: Row) -> Tuple[str, ...]:
 
 # (row, its variable names) for every row settable by environment
 ENV_ROWS: Tuple[Tuple[Row, Tuple[str, ...]], ...] = tuple((r, _names(r)) for r in ROWS if _names(r))
+
+
+def _ignored_name(row: Row) -> str:
+    """The variable SRS 5 reads for a row known here but not implemented ("" for none: removed rows,
+    blocks, rows under a block SRS reads no variable for)."""
+    if row.kind in (BLOCK, ANY) or row.ignored != NOT_IMPLEMENTED:
+        return ""
+    parent = row.parent
+    while parent:
+        if BY_PATH[parent].env is False:
+            return ""
+        parent = BY_PATH[parent].parent
+    return row.env_name
+
+
+# variable -> row, for the directives SRS 5 reads from the environment and this server does not implement
+IGNORED_ENV = {_ignored_name(r): r for r in ROWS if _ignored_name(r)}
+
+
+def ignored_env(env: Mapping[str, str]) -> List[str]:
+    """One warning per set variable of a directive that is not implemented (``SRS_RTC_SERVER_ENABLED``):
+    such a variable is known to SRS 5, so it is not silently dropped as an unknown one is."""
+    return ["$%s: directive %s is %s and ignored" % (name, row.path, row.ignored)
+            for name, row in IGNORED_ENV.items() if env.get(name)]
 
 
 def env_only(env: Mapping[str, str]) -> bool:

@@ -221,7 +221,8 @@ class _Tokenizer:
 
 
 class Parser:
-    """Builds the Directive tree of a file, following ``include`` (relative to the including file).
+    """Builds the Directive tree of a file, following ``include`` (a relative name: against the working
+    directory as SRS, else the including file's folder).
 
     ``read_file(path, limit) -> bytes`` reads one file (tests pass their own); the default reads
     only regular files and raises OSError past ``limit`` bytes.
@@ -315,7 +316,10 @@ class Parser:
         for name in node.args:
             if not name:
                 raise ConfigError("include of an empty file name", file=node.file, line=node.line)
-            path = name if os.path.isabs(name) else os.path.join(base, name)
+            # SRS opens the name as given, so a relative one is against the working directory (its
+            # include.conf says `include ./conf/include.vhost.conf;`, run from trunk/); when no such
+            # file is there, the including file's folder (this server's earlier rule) is tried
+            path = name if os.path.isabs(name) or os.path.lexists(name) else os.path.join(base, name)
             self._parse_into(parent, path, node, depth)
 
 

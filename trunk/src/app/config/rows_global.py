@@ -69,7 +69,8 @@ GLOBAL_ROWS = (
 
     block("stream_caster", field="stream_casters", many=True, reload="stream_caster", env=False),
     Row("stream_caster.enabled", FLAG, False),
-    Row("stream_caster.caster", Choice("mpegts_over_udp", "rtsp", "flv"), ""),
+    # SRS 5's gb28181 is accepted with a warning (schema: not implemented; app/casters skips it)
+    Row("stream_caster.caster", Choice("mpegts_over_udp", "rtsp", "flv", "gb28181"), ""),
     Row("stream_caster.output", STR, ""),
     Row("stream_caster.listen", ENDPOINT, (HOST_ANY, 0)),
     Row("stream_caster.rtp_port_min", PORT_OR_0, 0),  # 0: the default range

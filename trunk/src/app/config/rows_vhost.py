@@ -184,7 +184,8 @@ VHOST_ROWS = (
     Row("vhost.transcode.enabled", FLAG, False),
     Row("vhost.transcode.ffmpeg", STR, ""),
 ) + prefixed("vhost.transcode", _ENGINE) + (
-    block("vhost.ingest", field="ingests", many=True, args=(1, 1), reload="ingest", env=False),
+    # SRS takes `ingest {` without an id (demo.conf, ingest.rtsp.conf): its id is then ""
+    block("vhost.ingest", field="ingests", many=True, args=(0, 1), reload="ingest", env=False),
     Row("vhost.ingest.enabled", FLAG, False),
     block("vhost.ingest.input", flat=True),
     Row("vhost.ingest.input.type", Choice("file", "stream"), "file", field="input_type"),

@@ -18,7 +18,8 @@ import re
 from typing import Dict, List, Optional, Tuple
 
 from srs.app.config.parser import Directive, clip
-from srs.app.config.row import ANY, BLOCK, ENDPOINT, INT_RE, STR, STRS, Choice, Kind, Number
+from srs.app.config.row import ANY, BLOCK, ENDPOINT, FLAG, INT_RE, STR, STRS, Choice, Kind, Number
+from srs.app.config.rows_unimplemented import NOT_IMPLEMENTED, UNIMPLEMENTED_CASTERS
 from srs.app.config.table import CHILDREN
 from srs.kernel.errors import ConfigError
 
@@ -200,20 +201,20 @@ def check(root: Directive) -> List[str]:
         raise ConfigError("conf is empty", file=root.file)
     warnings: List[str] = []
     _check_block(root, "", "", warnings)
-    _check_semantics(root)
+    _check_semantics(root, warnings)
     return warnings
 
 
-def _check_block(parent: Directive, block: str, path: str, warnings: List[str]) -> None:
+def _check_block(parent: Directive, block: str, path: str, warnings: List[str], quiet: bool = False) -> None:
     """Checks ``parent``'s children against the rows of ``block`` (its table path); ``path`` is how
-    messages name it (clipped)."""
+    messages name it (clipped). ``quiet``: inside an ignored block, which has warned once for all."""
     rows = CHILDREN[block]
     for d in parent.children:
         row = rows.get(d.name)
         full = clip(_full(d, path), 120)
         if row is None:
             raise _fail(d, "unknown directive %s" % full)
-        if row.ignored:
+        if row.ignored and not quiet:
             warnings.append("%s: directive %s is %s and ignored" % (d.where(), full, row.ignored))
         spec = row.kind
         if spec == BLOCK:
@@ -223,7 +224,7 @@ def _check_block(parent: Directive, block: str, path: str, warnings: List[str]) 
             if not lo <= len(d.args) <= hi:
                 wanted = str(lo) if lo == hi else "%d-%d" % (lo, hi)
                 raise _fail(d, "directive %s takes %s argument(s), got %d" % (full, wanted, len(d.args)))
-            _check_block(d, row.path, full, warnings)
+            _check_block(d, row.path, full, warnings, quiet or bool(row.ignored))
         elif spec == ANY:
             if d.args and not d.block:
                 raise _fail(d, "directive %s must be a block { ... }" % full)
@@ -233,13 +234,18 @@ def _check_block(parent: Directive, block: str, path: str, warnings: List[str]) 
         else:
             if d.block:
                 raise _fail(d, "directive %s cannot be a block" % full)
-            _check_leaf(d, spec, full)
+            _check_leaf(d, spec, full, warnings)
 
 
-def _check_leaf(d: Directive, spec: Kind, full: str) -> None:
+def _check_leaf(d: Directive, spec: Kind, full: str, warnings: List[str]) -> None:
     if spec == STRS:
         return
-    if len(d.args) > 1:
+    if spec == FLAG and len(d.args) > 1:
+        # SRS reads a flag's first argument only: realtime.conf's `tcp_nodelay on` lacks its `;`, so
+        # SRS reads `tcp_nodelay on min_latency on;` as tcp_nodelay on (and loses min_latency): so do we
+        warnings.append("%s: directive %s has %d arguments, only the first is read (a missing ';'?)"
+                        % (d.where(), full, len(d.args)))
+    elif len(d.args) > 1:
         raise _fail(d, "directive %s takes one argument, got %d" % (full, len(d.args)))
     if spec == STR:
         return
@@ -256,7 +262,7 @@ def _check_leaf(d: Directive, spec: Kind, full: str) -> None:
         raise _fail(d, "directive %s is %s, expect one of %s" % (full, _show(value), "/".join(spec.choices)))
 
 
-def _check_semantics(root: Directive) -> None:
+def _check_semantics(root: Directive, warnings: List[str]) -> None:
     listens = root.get("listen")
     if listens is None or not listens.args:
         raise ConfigError('directive "listen" is empty', file=(listens or root).file,
@@ -268,6 +274,10 @@ def _check_semantics(root: Directive) -> None:
     if asprocess is not None and asprocess.arg() == "on" and (daemon is None or daemon.arg() != "off"):
         raise _fail(asprocess, "asprocess conflicts with daemon on")
     for caster in root.get_all("stream_caster"):
+        kind = caster.get("caster")
+        if kind is not None and kind.arg() in UNIMPLEMENTED_CASTERS:
+            warnings.append("%s: directive stream_caster.caster %s is %s and ignored"
+                            % (kind.where(), kind.arg(), NOT_IMPLEMENTED))
         lo, hi = caster.get("rtp_port_min"), caster.get("rtp_port_max")
         lo_port = int(lo.args[0]) if lo is not None and lo.args else 0
         hi_port = int(hi.args[0]) if hi is not None and hi.args else 0
@@ -279,10 +289,10 @@ def _check_semantics(root: Directive) -> None:
         if first is not None:
             raise _fail(vhost, "duplicated vhost %s (first at %s)" % (clip(vhost.args[0]), first.where()))
         names[vhost.args[0]] = vhost
-        _check_vhost(vhost)
+        _check_vhost(vhost, warnings)
 
 
-def _check_vhost(vhost: Directive) -> None:
+def _check_vhost(vhost: Directive, warnings: List[str]) -> None:
     cluster, forward = vhost.get("cluster"), vhost.get("forward")
     for d in [cluster.get("origin"), cluster.get("coworkers")] if cluster is not None else []:
         for arg in d.args if d is not None else ():
@@ -294,11 +304,18 @@ def _check_vhost(vhost: Directive) -> None:
     for rule in security.children if security is not None else ():
         if rule.name in ("allow", "deny"):
             check_security_rule(rule)
+    dash = vhost.get("dash")
+    enabled = dash.get("enabled") if dash is not None else None
+    if enabled is not None and enabled.arg() == "on":  # DASH is its own issue: until it lands, say so
+        warnings.append("%s: directive vhost.dash (vhost %s, enabled on) is %s and ignored"
+                        % (dash.where(), clip(vhost.args[0]), NOT_IMPLEMENTED))
     ids: Dict[str, Directive] = {}
     for ingest in vhost.get_all("ingest"):
-        if ingest.args[0] in ids:
-            raise _fail(ingest, "duplicated ingest id %s in vhost %s" % (clip(ingest.args[0]), clip(vhost.args[0])))
-        ids[ingest.args[0]] = ingest
+        ingest_id = ingest.arg(0, "")
+        if ingest_id in ids:
+            raise _fail(ingest, "duplicated ingest id %s in vhost %s"
+                        % (clip(ingest_id) or "(none)", clip(vhost.args[0])))
+        ids[ingest_id] = ingest
     engines = [e for t in vhost.get_all("transcode") + vhost.get_all("ingest") for e in t.get_all("engine")]
     for engine in engines:
         vcodec, acodec = engine.get("vcodec"), engine.get("acodec")

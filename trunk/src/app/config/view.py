@@ -271,7 +271,7 @@ class IngestConfig(Section):
 
     @classmethod
     def of(cls, d: Optional[Directive]) -> "IngestConfig":
-        return cls(id=d.args[0] if d is not None else "", **read(d, cls.PATHS[0]))
+        return cls(id=d.arg(0, "") if d is not None else "", **read(d, cls.PATHS[0]))
 
 
 class VhostConfig(View):

@@ -34,7 +34,7 @@ def vhost_text(body, head="listen 1935;\n"):
     ("listen 1935;\nvhost a {\n tcp_nodelay { }\n}", 3, "cannot be a block"),
     ("listen 1935;\nvhost a {\n gop_cache { }\n}", 3, "unknown directive vhost.gop_cache"),
     ("listen 1935;\nvhost {\n}", 2, "vhost takes 1 argument"),
-    ("listen 1935;\nvhost a {\n ingest { }\n}", 3, "ingest takes 1 argument"),
+    ("listen 1935;\nvhost a {\n ingest a b { }\n}", 3, "ingest takes 0-1 argument"),  # SRS takes `ingest {`
     ("listen 1935;\nhttp_api x { }", 2, "http_api takes 0 argument"),
 ])
 def test_unknown_or_misshapen_directives(text, line, fragment):
@@ -332,3 +332,49 @@ def test_many_flat_directives_check_in_linear_time():
     assert time.monotonic() - t0 < 10
     assert config.vhost("v").gop_cache is False and config.vhost("v").mw_latency == 100
 
+
+
+# --- SRS's leniency (issue 13 §2) and what is not implemented (§6) ----------------------------
+
+def test_ingest_without_an_id_as_srs():
+    config = load(vhost_text("ingest {\n enabled on;\n input { type file; url a.flv; }\n ffmpeg f;\n"
+                             " engine { enabled off; output rtmp://127.0.0.1/live/s; }\n}"))
+    (ingest,) = config.vhost("v").ingests
+    assert ingest.id == "" and ingest.enabled and ingest.input_url == "a.flv"
+    assert config.vhost("v").ingest("") is ingest
+    with pytest.raises(ConfigError, match=r"duplicated ingest id \(none\) in vhost v"):
+        load(vhost_text("ingest { }\ningest { }"))
+
+
+def test_a_flag_with_its_semicolon_missing_reads_the_first_argument_with_a_warning():
+    """SRS 3/4's realtime.conf: `tcp_nodelay on` then `min_latency on;` is one directive for SRS too."""
+    config = load(vhost_text("tcp_nodelay     on\n    min_latency     on;"))
+    assert config.vhost("v").tcp_nodelay is True and config.vhost("v").min_latency is False
+    assert config.warnings == ("t.conf:3: directive vhost.tcp_nodelay has 3 arguments, only the first is read "
+                               "(a missing ';'?)",)
+    with pytest.raises(ConfigError, match="takes one argument"):  # other kinds stay strict
+        load(vhost_text("chunk_size 4096 8192;"))
+
+
+@pytest.mark.parametrize("text,warning", [
+    ("listen 1935;\nrtc_server { enabled on; listen 8000; candidate $CANDIDATE; tcp { enabled on; } }",
+     "t.conf:2: directive rtc_server is not implemented and ignored"),
+    ("listen 1935;\nserver_id srs-1;", "t.conf:2: directive server_id is not implemented and ignored"),
+    (vhost_text("play { gop_cache_max_frames 2500; }"),
+     "t.conf:3: directive vhost.play.gop_cache_max_frames is not implemented and ignored"),
+    (vhost_text("dash { enabled on; }"),
+     "t.conf:3: directive vhost.dash (vhost v, enabled on) is not implemented and ignored"),
+    ("listen 1935;\nstream_caster { enabled on; caster gb28181; listen 9000; }",
+     "t.conf:2: directive stream_caster.caster gb28181 is not implemented and ignored"),
+])
+def test_what_is_not_implemented_warns_once(text, warning):
+    assert load(text).warnings == (warning,)
+
+
+def test_a_misspelt_name_inside_an_unimplemented_block_is_still_refused():
+    with pytest.raises(ConfigError, match="unknown directive rtc_server.candidat"):
+        load("listen 1935;\nrtc_server { candidat x; }")
+
+
+def test_dash_off_does_not_warn():
+    assert load(vhost_text("dash { enabled off; dash_fragment 30; }")).warnings == ()

@@ -118,3 +118,23 @@ def test_server_runs_from_environment_alone(tmp_path, media_flv):
         with urllib.request.urlopen(srs.api_url("api/v1/versions"), timeout=5) as r:
             assert json.loads(r.read())["code"] == 0
         assert srs.alive()
+
+
+def test_a_variable_of_an_unimplemented_directive_warns():
+    """SRS 5 reads SRS_RTC_SERVER_ENABLED: known, so not dropped silently as an unknown variable is."""
+    env = {"SRS_RTC_SERVER_ENABLED": "on", "SRS_VHOST_RTC_RTMP_TO_RTC": "on", "SRS_NOT_A_DIRECTIVE": "x",
+           "SRS_VHOST_HLS_HLS_CTX": ""}  # empty: not set
+    assert Config.from_env(env).warnings == (
+        "$SRS_RTC_SERVER_ENABLED: directive rtc_server.enabled is not implemented and ignored",
+        "$SRS_VHOST_RTC_RTMP_TO_RTC: directive vhost.rtc.rtmp_to_rtc is not implemented and ignored")
+
+
+def test_a_reload_rereads_the_variables_of_an_env_only_config(tmp_path):
+    """SRS 5 with -e: a reload reads the environment again (not "no config file")."""
+    running = Config.from_env({"SRS_LISTEN": "1936"})
+    new = Config.reread(running, "", env={"SRS_LISTEN": "1937", "SRS_VHOST_HLS_ENABLED": "on"})
+    assert new.listen == (("0.0.0.0", 1937),) and new.vhost("__defaultVhost__").hls.enabled
+    conf = tmp_path / "a.conf"
+    conf.write_text("listen 1938;\n")
+    assert Config.reread(Config.load(str(conf), env={}), str(conf), env={}).listen == (("0.0.0.0", 1938),)
+    assert Config.reread(Config.parse_text("listen 1939;", file="<argv>"), "", env={}) is None  # -p/-x

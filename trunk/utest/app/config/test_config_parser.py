@@ -103,6 +103,20 @@ def test_include_relative_to_including_file(tmp_path):
     assert gop.file.endswith("a.inc") and gop.line == 1
 
 
+def test_include_against_the_working_directory_first_as_srs(tmp_path, monkeypatch):
+    """SRS opens an include as named: its include.conf says `include ./conf/include.vhost.conf;` and runs from
+    trunk/. A file of that name in the working directory wins over one beside the including file."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "main.conf").write_text("listen 1935;\ninclude ./conf/vhost.conf;\n")
+    (tmp_path / "conf" / "vhost.conf").write_text("vhost from_cwd {}\n")
+    (tmp_path / "conf" / "conf").mkdir()
+    (tmp_path / "conf" / "conf" / "vhost.conf").write_text("vhost beside {}\n")
+    monkeypatch.chdir(tmp_path)
+    assert Config.load("conf/main.conf").vhost_names() == ("from_cwd",)
+    monkeypatch.chdir(tmp_path / "conf" / "conf")  # none there: the including file's folder
+    assert Config.load(str(tmp_path / "conf" / "main.conf")).vhost_names() == ("beside",)
+
+
 def test_include_several_files(tmp_path):
     (tmp_path / "main.conf").write_text("include l.conf v.conf;\n")
     (tmp_path / "l.conf").write_text("listen 1935;")

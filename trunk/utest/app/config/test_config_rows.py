@@ -171,8 +171,16 @@ def test_source_options_come_from_the_rows():
         SourceOptions(mw_latency=1)
 
 
-def test_an_ignored_row_is_accepted_with_a_warning():
-    for row in [r for r in ROWS if r.ignored]:
-        text = "listen 1935;\nvhost v { %s { %s x; } }" % (row.parent.split(".")[1], row.name)
-        warnings = Config.parse_text(text).warnings
-        assert warnings == ("<text>:2: directive %s is %s and ignored" % (row.path, row.ignored),)
+@pytest.mark.parametrize("row", [r for r in ROWS if r.ignored], ids=lambda r: r.path)
+def test_an_ignored_row_is_accepted_with_one_warning(row):
+    """A directive known but not implemented (or removed) warns once, naming itself; inside an ignored
+    block (rtc_server { candidate x; }) the block's warning is the one."""
+    names = row.path.split(".")
+    text = "%s x;" % names[-1] if row.kind != BLOCK else "%s { }" % names[-1]
+    warned = row
+    for depth in range(len(names) - 1, 0, -1):
+        block = BY_PATH[".".join(names[:depth])]
+        warned = block if block.ignored else warned
+        text = "%s %s{ %s }" % (names[depth - 1], "v " if block.args[0] else "", text)
+    config = Config.parse_text("listen 1935;\n" + text)
+    assert config.warnings == ("<text>:2: directive %s is %s and ignored" % (warned.path, warned.ignored),)

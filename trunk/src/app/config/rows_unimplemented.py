@@ -1,0 +1,80 @@
+"""The table's rows for SRS 4/5/6 directives this server does not implement (yet): accepted, warned.
+
+Every directive of SRS 4.0/5.0/6.0's check_normal_config whitelist and shipped conf files is a row
+(so their conf files pass ``-t`` and start), but what a row here names does nothing: the checker
+warns once per directive "directive X is not implemented and ignored" (schema.check), never
+silently. A block here (``rtc_server``, ``vhost.rtc``...) warns once for the whole block: its rows
+are listed so that a misspelt name inside it is still refused, as SRS refuses it.
+
+When a feature lands, its rows move to rows_global.py / rows_vhost.py with a kind, a default and a
+view field (and leave this file). The leaves here take any arguments (STRS): SRS's own values
+(``candidate $CANDIDATE;``, ``listen 8000;``) are accepted whatever they are, since nothing reads them.
+
+Order: after the implemented rows (a row's block must be declared above it, table.CHILDREN).
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+from srs.app.config.row import STRS, Row, block
+
+NOT_IMPLEMENTED = "not implemented"
+UNIMPLEMENTED_CASTERS = ("gb28181",)  # values of stream_caster.caster accepted with a warning
+
+
+def _leaves(parent: str, *names: str) -> Tuple[Row, ...]:
+    return tuple(Row(parent + "." + name if parent else name, STRS, ignored=NOT_IMPLEMENTED) for name in names)
+
+
+def _block(path: str, *names: str, args: Tuple[int, int] = (0, 0), many: bool = False) -> Tuple[Row, ...]:
+    return (block(path, ignored=NOT_IMPLEMENTED, args=args, many=many),) + _leaves(path, *names)
+
+
+UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
+    # --- top level (SRS 4/5/6 check_normal_config)
+    *_leaves("", "server_id", "srs_log_level_v2", "tcmalloc_release_rate", "query_latest_version",
+             "first_wait_for_qlv", "is_full", "in_docker"),
+    *_block("threads", "interval"),
+    *_block("circuit_breaker", "enabled", "high_threshold", "high_pulse", "critical_threshold", "critical_pulse",
+            "dying_threshold", "dying_pulse"),
+    *_block("tencentcloud_apm", "enabled", "team", "token", "endpoint", "service_name", "debug_logging"),
+    *_block("tencentcloud_cls", "enabled", "label", "tag", "secret_id", "secret_key", "endpoint", "topic_id",
+            "stat_heartbeat", "stat_streams", "debug_logging", "heartbeat_ratio", "streams_ratio"),
+    *_block("exporter", "enabled", "listen", "label", "tag"),
+    *_block("http_api.auth", "enabled", "username", "password"),
+    *_block("http_api.https", "enabled", "listen", "key", "cert"),
+    *_block("http_server.https", "enabled", "listen", "key", "cert"),
+    *_leaves("heartbeat", "ports"),
+    *_leaves("stats", "enabled"),
+    # WebRTC (its own issue): SRS 4's and 5's rtc_server, with its tcp and black_hole blocks
+    *_block("rtc_server", "enabled", "listen", "dir", "candidate", "ecdsa", "encrypt", "reuseport", "merge_nalus",
+            "protocol", "ip_family", "api_as_candidates", "resolve_api_domain", "keep_api_domain",
+            "use_auto_detect_network_ip", "sendmmsg", "perf_stat", "queue_length"),
+    block("rtc_server.tcp", ignored=NOT_IMPLEMENTED),
+    *_leaves("rtc_server.tcp", "enabled", "listen"),
+    block("rtc_server.black_hole", ignored=NOT_IMPLEMENTED),
+    *_leaves("rtc_server.black_hole", "enabled", "addr", "publisher"),
+    # SRT (its own issue)
+    *_block("srt_server", "enabled", "listen", "maxbw", "mss", "latency", "recvlatency", "peerlatency",
+            "connect_timeout", "peer_idle_timeout", "sendbuf", "recvbuf", "payloadsize", "default_app",
+            "sei_filter", "mix_correct", "tlpktdrop", "tsbpdmode", "passphrase", "pbkeylen", "default_streamid",
+            "tlpkdrop"),  # SRS 4's spelling
+    # GB28181 (SRS 4's and 5's stream_caster gb28181 and its sip block)
+    *_leaves("stream_caster", "host", "tcp_enable", "rtp_idle_timeout", "audio_enable", "wait_keyframe",
+             "jitterbuffer_enable", "auto_create_channel"),
+    *_block("stream_caster.sip", "enabled", "listen", "timeout", "reinvite", "candidate", "ack_timeout",
+            "keepalive_timeout", "host", "serial", "realm", "auto_play", "invite_port_fixed", "query_catalog_interval"),
+
+    # --- vhost
+    *_leaves("vhost.play", "gop_cache_max_frames", "mw_msgs"),
+    *_leaves("vhost.cluster", "protocol", "follow_client"),
+    *_leaves("vhost.publish", "try_annexb_first", "kickoff_for_idle"),
+    *_leaves("vhost.forward", "backend"),
+    *_leaves("vhost.hls", "hls_ctx", "hls_ts_ctx"),
+    *_leaves("vhost.http_remux", "drop_if_not_match", "has_audio", "has_video", "guess_has_av"),
+    *_leaves("vhost.dash", "dash_window_size", "dash_dispose", "dash_cleanup"),
+    *_block("vhost.rtc", "enabled", "nack", "twcc", "nack_no_copy", "bframe", "aac", "stun_timeout",
+            "stun_strict_check", "dtls_role", "dtls_version", "drop_for_pt", "rtc_to_rtmp", "pli_for_rtmp",
+            "rtmp_to_rtc", "keep_bframe", "opus_bitrate", "aac_bitrate", "keep_avc_nalu_sei"),
+    *_block("vhost.srt", "enabled", "srt_to_rtmp"),
+)
