@@ -10,7 +10,7 @@ Flow (see shared/design/architecture.md, "Fan-out that beats C++"):
   queue shrink does, and the drop is counted.
 
 Contracts: players join through ``attach`` with an ``Encoder`` (app/live/encoders.py); outputs that
-remux once per source are ``HubOutput``s (app/live/hub.py).
+remux once per source are ``HubOutput``s (below).
 
 Timestamps: with ``time_jitter full`` the source keeps one corrected, monotonic timeline (deltas
 outside +-250 ms become 10 ms, as SRS's jitter); every consumer sees it minus its base, the
@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Protocol, runtime_checkable
 
 import gevent
 
 from srs.app.config.table import SOURCE_OPTIONS
 from srs.app.live.encoders import Encoder, SharedEncoder
-from srs.app.live.hub import HubOutput
 from srs.core import performance
 from srs.kernel.codec import GOP_CODECS, video_codec_of
 from srs.kernel.errors import SrsError, StreamBusy
@@ -58,6 +57,25 @@ class SourceOptions:
         if vc is None:
             return cls()
         return cls(**{name: getattr(vc, field) for name, (field, _) in SOURCE_OPTIONS.items()})
+
+
+# ---- the hub-output contract: what a source calls on the outputs that remux its stream once
+# (HLS, DVR, HDS, forward, edge forward, transcode, exec).
+#
+# A source holds them in ``hub`` and calls them in the publisher's greenlet, so an output must not
+# block: it writes files or queues for its own greenlet. An output that raises from ``on_message`` is
+# removed (the others still get that message); one that raises from ``on_publish``/``on_unpublish``
+# is logged and kept, as before.
+@runtime_checkable  # the contract test checks every real hub output class with isinstance
+class HubOutput(Protocol):  # here, beside LiveSource, which it names: a module of its own made a cycle
+    def on_publish(self, source: "LiveSource") -> None:
+        """The stream starts (or the output joins a published stream, before its headers replay)."""
+
+    def on_message(self, msg: Message) -> None:
+        """One message of the publisher, after the source's hub-side bookkeeping, before jitter."""
+
+    def on_unpublish(self, source: "LiveSource") -> None:
+        """The stream stops (or the output leaves a published stream)."""
 
 
 class MixQueue:

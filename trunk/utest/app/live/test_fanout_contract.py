@@ -18,7 +18,7 @@ from srs.app.hds.muxer import HdsStream
 from srs.app.hls.muxer import HlsStream
 from srs.app.http.stream import attach_player
 from srs.app.live.encoders import RtmpEncoder
-from srs.app.live.hub import HubOutput
+from srs.app.live.source import HubOutput
 from srs.app.live.output import Output
 from srs.app.live.source import Consumer, LiveSource, SourceOptions
 from srs.kernel.flv import FlvDecoder
