@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 
 from srs.protocol.rtc.errors import ERROR_RTC_DTLS, RtcError
 
@@ -57,8 +57,8 @@ class DtlsCertificate:
     def context(self) -> SSL.Context:
         ctx = SSL.Context(SSL.DTLS_METHOD)
         ctx.set_options(SSL.OP_NO_TICKET)
-        ctx.use_certificate(crypto.X509.from_cryptography(self.cert))
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(self.key))
+        ctx.use_certificate(self.cert)
+        ctx.use_privatekey(self.key)
         # WebRTC peers use self-signed certificates: the check is the SDP fingerprint (below),
         # so accept any chain here but require the peer to present one.
         ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: True)
@@ -78,6 +78,7 @@ class DtlsSession:
         self.role = role
         self.peer_fingerprint = peer_fingerprint.upper()
         self.done = False
+        self.closed = False       # the peer sent close_notify: the session ends normally
         self.datagrams_in = 0
         self._ssl = SSL.Connection(context or certificate.context(), None)
         if role == "active":
@@ -100,6 +101,8 @@ class DtlsSession:
             self._ssl.bio_write(bytes(datagram))
         except SSL.Error as e:
             raise DtlsError(f"DTLS bio_write: {e}") from None
+        if self.closed:
+            return []
         if self.done:
             return self._drain_application()
         return self._step()
@@ -152,7 +155,7 @@ class DtlsSession:
         except SSL.WantReadError:
             pass
         except SSL.ZeroReturnError:
-            raise DtlsError("DTLS close_notify from the peer") from None
+            self.closed = True
         except SSL.Error as e:
             raise DtlsError(f"DTLS read: {e}") from None
         out.extend(self._outgoing())

@@ -1,0 +1,107 @@
+"""A test-only WebRTC peer on one UDP socket (127.0.0.1), built from our sans-IO parts and app/rtc:
+it answers one offer with protocol/rtc/sdp.py, answers STUN binding requests (ICE-lite), runs the
+DTLS server handshake (app/rtc/dtls.py), then sends the given RTP packets through SRTP
+(app/rtc/srtp.py), paced, and unprotects what the peer sends (RTCP) to count it.
+
+It is not the server (that comes next session): one OS thread, one peer, no config.
+"""
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+
+from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
+from srs.app.rtc.srtp import SrtpSession
+from srs.protocol.rtc import stun
+from srs.protocol.rtc.sdp import LocalIce, build_answer, negotiate, parse_offer
+
+PACKET_INTERVAL_S = 0.002     # paced: no burst over the receiver's socket buffer on a loaded box
+DTLS_RETRANSMIT_CHECK_S = 0.05
+
+
+class RtcHarness:
+    def __init__(self, certificate: DtlsCertificate | None = None):
+        self.certificate = certificate or DtlsCertificate.generate()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.ufrag, self.pwd = "srsufrag", "srs0pwd0for0the0interop0test0000"
+        self.peer = None
+        self.dtls: DtlsSession | None = None
+        self.srtp: SrtpSession | None = None
+        self.packets: list = []          # RtpPacket to send after DTLS
+        self.binding_requests = 0
+        self.rtcp_in = 0
+        self.errors: list = []
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def answer(self, offer_sdp: str, publish: bool, ssrcs=None, stream: str = "live/livestream") -> str:
+        offer = parse_offer(offer_sdp)
+        self.negotiation = negotiate(offer, publish=publish)
+        local = LocalIce(self.ufrag, self.pwd, self.certificate.fingerprint,
+                         [("127.0.0.1", self.port)], ssrcs or {}, cname="srsinterop")
+        fp = offer.fingerprint or next(m.fingerprint for m in offer.media if m.fingerprint)
+        algo, _, value = fp.partition(" ")
+        self.dtls = DtlsSession(self.certificate, self.negotiation.setup,
+                                value if algo == "sha-256" else "")
+        self.remote_pwd = offer.remote_ice()[1]
+        return build_answer(self.negotiation, local, publish, stream, session_id=1)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(10)
+        self.sock.close()
+
+    def _run(self):
+        queue = None
+        next_send = 0.0
+        while not self._stop.is_set():
+            timeout = DTLS_RETRANSMIT_CHECK_S
+            if queue:
+                timeout = max(0.0, min(timeout, next_send - time.monotonic()))
+            readable, _, _ = select.select([self.sock], [], [], timeout)
+            if readable:
+                data, addr = self.sock.recvfrom(65536)
+                try:
+                    self._on_datagram(data, addr)
+                except Exception as e:  # a test harness: keep going, the test asserts on errors
+                    self.errors.append(repr(e))
+            if self.dtls and not self.dtls.done and self.peer and self.dtls.timeout() == 0:
+                for out in self.dtls.handle_timeout():
+                    self.sock.sendto(out, self.peer)
+            if self.srtp is not None and queue is None:
+                queue = list(self.packets)
+                next_send = time.monotonic()
+            if queue and time.monotonic() >= next_send:
+                pkt = queue.pop(0)
+                self.sock.sendto(self.srtp.protect(pkt.build()), self.peer)
+                self.sent += 1
+                next_send += PACKET_INTERVAL_S
+
+    def _on_datagram(self, data: bytes, addr) -> None:
+        kind = stun.classify(data)
+        if kind == stun.PACKET_STUN:
+            req = stun.BindingRequest.parse(data)
+            if req.local_ufrag != self.ufrag:
+                raise ValueError(f"STUN for ufrag {req.local_ufrag}")
+            req.verify(self.pwd)
+            self.binding_requests += 1
+            self.peer = addr      # ICE-lite: every request refreshes the peer address
+            self.sock.sendto(req.success(self.pwd, addr[0], addr[1]), addr)
+        elif kind == stun.PACKET_DTLS and self.dtls is not None:
+            self.peer = self.peer or addr
+            for out in self.dtls.feed(data):
+                self.sock.sendto(out, addr)
+            if self.dtls.done and self.srtp is None:
+                self.srtp = SrtpSession(*self.dtls.srtp_keys())
+        elif kind == stun.PACKET_RTCP and self.srtp is not None:
+            self.srtp.unprotect_rtcp(data)
+            self.rtcp_in += 1
