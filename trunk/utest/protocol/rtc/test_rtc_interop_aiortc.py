@@ -28,6 +28,8 @@ def packetize_source(pt: int) -> tuple:
         if body[1] == 0:
             pk.set_sequence_header(body[5:])
             continue
+        if body[1] != 1:                         # 2 is the end-of-sequence tag: no access unit
+            continue
         packets += pk.packetize(body[5:], msg.ts_ms * 90, msg.keyframe)
         frames += 1
     return packets, frames
