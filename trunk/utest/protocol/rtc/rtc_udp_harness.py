@@ -22,7 +22,7 @@ DTLS_RETRANSMIT_CHECK_S = 0.05
 
 
 class RtcHarness:
-    def __init__(self, certificate: DtlsCertificate | None = None):
+    def __init__(self, certificate: DtlsCertificate | None = None, realtime: bool = False):
         self.certificate = certificate or DtlsCertificate.generate()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -32,6 +32,7 @@ class RtcHarness:
         self.dtls: DtlsSession | None = None
         self.srtp: SrtpSession | None = None
         self.packets: list = []          # RtpPacket to send after DTLS
+        self.realtime = realtime         # pace by RTP timestamp (a browser renders in real time)
         self.binding_requests = 0
         self.rtcp_in = 0
         self.errors: list = []
@@ -79,12 +80,17 @@ class RtcHarness:
                     self.sock.sendto(out, self.peer)
             if self.srtp is not None and queue is None:
                 queue = list(self.packets)
-                next_send = time.monotonic()
+                start = next_send = time.monotonic()
+                ts0 = queue[0].timestamp if queue else 0
             if queue and time.monotonic() >= next_send:
                 pkt = queue.pop(0)
                 self.sock.sendto(self.srtp.protect(pkt.build()), self.peer)
                 self.sent += 1
-                next_send += PACKET_INTERVAL_S
+                if self.realtime and queue:
+                    next_send = max(next_send + PACKET_INTERVAL_S / 4,
+                                    start + ((queue[0].timestamp - ts0) & 0xFFFFFFFF) / 90000)
+                else:
+                    next_send += PACKET_INTERVAL_S
 
     def _on_datagram(self, data: bytes, addr) -> None:
         kind = stun.classify(data)
