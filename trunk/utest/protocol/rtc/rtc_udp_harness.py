@@ -14,7 +14,10 @@ import time
 
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
 from srs.app.rtc.srtp import SrtpSession
-from srs.protocol.rtc import stun
+from srs.protocol.rtc import rtcp, stun
+from srs.protocol.rtc.jitter import JitterBuffer
+from srs.protocol.rtc.rtp_h264 import H264Reassembler
+from srs.protocol.rtp import RtpPacket
 from srs.protocol.rtc.sdp import LocalIce, build_answer, negotiate, parse_offer
 
 PACKET_INTERVAL_S = 0.002     # paced: no burst over the receiver's socket buffer on a loaded box
@@ -36,6 +39,12 @@ class RtcHarness:
         self.binding_requests = 0
         self.rtcp_in = 0
         self.errors: list = []
+        # publish direction: SRTP in -> jitter buffer (NACKs back) -> H.264 access units
+        self.jitter = JitterBuffer(capacity=512, max_wait_ms=1000)
+        self.reassembler = H264Reassembler()
+        self.units: list = []            # (rtp timestamp, avcc bytes, keyframe)
+        self.nacks_sent = 0
+        self.rtp_in = 0
         self.sent = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -75,6 +84,8 @@ class RtcHarness:
                     self._on_datagram(data, addr)
                 except Exception as e:  # a test harness: keep going, the test asserts on errors
                     self.errors.append(repr(e))
+            if self.srtp is not None and self.peer:
+                self._jitter_tick(int(time.monotonic() * 1000))
             if self.dtls and not self.dtls.done and self.peer and self.dtls.timeout() == 0:
                 for out in self.dtls.handle_timeout():
                     self.sock.sendto(out, self.peer)
@@ -109,5 +120,21 @@ class RtcHarness:
             if self.dtls.done and self.srtp is None:
                 self.srtp = SrtpSession(*self.dtls.srtp_keys())
         elif kind == stun.PACKET_RTCP and self.srtp is not None:
-            self.srtp.unprotect_rtcp(data)
+            rtcp.parse_compound(self.srtp.unprotect_rtcp(data))
             self.rtcp_in += 1
+        elif kind == stun.PACKET_RTP and self.srtp is not None:
+            pkt = RtpPacket.parse(self.srtp.unprotect(data))
+            video = self.negotiation.track("video")
+            if video is not None and pkt.payload_type == video.pt:
+                self.rtp_in += 1
+                self.media_ssrc = pkt.ssrc
+                self.jitter.push(pkt, int(time.monotonic() * 1000))
+
+    def _jitter_tick(self, now_ms: int) -> None:
+        lost = self.jitter.nacks(now_ms)
+        if lost:
+            nack = rtcp.Nack(1, self.media_ssrc, lost).build()
+            self.sock.sendto(self.srtp.protect_rtcp(nack), self.peer)
+            self.nacks_sent += 1
+        for pkt in self.jitter.pop(now_ms):
+            self.units += self.reassembler.push(pkt)
