@@ -43,7 +43,13 @@ class JitterBuffer:
         if self.next is None:
             self.next = seq
             self._highest = seq
-        if self._diff(seq, self.next) < 0:
+        behind = self._diff(seq, self.next)
+        if behind < -self.capacity:      # far behind: the publisher restarted its sequence
+            self.gave_up += len(self._missing)
+            self._held.clear()
+            self._missing.clear()
+            self.next = self._highest = seq
+        elif behind < 0:
             self.late += 1               # already released or skipped: too late to use
             return
         if seq in self._held:

@@ -75,8 +75,9 @@ class Nack:
 
     def __init__(self, sender_ssrc, media_ssrc, lost):
         self.sender_ssrc, self.media_ssrc = sender_ssrc, media_ssrc
-        self.lost = sorted(set(s & 0xFFFF for s in lost), key=lambda s: (s - lost[0]) & 0xFFFF) \
-            if lost else []
+        first = lost[0] & 0xFFFF if lost else 0
+        # sorted by distance from the first one, so a list across the 16-bit wrap stays in order
+        self.lost = sorted({s & 0xFFFF for s in lost}, key=lambda s: (s - first) & 0xFFFF)
 
     def build(self) -> bytes:
         fci, i = [], 0

@@ -150,7 +150,10 @@ class StunMessage:
                     raise StunError(f"FINGERPRINT of {alen} bytes")
                 msg._fp_at = pos
             elif msg._mi_at >= 0:
-                pass  # RFC 8489 14.5: attributes after MESSAGE-INTEGRITY (but FINGERPRINT) are ignored
+                # RFC 8489 14.5: attributes after MESSAGE-INTEGRITY (but FINGERPRINT) are not
+                # covered by it, so they are skipped rather than trusted
+                pos = pos + 4 + _pad4(alen)
+                continue
             msg.attrs.append((atype, data[pos + 4:end]))
             pos = pos + 4 + _pad4(alen)
         if pos != n:

@@ -64,8 +64,10 @@ def test_packetizer_uses_stap_a_before_keyframes_and_fu_a_above_the_mtu():
     assert NALU_FU_A in kinds and all(len(p.payload) <= 600 for p in packets)
     assert sum(p.marker for p in packets) == len(units)
     assert packets[0].seq == 65000 and packets[-1].seq == (65000 + len(packets) - 1) & 0xFFFF
-    sps, pps = parameter_sets(H264Reassembler().push(packets[0]) or [[]][0])
-    assert sps is None and pps is None   # a lone STAP-A is not yet a whole access unit
+    out = H264Reassembler()
+    first = [u for p in packets[:kinds.index(NALU_FU_A) + 40] for u in out.push(p)][0]
+    cfg = AvcConfig.parse(_header)
+    assert first[2] and parameter_sets(avcc_split(first[1])) == (cfg.sps[0], cfg.pps[0])
 
 
 def test_round_trip_through_wire_bytes_decodes_every_frame():
@@ -119,6 +121,10 @@ def test_jitter_buffer_gives_up_after_max_wait_and_counts_nack_tries():
     assert [p.seq for p in jb.pop(100)] == [1] and jb.gave_up == 1
     jb.push(mk(0), 101)
     assert jb.late == 1
+    jb.push(mk(30000), 102)                                       # a restarted publisher: resync
+    assert [p.seq for p in jb.pop(102)] == [30000] and jb.late == 1
+    jb.push(mk(100), 103)                                         # far behind: also a restart
+    assert [p.seq for p in jb.pop(103)] == [100] and jb.late == 1
 
 
 def test_nack_ring_misses_overwritten_slots():

@@ -54,6 +54,16 @@ def test_our_binding_success_is_what_an_agent_accepts():
     assert resp.check_integrity(b"server-pwd-0123456789ab")
 
 
+def test_attributes_after_message_integrity_are_not_trusted():
+    msg = stun.StunMessage(stun.BINDING_REQUEST, bytes(12), [(stun.ATTR_USERNAME, b"a:b")])
+    signed = msg.build(b"key", fingerprint=False)
+    # append an unsigned USE-CANDIDATE after MESSAGE-INTEGRITY and fix up the length
+    forged = bytearray(signed + bytes((0x00, 0x25, 0, 0)))
+    forged[2:4] = (len(forged) - 20).to_bytes(2, "big")
+    parsed = stun.StunMessage.parse(bytes(forged))
+    assert parsed.check_integrity(b"key") and not parsed.use_candidate
+
+
 def test_classify_by_first_byte():
     assert stun.classify(RFC5769_REQUEST) == stun.PACKET_STUN
     assert stun.classify(bytes([0x80, 96]) + bytes(10)) == stun.PACKET_RTP
