@@ -210,6 +210,36 @@ class TransportCc:
         return cls(sender, media, base, ref_us, ref_fb & 0xFF, packets)
 
 
+def transport_sequence(extension, ext_id: int):
+    """The transport-wide sequence number from an RTP header extension ``(profile, bytes)``
+    (RFC 8285 one-byte 0xBEDE or two-byte 0x100x form), or None when the packet has none."""
+    if not extension or not ext_id:
+        return None
+    profile, data = extension
+    one_byte = profile == 0xBEDE
+    if not one_byte and profile & 0xFFF0 != 0x1000:
+        return None
+    pos = 0
+    while pos < len(data):
+        if data[pos] == 0:                      # padding
+            pos += 1
+            continue
+        if one_byte:
+            ident, size, pos = data[pos] >> 4, (data[pos] & 0x0F) + 1, pos + 1
+            if ident == 15:
+                return None
+        else:
+            if pos + 2 > len(data):
+                return None
+            ident, size, pos = data[pos], data[pos + 1], pos + 2
+        if pos + size > len(data):
+            return None
+        if ident == ext_id and size == 2:
+            return struct.unpack_from(">H", data, pos)[0]
+        pos += size
+    return None
+
+
 class RtcpUnknown:
     def __init__(self, pt, count, body):
         self.pt, self.count, self.body = pt, count, body

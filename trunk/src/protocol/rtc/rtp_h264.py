@@ -102,6 +102,8 @@ class H264Reassembler:
 
     def __init__(self):
         self._depacketizer = H264Depacketizer()
+        self._padding = 0          # padding-only packets seen (bandwidth probes)
+        self.padding_packets = 0
 
     @property
     def lost(self) -> int:
@@ -112,6 +114,16 @@ class H264Reassembler:
         return self._depacketizer.dropped
 
     def push(self, pkt: RtpPacket) -> list:
+        if not pkt.payload:
+            # Chromium probes bandwidth with padding-only packets on the media SSRC (no RTX
+            # negotiated). They use sequence numbers, so the ones after them are renumbered to
+            # keep real losses, and only those, visible to the reassembly.
+            self._padding += 1
+            self.padding_packets += 1
+            return []
+        if self._padding:
+            pkt = RtpPacket(pkt.payload_type, (pkt.seq - self._padding) & 0xFFFF, pkt.timestamp,
+                            pkt.ssrc, pkt.payload, pkt.marker)
         try:
             units = self._depacketizer.push(pkt)
         except CodecError as e:

@@ -44,7 +44,13 @@ class RtcHarness:
         self.reassembler = H264Reassembler()
         self.units: list = []            # (rtp timestamp, avcc bytes, keyframe)
         self.nacks_sent = 0
+        # transport-cc: Chromium's pacer stops sending when its feedback never comes
+        self.twcc_arrivals: dict = {}    # transport seq -> arrival us
+        self.twcc_next = None            # first transport seq not yet reported
+        self.twcc_feedbacks = 0
+        self._twcc_due = 0.0
         self.rtp_in = 0
+        self.rtp_all = 0
         self.sent = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -67,7 +73,8 @@ class RtcHarness:
 
     def close(self):
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
         self.sock.close()
 
     def _run(self):
@@ -85,7 +92,10 @@ class RtcHarness:
                 except Exception as e:  # a test harness: keep going, the test asserts on errors
                     self.errors.append(repr(e))
             if self.srtp is not None and self.peer:
-                self._jitter_tick(int(time.monotonic() * 1000))
+                try:
+                    self._jitter_tick(int(time.monotonic() * 1000))
+                except Exception as e:  # as above: recorded for the test's assertions
+                    self.errors.append(repr(e))
             if self.dtls and not self.dtls.done and self.peer and self.dtls.timeout() == 0:
                 for out in self.dtls.handle_timeout():
                     self.sock.sendto(out, self.peer)
@@ -124,13 +134,41 @@ class RtcHarness:
             self.rtcp_in += 1
         elif kind == stun.PACKET_RTP and self.srtp is not None:
             pkt = RtpPacket.parse(self.srtp.unprotect(data))
+            self.rtp_all += 1
+            self._twcc_record(pkt)
             video = self.negotiation.track("video")
             if video is not None and pkt.payload_type == video.pt:
                 self.rtp_in += 1
                 self.media_ssrc = pkt.ssrc
                 self.jitter.push(pkt, int(time.monotonic() * 1000))
 
+    def _twcc_record(self, pkt) -> None:
+        ids = [t.twcc_id for t in self.negotiation.tracks if t.twcc_id]
+        tseq = rtcp.transport_sequence(pkt.extension, ids[0]) if ids else None
+        if tseq is None:
+            return
+        self.twcc_media_ssrc = pkt.ssrc
+        self.twcc_arrivals[tseq] = time.monotonic_ns() // 1000
+        if self.twcc_next is None:
+            self.twcc_next = tseq
+
+    def _twcc_tick(self) -> None:
+        if self.twcc_next is None or time.monotonic() < self._twcc_due or not self.twcc_arrivals:
+            return
+        self._twcc_due = time.monotonic() + 0.05
+        highest = max(self.twcc_arrivals, key=lambda s: (s - self.twcc_next) & 0xFFFF)
+        count = ((highest - self.twcc_next) & 0xFFFF) + 1
+        seqs = [(self.twcc_next + i) & 0xFFFF for i in range(count)]
+        packets = [(s, self.twcc_arrivals.pop(s, None)) for s in seqs]
+        first = min(a for _, a in packets if a is not None)
+        fb = rtcp.TransportCc(1, self.twcc_media_ssrc, self.twcc_next, first,
+                              self.twcc_feedbacks, packets)
+        self.sock.sendto(self.srtp.protect_rtcp(fb.build()), self.peer)
+        self.twcc_feedbacks += 1
+        self.twcc_next = (highest + 1) & 0xFFFF
+
     def _jitter_tick(self, now_ms: int) -> None:
+        self._twcc_tick()
         lost = self.jitter.nacks(now_ms)
         if lost:
             nack = rtcp.Nack(1, self.media_ssrc, lost).build()

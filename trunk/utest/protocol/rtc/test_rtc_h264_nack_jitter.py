@@ -85,6 +85,20 @@ def test_round_trip_through_wire_bytes_decodes_every_frame():
     assert len(frames) == len(decode(header, units)) >= 250 and set(frames) == {(768, 320)}
 
 
+def test_padding_only_probe_packets_are_skipped_without_a_false_loss():
+    _header, units, packets = packetize_all(max_payload=500)
+    out, got, seq = H264Reassembler(), [], 0
+    for i, p in enumerate(packets):
+        if i % 5 == 2:                                            # a probe between fragments
+            out.push(RtpPacket(102, seq, p.timestamp, 1, b"", padding=200))
+            seq += 1
+        got += out.push(RtpPacket(102, seq, p.timestamp, 1, p.payload, p.marker))
+        seq += 1
+    got += out.flush()
+    assert out.padding_packets > 0 and out.lost == 0 and out.dropped == 0
+    assert len(got) == len(units)
+
+
 def test_reordered_and_lost_packets_recovered_by_jitter_buffer_and_nack_ring():
     header, units, packets = packetize_all()
     ring = NackRing(1000)

@@ -56,3 +56,13 @@ def test_hostile_rtcp_raises_rtcp_error_only():
             pass
     with pytest.raises(RtcpError):
         rtcp.parse_compound(b"\x80\xc9\x00\x09")
+
+
+def test_transport_sequence_from_header_extensions():
+    one_byte = (0xBEDE, bytes([0x10, 0xAA, 0, 0x31, 0x12, 0x34, 0, 0]))   # id 1 (1 byte), id 3 (2 bytes)
+    assert rtcp.transport_sequence(one_byte, 3) == 0x1234
+    assert rtcp.transport_sequence(one_byte, 5) is None
+    two_byte = (0x1000, bytes([3, 2, 0xAB, 0xCD]))
+    assert rtcp.transport_sequence(two_byte, 3) == 0xABCD
+    assert rtcp.transport_sequence((0xBEDE, bytes([0x31, 0x12])), 3) is None      # truncated
+    assert rtcp.transport_sequence(None, 3) is None
