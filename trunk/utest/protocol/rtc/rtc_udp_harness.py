@@ -52,6 +52,7 @@ class RtcHarness:
         self.rtp_in = 0
         self.rtp_all = 0
         self.sent = 0
+        self._dtls_started = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -123,6 +124,12 @@ class RtcHarness:
             self.binding_requests += 1
             self.peer = addr      # ICE-lite: every request refreshes the peer address
             self.sock.sendto(req.success(self.pwd, addr[0], addr[1]), addr)
+            if self.dtls is not None and self.dtls.role == "active" and not self._dtls_started:
+                # an offer with setup:passive (FFmpeg's WHIP muxer) makes us the DTLS client:
+                # like SRS, start the handshake right after the first binding request
+                self._dtls_started = True
+                for out in self.dtls.start():
+                    self.sock.sendto(out, addr)
         elif kind == stun.PACKET_DTLS and self.dtls is not None:
             self.peer = self.peer or addr
             for out in self.dtls.feed(data):
