@@ -21,6 +21,7 @@ TWCC_URI = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensio
 PREFERRED_H264_PROFILE = "42e01f"
 SRS_CANDIDATE_PRIORITY = (126 << 24) | (65535 << 8) | 255   # 2130706431, fixed in SRS
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")
+_DIGITS = re.compile(r"^[0-9]{1,10}$")
 _MEDIA_KINDS = ("audio", "video")
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
@@ -79,7 +80,7 @@ class SessionDesc:
 
 
 def _int(text: str, what: str, lo: int = 0, hi: int = 0xFFFFFFFF) -> int:
-    if not text.isdigit() or len(text) > 10:
+    if not _DIGITS.match(text):              # str.isdigit() also accepts "²", which int() refuses
         raise SdpError(f"SDP {what} {text[:32]!r} is not a number")
     v = int(text)
     if not lo <= v <= hi:

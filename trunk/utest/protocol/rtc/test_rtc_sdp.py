@@ -80,6 +80,7 @@ def test_dtls_role_follows_the_offer():
     (lambda s: s + "x" * 70000, ERROR_RTC_SDP_DECODE),
     (lambda s: s.replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:999 opus/48000/2"), ERROR_RTC_SDP_DECODE),
     (lambda s: s.replace("m=audio 9", "m=audio 99999999999"), ERROR_RTC_SDP_DECODE),
+    (lambda s: s.replace("m=audio 9", "m=audio \u00b2"), ERROR_RTC_SDP_DECODE),
 ])
 def test_unanswerable_and_malformed_offers(edit, code):
     text = edit(offer("chromium_publish_offer.sdp"))
