@@ -1,7 +1,8 @@
 """A test-only WebRTC peer on one UDP socket (127.0.0.1), built from our sans-IO parts and app/rtc:
 it answers one offer with protocol/rtc/sdp.py, answers STUN binding requests (ICE-lite), runs the
-DTLS server handshake (app/rtc/dtls.py), then sends the given RTP packets through SRTP
-(app/rtc/srtp.py), paced, and unprotects what the peer sends (RTCP) to count it.
+DTLS handshake (app/rtc/dtls.py; server, or client when the offer says setup:passive), then sends
+the given RTP packets through SRTP (app/rtc/srtp.py), paced, and receives what a publishing peer
+sends: SRTP unprotect, transport-cc feedback, the jitter buffer with NACKs, H.264 reassembly.
 
 It is not the server (that comes next session): one OS thread, one peer, no config.
 """
