@@ -1,0 +1,1 @@
+"""WebRTC app parts that touch OpenSSL/libsrtp (DTLS handshake, SRTP); the server comes later."""
