@@ -105,11 +105,7 @@ def test_pure_layers_read_no_clock_nor_randomness(path):
     assert not problems, f"{path}: " + "; ".join(problems)
 
 
-# Cycles that exist today and are being split (issue 12 §1); any other cycle fails. An entry that
-# no longer occurs is harmless: delete it when its cycle is gone.
-KNOWN_CYCLES: set = set()
-
-
+# No two modules import each other, directly or through others (issue 12 §1: a cycle is resolved, not hidden).
 def module_name(path):
     parts = ["srs", *path.relative_to(SRC).with_suffix("").parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -173,7 +169,7 @@ def strongly_connected(graph):
 
 
 def test_no_import_cycles():
-    cycles = [sorted(c) for c in strongly_connected(import_graph()) if c not in KNOWN_CYCLES]
+    cycles = [sorted(c) for c in strongly_connected(import_graph())]
     assert not cycles, f"import cycles (split the shared part into a module both import): {cycles}"
 
 
