@@ -15,12 +15,14 @@ A mode change (origin <-> edge) never reaches this: config_reload.diff refuses t
 """
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Callable, Dict, Optional, Tuple
-
-from srs.app.dvr import plan as dvr
+from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from srs.app.cluster import forward
+from srs.app.config.reload import Change
+from srs.app.dvr import plan as dvr
+from srs.app.live.source import SourceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +34,16 @@ FEATURES: Dict[str, Tuple[type, Callable]] = {
 
 
 class LiveReload:
-    """A ``server.reload_handlers`` entry (called as ``handler(old, new, changes)``)."""
+    """A ``server.reload_handlers`` entry (called as ``handler(old, new, changes)``); it needs only
+    the source registry: its sources and the hub factories the server registered on it."""
 
-    def __init__(self, server):
-        self.server = server
+    def __init__(self, sources: SourceRegistry):
+        self.sources = sources
 
-    def __call__(self, old=None, new=None, changes=()) -> None:
+    def __call__(self, old=None, new=None, changes: Iterable[Change] = ()) -> None:
         done = set()
         for change in changes:
-            kind, vhost = getattr(change, "kind", None), getattr(change, "vhost", None)
+            kind, vhost = change.kind, change.vhost
             if kind in FEATURES and vhost is not None and (kind, vhost) not in done:
                 done.add((kind, vhost))
                 self.restart(kind, vhost)
@@ -49,8 +52,8 @@ class LiveReload:
         """The registered hub factory of ``kind`` (a partial of its module's make_hub_output), or
         None when the server does not run that feature."""
         func = FEATURES[kind][1]
-        for f in self.server.sources.hub_factories:
-            if getattr(f, "func", f) is func:
+        for f in self.sources.hub_factories:
+            if (f.func if isinstance(f, functools.partial) else f) is func:
                 return f
         return None
 
@@ -61,7 +64,7 @@ class LiveReload:
         if factory is None:
             return 0
         nb = 0
-        for src in list(self.server.sources.sources.values()):
+        for src in list(self.sources.sources.values()):
             if src.url.split("/", 1)[0] != vhost:
                 continue
             for out in [o for o in src.hub if isinstance(o, out_type)]:

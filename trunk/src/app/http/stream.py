@@ -31,6 +31,7 @@ from srs.kernel.errors import AccessDenied, RequestError
 from srs.protocol import names
 from srs.protocol.http import chunk
 from srs.protocol.request import Request
+from srs.protocol.security import check_security
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,6 @@ class HttpLivePlayer:
         try:
             sec = vc.security
             if sec is not None and sec.enabled:
-                from srs.protocol.security import check_security
                 check_security(sec.rules, "play", conn.ip)
             if hooks is not None and hooks.on_play:
                 ports.hooks.on_play(hooks.on_play, req, conn.cid, conn.ip)

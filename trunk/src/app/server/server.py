@@ -130,7 +130,7 @@ class Server:
         self.reload_handlers: List[Callable[[Config, Config, list], None]] = []
         self.reload_handlers.append(self.hls.on_reload)
         # H14: a changed dvr/forward of a vhost is rebuilt on its live sources (SRS's on_reload_vhost_*)
-        self.reload_handlers.append(LiveReload(self))
+        self.reload_handlers.append(LiveReload(self.sources))
         # H13: transcode and exec run child processes per published stream (hub outputs); ingesters
         # run from start to stop; each follows its own reload changes.
         # every transcode/ingest/exec child of this server: stop() ends them all
