@@ -14,6 +14,8 @@ DEFAULT_HTML_DIR = "./objs/nginx/html"  # SRS's default for every served/written
 GLOBAL_ROWS = (
     Row("listen", STRS, ((HOST_ANY, 1935),), custom=True, reload="listen"),  # required; endpoints parsed
     Row("pid", STR, "./objs/srs.pid", reload="pid"),
+    # SRS 4/5: the identity in the API, hooks and exporter; empty: the one kept in <pid>.id (api/statistic.py)
+    Row("server_id", STR, "", reload=RESTART),
     # also each vhost's default; SRS 5 reads SRS_VHOST_CHUNK_SIZE for both (its full.conf says SRS_CHUNK_SIZE)
     Row("chunk_size", CHUNK, CHUNK_SIZE, env=("SRS_VHOST_CHUNK_SIZE", "SRS_CHUNK_SIZE")),
     Row("ff_log_dir", STR, "./objs"),

@@ -32,7 +32,7 @@ def _block(path: str, *names: str, args: Tuple[int, int] = (0, 0), many: bool = 
 
 UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     # --- top level (SRS 4/5/6 check_normal_config)
-    *_leaves("", "server_id", "srs_log_level_v2", "tcmalloc_release_rate", "query_latest_version",
+    *_leaves("", "srs_log_level_v2", "tcmalloc_release_rate", "query_latest_version",
              "first_wait_for_qlv", "is_full", "in_docker"),
     *_block("threads", "interval"),
     *_block("circuit_breaker", "enabled", "high_threshold", "high_pulse", "critical_threshold", "critical_pulse",

@@ -18,7 +18,7 @@ from gevent.event import Event
 from gevent.queue import Queue
 
 from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
-from srs.app.api.statistic import Statistic
+from srs.app.api.statistic import Statistic, new_server_id, server_id_for
 from srs.app.api.system import SystemStats
 from srs.app.casters.output import CasterPorts
 from srs.app.casters.start import start_casters
@@ -84,12 +84,15 @@ class Server:
         self.connections: Dict[int, RtmpConn] = {}
         self.no_connections = Event()  # set while ``connections`` is empty: the graceful quit waits on it
         self.no_connections.set()
-        self.statistic = Statistic(vhost_info=self._vhost_info)
+        # SRS 5: server_id configured, else kept in <pid>.id across restarts; the service id is new each start
+        self.statistic = Statistic(vhost_info=self._vhost_info,
+                                   server_id=server_id_for(config.server_id, config.pid, new_server_id))
         self.meters = SendMeters(self.statistic)
         self.statistic.stream_extra = self._stream_extra  # H18: forwarders/edge pull in /api/v1/streams
         self.server_id = self.statistic.server_id
         # SRS has no knob for the hook timeout (30 s); SRS_HOOKS_TIMEOUT_S overrides it (tests, ops).
         self.hooks = HttpHooks(timeout_s=hooks_timeout_s(), server_id=self.server_id,
+                               service_id=self.statistic.service_id,
                                stream_id_fn=self.statistic.stream_id, cwd=self.cwd)
         self.sources = SourceRegistry(self.source_options)
         # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
@@ -112,7 +115,8 @@ class Server:
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
         # against max_connections, read at each accept so a reload applies at once (SRS's rule)
         self.gate = ConnectionGate(lambda: self.config.max_connections)
-        self.process = ProcessInfo(server_id=self.server_id, pid=self.pid, argv=" ".join(self.argv),
+        self.process = ProcessInfo(server_id=self.server_id, service_id=self.statistic.service_id,
+                                   pid=self.pid, argv=" ".join(self.argv),
                                    cwd=self.cwd, start_time_ms=self.start_time_ms)
         # the HTTP API app lives as long as the server; a reload of http_api only re-listens
         self.api_app = ApiApp(config=self.current_config, statistic=self.statistic, clock=now_ms,
@@ -192,14 +196,15 @@ class Server:
                 connected = f.client is not None and f.accepting and f.connects > 0
                 forwards.append({"destination": f"{host}:{port}", "connected": bool(connected),
                                  "sent_msgs": f.sent_msgs, "dropped": f.dropped, "retries": f.index})
-        edge = None
+        # not "edge": a local of that name made the module above unbound (every stream with a hub output failed)
+        pull = None
         ing = self.edge.ingesters.get(key)
         if ing is not None and not ing.stopped:
             client = ing.client
             host, port = (client.host, client.port) if client is not None else ing.origin
-            edge = {"origin": f"{host}:{port}", "connected": bool(client is not None and ing.published),
+            pull = {"origin": f"{host}:{port}", "connected": bool(client is not None and ing.published),
                     "ingests": ing.attempts}
-        return {"forwards": forwards, "edge": edge}
+        return {"forwards": forwards, "edge": pull}
 
     def source_options(self, vhost: str) -> SourceOptions:
         return SourceOptions.from_vhost(self.config.vhost(vhost))
@@ -363,12 +368,13 @@ class Server:
             log.info("log file reopened: %s", h.path)
 
     def reload(self) -> None:
-        """Parse + check the file; a bad file keeps the running config (SRS 2.0 behaviour)."""
-        if not self.config_path:
-            log.warning("reload ignored: no config file")
-            return
+        """Parse + check the file again (``srs -e``: the SRS_* variables again, as SRS 5); a bad one
+        keeps the running config (SRS 2.0 behaviour). The new config's warnings are logged."""
         try:
-            new = Config.load(self.config_path)
+            new = Config.reread(self.config, self.config_path)
+            if new is None:
+                log.warning("reload ignored: no config file")
+                return
             changes = diff(self.config, new)
         except ConfigError as e:
             log.error("reload failed, keep the running config: %s", e)
@@ -376,6 +382,8 @@ class Server:
         except OSError as e:
             log.error("reload failed, keep the running config: %s", e)
             raise SrsError(str(e)) from e
+        for warning in new.warnings:  # the same warnings a start logs (ignored directives and variables)
+            log.warning("reload: %s", warning)
         old, self.config = self.config, new
         self.apply_reload(old, new, changes)
         log.info("reload ok, %d changes", len(changes))

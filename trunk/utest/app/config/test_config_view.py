@@ -16,7 +16,7 @@ def minimal():
 GLOBAL_DEFAULTS = [
     ("listen", (("0.0.0.0", 1935),)), ("pid", "./objs/srs.pid"), ("chunk_size", 60000), ("ff_log_dir", "./objs"),
     ("ff_log_level", "info"), ("srs_log_tank", "file"), ("srs_log_level", "trace"),
-    ("srs_log_file", "./objs/srs.log"), ("max_connections", 1000), ("daemon", True), ("work_dir", "./"),
+    ("srs_log_file", "./objs/srs.log"), ("max_connections", 1000), ("server_id", ""), ("daemon", True), ("work_dir", "./"),
     ("asprocess", False), ("utc_time", False), ("pithy_print_ms", 10000), ("empty_ip_ok", True),
     ("grace_start_wait", 2300), ("grace_final_wait", 3200), ("force_grace_quit", False),
     ("disable_daemon_for_docker", True), ("inotify_auto_reload", False), ("auto_reload_for_docker", True),
