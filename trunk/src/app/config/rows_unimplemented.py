@@ -66,7 +66,7 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
             "keepalive_timeout", "host", "serial", "realm", "auto_play", "invite_port_fixed", "query_catalog_interval"),
 
     # --- vhost
-    *_leaves("vhost.play", "gop_cache_max_frames", "mw_msgs"),
+    *_leaves("vhost.play", "mw_msgs"),
     *_leaves("vhost.cluster", "protocol", "follow_client"),
     *_leaves("vhost.publish", "try_annexb_first", "kickoff_for_idle"),
     *_leaves("vhost.forward", "backend"),

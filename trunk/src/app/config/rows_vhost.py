@@ -53,6 +53,9 @@ VHOST_ROWS = (
     Row("vhost.cluster.coworkers", STRS, (), reload="cluster"),
     block("vhost.play", flat=True),
     Row("vhost.play.gop_cache", FLAG, True, alias="gop_cache", reload="gop_cache", source="gop_cache"),
+    # SRS 5: the gop cache holds at most this many messages (0: no bound); more clears it (a long or no GOP
+    # would otherwise grow it without bound)
+    Row("vhost.play.gop_cache_max_frames", COUNT, 2500, reload="gop_cache", source="gop_cache_max_frames"),
     Row("vhost.play.queue_length", SECONDS, 30.0, alias="queue_length", reload="queue_length",
         source="queue_length_s"),
     Row("vhost.play.time_jitter", TIME_JITTER, "full", alias="time_jitter", reload="time_jitter",
