@@ -68,7 +68,7 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     # --- vhost
     *_leaves("vhost.play", "mw_msgs"),
     *_leaves("vhost.cluster", "protocol", "follow_client"),
-    *_leaves("vhost.publish", "try_annexb_first", "kickoff_for_idle"),
+    *_leaves("vhost.publish", "try_annexb_first"),
     *_leaves("vhost.forward", "backend"),
     *_leaves("vhost.hls", "hls_ctx", "hls_ts_ctx"),
     *_leaves("vhost.http_remux", "drop_if_not_match", "has_audio", "has_video", "guess_has_av"),

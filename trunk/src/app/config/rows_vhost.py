@@ -78,6 +78,8 @@ VHOST_ROWS = (
     Row("vhost.publish.normal_timeout", COUNT, 5000, field="publish_normal_timeout", alias="publish_normal_timeout",
         reload="publish"),
     Row("vhost.publish.parse_sps", FLAG, True, reload="publish"),
+    # SRS 5: disconnect a publisher nobody has played for this many seconds (0: never); app/live/idle.py
+    Row("vhost.publish.kickoff_for_idle", SECONDS, 0.0, reload="publish"),
     Row("vhost.min_latency", FLAG, False, reload="min_latency", source="min_latency"),
     Row("vhost.tcp_nodelay", FLAG, False, reload="tcp_nodelay"),
     Row("vhost.in_ack_size", COUNT, 0, reload="ack_size"),

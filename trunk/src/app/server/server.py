@@ -34,6 +34,7 @@ from srs.app.hds import muxer as hds
 from srs.app.hls import muxer as hls
 from srs.app.http.entry import start_http_api, start_http_server
 from srs.app.http.hooks import HttpHooks
+from srs.app.live.idle import IdleKicker
 from srs.app.http.stream import LiveRouter, PlayerPorts
 from srs.app.live.source import SourceOptions, SourceRegistry
 from srs.app.rtmp import bandcheck
@@ -178,6 +179,10 @@ class Server:
             hls_info["fragment"] = vc.hls.hls_fragment
         return {"enabled": vc.enabled, "hls": hls_info}
 
+    def _kickoff_for_idle(self, vhost: str) -> float:
+        vc = self.config.vhost(vhost)
+        return vc.kickoff_for_idle if vc is not None else 0.0
+
     def _stream_extra(self, vhost: str, app: str, stream: str) -> dict:
         """H18: the live forwarders (forward, edge publish) and the edge pull of a stream, for the API."""
         key = f"{vhost}/{app}/{stream}"
@@ -239,6 +244,10 @@ class Server:
         self.ingesters.start()  # H13: ingesters start with the server (they publish to our listener)
         self.greenlets.append(gevent.spawn(self._control))
         self.greenlets.append(gevent.spawn(self._pithy))
+        # SRS 5's publish.kickoff_for_idle: one greenlet checks every source once a second
+        idle = IdleKicker(sources=lambda: list(self.sources.sources.values()), timeout_s=self._kickoff_for_idle,
+                          kick=self.statistic.kick, clock=now_ms)
+        self.greenlets.append(gevent.spawn(idle.run))
         log.info("srs started, pid=%d, cwd=%s, rtmp=%s", self.pid, self.cwd,
                  ",".join(f"{h}:{p}" for h, p in self.config.listen))
 

@@ -38,6 +38,7 @@ VHOST_DEFAULTS = [
     ("time_jitter", "full"), ("mix_correct", False), ("atc", False), ("atc_auto", False), ("mw_latency", 350),
     ("send_min_interval", 0.0), ("reduce_sequence_header", False), ("mr_enabled", False), ("mr_latency", 350),
     ("publish_1stpkt_timeout", 20000), ("publish_normal_timeout", 5000), ("parse_sps", True),
+    ("kickoff_for_idle", 0.0), ("gop_cache_max_frames", 2500),
     ("min_latency", False), ("tcp_nodelay", False), ("in_ack_size", 0), ("out_ack_size", 2500000),
     ("refer", None), ("forward_destinations", ()), ("security.enabled", False), ("security.rules", ()),
     ("hls.enabled", False), ("hls.hls_fragment", 10.0), ("hls.hls_td_ratio", 1.5), ("hls.hls_aof_ratio", 2.0),
