@@ -178,6 +178,11 @@ VHOST_ROWS = (
     Row("vhost.http_remux.fast_cache", SECONDS, 0.0),
     Row("vhost.http_remux.mount", STR, "[vhost]/[app]/[stream].flv"),
     Row("vhost.http_remux.hstrs", FLAG, True),
+    # SRS 5: the FLV header's audio/video flags; guess_has_av sets them from what the stream has (its
+    # sequence headers and gop cache) when the player comes (app/http/stream.py flv_av_flags)
+    Row("vhost.http_remux.has_audio", FLAG, True),
+    Row("vhost.http_remux.has_video", FLAG, True),
+    Row("vhost.http_remux.guess_has_av", FLAG, True),
 
     block("vhost.bandcheck", reload="bandcheck", env=False),
     Row("vhost.bandcheck.enabled", FLAG, False),

@@ -65,6 +65,7 @@ VHOST_DEFAULTS = [
     ("http_static.enabled", False), ("http_static.mount", "[vhost]/"), ("http_static.dir", "./objs/nginx/html"),
     ("http_remux.enabled", False), ("http_remux.fast_cache", 0.0),
     ("http_remux.mount", "[vhost]/[app]/[stream].flv"), ("http_remux.hstrs", True),
+    ("http_remux.has_audio", True), ("http_remux.has_video", True), ("http_remux.guess_has_av", True),
     ("bandcheck.enabled", False), ("bandcheck.key", ""), ("bandcheck.interval", 30.0),
     ("bandcheck.limit_kbps", 1000), ("transcodes", ()), ("ingests", ()),
 ]
