@@ -95,6 +95,9 @@ VHOST_ROWS = (
     block("vhost.forward", default=(), field="forward_destinations", custom=True, reload="forward", env=False),
     Row("vhost.forward.enabled", FLAG, False),
     Row("vhost.forward.destination", STRS, (), alias="forward"),
+    # SRS 5's dynamic forward: POST on_forward to this URL at each publish, forward to the urls it answers
+    # (the view's forward_backend, "" unless enabled; app/cluster/forward.py)
+    Row("vhost.forward.backend", STR, ""),
     block("vhost.security", reload="security", env=False),
     Row("vhost.security.enabled", FLAG, False),
     # allow|deny publish|play all|ip|cidr, in file order: ((action, method, target), ...)

@@ -277,20 +277,23 @@ class IngestConfig(Section):
 class VhostConfig(View):
     """A vhost: its own rows and those of cluster/play/publish as fields, each feature block as a view."""
 
-    __slots__ = ("name",) + view_fields("vhost") + ("is_edge",)
+    __slots__ = ("name",) + view_fields("vhost") + ("is_edge", "forward_backend")
 
     @classmethod
     def of(cls, d: Directive, global_chunk_size: int) -> "VhostConfig":
         values = read(d, "vhost")
         forward = d.get("forward")
         destinations: Tuple[Tuple[str, int], ...] = ()
+        backend = ""
         if forward is not None and _flag(forward.get("enabled"), False):
             destinations = tuple(parse_host_port(a, 1935) for a in _strs(forward.get("destination")))
+            backend = " ".join(_strs(forward.get("backend")))
         return cls(
             name=d.args[0], chunk_size=_int(d.get("chunk_size"), global_chunk_size),
             is_edge=(values["mode"] == "remote"),
             origin=tuple(parse_host_port(a, 1935) for a in _strs(_child(d, "cluster", "origin"))),
-            refer=ReferConfig.of(d.get("refer")), forward_destinations=destinations, **values)
+            refer=ReferConfig.of(d.get("refer")), forward_destinations=destinations, forward_backend=backend,
+            **values)
 
     def ingest(self, ingest_id: str) -> Optional[IngestConfig]:
         for ingest in self.ingests:

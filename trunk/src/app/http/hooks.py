@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import posixpath
-from typing import Callable, Sequence
+from typing import Callable, List, Sequence
 
 import gevent
 import gevent.queue
@@ -147,6 +147,35 @@ class HttpHooks:
         body = self._stream_fields(self._base("on_play", req, cid, ip), req)
         body["pageUrl"] = req.page_url or ""
         self._decide(urls, body)
+
+    def on_forward(self, url: str, req: Request, cid: int, ip: str) -> List[str]:
+        """SRS 5's forward backend (``forward { backend url; }``): POST on_forward; the answer
+        ``{"code": 0, "data": {"urls": ["rtmp://..."]}}`` says where to forward (no data: nowhere).
+        Raises AccessDenied (``.url``) when the backend fails or answers something else."""
+        body = self._base("on_forward", req, cid, ip)
+        body.update({"stream": req.stream, "param": req.param or "", "tcUrl": req.tc_url or ""})
+        try:
+            status, resp = http_post_json(url, body, self.timeout_s)
+        except HttpError as e:
+            err = AccessDenied(f"http hook on_forward {url}: {e}", code=e.code)
+            err.url = url
+            raise err from e
+        try:
+            check_response(status, resp)
+        except AccessDenied as e:
+            e.url = url
+            raise
+        value = json.loads(resp)
+        data = value.get("data") if isinstance(value, dict) else None
+        urls = data.get("urls", []) if isinstance(data, dict) else []
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            err = AccessDenied(f"http hook on_forward {url}: data.urls is not a list of strings: {resp[:128]!r}",
+                               code=ERROR_HTTP_DATA_INVALID)
+            err.url = url
+            raise err
+        srslog.trace(log, "http: on_forward ok, client_id=%s, url=%s, request=%s, urls=%s", cid, url,
+                     json.dumps(body), urls)
+        return urls
 
     # --- events whose result is ignored (the caller waits, errors are logged)
     def on_close(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str, send_bytes: int,

@@ -107,7 +107,8 @@ class Server:
         # H11: forward published streams to the vhost's forward destinations; the edge manager
         # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
         self.sources.hub_factories.append(functools.partial(
-            forward.make_hub_output, config=self.current_config, next_cid=self.next_cid, listening=self.rtmp_ports))
+            forward.make_hub_output, config=self.current_config, next_cid=self.next_cid, listening=self.rtmp_ports,
+            hooks=self.hooks, publisher_of=self._publisher_of))  # SRS 5's forward backend asks hooks
         # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
         self.sources.hub_factories.append(functools.partial(hds.make_hub_output, config=self.current_config,
                                                             cwd=self.cwd))
@@ -178,6 +179,10 @@ class Server:
         if vc.hls.enabled:
             hls_info["fragment"] = vc.hls.hls_fragment
         return {"enabled": vc.enabled, "hls": hls_info}
+
+    def _publisher_of(self, cid: int):
+        conn = self.connections.get(cid)
+        return (conn.req, conn.ip) if conn is not None and conn.req is not None else None
 
     def _kickoff_for_idle(self, vhost: str) -> float:
         vc = self.config.vhost(vhost)
