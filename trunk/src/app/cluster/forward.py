@@ -360,7 +360,9 @@ def make_hub_output(source, vhost: str, *, config: ConfigSource, next_cid: CidSo
                     publisher_of: Optional[PublisherOf] = None) -> Optional[ForwardHub]:
     """The hub factory: a ForwardHub when the vhost has forward destinations or a backend."""
     vc = config().vhost(vhost)
-    if vc is None or not (vc.forward_destinations or vc.forward_backend):
+    dests = vc.forward_destinations if vc is not None else ()
+    backend = getattr(dests, "backend", "")  # SRS 5's forward { backend } (config/view.py ForwardDestinations)
+    if not dests and not backend:
         return None
-    return ForwardHub(source, vc.name, vc.forward_destinations, config=config, next_cid=next_cid,
-                      listening=listening, backend=vc.forward_backend, hooks=hooks, publisher_of=publisher_of)
+    return ForwardHub(source, vc.name, dests, config=config, next_cid=next_cid,
+                      listening=listening, backend=backend, hooks=hooks, publisher_of=publisher_of)

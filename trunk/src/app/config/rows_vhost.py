@@ -96,7 +96,7 @@ VHOST_ROWS = (
     Row("vhost.forward.enabled", FLAG, False),
     Row("vhost.forward.destination", STRS, (), alias="forward"),
     # SRS 5's dynamic forward: POST on_forward to this URL at each publish, forward to the urls it answers
-    # (the view's forward_backend, "" unless enabled; app/cluster/forward.py)
+    # (the view's forward_destinations.backend, "" unless enabled; app/cluster/forward.py)
     Row("vhost.forward.backend", STR, ""),
     block("vhost.security", reload="security", env=False),
     Row("vhost.security.enabled", FLAG, False),
@@ -121,6 +121,10 @@ VHOST_ROWS = (
     Row("vhost.hls.hls_cleanup", FLAG, True),
     Row("vhost.hls.hls_dispose", SECONDS, 0.0),
     Row("vhost.hls.hls_nb_notify", COUNT, 64),
+    # SRS 5: an HLS player is a session (client, on_play/on_stop) via ?hls_ctx= (app/hls/ctx.py); off here
+    # unless configured (SRS 5: on), since it changes what an .m3u8 URL answers first
+    Row("vhost.hls.hls_ctx", FLAG, False),
+    Row("vhost.hls.hls_ts_ctx", FLAG, True),
     Row("vhost.hls.hls_wait_keyframe", FLAG, True),
     Row("vhost.hls.hls_keys", FLAG, False),
     Row("vhost.hls.hls_fragments_per_key", POSITIVE, 5),

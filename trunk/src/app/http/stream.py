@@ -69,9 +69,10 @@ class PlayerPorts:
 
 
 class LiveRouter:
-    def __init__(self, ports: PlayerPorts, root_dir: str):
+    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None):
         self.ports = ports
         self.root_dir = root_dir
+        self.hls_sessions = hls_sessions  # SRS 5's hls_ctx (app/hls/ctx.py HlsSessions), None: plain files
         self.static = StaticFileHandler(root_dir, "/")
         self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
         self._regex_cache: Dict[str, "re.Pattern"] = {}
@@ -93,11 +94,18 @@ class LiveRouter:
             vhost, app, stream, ext = live
             HttpLivePlayer(self.ports, conn, req, vhost, app, stream, ext).serve()
             return
+        static = self.static
         for vhost, prefix, handler in self.static_mounts:
             if req.path.startswith(prefix) and prefix != "/":
-                handler(conn, req)
+                static = handler
+                break
+        sessions = self.hls_sessions
+        if sessions is not None and req.path.endswith((".m3u8", ".ts")):
+            vc = self.ports.config().vhost(req.host or "")
+            if vc is not None and vc.enabled and sessions.wants(vc, req.path):
+                sessions.serve(conn, req, vc, static)
                 return
-        self.static(conn, req)
+        static(conn, req)
 
     def match_live(self, req) -> Optional[Tuple[str, str, str, str]]:
         """(vhost, app, stream, ext) of a live URL, None for anything else; RequestError when the

@@ -33,6 +33,7 @@ from srs.app.ffmpeg.process import ChildRegistry, FfmpegPorts
 from srs.app.hds import muxer as hds
 from srs.app.hls import muxer as hls
 from srs.app.http.entry import start_http_api, start_http_server
+from srs.app.hls.ctx import HlsSessions
 from srs.app.http.hooks import HttpHooks
 from srs.app.live.idle import IdleKicker
 from srs.app.http.stream import LiveRouter, PlayerPorts
@@ -303,7 +304,7 @@ class Server:
         """The HTTP-FLV/TS/AAC/MP3 players' router with exactly the parts a player uses."""
         ports = PlayerPorts(config=self.current_config, clock=self.now_ms, sources=self.sources,
                             hooks=self.hooks, statistic=self.statistic, edge=self.edge, meter=self.meters)
-        return LiveRouter(ports, root_dir)
+        return LiveRouter(ports, root_dir, hls_sessions=HlsSessions(ports, self.next_cid))  # SRS 5's hls_ctx
 
     def stop(self) -> None:
         if self._stopping:

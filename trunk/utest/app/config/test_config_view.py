@@ -40,12 +40,13 @@ VHOST_DEFAULTS = [
     ("publish_1stpkt_timeout", 20000), ("publish_normal_timeout", 5000), ("parse_sps", True),
     ("kickoff_for_idle", 0.0), ("gop_cache_max_frames", 2500),
     ("min_latency", False), ("tcp_nodelay", False), ("in_ack_size", 0), ("out_ack_size", 2500000),
-    ("refer", None), ("forward_destinations", ()), ("forward_backend", ""), ("security.enabled", False), ("security.rules", ()),
+    ("refer", None), ("forward_destinations", ()), ("security.enabled", False), ("security.rules", ()),
     ("hls.enabled", False), ("hls.hls_fragment", 10.0), ("hls.hls_td_ratio", 1.5), ("hls.hls_aof_ratio", 2.0),
     ("hls.hls_window", 60.0), ("hls.hls_on_error", "continue"), ("hls.hls_path", "./objs/nginx/html"),
     ("hls.hls_m3u8_file", "[app]/[stream].m3u8"), ("hls.hls_ts_file", "[app]/[stream]-[seq].ts"),
     ("hls.hls_ts_floor", False), ("hls.hls_entry_prefix", ""), ("hls.hls_acodec", "aac"),
     ("hls.hls_vcodec", "h264"), ("hls.hls_cleanup", True), ("hls.hls_dispose", 0.0), ("hls.hls_nb_notify", 64),
+    ("hls.hls_ctx", False), ("hls.hls_ts_ctx", True),
     ("hls.hls_wait_keyframe", True), ("hls.hls_keys", False), ("hls.hls_fragments_per_key", 5),
     ("hls.hls_key_file", "[app]/[stream]-[seq].key"), ("hls.hls_key_file_path", "./objs/nginx/html"),
     ("hls.hls_key_url", ""), ("hls.hls_dts_directly", True),
@@ -137,8 +138,6 @@ def test_engine_defaults(path, value):
     ("cluster { coworkers a:9091 b:9092; origin_cluster on; }", "coworkers", ("a:9091", "b:9092")),
     ("forward { enabled off; destination a:1; }", "forward_destinations", ()),
     ("forward { enabled on; destination a:1 b; }", "forward_destinations", (("a", 1), ("b", 1935))),
-    ("forward { enabled on; backend http://b/f; }", "forward_backend", "http://b/f"),
-    ("forward { enabled off; backend http://b/f; }", "forward_backend", ""),
     ("refer { enabled off; all a.com; }", "refer", None),
     ("security { enabled on; allow play all; deny publish 10.0.0.0/8; }", "security.rules",
      (("allow", "play", "all"), ("deny", "publish", "10.0.0.0/8"))),
@@ -236,3 +235,13 @@ def test_dumps_reparses_to_same_view(tmp_path):
     c = Config.load(str(full))
     again = Config.parse_text(c.dumps())
     assert again.vhosts == c.vhosts and again.http_api == c.http_api and again.listen == c.listen
+
+
+def test_forward_backend_rides_on_the_destinations():
+    """SRS 5's forward { backend }: an attribute of the destinations, compared with them (reload)."""
+    def dests(body):
+        return Config.parse_text("listen 1935;\nvhost v { %s }" % body).vhost("v").forward_destinations
+    on = dests("forward { enabled on; backend http://b/f; }")
+    assert tuple(on) == () and on.backend == "http://b/f"
+    assert on != dests("forward { enabled on; }") and dests("forward { enabled off; backend http://b/f; }") == ()
+    assert dests("forward { enabled on; destination a:1; }") == (("a", 1),)
