@@ -186,6 +186,7 @@ class Statistic:
         self._streams_by_id: dict[str, StreamStat] = {}
         self._remembered: collections.OrderedDict = collections.OrderedDict()  # key -> stream id
         self._clients: dict[int, ClientStat] = {}            # by cid, in arrival order
+        self.nb_clients_total = 0  # clients ever seen (SRS 5's srs_clients_total)
 
     # --- ids
     def _new_id(self) -> str:
@@ -231,7 +232,9 @@ class Statistic:
     def on_client(self, cid: int, req: Request, conn_type: str, ip: str, kick: Callable[[], None] | None,
                   now_ms: int) -> None:
         old = self._clients.pop(cid, None)
-        if old is not None:
+        if old is None:
+            self.nb_clients_total += 1
+        else:
             # the same connection identifies again (republish, replay): move it, do not double count
             self._detach(old)
         stream = self._stream(req)

@@ -65,6 +65,13 @@ GLOBAL_ROWS = (
     Row("heartbeat.device_id", STR, ""),
     Row("heartbeat.summaries", FLAG, False),
 
+    # SRS 5's Prometheus exporter on its own port (app/api/exporter.py); label and tag go into srs_build_info
+    block("exporter", reload=RESTART),
+    Row("exporter.enabled", FLAG, False),
+    Row("exporter.listen", ENDPOINT, (HOST_ANY, 9972)),
+    Row("exporter.label", STR, ""),
+    Row("exporter.tag", STR, ""),
+
     block("stats", reload=ON_USE, env=False),
     Row("stats.network", COUNT, 0),
     Row("stats.disk", STRS, ()),

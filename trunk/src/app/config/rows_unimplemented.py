@@ -40,7 +40,6 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     *_block("tencentcloud_apm", "enabled", "team", "token", "endpoint", "service_name", "debug_logging"),
     *_block("tencentcloud_cls", "enabled", "label", "tag", "secret_id", "secret_key", "endpoint", "topic_id",
             "stat_heartbeat", "stat_streams", "debug_logging", "heartbeat_ratio", "streams_ratio"),
-    *_block("exporter", "enabled", "listen", "label", "tag"),
     *_block("http_api.auth", "enabled", "username", "password"),
     *_block("http_api.https", "enabled", "listen", "key", "cert"),
     *_block("http_server.https", "enabled", "listen", "key", "cert"),

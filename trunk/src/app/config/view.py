@@ -187,6 +187,7 @@ RawApiConfig = section("RawApiConfig", "http_api.raw_api")
 HttpApiConfig = section("HttpApiConfig", "http_api")
 HttpServerConfig = section("HttpServerConfig", "http_server")
 HeartbeatConfig = section("HeartbeatConfig", "heartbeat")
+ExporterConfig = section("ExporterConfig", "exporter")
 StatsConfig = section("StatsConfig", "stats")
 StreamCasterConfig = section("StreamCasterConfig", "stream_caster")
 

@@ -19,6 +19,7 @@ from gevent.queue import Queue
 
 from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
 from srs.app.api.statistic import Statistic, new_server_id, server_id_for
+from srs.app.api.exporter import start_exporter
 from srs.app.api.system import SystemStats
 from srs.app.casters.output import CasterPorts
 from srs.app.casters.start import start_casters
@@ -128,6 +129,7 @@ class Server:
         self.http_api = None
         self.http_server = None
         self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
+        self.exporter = None   # exporter {} (SRS 5): started with the server, stopped with it
         self.casters = None    # stream casters: started with the server, stopped first
         self._stopping = False
         self.commands: Queue = Queue()
@@ -244,6 +246,8 @@ class Server:
         summaries = (Summaries(self.process, self.statistic, now_ms, self.gate, SystemStats())
                      if beat.enabled and beat.summaries else None)
         self.heartbeat = start_heartbeat(beat, self.config.stats.network, summaries)
+        # SRS 5's exporter { enabled on; }: /metrics with SRS 5's names on its own port
+        self.exporter = start_exporter(self.config, self.process, self.statistic, self.next_cid, self.gate)
         # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
         self.casters = start_casters(self.config.stream_casters,
                                      CasterPorts(next_cid=self.next_cid, rtmp_port=self.rtmp_port, gate=self.gate))
@@ -316,7 +320,7 @@ class Server:
             self.casters.stop()
         for srv in self.rtmp_servers:
             srv.close()
-        for closer in (self.http_api, self.http_server):
+        for closer in (self.http_api, self.http_server, self.exporter):
             if closer is not None:
                 try:
                     closer.stop()

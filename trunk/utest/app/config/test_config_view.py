@@ -29,6 +29,7 @@ GLOBAL_DEFAULTS = [
     ("heartbeat.enabled", False), ("heartbeat.interval", 9.9),
     ("heartbeat.url", "http://127.0.0.1:8085/api/v1/servers"), ("heartbeat.device_id", ""),
     ("heartbeat.summaries", False), ("stats.network", 0), ("stats.disk", ()),
+    ("exporter.enabled", False), ("exporter.listen", ("0.0.0.0", 9972)), ("exporter.label", ""), ("exporter.tag", ""),
 ]
 
 VHOST_DEFAULTS = [
