@@ -1,4 +1,5 @@
-"""The HTTP API (``http_api {}``, port 1985): SRS 3.0's /api/v1 endpoints as a bottle app.
+"""The HTTP API (``http_api {}``, port 1985): SRS's /api/v1 endpoints as a bottle app, in SRS 5's shapes
+(every answer: code, server, service, pid as strings; ids as strings) with SRS 3's fields kept.
 
 The server serves an ``ApiApp`` with gevent.pywsgi. The app takes what it reads (app.ports):
 the running ``config`` (only ``http_api.crossdomain`` and ``http_api.raw_api``, at every request, so a
@@ -106,6 +107,11 @@ class ProcessInfo:
     argv: str          # the command line, joined by spaces
     cwd: str
     start_time_ms: int
+    service_id: str = ""  # SRS 5: 8 random characters, new at each start
+
+    def identity(self) -> dict:
+        """What SRS 5 puts in every answer after ``code``: server and service ids, the pid as a string."""
+        return {"server": self.server_id, "service": self.service_id, "pid": str(self.pid)}
 
 
 class Summaries:
@@ -225,7 +231,7 @@ class ApiApp(bottle.Bottle):
         return _json(obj)
 
     def _code(self, code: int) -> str:
-        return self._reply({"code": code, "server": self.process.server_id})
+        return self._reply({"code": code, **self.process.identity()})
 
     def _bad_id(self, kind: str, text: str, code: int) -> str:
         log.warning("http api: refuse %s id %s", kind, ascii(text[:64]))
@@ -233,7 +239,7 @@ class ApiApp(bottle.Bottle):
         return self._code(code)
 
     def _ok(self, **fields) -> str:
-        return self._reply({"code": ERROR_SUCCESS, "server": self.process.server_id, **fields})
+        return self._reply({"code": ERROR_SUCCESS, **self.process.identity(), **fields})
 
     # --- routes
     def _routes(self) -> None:

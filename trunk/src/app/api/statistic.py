@@ -5,9 +5,11 @@ and hands it to the RTMP/HTTP connections (which report) and to the API (which d
 Everything is driven by the caller: the clock comes in as ``now_ms`` so tests are deterministic,
 and kbps are sampled only when the server calls ``sample()`` every few seconds.
 
-Ids follow SRS 3: vhosts, streams and the server get string ids ``vid-<n>-<r>``; a stream keeps
-its id for as long as its name is remembered (also across an unpublish/republish), clients are
-keyed by the numeric connection id (the log cid) so API ids, hook ``client_id`` and log lines agree.
+Ids: vhosts, streams and the server get string ids ``vid-<n>-<r>``; a stream keeps its id for as
+long as its name is remembered (also across an unpublish/republish), clients are keyed by the numeric
+connection id (the log cid) so API ids, hook ``client_id`` and log lines agree. The dumps have SRS 5's
+shapes (srs_app_statistic.cpp @5): every id is a JSON string (SRS 3 sent client ids as numbers), a
+stream has tcUrl and url, a client name and kbps; SRS 3's fields all stay.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ import collections
 import itertools
 import logging
 import os
+import secrets
+import string
 from typing import Callable
 
 from srs.kernel import log as srslog
@@ -28,6 +32,42 @@ DEFAULT_VHOST = "__defaultVhost__"
 MAX_REMEMBERED_IDS = 10000
 # Client types that publish (SRS's srs_client_type_is_publish).
 PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish")
+SERVICE_ID_CHARS = string.ascii_lowercase + string.digits
+
+
+def server_id_for(configured: str, pid_path: str, new_id: Callable[[], str]) -> str:
+    """SRS 5's server id: ``server_id`` when configured, else the one kept in the pid file's ``.id``
+    sibling (``./objs/srs.id``), else ``new_id()`` written there, so a restart keeps its identity."""
+    if configured:
+        return configured
+    if not pid_path:
+        return new_id()
+    root, ext = os.path.splitext(pid_path)
+    path = root + ".id" if ext == ".pid" else pid_path + ".id"
+    try:
+        with open(path, encoding="utf-8") as f:
+            kept = f.read().strip()
+        if kept and len(kept) <= 64 and kept.isprintable():
+            return kept
+    except OSError:
+        pass  # first start: no id yet
+    sid = new_id()
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(sid)
+    except OSError as e:
+        log.warning("server id %s not kept in %s: %s", sid, path, e)
+    return sid
+
+
+def new_server_id() -> str:
+    """SRS 4/5's generated server id: ``vid-`` and 7 random characters."""
+    return "vid-" + "".join(secrets.choice(SERVICE_ID_CHARS) for _ in range(7))
+
+
+def new_service_id() -> str:
+    """SRS 5's service id: 8 random characters, new at every start (a restart is a new service)."""
+    return "".join(secrets.choice(SERVICE_ID_CHARS) for _ in range(8))
 
 
 class VhostStat:
@@ -43,7 +83,7 @@ class VhostStat:
 
 class StreamStat:
     __slots__ = ("id", "vhost", "app", "name", "key", "url", "nb_clients", "nb_frames", "kbps",
-                 "active", "publisher_cid", "video", "audio")
+                 "active", "publisher_cid", "video", "audio", "tc_url")
 
     def __init__(self, sid: str, vhost: VhostStat, app: str, name: str, key: str, url: str):
         self.id = sid
@@ -59,14 +99,16 @@ class StreamStat:
         self.publisher_cid: int | None = None
         self.video: dict | None = None
         self.audio: dict | None = None
+        self.tc_url = ""  # the publisher's (SRS 5 reports the tcUrl of the stream's request)
 
     def dumps(self, now_ms: int) -> dict:
         return {
             "id": self.id, "name": self.name, "vhost": self.vhost.id, "app": self.app,
-            "live_ms": now_ms, "clients": self.nb_clients, "frames": self.nb_frames,
+            "tcUrl": self.tc_url, "url": self.url, "live_ms": now_ms, "clients": self.nb_clients, "frames": self.nb_frames,
             "send_bytes": self.kbps.send_bytes, "recv_bytes": self.kbps.recv_bytes,
             "kbps": self.kbps.dumps(),
-            "publish": {"active": self.active, "cid": self.publisher_cid if self.active else None},
+            "publish": {"active": self.active,
+                        "cid": str(self.publisher_cid) if self.active and self.publisher_cid is not None else None},
             "video": dict(self.video) if self.video else None,
             "audio": dict(self.audio) if self.audio else None,
         }
@@ -96,13 +138,17 @@ class ClientStat:
         return self.type in PUBLISH_TYPES
 
     def dumps(self, now_ms: int) -> dict:
+        alive_ms = max(0, now_ms - self.create_ms)
+        # kbps: the average since the client came (the server samples streams and vhosts, not each client)
         return {
-            "id": self.id, "vhost": self.stream.vhost.id, "stream": self.stream.id, "ip": self.ip,
+            "id": str(self.id), "vhost": self.stream.vhost.id, "stream": self.stream.id, "ip": self.ip,
             "pageUrl": self.page_url, "swfUrl": self.swf_url, "tcUrl": self.tc_url,
-            "url": self.stream.url, "type": self.type, "publish": self.publish,
+            "url": self.stream.url, "name": self.stream.name, "type": self.type, "publish": self.publish,
             # SRS 3 reports seconds as a float
-            "alive": max(0, now_ms - self.create_ms) / 1000.0,
+            "alive": alive_ms / 1000.0,
             "send_bytes": self.send_bytes, "recv_bytes": self.recv_bytes,
+            "kbps": {"recv_30s": self.recv_bytes * 8 // alive_ms if alive_ms else 0,
+                     "send_30s": self.send_bytes * 8 // alive_ms if alive_ms else 0},
         }
 
 
@@ -126,10 +172,11 @@ class Statistic:
     """
 
     def __init__(self, server_id: str | None = None,
-                 vhost_info: Callable[[str], dict] | None = None):
+                 vhost_info: Callable[[str], dict] | None = None, service_id: str | None = None):
         self._ids = itertools.count(os.getpid())
         self._suffix = itertools.count(os.getpid() * 7919 % 1000)
         self.server_id = server_id or self._new_id()
+        self.service_id = service_id or new_service_id()
         self.vhost_info = vhost_info or _default_vhost_info
         self.stream_extra: Callable[[str, str, str], dict] | None = None
         self.kbps = Kbps()                                   # the whole server
@@ -139,6 +186,7 @@ class Statistic:
         self._streams_by_id: dict[str, StreamStat] = {}
         self._remembered: collections.OrderedDict = collections.OrderedDict()  # key -> stream id
         self._clients: dict[int, ClientStat] = {}            # by cid, in arrival order
+        self.nb_clients_total = 0  # clients ever seen (SRS 5's srs_clients_total)
 
     # --- ids
     def _new_id(self) -> str:
@@ -184,7 +232,9 @@ class Statistic:
     def on_client(self, cid: int, req: Request, conn_type: str, ip: str, kick: Callable[[], None] | None,
                   now_ms: int) -> None:
         old = self._clients.pop(cid, None)
-        if old is not None:
+        if old is None:
+            self.nb_clients_total += 1
+        else:
             # the same connection identifies again (republish, replay): move it, do not double count
             self._detach(old)
         stream = self._stream(req)
@@ -213,6 +263,7 @@ class Statistic:
             stream.vhost.nb_streams += 1
         stream.active = True
         stream.publisher_cid = cid
+        stream.tc_url = req.tc_url or ""
 
     def on_stream_unpublish(self, req) -> None:
         key = f"{req.vhost}/{req.app}/{req.stream}"

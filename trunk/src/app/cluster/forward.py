@@ -13,22 +13,32 @@ messages since the last video keyframe, original timestamps), so the destination
 decodable stream at once; then the live messages follow. A lost destination is retried every
 ``RECONNECT_S`` seconds while the stream is published. The edge uses the same ``Forwarder`` to
 push a publish on an edge vhost to its origin (round-robin over the origin list on failure).
+
+SRS 5's dynamic forward, ``forward { enabled on; backend http://...; }``: at each publish the hub POSTs
+on_forward (app/http/hooks.py) with the publisher's request, and forwards to every ``rtmp://`` url the
+backend answers (app, stream and vhost from the url). SRS waits for the backend inside the publish and
+refuses the publish when it fails; here a greenlet asks, so the publisher never waits, a failed
+backend is logged, and the late forwarders start from the caches (nothing is lost).
 """
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import gevent
 from gevent.event import Event
 
+from srs.app.http.hooks import HttpHooks
 from srs.app.ports import CidSource, ConfigSource, ListenPorts
 from srs.app.rtmp.client import RtmpClient
 from srs.kernel.errors import ERROR_SYSTEM_FORWARD_LOOP, SrsError
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AMF0_DATA, Message
-from srs.protocol.request import make_tc_url
+from srs.protocol.request import Request, discover_tc_url, make_tc_url, parse_rtmp_url
+
+# The publisher of a source, for the forward backend's body: cid -> (its request, its ip), or None.
+PublisherOf = Callable[[int], Optional[Tuple[Request, str]]]
 
 log = logging.getLogger(__name__)
 
@@ -256,13 +266,18 @@ class ForwardHub:
     """The hub output of one source on a vhost with ``forward`` destinations."""
 
     def __init__(self, source, vhost: str, destinations: Sequence[Tuple[str, int]], *, config: ConfigSource,
-                 next_cid: CidSource, listening: ListenPorts):
+                 next_cid: CidSource, listening: ListenPorts, backend: str = "", hooks: Optional[HttpHooks] = None,
+                 publisher_of: Optional[PublisherOf] = None):
         self.config = config
         self.next_cid = next_cid
         self.listening = listening
         self.source = source
         self.vhost = vhost
         self.destinations = tuple(destinations)
+        self.backend = backend
+        self.hooks = hooks
+        self.publisher_of = publisher_of
+        self.asking: Optional[gevent.Greenlet] = None  # the backend request of this publish
         self.cache = HeaderCache()
         self.forwarders: List[Forwarder] = []
 
@@ -286,6 +301,38 @@ class ForwardHub:
             self.forwarders.append(fwd)
             fwd.start()
             log.info("forward %s to %s:%d started", source.url, host, port)
+        if self.backend and self.hooks is not None and source.publisher_cid is not None:
+            self.asking = gevent.spawn(self._ask_backend, source.url, source.publisher_cid)
+
+    def _ask_backend(self, url: str, cid: int) -> None:
+        """SRS 5's create_backend_forwarders: one forwarder per url the backend answers."""
+        cid_var.set(cid)
+        info = self.publisher_of(cid) if self.publisher_of is not None else None
+        if info is None:
+            log.warning("forward backend %s: publisher cid=%d of %s is gone", self.backend, cid, url)
+            return
+        req, ip = info
+        try:
+            urls = self.hooks.on_forward(self.backend, req, cid, ip)
+        except SrsError as e:
+            log.warning("forward backend %s for %s failed, no dynamic forward: %s", self.backend, url, e)
+            return
+        for target in urls:
+            tc_url, stream_param = parse_rtmp_url(target)
+            schema, host, vhost, app, stream, port, param = discover_tc_url(tc_url, stream_param)
+            if schema != "rtmp" or not host or not app or not stream:
+                log.warning("forward backend %s: ignore url %r (want rtmp://host[:port]/app/stream)", self.backend,
+                            target)
+                continue
+            if (app, stream) == tuple(split_url(url)[1:]) and self.is_loop(host, port):
+                log.error("%s", SrsError(f"forward {url} to {target} is a loop to ourselves, refused",
+                                         ERROR_SYSTEM_FORWARD_LOOP))
+                continue
+            fwd = Forwarder(self.cache, vhost, app, stream, [(host, port)], self.next_cid(), tc_param=param)
+            fwd.accepting = False  # it starts after the publish: its first connection begins from the caches
+            self.forwarders.append(fwd)
+            fwd.start()
+            log.info("forward %s to %s (backend) started", url, target)
 
     def on_message(self, msg: Message) -> None:
         self.cache.on_message(msg)
@@ -294,6 +341,9 @@ class ForwardHub:
 
     def on_unpublish(self, source) -> None:
         url = source.url
+        asking, self.asking = self.asking, None
+        if asking is not None and asking is not gevent.getcurrent():
+            asking.kill(block=False)  # a late answer must not start forwarders for a stream that is gone
 
         def stopped(fwd: Forwarder) -> None:
             log.info("forward %s to %s:%d stopped, sent=%d msgs, dropped=%d", url, *fwd.destination,
@@ -305,11 +355,14 @@ class ForwardHub:
         self.cache.reset()
 
 
-def make_hub_output(source, vhost: str, *, config: ConfigSource, next_cid: CidSource,
-                    listening: ListenPorts) -> Optional[ForwardHub]:
-    """The hub factory: a ForwardHub when the vhost has forward destinations."""
+def make_hub_output(source, vhost: str, *, config: ConfigSource, next_cid: CidSource, listening: ListenPorts,
+                    hooks: Optional[HttpHooks] = None,
+                    publisher_of: Optional[PublisherOf] = None) -> Optional[ForwardHub]:
+    """The hub factory: a ForwardHub when the vhost has forward destinations or a backend."""
     vc = config().vhost(vhost)
-    if vc is None or not vc.forward_destinations:
+    dests = vc.forward_destinations if vc is not None else ()
+    backend = getattr(dests, "backend", "")  # SRS 5's forward { backend } (config/view.py ForwardDestinations)
+    if not dests and not backend:
         return None
-    return ForwardHub(source, vc.name, vc.forward_destinations, config=config, next_cid=next_cid,
-                      listening=listening)
+    return ForwardHub(source, vc.name, dests, config=config, next_cid=next_cid,
+                      listening=listening, backend=backend, hooks=hooks, publisher_of=publisher_of)

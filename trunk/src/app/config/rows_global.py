@@ -14,6 +14,8 @@ DEFAULT_HTML_DIR = "./objs/nginx/html"  # SRS's default for every served/written
 GLOBAL_ROWS = (
     Row("listen", STRS, ((HOST_ANY, 1935),), custom=True, reload="listen"),  # required; endpoints parsed
     Row("pid", STR, "./objs/srs.pid", reload="pid"),
+    # SRS 4/5: the identity in the API, hooks and exporter; empty: the one kept in <pid>.id (api/statistic.py)
+    Row("server_id", STR, "", reload=RESTART),
     # also each vhost's default; SRS 5 reads SRS_VHOST_CHUNK_SIZE for both (its full.conf says SRS_CHUNK_SIZE)
     Row("chunk_size", CHUNK, CHUNK_SIZE, env=("SRS_VHOST_CHUNK_SIZE", "SRS_CHUNK_SIZE")),
     Row("ff_log_dir", STR, "./objs"),
@@ -62,6 +64,13 @@ GLOBAL_ROWS = (
     Row("heartbeat.url", STR, "http://127.0.0.1:8085/api/v1/servers"),
     Row("heartbeat.device_id", STR, ""),
     Row("heartbeat.summaries", FLAG, False),
+
+    # SRS 5's Prometheus exporter on its own port (app/api/exporter.py); label and tag go into srs_build_info
+    block("exporter", reload=RESTART),
+    Row("exporter.enabled", FLAG, False),
+    Row("exporter.listen", ENDPOINT, (HOST_ANY, 9972)),
+    Row("exporter.label", STR, ""),
+    Row("exporter.tag", STR, ""),
 
     block("stats", reload=ON_USE, env=False),
     Row("stats.network", COUNT, 0),

@@ -32,7 +32,7 @@ def _block(path: str, *names: str, args: Tuple[int, int] = (0, 0), many: bool = 
 
 UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     # --- top level (SRS 4/5/6 check_normal_config)
-    *_leaves("", "server_id", "srs_log_level_v2", "tcmalloc_release_rate", "query_latest_version",
+    *_leaves("", "srs_log_level_v2", "tcmalloc_release_rate", "query_latest_version",
              "first_wait_for_qlv", "is_full", "in_docker"),
     *_block("threads", "interval"),
     *_block("circuit_breaker", "enabled", "high_threshold", "high_pulse", "critical_threshold", "critical_pulse",
@@ -40,7 +40,6 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     *_block("tencentcloud_apm", "enabled", "team", "token", "endpoint", "service_name", "debug_logging"),
     *_block("tencentcloud_cls", "enabled", "label", "tag", "secret_id", "secret_key", "endpoint", "topic_id",
             "stat_heartbeat", "stat_streams", "debug_logging", "heartbeat_ratio", "streams_ratio"),
-    *_block("exporter", "enabled", "listen", "label", "tag"),
     *_block("http_api.auth", "enabled", "username", "password"),
     *_block("http_api.https", "enabled", "listen", "key", "cert"),
     *_block("http_server.https", "enabled", "listen", "key", "cert"),
@@ -66,12 +65,10 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
             "keepalive_timeout", "host", "serial", "realm", "auto_play", "invite_port_fixed", "query_catalog_interval"),
 
     # --- vhost
-    *_leaves("vhost.play", "gop_cache_max_frames", "mw_msgs"),
+    *_leaves("vhost.play", "mw_msgs"),
     *_leaves("vhost.cluster", "protocol", "follow_client"),
-    *_leaves("vhost.publish", "try_annexb_first", "kickoff_for_idle"),
-    *_leaves("vhost.forward", "backend"),
-    *_leaves("vhost.hls", "hls_ctx", "hls_ts_ctx"),
-    *_leaves("vhost.http_remux", "drop_if_not_match", "has_audio", "has_video", "guess_has_av"),
+    *_leaves("vhost.publish", "try_annexb_first"),
+    *_leaves("vhost.http_remux", "drop_if_not_match"),
     *_leaves("vhost.dash", "dash_window_size", "dash_dispose", "dash_cleanup"),
     *_block("vhost.rtc", "enabled", "nack", "twcc", "nack_no_copy", "bframe", "aac", "stun_timeout",
             "stun_strict_check", "dtls_role", "dtls_version", "drop_for_pt", "rtc_to_rtmp", "pli_for_rtmp",

@@ -53,6 +53,9 @@ VHOST_ROWS = (
     Row("vhost.cluster.coworkers", STRS, (), reload="cluster"),
     block("vhost.play", flat=True),
     Row("vhost.play.gop_cache", FLAG, True, alias="gop_cache", reload="gop_cache", source="gop_cache"),
+    # SRS 5: the gop cache holds at most this many messages (0: no bound); more clears it (a long or no GOP
+    # would otherwise grow it without bound)
+    Row("vhost.play.gop_cache_max_frames", COUNT, 2500, reload="gop_cache", source="gop_cache_max_frames"),
     Row("vhost.play.queue_length", SECONDS, 30.0, alias="queue_length", reload="queue_length",
         source="queue_length_s"),
     Row("vhost.play.time_jitter", TIME_JITTER, "full", alias="time_jitter", reload="time_jitter",
@@ -75,6 +78,8 @@ VHOST_ROWS = (
     Row("vhost.publish.normal_timeout", COUNT, 5000, field="publish_normal_timeout", alias="publish_normal_timeout",
         reload="publish"),
     Row("vhost.publish.parse_sps", FLAG, True, reload="publish"),
+    # SRS 5: disconnect a publisher nobody has played for this many seconds (0: never); app/live/idle.py
+    Row("vhost.publish.kickoff_for_idle", SECONDS, 0.0, reload="publish"),
     Row("vhost.min_latency", FLAG, False, reload="min_latency", source="min_latency"),
     Row("vhost.tcp_nodelay", FLAG, False, reload="tcp_nodelay"),
     Row("vhost.in_ack_size", COUNT, 0, reload="ack_size"),
@@ -90,6 +95,9 @@ VHOST_ROWS = (
     block("vhost.forward", default=(), field="forward_destinations", custom=True, reload="forward", env=False),
     Row("vhost.forward.enabled", FLAG, False),
     Row("vhost.forward.destination", STRS, (), alias="forward"),
+    # SRS 5's dynamic forward: POST on_forward to this URL at each publish, forward to the urls it answers
+    # (the view's forward_destinations.backend, "" unless enabled; app/cluster/forward.py)
+    Row("vhost.forward.backend", STR, ""),
     block("vhost.security", reload="security", env=False),
     Row("vhost.security.enabled", FLAG, False),
     # allow|deny publish|play all|ip|cidr, in file order: ((action, method, target), ...)
@@ -113,6 +121,10 @@ VHOST_ROWS = (
     Row("vhost.hls.hls_cleanup", FLAG, True),
     Row("vhost.hls.hls_dispose", SECONDS, 0.0),
     Row("vhost.hls.hls_nb_notify", COUNT, 64),
+    # SRS 5: an HLS player is a session (client, on_play/on_stop) via ?hls_ctx= (app/hls/ctx.py); off here
+    # unless configured (SRS 5: on), since it changes what an .m3u8 URL answers first
+    Row("vhost.hls.hls_ctx", FLAG, False),
+    Row("vhost.hls.hls_ts_ctx", FLAG, True),
     Row("vhost.hls.hls_wait_keyframe", FLAG, True),
     Row("vhost.hls.hls_keys", FLAG, False),
     Row("vhost.hls.hls_fragments_per_key", POSITIVE, 5),
@@ -173,6 +185,11 @@ VHOST_ROWS = (
     Row("vhost.http_remux.fast_cache", SECONDS, 0.0),
     Row("vhost.http_remux.mount", STR, "[vhost]/[app]/[stream].flv"),
     Row("vhost.http_remux.hstrs", FLAG, True),
+    # SRS 5: the FLV header's audio/video flags; guess_has_av sets them from what the stream has (its
+    # sequence headers and gop cache) when the player comes (app/http/stream.py flv_av_flags)
+    Row("vhost.http_remux.has_audio", FLAG, True),
+    Row("vhost.http_remux.has_video", FLAG, True),
+    Row("vhost.http_remux.guess_has_av", FLAG, True),
 
     block("vhost.bandcheck", reload="bandcheck", env=False),
     Row("vhost.bandcheck.enabled", FLAG, False),

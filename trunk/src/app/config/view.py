@@ -187,6 +187,7 @@ RawApiConfig = section("RawApiConfig", "http_api.raw_api")
 HttpApiConfig = section("HttpApiConfig", "http_api")
 HttpServerConfig = section("HttpServerConfig", "http_server")
 HeartbeatConfig = section("HeartbeatConfig", "heartbeat")
+ExporterConfig = section("ExporterConfig", "exporter")
 StatsConfig = section("StatsConfig", "stats")
 StreamCasterConfig = section("StreamCasterConfig", "stream_caster")
 
@@ -274,6 +275,29 @@ class IngestConfig(Section):
         return cls(id=d.arg(0, "") if d is not None else "", **read(d, cls.PATHS[0]))
 
 
+class ForwardDestinations(tuple):
+    """The forward block's view when SRS 5's dynamic-forward ``backend`` is set: the (host, port)
+    destinations, and the backend URL as an attribute (a plain tuple has none: no backend). A tuple, as forward and the API iterate it; equality also compares
+    the backend, so a reload that changes only the backend restarts the forwarders."""
+
+    def __new__(cls, destinations=(), backend: str = ""):
+        obj = super().__new__(cls, destinations)
+        obj.backend = backend
+        return obj
+
+    def __eq__(self, other) -> bool:
+        return tuple.__eq__(self, other) is True and getattr(other, "backend", "") == self.backend
+
+    def __ne__(self, other) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash((tuple(self), self.backend))
+
+    def __repr__(self) -> str:
+        return f"ForwardDestinations({tuple(self)!r}, backend={self.backend!r})"
+
+
 class VhostConfig(View):
     """A vhost: its own rows and those of cluster/play/publish as fields, each feature block as a view."""
 
@@ -286,6 +310,9 @@ class VhostConfig(View):
         destinations: Tuple[Tuple[str, int], ...] = ()
         if forward is not None and _flag(forward.get("enabled"), False):
             destinations = tuple(parse_host_port(a, 1935) for a in _strs(forward.get("destination")))
+            backend = " ".join(_strs(forward.get("backend")))
+            if backend:  # only then the tuple subclass: everything else keeps a plain tuple
+                destinations = ForwardDestinations(destinations, backend)
         return cls(
             name=d.args[0], chunk_size=_int(d.get("chunk_size"), global_chunk_size),
             is_edge=(values["mode"] == "remote"),

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import posixpath
-from typing import Callable, Sequence
+from typing import Callable, List, Sequence
 
 import gevent
 import gevent.queue
@@ -59,15 +59,22 @@ def check_response(status: int, body: bytes) -> None:
 
 
 class HttpHooks:
-    """Calls the hook URLs of one server. ``server_id`` and ``stream_id_fn(req)`` fill the SRS 4
-    fields (the Statistic provides both: ``HttpHooks(server_id=stat.server_id, stream_id_fn=stat.stream_id)``);
-    ``cwd`` is what on_dvr/on_hls report when the caller passes none."""
+    """Calls the hook URLs of one server. ``server_id``, ``service_id`` and ``stream_id_fn(req)`` fill
+    the SRS 4/5 fields (the Statistic provides them: ``HttpHooks(server_id=stat.server_id,
+    service_id=stat.service_id, stream_id_fn=stat.stream_id)``); ``cwd`` is what on_dvr/on_hls report
+    when the caller passes none.
+
+    Bodies have SRS 5's shape and JSON types (srs_app_http_hooks.cpp @5): ``client_id`` is a string (SRS 3
+    sent a number; receivers written in Go for SRS 4/5 refuse one), every event carries server_id,
+    service_id, client_id, ip, vhost, app; every stream event also stream, param, tcUrl, stream_url and
+    stream_id. SRS 3 receivers read the same names, so they keep working."""
 
     def __init__(self, timeout_s: float = 30.0, server_id: str = "",
                  stream_id_fn: Callable[[Request], str | None] | None = None, cwd: str | None = None,
-                 queue_size: int = ASYNC_QUEUE_SIZE):
+                 queue_size: int = ASYNC_QUEUE_SIZE, service_id: str = ""):
         self.timeout_s = timeout_s
         self.server_id = server_id
+        self.service_id = service_id
         self.stream_id_fn = stream_id_fn
         self.cwd = cwd if cwd is not None else os.getcwd()
         # joinable: a task is done once it ran (task_done), so join() waits on the queue, not a poll
@@ -77,14 +84,16 @@ class HttpHooks:
 
     # --- bodies
     def _base(self, action: str, req: Request, cid: int, ip: str) -> dict:
-        body = {"server_id": self.server_id, "action": action, "client_id": cid, "ip": ip,
-                "vhost": req.vhost, "app": req.app}
+        # the connection id as a string: SRS 4/5's client_id is its 8-char context id, always a JSON string
+        body = {"server_id": self.server_id, "service_id": self.service_id, "action": action,
+                "client_id": str(cid), "ip": ip, "vhost": req.vhost, "app": req.app}
         return body
 
     def _stream_fields(self, body: dict, req: Request) -> dict:
         vhost, app, stream = body["vhost"], body["app"], req.stream
         body["stream"] = stream
-        body["param"] = req.param
+        body["param"] = req.param or ""
+        body["tcUrl"] = req.tc_url or ""
         prefix = "" if vhost == DEFAULT_VHOST else vhost
         body["stream_url"] = f"{prefix}/{app}/{stream}"
         sid = self.stream_id_fn(req) if self.stream_id_fn is not None else None
@@ -124,19 +133,49 @@ class HttpHooks:
     # --- events that decide (raise AccessDenied)
     def on_connect(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
         body = self._base("on_connect", req, cid, ip)
-        body["tcUrl"] = req.tc_url
-        body["pageUrl"] = req.page_url
+        # SRS 5: on_connect also names the stream the connect's tcUrl carries (empty before play/publish)
+        body["stream"] = req.stream or ""
+        body["param"] = req.param or ""
+        body["tcUrl"] = req.tc_url or ""
+        body["pageUrl"] = req.page_url or ""
         self._decide(urls, body)
 
     def on_publish(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
-        body = self._stream_fields(self._base("on_publish", req, cid, ip), req)
-        body["tcUrl"] = req.tc_url
-        self._decide(urls, body)
+        self._decide(urls, self._stream_fields(self._base("on_publish", req, cid, ip), req))
 
     def on_play(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str) -> None:
         body = self._stream_fields(self._base("on_play", req, cid, ip), req)
-        body["pageUrl"] = req.page_url
+        body["pageUrl"] = req.page_url or ""
         self._decide(urls, body)
+
+    def on_forward(self, url: str, req: Request, cid: int, ip: str) -> List[str]:
+        """SRS 5's forward backend (``forward { backend url; }``): POST on_forward; the answer
+        ``{"code": 0, "data": {"urls": ["rtmp://..."]}}`` says where to forward (no data: nowhere).
+        Raises AccessDenied (``.url``) when the backend fails or answers something else."""
+        body = self._base("on_forward", req, cid, ip)
+        body.update({"stream": req.stream, "param": req.param or "", "tcUrl": req.tc_url or ""})
+        try:
+            status, resp = http_post_json(url, body, self.timeout_s)
+        except HttpError as e:
+            err = AccessDenied(f"http hook on_forward {url}: {e}", code=e.code)
+            err.url = url
+            raise err from e
+        try:
+            check_response(status, resp)
+        except AccessDenied as e:
+            e.url = url
+            raise
+        value = json.loads(resp)
+        data = value.get("data") if isinstance(value, dict) else None
+        urls = data.get("urls", []) if isinstance(data, dict) else []
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            err = AccessDenied(f"http hook on_forward {url}: data.urls is not a list of strings: {resp[:128]!r}",
+                               code=ERROR_HTTP_DATA_INVALID)
+            err.url = url
+            raise err
+        srslog.trace(log, "http: on_forward ok, client_id=%s, url=%s, request=%s, urls=%s", cid, url,
+                     json.dumps(body), urls)
+        return urls
 
     # --- events whose result is ignored (the caller waits, errors are logged)
     def on_close(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str, send_bytes: int,
@@ -180,7 +219,8 @@ class HttpHooks:
         for url in urls or ():
             if ts_url.startswith(("http://", "https://")):
                 url = ts_url
-            url = (url.replace("[app]", req.app).replace("[stream]", req.stream)
+            url = (url.replace("[server_id]", self.server_id).replace("[service_id]", self.service_id)
+                   .replace("[app]", req.app).replace("[stream]", req.stream)
                    .replace("[ts_url]", ts_url).replace("[param]", req.param))
             self._enqueue(cid, self._get_notify, url, int(nb_notify))
 

@@ -70,9 +70,10 @@ class PlayerPorts:
 
 
 class LiveRouter:
-    def __init__(self, ports: PlayerPorts, root_dir: str):
+    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None):
         self.ports = ports
         self.root_dir = root_dir
+        self.hls_sessions = hls_sessions  # SRS 5's hls_ctx (app/hls/ctx.py HlsSessions), None: plain files
         self.static = StaticFileHandler(root_dir, "/")
         self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
         self._regex_cache: Dict[str, "re.Pattern"] = {}
@@ -94,11 +95,18 @@ class LiveRouter:
             vhost, app, stream, ext = live
             HttpLivePlayer(self.ports, conn, req, vhost, app, stream, ext).serve()
             return
+        static = self.static
         for vhost, prefix, handler in self.static_mounts:
             if req.path.startswith(prefix) and prefix != "/":
-                handler(conn, req)
+                static = handler
+                break
+        sessions = self.hls_sessions
+        if sessions is not None and req.path.endswith((".m3u8", ".ts")):
+            vc = self.ports.config().vhost(req.host or "")
+            if vc is not None and vc.enabled and sessions.wants(vc, req.path):
+                sessions.serve(conn, req, vc, static)
                 return
-        self.static(conn, req)
+        static(conn, req)
 
     def match_live(self, req) -> Optional[Tuple[str, str, str, str]]:
         """(vhost, app, stream, ext) of a live URL, None for anything else; RequestError when the
@@ -187,7 +195,7 @@ class HttpLivePlayer:
         st.on_client(conn.cid, req, "Play", conn.ip, output.close, ports.clock())
         src = ports.sources.fetch_or_create(req.stream_url, self.vhost)
         consumer = Consumer(conn.cid, output)
-        attach_player(src, consumer, self.fmt, chunked, vc.http_remux.fast_cache)
+        attach_player(src, consumer, self.fmt, chunked, vc.http_remux.fast_cache, remux=vc.http_remux)
         if vc.is_edge:  # H11: an edge source is pulled from the origin, shared with RTMP players
             ports.edge.on_play(src, req)
         log.info("HTTP %s play %s, chunked=%s", self.fmt, req.stream_url, chunked)
@@ -214,15 +222,38 @@ class ChunkedFlvEncoder:
         return chunk(flv.encode_tags(batch, base))
 
 
-def attach_player(src: LiveSource, consumer: Consumer, fmt: str, chunked: bool, fast_cache_s: float) -> None:
+def flv_av_flags(src: LiveSource, has_audio: bool, has_video: bool, guess: bool) -> Tuple[bool, bool]:
+    """The FLV header's (has_audio, has_video), SRS 5's SrsFlvStreamEncoder::write_tags: configured, or
+    with ``guess_has_av`` what the stream holds when the player comes: a track with a sequence header or
+    frames in the gop cache, and no audio when the gop has video frames but no audio frames. Before any
+    media (a player waiting for the publisher) the configured flags stay: SRS delays the header until
+    the first messages, but here it is part of the player's first bytes."""
+    if not guess:
+        return has_audio, has_video
+    videos = sum(1 for m in src.gop if m.is_video)
+    audios = len(src.gop) - videos
+    guessed_video = src.video_sh is not None or videos > 0
+    guessed_audio = (src.audio_sh is not None or audios > 0) and not (videos > 0 and audios == 0)
+    if not guessed_video and not guessed_audio:
+        return has_audio, has_video
+    return guessed_audio, guessed_video
+
+
+def attach_player(src: LiveSource, consumer: Consumer, fmt: str, chunked: bool, fast_cache_s: float,
+                  remux=None) -> None:
     """The HTTP side's encoder choice: FLV players group by timestamp base like RTMP players (FLV
-    header first); TS/AAC/MP3 players share one remux per format and framing."""
+    header first, its flags from ``remux``: the vhost's http_remux view); TS/AAC/MP3 players share one
+    remux per format and framing."""
     if fmt != "flv":
         attach_remux_player(src, consumer, fmt, chunked, float(fast_cache_s or 0))
-    elif chunked:
-        src.attach(consumer, ("flv", True), ChunkedFlvEncoder, header=chunk(flv.flv_header(True, True)))
+        return
+    has_audio, has_video = (True, True) if remux is None else flv_av_flags(
+        src, remux.has_audio, remux.has_video, remux.guess_has_av)
+    head = flv.flv_header(has_audio, has_video)
+    if chunked:
+        src.attach(consumer, ("flv", True), ChunkedFlvEncoder, header=chunk(head))
     else:
-        src.attach(consumer, ("flv", False), FlvEncoder, header=flv.flv_header(True, True))
+        src.attach(consumer, ("flv", False), FlvEncoder, header=head)
 
 
 def _query_of(target: str) -> str:

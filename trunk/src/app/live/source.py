@@ -321,6 +321,16 @@ class LiveSource:
         if msg.keyframe and msg.is_video:
             self.gop.clear()
             self.gop_video_count = 1
+        max_frames = self.opts.gop_cache_max_frames
+        if 0 < max_frames <= len(self.gop):
+            # SRS 5's SrsGopCache::cache: clear and go on caching (a player then starts with what follows)
+            log.warning("source %s gop cache exceeds max frames=%d (videos=%d), cleared", self.url, max_frames,
+                        self.gop_video_count)
+            self.gop.clear()
+            self.gop_video_count = 1 if msg.is_video else 0
+            self.audio_after_video = 0
+            if not msg.is_video:
+                return
         self.gop.append(msg)
 
     def _on_timer(self) -> None:

@@ -18,7 +18,8 @@ from gevent.event import Event
 from gevent.queue import Queue
 
 from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
-from srs.app.api.statistic import Statistic
+from srs.app.api.statistic import Statistic, new_server_id, server_id_for
+from srs.app.api.exporter import start_exporter
 from srs.app.api.system import SystemStats
 from srs.app.casters.output import CasterPorts
 from srs.app.casters.start import start_casters
@@ -33,7 +34,9 @@ from srs.app.ffmpeg.process import ChildRegistry, FfmpegPorts
 from srs.app.hds import muxer as hds
 from srs.app.hls import muxer as hls
 from srs.app.http.entry import start_http_api, start_http_server
+from srs.app.hls.ctx import HlsSessions
 from srs.app.http.hooks import HttpHooks
+from srs.app.live.idle import IdleKicker
 from srs.app.http.stream import LiveRouter, PlayerPorts
 from srs.app.live.source import SourceOptions, SourceRegistry
 from srs.app.rtmp import bandcheck
@@ -84,12 +87,15 @@ class Server:
         self.connections: Dict[int, RtmpConn] = {}
         self.no_connections = Event()  # set while ``connections`` is empty: the graceful quit waits on it
         self.no_connections.set()
-        self.statistic = Statistic(vhost_info=self._vhost_info)
+        # SRS 5: server_id configured, else kept in <pid>.id across restarts; the service id is new each start
+        self.statistic = Statistic(vhost_info=self._vhost_info,
+                                   server_id=server_id_for(config.server_id, config.pid, new_server_id))
         self.meters = SendMeters(self.statistic)
         self.statistic.stream_extra = self._stream_extra  # H18: forwarders/edge pull in /api/v1/streams
         self.server_id = self.statistic.server_id
         # SRS has no knob for the hook timeout (30 s); SRS_HOOKS_TIMEOUT_S overrides it (tests, ops).
         self.hooks = HttpHooks(timeout_s=hooks_timeout_s(), server_id=self.server_id,
+                               service_id=self.statistic.service_id,
                                stream_id_fn=self.statistic.stream_id, cwd=self.cwd)
         self.sources = SourceRegistry(self.source_options)
         # HLS keeps per-stream state (sequence numbers, window, counters) across publishes and reloads.
@@ -103,7 +109,8 @@ class Server:
         # H11: forward published streams to the vhost's forward destinations; the edge manager
         # pulls played streams of edge vhosts from the origin (hooked in rtmp_conn/http_stream).
         self.sources.hub_factories.append(functools.partial(
-            forward.make_hub_output, config=self.current_config, next_cid=self.next_cid, listening=self.rtmp_ports))
+            forward.make_hub_output, config=self.current_config, next_cid=self.next_cid, listening=self.rtmp_ports,
+            hooks=self.hooks, publisher_of=self._publisher_of))  # SRS 5's forward backend asks hooks
         # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
         self.sources.hub_factories.append(functools.partial(hds.make_hub_output, config=self.current_config,
                                                             cwd=self.cwd))
@@ -112,7 +119,8 @@ class Server:
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
         # against max_connections, read at each accept so a reload applies at once (SRS's rule)
         self.gate = ConnectionGate(lambda: self.config.max_connections)
-        self.process = ProcessInfo(server_id=self.server_id, pid=self.pid, argv=" ".join(self.argv),
+        self.process = ProcessInfo(server_id=self.server_id, service_id=self.statistic.service_id,
+                                   pid=self.pid, argv=" ".join(self.argv),
                                    cwd=self.cwd, start_time_ms=self.start_time_ms)
         # the HTTP API app lives as long as the server; a reload of http_api only re-listens
         self.api_app = ApiApp(config=self.current_config, statistic=self.statistic, clock=now_ms,
@@ -121,6 +129,7 @@ class Server:
         self.http_api = None
         self.http_server = None
         self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
+        self.exporter = None   # exporter {} (SRS 5): started with the server, stopped with it
         self.casters = None    # stream casters: started with the server, stopped first
         self._stopping = False
         self.commands: Queue = Queue()
@@ -174,6 +183,14 @@ class Server:
             hls_info["fragment"] = vc.hls.hls_fragment
         return {"enabled": vc.enabled, "hls": hls_info}
 
+    def _publisher_of(self, cid: int):
+        conn = self.connections.get(cid)
+        return (conn.req, conn.ip) if conn is not None and conn.req is not None else None
+
+    def _kickoff_for_idle(self, vhost: str) -> float:
+        vc = self.config.vhost(vhost)
+        return vc.kickoff_for_idle if vc is not None else 0.0
+
     def _stream_extra(self, vhost: str, app: str, stream: str) -> dict:
         """H18: the live forwarders (forward, edge publish) and the edge pull of a stream, for the API."""
         key = f"{vhost}/{app}/{stream}"
@@ -192,14 +209,15 @@ class Server:
                 connected = f.client is not None and f.accepting and f.connects > 0
                 forwards.append({"destination": f"{host}:{port}", "connected": bool(connected),
                                  "sent_msgs": f.sent_msgs, "dropped": f.dropped, "retries": f.index})
-        edge = None
+        # not "edge": a local of that name made the module above unbound (every stream with a hub output failed)
+        pull = None
         ing = self.edge.ingesters.get(key)
         if ing is not None and not ing.stopped:
             client = ing.client
             host, port = (client.host, client.port) if client is not None else ing.origin
-            edge = {"origin": f"{host}:{port}", "connected": bool(client is not None and ing.published),
+            pull = {"origin": f"{host}:{port}", "connected": bool(client is not None and ing.published),
                     "ingests": ing.attempts}
-        return {"forwards": forwards, "edge": edge}
+        return {"forwards": forwards, "edge": pull}
 
     def source_options(self, vhost: str) -> SourceOptions:
         return SourceOptions.from_vhost(self.config.vhost(vhost))
@@ -228,12 +246,18 @@ class Server:
         summaries = (Summaries(self.process, self.statistic, now_ms, self.gate, SystemStats())
                      if beat.enabled and beat.summaries else None)
         self.heartbeat = start_heartbeat(beat, self.config.stats.network, summaries)
+        # SRS 5's exporter { enabled on; }: /metrics with SRS 5's names on its own port
+        self.exporter = start_exporter(self.config, self.process, self.statistic, self.next_cid, self.gate)
         # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
         self.casters = start_casters(self.config.stream_casters,
                                      CasterPorts(next_cid=self.next_cid, rtmp_port=self.rtmp_port, gate=self.gate))
         self.ingesters.start()  # H13: ingesters start with the server (they publish to our listener)
         self.greenlets.append(gevent.spawn(self._control))
         self.greenlets.append(gevent.spawn(self._pithy))
+        # SRS 5's publish.kickoff_for_idle: one greenlet checks every source once a second
+        idle = IdleKicker(sources=lambda: list(self.sources.sources.values()), timeout_s=self._kickoff_for_idle,
+                          kick=self.statistic.kick, clock=now_ms)
+        self.greenlets.append(gevent.spawn(idle.run))
         log.info("srs started, pid=%d, cwd=%s, rtmp=%s", self.pid, self.cwd,
                  ",".join(f"{h}:{p}" for h, p in self.config.listen))
 
@@ -284,7 +308,7 @@ class Server:
         """The HTTP-FLV/TS/AAC/MP3 players' router with exactly the parts a player uses."""
         ports = PlayerPorts(config=self.current_config, clock=self.now_ms, sources=self.sources,
                             hooks=self.hooks, statistic=self.statistic, edge=self.edge, meter=self.meters)
-        return LiveRouter(ports, root_dir)
+        return LiveRouter(ports, root_dir, hls_sessions=HlsSessions(ports, self.next_cid))  # SRS 5's hls_ctx
 
     def stop(self) -> None:
         if self._stopping:
@@ -296,7 +320,7 @@ class Server:
             self.casters.stop()
         for srv in self.rtmp_servers:
             srv.close()
-        for closer in (self.http_api, self.http_server):
+        for closer in (self.http_api, self.http_server, self.exporter):
             if closer is not None:
                 try:
                     closer.stop()
@@ -363,12 +387,13 @@ class Server:
             log.info("log file reopened: %s", h.path)
 
     def reload(self) -> None:
-        """Parse + check the file; a bad file keeps the running config (SRS 2.0 behaviour)."""
-        if not self.config_path:
-            log.warning("reload ignored: no config file")
-            return
+        """Parse + check the file again (``srs -e``: the SRS_* variables again, as SRS 5); a bad one
+        keeps the running config (SRS 2.0 behaviour). The new config's warnings are logged."""
         try:
-            new = Config.load(self.config_path)
+            new = Config.reread(self.config, self.config_path)
+            if new is None:
+                log.warning("reload ignored: no config file")
+                return
             changes = diff(self.config, new)
         except ConfigError as e:
             log.error("reload failed, keep the running config: %s", e)
@@ -376,6 +401,8 @@ class Server:
         except OSError as e:
             log.error("reload failed, keep the running config: %s", e)
             raise SrsError(str(e)) from e
+        for warning in new.warnings:  # the same warnings a start logs (ignored directives and variables)
+            log.warning("reload: %s", warning)
         old, self.config = self.config, new
         self.apply_reload(old, new, changes)
         log.info("reload ok, %d changes", len(changes))

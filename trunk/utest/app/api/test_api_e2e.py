@@ -127,7 +127,7 @@ def test_stream_fields_and_bitrate(live, media):
                            "width": 320, "height": 240}
     assert st["video"]["level"] in ("1.2", "1.3", "2", "2.1", "3")
     assert st["audio"]["codec"] == "AAC" and st["audio"]["sample_rate"] == 44100 and st["audio"]["channel"] == 2
-    assert st["publish"]["active"] is True and isinstance(st["publish"]["cid"], int)
+    assert st["publish"]["active"] is True and isinstance(st["publish"]["cid"], str)
     assert st["frames"] > 0
     assert st["recv_bytes"] > 0
     kbps = st["kbps"]["recv_30s"]

@@ -96,7 +96,9 @@ def test_index_endpoints_and_server_header(api):
     status, hdrs, body = api.call("GET", "/api/")
     assert status == 200 and hdrs["server"] == SIGNATURE
     obj = json.loads(body)
-    assert obj == {"code": 0, "server": api.ctx.server_id, "urls": {"v1": "the api version 1.0"}}
+    # SRS 5: server, service and pid (strings) on every answer
+    assert obj == {"code": 0, "server": api.ctx.server_id, "service": "", "pid": str(os.getpid()),
+                   "urls": {"v1": "the api version 1.0"}}
     v1 = api.json("/api/v1/")
     assert v1["code"] == 0 and "streams" in v1["urls"] and "clients" in v1["urls"]
     assert set(v1["tests"]) == {"requests", "errors", "redirects"}
@@ -155,9 +157,9 @@ def test_vhosts_streams_clients(api):
     assert api.json("/api/v1/vhosts/vid-nope")["code"] == 2014
 
     clients = api.json("/api/v1/clients/")["clients"]
-    assert len(clients) == 10 and clients[0]["id"] == 200 and clients[0]["type"] == "fmle-publish"
+    assert len(clients) == 10 and clients[0]["id"] == "200" and clients[0]["type"] == "fmle-publish"
     page = api.json("/api/v1/clients/?start=10&count=20")["clients"]
-    assert [c["id"] for c in page] == list(range(309, 315))
+    assert [c["id"] for c in page] == [str(i) for i in range(309, 315)]
     assert len(api.json("/api/v1/clients/?count=3")["clients"]) == 10  # at least 10, as SRS
     assert api.json("/api/v1/clients/301")["client"]["ip"] == "10.0.0.2"
     assert api.json("/api/v1/clients/999")["code"] == 2049
@@ -167,7 +169,8 @@ def test_vhosts_streams_clients(api):
 def test_kick_client(api):
     kicked = []
     populate(api.ctx.statistic, kicked)
-    assert api.json("/api/v1/clients/305", method="DELETE") == {"code": 0, "server": api.ctx.server_id}
+    assert api.json("/api/v1/clients/305", method="DELETE") == {"code": 0, "server": api.ctx.server_id, "service": "",
+                                                                 "pid": str(os.getpid())}
     assert kicked == [305]
     assert api.json("/api/v1/clients/999", method="DELETE")["code"] == 2049
     # JSONP can not send DELETE: ?method= overrides it

@@ -33,7 +33,8 @@ def test_publish_then_play_counts_and_dump_shapes():
     [stream] = stat.dumps_streams(now_ms=5000)
     assert stream["name"] == "livestream" and stream["app"] == "live"
     assert stream["clients"] == 2 and stream["frames"] == 25 and stream["live_ms"] == 5000
-    assert stream["publish"] == {"active": True, "cid": 100}
+    assert stream["publish"] == {"active": True, "cid": "100"}  # SRS 5: ids are strings
+    assert stream["tcUrl"] == "rtmp://127.0.0.1/live" and stream["url"] == "/live/livestream"
     assert stream["video"] == {"codec": "H264", "profile": "High", "level": "3.1", "width": 768, "height": 320}
     assert stream["audio"] == {"codec": "AAC", "sample_rate": 44100, "channel": 2, "profile": "LC"}
     assert set(stream["kbps"]) == {"recv_30s", "send_30s"}
@@ -43,7 +44,9 @@ def test_publish_then_play_counts_and_dump_shapes():
     assert vhost["clients"] == 2 and vhost["streams"] == 1 and vhost["enabled"] is True
     assert vhost["hls"] == {"enabled": False}
 
-    clients = {c["id"]: c for c in stat.dumps_clients(now_ms=4000)}
+    clients = {int(c["id"]): c for c in stat.dumps_clients(now_ms=4000)}
+    assert all(isinstance(c["id"], str) for c in clients.values())
+    assert clients[101]["name"] == "livestream" and set(clients[101]["kbps"]) == {"recv_30s", "send_30s"}
     assert clients[100]["type"] == "fmle-publish" and clients[100]["publish"] is True
     assert clients[101]["type"] == "Play" and clients[101]["publish"] is False
     assert clients[101]["pageUrl"] == "http://a.com/p.html"
@@ -135,7 +138,7 @@ def test_clients_paging():
     stat = Statistic()
     for cid in range(30):
         stat.on_client(cid, make_req(), "Play", "ip", None, 0)
-    assert [c["id"] for c in stat.dumps_clients(0, start=5, count=3)] == [5, 6, 7]
+    assert [c["id"] for c in stat.dumps_clients(0, start=5, count=3)] == ["5", "6", "7"]
     assert len(stat.dumps_clients(0)) == 10
     assert stat.dumps_clients(0, start=100, count=10) == []
 

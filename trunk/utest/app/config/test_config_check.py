@@ -359,9 +359,9 @@ def test_a_flag_with_its_semicolon_missing_reads_the_first_argument_with_a_warni
 @pytest.mark.parametrize("text,warning", [
     ("listen 1935;\nrtc_server { enabled on; listen 8000; candidate $CANDIDATE; tcp { enabled on; } }",
      "t.conf:2: directive rtc_server is not implemented and ignored"),
-    ("listen 1935;\nserver_id srs-1;", "t.conf:2: directive server_id is not implemented and ignored"),
-    (vhost_text("play { gop_cache_max_frames 2500; }"),
-     "t.conf:3: directive vhost.play.gop_cache_max_frames is not implemented and ignored"),
+    ("listen 1935;\nin_docker on;", "t.conf:2: directive in_docker is not implemented and ignored"),
+    (vhost_text("play { mw_msgs 8; }"),
+     "t.conf:3: directive vhost.play.mw_msgs is not implemented and ignored"),
     (vhost_text("dash { enabled on; }"),
      "t.conf:3: directive vhost.dash (vhost v, enabled on) is not implemented and ignored"),
     ("listen 1935;\nstream_caster { enabled on; caster gb28181; listen 9000; }",

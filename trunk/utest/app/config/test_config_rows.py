@@ -145,7 +145,7 @@ def test_every_reload_event_is_fired_in_an_order():
     kinds = {reload_kind(r) for r in ROWS} - {ON_USE, RESTART, "vhost", "mode", "ingest"}
     ordered = set(config_reload.GLOBAL_ORDER) | set(config_reload.VHOST_ORDER)
     assert kinds == ordered
-    assert config_reload.NEVER_RELOADED == ("daemon", "work_dir", "asprocess")
+    assert config_reload.NEVER_RELOADED == ("server_id", "daemon", "work_dir", "asprocess", "exporter")
 
 
 def test_views_take_their_fields_from_the_rows():

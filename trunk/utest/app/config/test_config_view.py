@@ -16,7 +16,7 @@ def minimal():
 GLOBAL_DEFAULTS = [
     ("listen", (("0.0.0.0", 1935),)), ("pid", "./objs/srs.pid"), ("chunk_size", 60000), ("ff_log_dir", "./objs"),
     ("ff_log_level", "info"), ("srs_log_tank", "file"), ("srs_log_level", "trace"),
-    ("srs_log_file", "./objs/srs.log"), ("max_connections", 1000), ("daemon", True), ("work_dir", "./"),
+    ("srs_log_file", "./objs/srs.log"), ("max_connections", 1000), ("server_id", ""), ("daemon", True), ("work_dir", "./"),
     ("asprocess", False), ("utc_time", False), ("pithy_print_ms", 10000), ("empty_ip_ok", True),
     ("grace_start_wait", 2300), ("grace_final_wait", 3200), ("force_grace_quit", False),
     ("disable_daemon_for_docker", True), ("inotify_auto_reload", False), ("auto_reload_for_docker", True),
@@ -29,6 +29,7 @@ GLOBAL_DEFAULTS = [
     ("heartbeat.enabled", False), ("heartbeat.interval", 9.9),
     ("heartbeat.url", "http://127.0.0.1:8085/api/v1/servers"), ("heartbeat.device_id", ""),
     ("heartbeat.summaries", False), ("stats.network", 0), ("stats.disk", ()),
+    ("exporter.enabled", False), ("exporter.listen", ("0.0.0.0", 9972)), ("exporter.label", ""), ("exporter.tag", ""),
 ]
 
 VHOST_DEFAULTS = [
@@ -38,6 +39,7 @@ VHOST_DEFAULTS = [
     ("time_jitter", "full"), ("mix_correct", False), ("atc", False), ("atc_auto", False), ("mw_latency", 350),
     ("send_min_interval", 0.0), ("reduce_sequence_header", False), ("mr_enabled", False), ("mr_latency", 350),
     ("publish_1stpkt_timeout", 20000), ("publish_normal_timeout", 5000), ("parse_sps", True),
+    ("kickoff_for_idle", 0.0), ("gop_cache_max_frames", 2500),
     ("min_latency", False), ("tcp_nodelay", False), ("in_ack_size", 0), ("out_ack_size", 2500000),
     ("refer", None), ("forward_destinations", ()), ("security.enabled", False), ("security.rules", ()),
     ("hls.enabled", False), ("hls.hls_fragment", 10.0), ("hls.hls_td_ratio", 1.5), ("hls.hls_aof_ratio", 2.0),
@@ -45,6 +47,7 @@ VHOST_DEFAULTS = [
     ("hls.hls_m3u8_file", "[app]/[stream].m3u8"), ("hls.hls_ts_file", "[app]/[stream]-[seq].ts"),
     ("hls.hls_ts_floor", False), ("hls.hls_entry_prefix", ""), ("hls.hls_acodec", "aac"),
     ("hls.hls_vcodec", "h264"), ("hls.hls_cleanup", True), ("hls.hls_dispose", 0.0), ("hls.hls_nb_notify", 64),
+    ("hls.hls_ctx", False), ("hls.hls_ts_ctx", True),
     ("hls.hls_wait_keyframe", True), ("hls.hls_keys", False), ("hls.hls_fragments_per_key", 5),
     ("hls.hls_key_file", "[app]/[stream]-[seq].key"), ("hls.hls_key_file_path", "./objs/nginx/html"),
     ("hls.hls_key_url", ""), ("hls.hls_dts_directly", True),
@@ -64,6 +67,7 @@ VHOST_DEFAULTS = [
     ("http_static.enabled", False), ("http_static.mount", "[vhost]/"), ("http_static.dir", "./objs/nginx/html"),
     ("http_remux.enabled", False), ("http_remux.fast_cache", 0.0),
     ("http_remux.mount", "[vhost]/[app]/[stream].flv"), ("http_remux.hstrs", True),
+    ("http_remux.has_audio", True), ("http_remux.has_video", True), ("http_remux.guess_has_av", True),
     ("bandcheck.enabled", False), ("bandcheck.key", ""), ("bandcheck.interval", 30.0),
     ("bandcheck.limit_kbps", 1000), ("transcodes", ()), ("ingests", ()),
 ]
@@ -232,3 +236,13 @@ def test_dumps_reparses_to_same_view(tmp_path):
     c = Config.load(str(full))
     again = Config.parse_text(c.dumps())
     assert again.vhosts == c.vhosts and again.http_api == c.http_api and again.listen == c.listen
+
+
+def test_forward_backend_rides_on_the_destinations():
+    """SRS 5's forward { backend }: an attribute of the destinations, compared with them (reload)."""
+    def dests(body):
+        return Config.parse_text("listen 1935;\nvhost v { %s }" % body).vhost("v").forward_destinations
+    on = dests("forward { enabled on; backend http://b/f; }")
+    assert tuple(on) == () and on.backend == "http://b/f"
+    assert on != dests("forward { enabled on; }") and dests("forward { enabled off; backend http://b/f; }") == ()
+    assert dests("forward { enabled on; destination a:1; }") == (("a", 1),)

@@ -420,7 +420,7 @@ def test_on_dvr_after_each_file(tmp_path, msgs, hook_srv):
     assert [b["file"] for b in bodies] == out.files
     for b in bodies:
         assert b["cwd"] == str(tmp_path) and b["app"] == "live" and b["stream"] == "livestream"
-        assert b["client_id"] == CID and b["ip"] == "10.2.3.4" and b["vhost"] == VHOST
+        assert b["client_id"] == str(CID) and b["ip"] == "10.2.3.4" and b["vhost"] == VHOST
 
 
 def test_no_on_dvr_when_hooks_disabled(tmp_path, msgs, hook_srv):

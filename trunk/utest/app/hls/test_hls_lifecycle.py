@@ -41,7 +41,7 @@ def test_on_hls_and_notify_hooks(tmp_path, media_flv, hook_srv):
     assert [b["seq_no"] for b in on_hls] == seqs, (on_hls, seqs)
     first = on_hls[0]
     assert first["vhost"] == "__defaultVhost__" and first["app"] == "live" and first["stream"] == "livestream"
-    assert isinstance(first["client_id"], int) and 1.5 <= first["duration"] <= 2.5
+    assert isinstance(first["client_id"], str) and 1.5 <= first["duration"] <= 2.5
     assert first["file"] == f"{tmp_path}/html/live/livestream-{seqs[0]}.ts" and first["cwd"] == str(tmp_path)
     assert first["m3u8"] == f"{tmp_path}/html/live/livestream.m3u8" and first["m3u8_url"] == "live/livestream.m3u8"
     assert first["url"] == f"live/livestream-{seqs[0]}.ts"

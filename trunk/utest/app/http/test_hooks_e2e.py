@@ -54,7 +54,7 @@ def test_hook_bodies_for_rtmp_publish_rtmp_play_and_http_flv_play(tmp_path, medi
         for b in connects:
             assert b["ip"] == "127.0.0.1" and b["vhost"] == "__defaultVhost__" and b["app"] == "live"
             assert b["tcUrl"].startswith(f"rtmp://127.0.0.1:{rtmp_port}/live") and "pageUrl" in b
-            assert isinstance(b["client_id"], int)
+            assert isinstance(b["client_id"], str) and b["client_id"].isdigit()  # SRS 5: a string
         pub = publishes[0]
         assert pub["stream"] == "hooked" and pub["param"] == "?token=pub" and pub["app"] == "live"
         assert pub["tcUrl"].startswith(f"rtmp://127.0.0.1:{rtmp_port}/live")

@@ -56,7 +56,7 @@ def last(srv, action):
 def test_on_connect_allow_and_body(srv, hooks):
     hooks.on_connect([srv.url("/api/v1/clients")], make_req(), 107, "10.1.1.1")
     body = last(srv, "on_connect")
-    assert body["client_id"] == 107 and body["ip"] == "10.1.1.1" and body["vhost"] == "__defaultVhost__"
+    assert body["client_id"] == "107" and body["ip"] == "10.1.1.1" and body["vhost"] == "__defaultVhost__"
     assert body["app"] == "live" and body["tcUrl"] == "rtmp://127.0.0.1/live"
     assert body["pageUrl"] == "http://ossrs.net/p.html" and body["server_id"] == hooks.server_id
 
@@ -74,7 +74,7 @@ def test_on_publish_allow_deny_and_body(srv, hooks):
     hooks.on_publish([srv.url("/api/v1/streams")], req, 109, "10.1.1.1")
     body = last(srv, "on_publish")
     assert body["stream"] == "livestream" and body["param"] == "?token=abc"
-    assert body["tcUrl"] == "rtmp://127.0.0.1/live" and body["client_id"] == 109
+    assert body["tcUrl"] == "rtmp://127.0.0.1/live" and body["client_id"] == "109"
     assert body["stream_url"] == "/live/livestream"
     assert body["stream_id"] == hooks.statistic.stream_id(req) and body["stream_id"].startswith("vid-")
     with pytest.raises(AccessDenied):
@@ -181,7 +181,7 @@ def test_async_dvr_hls_do_not_block_caller(srv, hooks):
     entries = [e["body"] for e in srv.received()]
     assert [e["action"] for e in entries] == ["on_dvr", "on_hls", "on_hls_notify"]  # order kept
     dvr, hls, notify = entries
-    assert dvr["file"] == "./objs/nginx/html/live/a.flv" and dvr["cwd"] == "/srv/srs" and dvr["client_id"] == 119
+    assert dvr["file"] == "./objs/nginx/html/live/a.flv" and dvr["cwd"] == "/srv/srs" and dvr["client_id"] == "119"
     assert hls["url"] == "live/livestream-3.ts" and hls["duration"] == 9.877 and hls["seq_no"] == 3
     assert hls["m3u8_url"] == "live/livestream.m3u8" and hls["m3u8"].endswith(".m3u8")
     assert notify["path"] == "/live/livestream/live/livestream-3.ts" and notify["query"] == {"token": "abc"}

@@ -240,3 +240,15 @@ def test_a_batch_of_mw_max_msgs_goes_out_before_mw_latency():
     assert [m.ts_ms for m in r.drain()] == list(range(2 * MW_MAX_MSGS))
     src.flush()
     assert [m.ts_ms for m in r.drain()] == list(range(len(msgs)))
+
+
+def test_gop_cache_max_frames_bounds_the_cache():
+    """SRS 5's gop_cache_max_frames: the cache is cleared when it holds that many messages."""
+    src = source(gop_cache_max_frames=6)
+    src.on_publish(100)
+    publish(src, stream(n=8))  # keyframe at 0, then 7 videos and 8 audios: over 6, cleared
+    assert 0 < len(src.gop) <= 6
+    unbounded = source(gop_cache_max_frames=0)
+    unbounded.on_publish(100)
+    publish(unbounded, stream(n=8))
+    assert len(unbounded.gop) == 16 and unbounded.gop[0].keyframe

@@ -483,4 +483,5 @@ def test_e2e_honest_stream_hls_and_dvr(tmp_path, media_flv):
     assert "refused path" not in log
     written = {os.path.relpath(os.path.join(d, n), tmp_path).split("/")[0]
                for d, _, names in os.walk(str(tmp_path)) for n in names}
-    assert written <= {"html", "rec", "srs.conf", "srs.log", "srs.pid", "stderr.txt"}, written
+    # srs.id: the generated server_id kept beside the pid file (SRS 5)
+    assert written <= {"html", "rec", "srs.conf", "srs.log", "srs.pid", "srs.id", "stderr.txt"}, written
