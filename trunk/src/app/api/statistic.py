@@ -27,7 +27,7 @@ DEFAULT_VHOST = "__defaultVhost__"
 # Stream ids are remembered by name this long after the stream disappears (bounded memory).
 MAX_REMEMBERED_IDS = 10000
 # Client types that publish (SRS's srs_client_type_is_publish).
-PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish")
+PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish", "srt-publish")
 
 
 class VhostStat:
@@ -74,7 +74,7 @@ class StreamStat:
 
 class ClientStat:
     __slots__ = ("id", "stream", "type", "ip", "page_url", "swf_url", "tc_url", "kick_fn",
-                 "create_ms", "recv_bytes", "send_bytes")
+                 "create_ms", "recv_bytes", "send_bytes", "extra")
 
     def __init__(self, cid: int, stream: StreamStat, conn_type: str, ip: str, req: Request,
                  kick: Callable[[], None] | None, now_ms: int):
@@ -90,13 +90,14 @@ class ClientStat:
         self.create_ms = now_ms
         self.recv_bytes = 0
         self.send_bytes = 0
+        self.extra: Callable[[], dict] | None = None   # protocol figures (SRT: rtt, retransmits)
 
     @property
     def publish(self) -> bool:
         return self.type in PUBLISH_TYPES
 
     def dumps(self, now_ms: int) -> dict:
-        return {
+        d = {
             "id": self.id, "vhost": self.stream.vhost.id, "stream": self.stream.id, "ip": self.ip,
             "pageUrl": self.page_url, "swfUrl": self.swf_url, "tcUrl": self.tc_url,
             "url": self.stream.url, "type": self.type, "publish": self.publish,
@@ -104,6 +105,9 @@ class ClientStat:
             "alive": max(0, now_ms - self.create_ms) / 1000.0,
             "send_bytes": self.send_bytes, "recv_bytes": self.recv_bytes,
         }
+        if self.extra is not None:
+            d.update(self.extra())
+        return d
 
 
 def stream_url(vhost: str, app: str, stream: str) -> str:
@@ -201,6 +205,12 @@ class Statistic:
         stream.nb_clients -= 1
         stream.vhost.nb_clients -= 1
         self._maybe_remove(stream)
+
+    def set_client_extra(self, cid: int, extra: Callable[[], dict]) -> None:
+        """Fields the client's protocol adds to its API entry (read at each dump)."""
+        client = self._clients.get(cid)
+        if client is not None:
+            client.extra = extra
 
     def on_disconnect(self, cid: int) -> None:
         client = self._clients.pop(cid, None)

@@ -189,6 +189,7 @@ HttpServerConfig = section("HttpServerConfig", "http_server")
 HeartbeatConfig = section("HeartbeatConfig", "heartbeat")
 StatsConfig = section("StatsConfig", "stats")
 StreamCasterConfig = section("StreamCasterConfig", "stream_caster")
+SrtServerConfig = section("SrtServerConfig", "srt_server")
 
 
 # --- vhost blocks -----------------------------------------------------------------------------
@@ -240,6 +241,7 @@ DashConfig = section("DashConfig", "vhost.dash")
 HttpStaticConfig = section("HttpStaticConfig", "vhost.http_static")
 HttpRemuxConfig = section("HttpRemuxConfig", "vhost.http_remux")
 BandcheckConfig = section("BandcheckConfig", "vhost.bandcheck")
+VhostSrtConfig = section("VhostSrtConfig", "vhost.srt")
 
 
 @_register

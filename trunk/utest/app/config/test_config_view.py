@@ -29,6 +29,10 @@ GLOBAL_DEFAULTS = [
     ("heartbeat.enabled", False), ("heartbeat.interval", 9.9),
     ("heartbeat.url", "http://127.0.0.1:8085/api/v1/servers"), ("heartbeat.device_id", ""),
     ("heartbeat.summaries", False), ("stats.network", 0), ("stats.disk", ()),
+    ("srt_server.enabled", False), ("srt_server.listen", ("0.0.0.0", 10080)), ("srt_server.latency", 120),
+    ("srt_server.recvlatency", 120), ("srt_server.peerlatency", 0), ("srt_server.tlpktdrop", True),
+    ("srt_server.peer_idle_timeout", 10000), ("srt_server.payloadsize", 1316), ("srt_server.passphrase", ""),
+    ("srt_server.pbkeylen", "0"), ("srt_server.default_app", "live"),
 ]
 
 VHOST_DEFAULTS = [
@@ -66,6 +70,7 @@ VHOST_DEFAULTS = [
     ("http_remux.mount", "[vhost]/[app]/[stream].flv"), ("http_remux.hstrs", True),
     ("bandcheck.enabled", False), ("bandcheck.key", ""), ("bandcheck.interval", 30.0),
     ("bandcheck.limit_kbps", 1000), ("transcodes", ()), ("ingests", ()),
+    ("srt.enabled", False), ("srt.srt_to_rtmp", True),
 ]
 
 ENGINE_DEFAULTS = [
