@@ -166,7 +166,8 @@ class SrtSession:
         return {"srt": {"rtt_ms": round(s["rtt_us"] / 1000.0, 3), "latency_ms": conn.request.recv_latency_ms
                         if self.conn_type == PUBLISH else conn.request.send_latency_ms,
                         "encrypted": conn.cipher is not None,
-                        "recv_pkts": s["recv_pkts"], "recv_retransmitted": s["recv_retransmitted"],
+                        "recv_pkts": s["recv_pkts"], "recv_payload_bytes": s["recv_bytes"],
+                        "recv_retransmitted": s["recv_retransmitted"],
                         "recv_lost": s["recv_lost"], "recv_dropped": s["recv_dropped"],
                         "send_pkts": s["send_pkts"], "send_retransmitted": s["send_retransmitted"],
                         "send_dropped": s["send_dropped"]}}
