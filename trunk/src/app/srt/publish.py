@@ -2,8 +2,8 @@
 
 No loopback RTMP hop (SRS 5 pushes to rtmp://127.0.0.1 from its SRT bridge): the connection is the
 source's publisher itself, as an RTMP publisher is, so HLS, DVR, forward and every player see the
-same messages. TS stream types: H.264 (0x1b) and AAC/ADTS (0x0f), as SRS 5; others are logged
-once and ignored. TS bundles audio ahead of video, so the messages go through an ``Interleaver``
+same messages. TS stream types: H.264 (0x1b), HEVC (0x24, as SRS 6; published as Enhanced RTMP
+``hvc1``) and AAC/ADTS (0x0f); others are logged once and ignored. TS bundles audio ahead of video, so the messages go through an ``Interleaver``
 (the casters' one) before the source: the source's jitter correction wants them in time order.
 A video PES usually has no length: it is complete when the next one starts, or at ``close``.
 """
@@ -16,13 +16,15 @@ from srs.kernel.interleaver import Interleaver
 from srs.kernel.media_info import describe_sequence_header
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
+from srs.kernel.raw_muxer_hevc import HevcRawMuxer
 from srs.kernel.ts_demux import TsDemuxer
 
 log = logging.getLogger(__name__)
 
 STREAM_TYPE_H264 = 0x1B
+STREAM_TYPE_HEVC = 0x24
 STREAM_TYPE_AAC = 0x0F
-KINDS = {STREAM_TYPE_H264: MSG_VIDEO, STREAM_TYPE_AAC: MSG_AUDIO}
+KINDS = {STREAM_TYPE_H264: MSG_VIDEO, STREAM_TYPE_HEVC: MSG_VIDEO, STREAM_TYPE_AAC: MSG_AUDIO}
 STATS_EVERY = 64   # frames counted into the API's stream entry once per this many messages
 
 
@@ -35,6 +37,7 @@ class TsPublisher:
         self.req = req
         self.demuxer = TsDemuxer()
         self.video = AvcRawMuxer()
+        self.hevc = HevcRawMuxer()
         self.audio = AacRawMuxer()
         self.interleaver = Interleaver()
         self._streams: dict = {}
@@ -90,11 +93,13 @@ class TsPublisher:
             return []
         if f.stream_type == STREAM_TYPE_H264:
             return self.video.on_annexb(f.payload, f.dts // 90, f.pts // 90)
+        if f.stream_type == STREAM_TYPE_HEVC:
+            return self.hevc.on_annexb(f.payload, f.dts // 90, f.pts // 90)
         if f.stream_type == STREAM_TYPE_AAC:
             return self.audio.on_adts(f.payload, f.pts // 90)
         if f.stream_type not in self._unsupported:
             self._unsupported.add(f.stream_type)
-            log.warning("SRT publish %s: ignore TS stream type %#x (H.264 and AAC only)",
+            log.warning("SRT publish %s: ignore TS stream type %#x (H.264, HEVC and AAC only)",
                         self.source.url, f.stream_type)
         return []
 

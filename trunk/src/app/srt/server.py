@@ -41,6 +41,7 @@ RECV_BATCH = 256              # datagrams read per wake before the timers run
 DATAGRAM_MAX = 2048           # a live-mode SRT packet is at most 16 + 1456 bytes
 RECV_BUFFER = 4 << 20         # a busy hub must not cost datagrams (the kernel may clamp it)
 STATS_INTERVAL_S = 1.0        # bytes moved into the API's client entries this often
+FAULT_LOG_INTERVAL_S = 1.0    # at most one log line per this long about datagrams that break the parser
 
 
 def now_us() -> int:
@@ -90,6 +91,7 @@ class SrtServer:
         self.deciding = set()     # greenlets deciding a caller
         self.send_errors = 0
         self._last_stats = 0.0
+        self._last_fault = 0.0
 
     # ------------------------------------------------------------------ life cycle
     def start(self, conf) -> None:
@@ -175,7 +177,16 @@ class SrtServer:
 
     def _on_datagram(self, data, addr) -> None:
         t = now_us()
-        for reply in self.endpoint.on_datagram(data, addr, t):
+        try:
+            replies = self.endpoint.on_datagram(data, addr, t)
+        except Exception:  # noqa: BLE001 - a datagram the protocol layer chokes on is only dropped
+            self.endpoint.dropped += 1
+            if time.monotonic() - self._last_fault >= FAULT_LOG_INTERVAL_S:
+                self._last_fault = time.monotonic()
+                log.exception("srt: datagram of %d bytes from %s dropped (%d so far)", len(data), addr,
+                              self.endpoint.dropped)
+            return
+        for reply in replies:
             self._send(reply, addr)
         self._on_events(t)
 

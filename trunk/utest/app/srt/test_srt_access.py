@@ -3,6 +3,7 @@ the API's kick, the vhost's srt gate, the conf rows and their SRS_* variables.""
 from __future__ import annotations
 
 import json
+import signal
 import urllib.request
 
 import pytest
@@ -53,14 +54,14 @@ def test_passphrase_publish_and_play_wrong_one_refused(tmp_path, pbkeylen):
         stream = f"live/enc{pbkeylen}"
         out = str(tmp_path / "play.ts")
         player = ffmpeg_play(srt_url(port, f"#!::r={stream},m=request", passphrase=PASSPHRASE,
-                                     pbkeylen=pbkeylen), out)
+                                     pbkeylen=pbkeylen, latency=500000), out)
         assert srs.wait_players(stream, 1), srs.log_text()[-3000:]
         for bad in ({"passphrase": "not-the-right-one", "pbkeylen": pbkeylen}, {}):
             r = ffmpeg_publish(srt_url(port, f"#!::r={stream},m=publish", **bad), seconds=1, timeout_s=20)
             assert r.returncode != 0
         assert "published" not in srs.log_text()
         pub = ffmpeg_publish(srt_url(port, f"#!::r={stream},m=publish", passphrase=PASSPHRASE, pbkeylen=pbkeylen,
-                                     linger=2), wait=False)
+                                     linger=2, latency=500000), wait=False)
         entry = wait_for(lambda: srt_clients(srs, "srt-publish"), timeout_s=15)
         assert entry and entry[0]["srt"]["encrypted"]
         assert all(c["srt"]["encrypted"] for c in srt_clients(srs, "srt-play"))
@@ -110,3 +111,20 @@ def test_vhost_without_srt_refuses(tmp_path):
         r = ffmpeg_publish(srt_url(port, "#!::r=live/x,m=publish"), seconds=1, timeout_s=20)
         assert r.returncode != 0
         assert srs.wait_log("refused (1403): srt disabled in vhost __defaultVhost__")
+
+
+def test_reload_listens_again_with_the_new_options(tmp_path):
+    port = free_port()
+    with SrsProcess(tmp_path, vhost_body="srt { enabled on; }",
+                    global_body=f"srt_server {{ enabled on; listen {port}; latency 120; }}") as srs:
+        assert srs.wait_log(f"SRT listen at udp://0.0.0.0:{port}, latency=120ms")
+        conf = open(srs.conf_path).read().replace("latency 120;", "latency 300;")
+        with open(srs.conf_path, "w") as f:
+            f.write(conf)
+        srs.signal(signal.SIGHUP)
+        assert srs.wait_log(f"SRT listen at udp://0.0.0.0:{port}, latency=300ms"), srs.log_text()[-2000:]
+        assert srs.wait_log("SRT server stopped")
+        pub = ffmpeg_publish(srt_url(port, "#!::r=live/reloaded,m=publish"), seconds=1, timeout_s=20)
+        assert pub.returncode == 0, pub.stderr
+        assert srs.wait_unpublished("live/reloaded")
+        assert "latency 300ms" in srs.log_text()
