@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from fixtures.srs_server import Player, SrsProcess, free_port, publish_flv, wait_for
-from srt_clients import (SLT, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, need, sid, source_frames,
+from srt_clients import (SLT, LossyRelay, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, need, sid, source_frames,
                          srt_url)
 
 
@@ -128,7 +128,7 @@ def test_srt_live_transmit_publishes_1456_byte_payloads(srs, tmp_path):
             feed.sendto(data[i:i + 1456], ("127.0.0.1", udp))
             time.sleep(0.004)   # pace the feed (about 3x real time): srt-live-transmit's UDP buffer
         feed.close()
-        figures = wait_for(lambda: clients_of(srs, "srt-publish")[0]["srt"]["recv_pkts"] >= len(data) // 1456
+        figures = wait_for(lambda: clients_of(srs, "srt-publish")[0]["srt"]["recv_payload_bytes"] >= len(data)
                            and clients_of(srs, "srt-publish")[0]["srt"])
         assert figures, clients_of(srs, "srt-publish")
         # every byte, in 1456-byte payloads (the last one shorter)
@@ -187,6 +187,40 @@ def test_hevc_srt_publish_plays_over_rtmp(srs, tmp_path):
     assert rtmp.first_video_key and rtmp.monotonic()
     assert (rtmp.video_frames, rtmp.audio_frames) == (want["hevc"][0], want["aac"][0])
     assert srs.wait_log("SRT publish __defaultVhost__/live/hevc: video HEVC 320x240")
+
+
+def test_arq_repairs_a_lossy_link_both_ways(srs, tmp_path):
+    """5% of the data packets lost each way (a relay in between): the SRT publish still reaches an RTMP
+    player frame-complete and an SRT player through another lossy relay decodes every frame; the
+    retransmissions show in the figures."""
+    stream = "live/lossy"
+    pub_relay, play_relay = LossyRelay(srs.srt_port), LossyRelay(srs.srt_port)
+    pub_relay.start()
+    play_relay.start()
+    out = str(tmp_path / "lossy.ts")
+    try:
+        rtmp = Player(srs.rtmp_url(stream), max_seconds=30, read_timeout_s=3)
+        rtmp.start()
+        player = ffmpeg_play(srt_url(play_relay.port, f"#!::r={stream},m=request", latency=500000), out)
+        assert srs.wait_players(stream, 2), srs.log_text()[-3000:]
+        pub = ffmpeg_publish(srt_url(pub_relay.port, f"#!::r={stream},m=publish", linger=2, latency=500000))
+        assert pub.returncode == 0, pub.stderr
+        assert srs.wait_unpublished(stream, timeout_s=15)
+        rtmp.join(20)
+        player.communicate(timeout=30)
+    finally:
+        pub_relay.close()
+        play_relay.close()
+    assert pub_relay.lost["up"] >= 3 and play_relay.lost["down"] >= 3
+    want = source_frames(4)
+    check_player(rtmp, want)
+    got = count_frames(out)
+    assert got["h264"][0] == want["h264"] and got["aac"][0] == want["aac"], got
+
+    def retransmitted(kind: str) -> list:
+        return [line for line in srs.log_text().splitlines()
+                if "SRT client closed" in line and kind in line and "retrans=0/0" not in line]
+    assert wait_for(lambda: retransmitted("srt-publish") and retransmitted("srt-play")), srs.log_text()[-3000:]
 
 
 @pytest.mark.parametrize("text,reason", [
