@@ -12,7 +12,7 @@ from fixtures.api_server import ApiServer
 from fixtures.srs_server import Player, SrsProcess, free_port, wait_for
 from srs.app.config.conf import Config
 from srs.app.srt.server import listener_config
-from srt_clients import count_frames, ffmpeg_play, ffmpeg_publish, source_frames, srt_url
+from srt_clients import RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, sid, source_frames, srt_url
 
 PASSPHRASE = "a-secret-of-some-length"
 
@@ -128,3 +128,26 @@ def test_reload_listens_again_with_the_new_options(tmp_path):
         assert pub.returncode == 0, pub.stderr
         assert srs.wait_unpublished("live/reloaded")
         assert "latency 300ms" in srs.log_text()
+
+
+def test_max_connections_and_security_rules(tmp_path):
+    """SRT callers take slots of max_connections like TCP clients (past it: SRT_REJ_RESOURCE), and the
+    vhost's security rules refuse them (1403), freeing their slot."""
+    port = free_port()
+    conf = ("listen {rtmp_port}; max_connections 2; daemon off; pid {pid}; srs_log_tank file; srs_log_file {log};\n"
+            f"srt_server {{{{ enabled on; listen {port}; }}}}\n"
+            "vhost __defaultVhost__ {{ srt {{ enabled on; }} security {{ enabled on; deny publish all; "
+            "allow play all; }} }}\n")
+    with SrsProcess(tmp_path, conf=conf) as srs:
+        assert srs.wait_log("SRT listen at")
+        callers = [RawCaller(port, socket_id=0x7000 + i) for i in range(4)]
+        try:
+            assert callers[0].connect(sid("#!::r=live/a,m=request")) == "accepted"
+            assert callers[1].connect(sid("#!::r=live/a,m=publish")) == 1403
+            assert callers[2].connect(sid("#!::r=live/b,m=request")) == "accepted"
+            assert callers[3].connect(sid("#!::r=live/c,m=request")) == 3   # SRT_REJ_RESOURCE
+        finally:
+            for c in callers:
+                c.close()
+        assert srs.wait_log("max_connections 2 reached")
+        assert "security: publish denied" in srs.log_text()
