@@ -164,16 +164,21 @@ class SrtServer:
                     socket.wait_read(fd, wait_s)
                 except socket.timeout:
                     pass
-            for _ in range(RECV_BATCH):
-                try:
-                    data, addr = raw.recvfrom(DATAGRAM_MAX)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as e:   # e.g. ICMP port unreachable from a gone peer: not ours to end
-                    log.debug("srt: recvfrom: %s", e)
-                    continue
-                self._on_datagram(data, addr)
-            self._tick(now_us())
+            else:
+                gevent.sleep(0)   # a timer always due must not starve the other greenlets
+            try:
+                for _ in range(RECV_BATCH):
+                    try:
+                        data, addr = raw.recvfrom(DATAGRAM_MAX)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as e:   # e.g. ICMP port unreachable from a gone peer: not ours to end
+                        log.debug("srt: recvfrom: %s", e)
+                        continue
+                    self._on_datagram(data, addr)
+                self._tick(now_us())
+            except Exception:  # noqa: BLE001 - the loop serves every peer: log, go on
+                log.exception("srt: loop error")
 
     def _on_datagram(self, data, addr) -> None:
         t = now_us()

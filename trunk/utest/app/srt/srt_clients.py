@@ -45,7 +45,7 @@ def ffmpeg_publish(url: str, seconds: float = 4, src: str = SOURCE, wait: bool =
     return subprocess.run(cmd, capture_output=True, timeout=timeout_s)
 
 
-def ffmpeg_play(url: str, out_path: str, idle_s: float = 3.0) -> subprocess.Popen:
+def ffmpeg_play(url: str, out_path: str, idle_s: float = 5.0) -> subprocess.Popen:
     """An SRT player copying the TS to ``out_path``; it ends ``idle_s`` after the stream stops."""
     cmd = [need(FFMPEG, "ffmpeg"), "-hide_banner", "-loglevel", "error", "-timeout", str(int(idle_s * 1e6)),
            "-i", url, "-c", "copy", "-f", "mpegts", "-y", out_path]

@@ -52,14 +52,15 @@ def test_passphrase_publish_and_play_wrong_one_refused(tmp_path, pbkeylen):
     body = f"srt_server {{ enabled on; listen {port}; passphrase {PASSPHRASE}; pbkeylen {pbkeylen}; }}"
     with SrsProcess(tmp_path, vhost_body="srt { enabled on; }", global_body=body) as srs:
         stream = f"live/enc{pbkeylen}"
-        out = str(tmp_path / "play.ts")
-        player = ffmpeg_play(srt_url(port, f"#!::r={stream},m=request", passphrase=PASSPHRASE,
-                                     pbkeylen=pbkeylen, latency=500000), out)
-        assert srs.wait_players(stream, 1), srs.log_text()[-3000:]
         for bad in ({"passphrase": "not-the-right-one", "pbkeylen": pbkeylen}, {}):
             r = ffmpeg_publish(srt_url(port, f"#!::r={stream},m=publish", **bad), seconds=1, timeout_s=20)
             assert r.returncode != 0
         assert "published" not in srs.log_text()
+        # the player after the refusals: it gives up after its idle timeout without data
+        out = str(tmp_path / "play.ts")
+        player = ffmpeg_play(srt_url(port, f"#!::r={stream},m=request", passphrase=PASSPHRASE,
+                                     pbkeylen=pbkeylen, latency=500000), out)
+        assert srs.wait_players(stream, 1), srs.log_text()[-3000:]
         pub = ffmpeg_publish(srt_url(port, f"#!::r={stream},m=publish", passphrase=PASSPHRASE, pbkeylen=pbkeylen,
                                      linger=2, latency=500000), wait=False)
         entry = wait_for(lambda: srt_clients(srs, "srt-publish"), timeout_s=15)
