@@ -35,7 +35,7 @@ from srs.protocol.srt.handshake import REJ_RESOURCE, HandshakeListener, Listener
 
 log = logging.getLogger(__name__)
 
-ERROR_SRT_SOCKET = 6000       # SRS's ERROR_SRT_SOCKOPT family: the UDP port cannot be bound
+ERROR_SRT_LISTEN = 6004       # SRS 5 srs_kernel_error.hpp: the UDP port cannot be bound
 MAX_WAIT_S = 0.05             # the loop wakes at least this often (stop, players' flushes)
 RECV_BATCH = 256              # datagrams read per wake before the timers run
 DATAGRAM_MAX = 2048           # a live-mode SRT packet is at most 16 + 1456 bytes
@@ -112,7 +112,7 @@ class SrtServer:
             sock.bind((host, port))
         except OSError as e:
             sock.close()
-            raise SrsError(f"srt: bind udp {host}:{port} failed: {e}", ERROR_SRT_SOCKET) from e
+            raise SrsError(f"srt: bind udp {host}:{port} failed: {e}", ERROR_SRT_LISTEN) from e
         self.sock = sock
         self.raw = getattr(sock, "_sock", sock)   # the stdlib socket: non-blocking reads and sends
         self.raw.setblocking(False)
