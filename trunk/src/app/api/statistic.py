@@ -31,7 +31,7 @@ DEFAULT_VHOST = "__defaultVhost__"
 # Stream ids are remembered by name this long after the stream disappears (bounded memory).
 MAX_REMEMBERED_IDS = 10000
 # Client types that publish (SRS's srs_client_type_is_publish).
-PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish")
+PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish", "srt-publish")
 SERVICE_ID_CHARS = string.ascii_lowercase + string.digits
 
 
@@ -116,7 +116,7 @@ class StreamStat:
 
 class ClientStat:
     __slots__ = ("id", "stream", "type", "ip", "page_url", "swf_url", "tc_url", "kick_fn",
-                 "create_ms", "recv_bytes", "send_bytes")
+                 "create_ms", "recv_bytes", "send_bytes", "extra")
 
     def __init__(self, cid: int, stream: StreamStat, conn_type: str, ip: str, req: Request,
                  kick: Callable[[], None] | None, now_ms: int):
@@ -132,6 +132,7 @@ class ClientStat:
         self.create_ms = now_ms
         self.recv_bytes = 0
         self.send_bytes = 0
+        self.extra: Callable[[], dict] | None = None   # protocol figures (SRT: rtt, retransmits)
 
     @property
     def publish(self) -> bool:
@@ -140,7 +141,7 @@ class ClientStat:
     def dumps(self, now_ms: int) -> dict:
         alive_ms = max(0, now_ms - self.create_ms)
         # kbps: the average since the client came (the server samples streams and vhosts, not each client)
-        return {
+        d = {
             "id": str(self.id), "vhost": self.stream.vhost.id, "stream": self.stream.id, "ip": self.ip,
             "pageUrl": self.page_url, "swfUrl": self.swf_url, "tcUrl": self.tc_url,
             "url": self.stream.url, "name": self.stream.name, "type": self.type, "publish": self.publish,
@@ -150,6 +151,9 @@ class ClientStat:
             "kbps": {"recv_30s": self.recv_bytes * 8 // alive_ms if alive_ms else 0,
                      "send_30s": self.send_bytes * 8 // alive_ms if alive_ms else 0},
         }
+        if self.extra is not None:
+            d.update(self.extra())
+        return d
 
 
 def stream_url(vhost: str, app: str, stream: str) -> str:
@@ -251,6 +255,12 @@ class Statistic:
         stream.nb_clients -= 1
         stream.vhost.nb_clients -= 1
         self._maybe_remove(stream)
+
+    def set_client_extra(self, cid: int, extra: Callable[[], dict]) -> None:
+        """Fields the client's protocol adds to its API entry (read at each dump)."""
+        client = self._clients.get(cid)
+        if client is not None:
+            client.extra = extra
 
     def on_disconnect(self, cid: int) -> None:
         client = self._clients.pop(cid, None)

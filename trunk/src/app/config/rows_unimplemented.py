@@ -53,11 +53,6 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     *_leaves("rtc_server.tcp", "enabled", "listen"),
     block("rtc_server.black_hole", ignored=NOT_IMPLEMENTED),
     *_leaves("rtc_server.black_hole", "enabled", "addr", "publisher"),
-    # SRT (its own issue)
-    *_block("srt_server", "enabled", "listen", "maxbw", "mss", "latency", "recvlatency", "peerlatency",
-            "connect_timeout", "peer_idle_timeout", "sendbuf", "recvbuf", "payloadsize", "default_app",
-            "sei_filter", "mix_correct", "tlpktdrop", "tsbpdmode", "passphrase", "pbkeylen", "default_streamid",
-            "tlpkdrop"),  # SRS 4's spelling
     # GB28181 (SRS 4's and 5's stream_caster gb28181 and its sip block)
     *_leaves("stream_caster", "host", "tcp_enable", "rtp_idle_timeout", "audio_enable", "wait_keyframe",
              "jitterbuffer_enable", "auto_create_channel"),
@@ -73,5 +68,4 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     *_block("vhost.rtc", "enabled", "nack", "twcc", "nack_no_copy", "bframe", "aac", "stun_timeout",
             "stun_strict_check", "dtls_role", "dtls_version", "drop_for_pt", "rtc_to_rtmp", "pli_for_rtmp",
             "rtmp_to_rtc", "keep_bframe", "opus_bitrate", "aac_bitrate", "keep_avc_nalu_sei"),
-    *_block("vhost.srt", "enabled", "srt_to_rtmp"),
 )

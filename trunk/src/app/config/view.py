@@ -190,6 +190,7 @@ HeartbeatConfig = section("HeartbeatConfig", "heartbeat")
 ExporterConfig = section("ExporterConfig", "exporter")
 StatsConfig = section("StatsConfig", "stats")
 StreamCasterConfig = section("StreamCasterConfig", "stream_caster")
+SrtServerConfig = section("SrtServerConfig", "srt_server")
 
 
 # --- vhost blocks -----------------------------------------------------------------------------
@@ -241,6 +242,7 @@ DashConfig = section("DashConfig", "vhost.dash")
 HttpStaticConfig = section("HttpStaticConfig", "vhost.http_static")
 HttpRemuxConfig = section("HttpRemuxConfig", "vhost.http_remux")
 BandcheckConfig = section("BandcheckConfig", "vhost.bandcheck")
+VhostSrtConfig = section("VhostSrtConfig", "vhost.srt")
 
 
 @_register

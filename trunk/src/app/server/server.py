@@ -45,6 +45,7 @@ from srs.app.server.heartbeat import start_heartbeat
 from srs.app.server.listener import ConnectionGate, Listener, make_listener
 from srs.app.server.logfile import ReopenableFileHandler
 from srs.app.server.meters import SendMeters
+from srs.app.srt.server import SrtPorts, SrtServer
 from srs.kernel.errors import ConfigError, SrsError
 from srs.kernel.log import cid_var, level_from_name
 
@@ -154,6 +155,10 @@ class Server:
         self.reload_handlers.append(functools.partial(encoder.on_reload, transcode_output, self.sources))
         self.reload_handlers.append(functools.partial(exec_.on_reload, exec_output, self.sources))
         self.reload_handlers.append(self.ingesters.on_reload)
+        # issue 16: the SRT server publishes into and plays from the live sources directly
+        self.srt = SrtServer(SrtPorts(config=self.current_config, clock=now_ms, next_cid=self.next_cid,
+                                      hooks=self.hooks, sources=self.sources, stats=self.statistic, gate=self.gate))
+        self.reload_handlers.append(self.srt.on_reload)
         # what each accepted RTMP socket is handed with (its ports, app.ports)
         self.make_rtmp_conn = functools.partial(
             RtmpConn, config=self.current_config, clock=now_ms, hooks=self.hooks, sources=self.sources,
@@ -251,6 +256,7 @@ class Server:
         # H15: stream casters (mpegts_over_udp, rtsp, flv) publish into our own RTMP listener
         self.casters = start_casters(self.config.stream_casters,
                                      CasterPorts(next_cid=self.next_cid, rtmp_port=self.rtmp_port, gate=self.gate))
+        self.srt.start(self.config.srt_server)
         self.ingesters.start()  # H13: ingesters start with the server (they publish to our listener)
         self.greenlets.append(gevent.spawn(self._control))
         self.greenlets.append(gevent.spawn(self._pithy))
@@ -318,6 +324,7 @@ class Server:
             self.heartbeat.stop()
         if self.casters is not None:  # H15: casters first, they publish to us
             self.casters.stop()
+        self.srt.stop()
         for srv in self.rtmp_servers:
             srv.close()
         for closer in (self.http_api, self.http_server, self.exporter):

@@ -30,6 +30,10 @@ GLOBAL_DEFAULTS = [
     ("heartbeat.url", "http://127.0.0.1:8085/api/v1/servers"), ("heartbeat.device_id", ""),
     ("heartbeat.summaries", False), ("stats.network", 0), ("stats.disk", ()),
     ("exporter.enabled", False), ("exporter.listen", ("0.0.0.0", 9972)), ("exporter.label", ""), ("exporter.tag", ""),
+    ("srt_server.enabled", False), ("srt_server.listen", ("0.0.0.0", 10080)), ("srt_server.latency", 120),
+    ("srt_server.recvlatency", 120), ("srt_server.peerlatency", 0), ("srt_server.tlpktdrop", True),
+    ("srt_server.peer_idle_timeout", 10000), ("srt_server.payloadsize", 1316), ("srt_server.passphrase", ""),
+    ("srt_server.pbkeylen", "0"), ("srt_server.default_app", "live"),
 ]
 
 VHOST_DEFAULTS = [
@@ -70,6 +74,7 @@ VHOST_DEFAULTS = [
     ("http_remux.has_audio", True), ("http_remux.has_video", True), ("http_remux.guess_has_av", True),
     ("bandcheck.enabled", False), ("bandcheck.key", ""), ("bandcheck.interval", 30.0),
     ("bandcheck.limit_kbps", 1000), ("transcodes", ()), ("ingests", ()),
+    ("srt.enabled", False), ("srt.srt_to_rtmp", True),
 ]
 
 ENGINE_DEFAULTS = [
