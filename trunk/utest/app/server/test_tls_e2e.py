@@ -15,6 +15,7 @@ import urllib.request
 
 import av
 
+from fixtures.media import make_flv
 from fixtures.srs_server import Player, SrsProcess, free_port, publish_bg, publish_flv, wait_for
 
 CONF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conf")
@@ -208,3 +209,60 @@ def test_https_api_and_bad_key_refuses_to_start(tmp_path):
     srs.start(wait=False)
     assert srs.proc.wait(20) != 0
     assert "none.key" in srs.output()
+
+
+def _flv_tags(body: bytes) -> int:
+    """The tags of an FLV stream, every previous-tag-size checked; asserts it is whole and well formed."""
+    assert body[:3] == b"FLV"
+    pos, tags = 13, 0
+    while pos < len(body):
+        assert body[pos] in (8, 9, 18), ("tag type", pos, body[pos])
+        size = int.from_bytes(body[pos + 1:pos + 4], "big")
+        assert int.from_bytes(body[pos + 11 + size:pos + 15 + size], "big") == size + 11, ("tag size", pos)
+        pos += 15 + size
+        tags += 1
+    assert pos == len(body)
+    return tags
+
+
+def test_https_player_that_stops_reading_gets_every_byte_through_its_backlog(tmp_path):
+    """A TLS player whose socket fills: the tick's non-blocking TLS send (server/tls.py) leaves the
+    whole buffer to the backlog, whose drainer sends those same bytes first (what OpenSSL requires);
+    the stream arrives whole, tag by tag, every frame decodable."""
+    # ~1.1 MB a loop, 13 MB in all: more than the kernel buffers hold (tcp_wmem's 4 MB + the 256 KB below)
+    media = make_flv(tmp_path / "big.flv", seconds=4, width=640, height=360, vbitrate=4_000_000)
+    loops = 12
+    with _https_server(tmp_path, f"queue_length 60; {REMUX}") as srs:
+        assert srs.wait_log("HTTPS server listen at")
+        raw = socket.create_connection(("127.0.0.1", srs.https_port), timeout=30)
+        # a fixed receive window (no autotuning to 32 MB): what the kernels hold stays below the stream
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 256 * 1024)
+        s = _insecure().wrap_socket(raw)
+        s.sendall(b"GET /live/slow.flv HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        assert srs.wait_players("live/slow")
+        publisher = publish_bg(media.path, srs.rtmp_url("live/slow"), speed=8.0, loops=loops)
+        assert srs.wait_log("blocked=1", timeout_s=30)  # not reading: its backlog holds the stream
+        data = bytearray()
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if not publisher.is_alive():
+                    s.settimeout(3)  # a live stream does not end: after the publisher, a quiet socket does
+        except socket.timeout:
+            pass
+        publisher.join(30)
+        assert publisher.error is None, publisher.error
+        s.close()
+        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 200")
+        assert _flv_tags(body) > 0
+        path = tmp_path / "got.flv"
+        path.write_bytes(body)
+        with av.open(str(path)) as c:
+            frames = sum(len(p.decode()) for p in c.demux(video=0))
+        assert frames == loops * media.video_frames
+        assert not re.search(r"drops=[1-9]", srs.log_text())  # queue_length 60: nothing dropped
+    assert "Traceback" not in srs.output()
