@@ -5,8 +5,10 @@ the clients do not verify it (FFmpeg's default; ``-tls_verify 0`` said explicitl
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -14,9 +16,11 @@ import threading
 import urllib.request
 
 import av
+import pytest
 
+from fixtures.chromium_cdp import Chromium, chromium_path
 from fixtures.media import make_flv
-from fixtures.srs_server import Player, SrsProcess, free_port, publish_bg, publish_flv, wait_for
+from fixtures.srs_server import TRUNK, Player, SrsProcess, free_port, publish_bg, publish_flv, wait_for
 
 CONF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conf")
 KEY = os.path.abspath(os.path.join(CONF_DIR, "server.key"))
@@ -266,3 +270,47 @@ def test_https_player_that_stops_reading_gets_every_byte_through_its_backlog(tmp
         assert frames == loops * media.video_frames
         assert not re.search(r"drops=[1-9]", srs.log_text())  # queue_length 60: nothing dropped
     assert "Traceback" not in srs.output()
+
+
+def test_players_page_over_https_plays_https_flv_in_chromium(tmp_path, media_flv):
+    """research/players served over HTTPS: srs_player.html plays HTTPS-FLV with mpegts.js, and the
+    index links the HTTPS API port."""
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    with _https_server(tmp_path) as srs:
+        shutil.copytree(os.path.join(TRUNK, "research", "players"), os.path.join(srs.html, "players"))
+        assert srs.wait_log("HTTPS server listen at")
+        base = f"https://127.0.0.1:{srs.https_port}"
+        publisher = publish_bg(media_flv.path, srs.rtmp_url("live/livestream"), loops=10)
+        assert srs.wait_published("live/livestream")
+        probe = ("JSON.stringify({t: document.getElementById('video').currentTime,"
+                 " st: window.srsPlayerState || null})")
+        with Chromium(tmp_path, extra_flags=["--ignore-certificate-errors"]) as browser:
+            page = browser.new_page(f"{base}/players/srs_player.html?url={base}/live/livestream.flv")
+            seen = {}
+
+            def advanced():
+                try:
+                    state = json.loads(page.evaluate(probe))
+                except Exception:  # noqa: BLE001 - page still loading
+                    return False
+                if state["st"] and state["st"]["state"] == "playing":
+                    seen.setdefault("first", state["t"])
+                    seen["last"] = state
+                    return state["t"] - seen["first"] > 1.0
+                return False
+            assert wait_for(advanced, 30, 0.25), (seen, page.console()[-10:])
+            assert seen["last"]["st"]["engine"].startswith("mpegts.js")
+            index = browser.new_page(f"{base}/players/index.html")
+            api = wait_for(lambda: (lambda h: h if h and ":1990/" in h else None)(
+                _evaluate(index, "document.querySelector('a.api').href")), 5, 0.1)
+            assert api == "https://127.0.0.1:1990/api/v1/streams/", api
+        publisher.join(0)
+    assert "Traceback" not in srs.output()
+
+
+def _evaluate(page, script: str):
+    try:
+        return page.evaluate(script)
+    except Exception:  # noqa: BLE001 - page still loading
+        return None
