@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -314,3 +315,29 @@ def _evaluate(page, script: str):
         return page.evaluate(script)
     except Exception:  # noqa: BLE001 - page still loading
         return None
+
+
+def test_reload_turns_rtmps_on_then_off(tmp_path):
+    """rtmps {} follows SIGHUP: on (a TLS handshake then answers), off (the port is closed)."""
+    port = free_port()
+    with SrsProcess(tmp_path) as srs:
+        conf = open(srs.conf_path).read()
+        with open(srs.conf_path, "w") as f:
+            f.write(conf + f"rtmps {{ enabled on; listen {port}; key {KEY}; cert {CERT}; }}\n")
+        srs.signal(signal.SIGHUP)
+        assert srs.wait_log("RTMPS listen at")
+        with _insecure().wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5)) as s:
+            assert s.version() in ("TLSv1.2", "TLSv1.3")
+        with open(srs.conf_path, "w") as f:
+            f.write(conf)
+        srs.signal(signal.SIGHUP)
+        assert srs.wait_log("reload ok", 2)
+
+        def refused():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except ConnectionRefusedError:
+                return True
+            return False
+        assert wait_for(refused)
+    assert "Traceback" not in srs.output()
