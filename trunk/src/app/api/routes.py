@@ -12,9 +12,18 @@ stream or client); unknown paths are HTTP 404, a known path with the wrong metho
 ``?callback=fn`` turns the body into JSONP ``fn({...})`` (text/javascript); ``?method=DELETE`` (or
 GET/POST/PUT) overrides the HTTP method so JSONP can kick clients. With ``crossdomain on``, CORS
 headers go on answers to requests with an Origin header and OPTIONS answers 200; off, OPTIONS is 405.
+
+SRS 5's ``http_api { auth { enabled on; username; password; } }``: after CORS (a preflight OPTIONS
+carries no credentials), every request needs HTTP Basic credentials equal to the configured ones
+(compared in constant time), else 401 with ``WWW-Authenticate`` and no body. SRS checks paths with
+``/api/``; here every route is checked (the raw API and kicks included) but ``/metrics``, which SRS 5
+serves unauthenticated (its exporter) and scrapers read without credentials.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hmac
 import json
 import logging
 import re
@@ -53,6 +62,9 @@ CORS_HEADERS = [
 ]
 # No API request needs more body than this (raw?rpc=update values are short); larger -> 413 + close.
 MAX_BODY_BYTES = 1024 * 1024
+# Paths outside http_api.auth (SRS 5 serves its Prometheus exporter unauthenticated).
+AUTH_EXEMPT_PATHS = ("/metrics",)
+AUTH_CHALLENGE = ("WWW-Authenticate", 'Basic realm="SRS"')
 # SRS's answer to /api/v1/clients lists at least this many clients.
 MIN_CLIENTS_COUNT = 10
 FEATURES = {
@@ -96,6 +108,24 @@ def _int(text: str, default: int = 0) -> int:
 
 def _prom_label(value: str) -> str:
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def basic_auth_ok(header: str, username: str, password: str) -> bool:
+    """``Authorization: Basic base64(user:pass)`` equal to ``username``/``password``, compared in
+    constant time (a wrong guess takes as long whatever prefix it shares)."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    user, sep, pwd = decoded.partition(b":")
+    if not sep:
+        return False
+    user_ok = hmac.compare_digest(user, username.encode())
+    pwd_ok = hmac.compare_digest(pwd, password.encode())
+    return user_ok and pwd_ok
 
 
 @dataclass(frozen=True)
@@ -192,6 +222,12 @@ class ApiApp(bottle.Bottle):
                         MAX_BODY_BYTES)
             _skip_body_drain(environ)
             return self._raw(start, "413 Request Entity Too Large", {"code": 413}, [("Connection", "close")])
+        auth = self.current_config().http_api.auth
+        if auth.enabled and environ.get("PATH_INFO", "") not in AUTH_EXEMPT_PATHS and not basic_auth_ok(
+                environ.get("HTTP_AUTHORIZATION", ""), auth.username, auth.password):
+            srslog.trace(log, "HTTP API %s %s: 401, %s credentials", method, environ.get("PATH_INFO", "")[:256],
+                         "wrong" if environ.get("HTTP_AUTHORIZATION") else "no")
+            return self._raw(start, "401 Unauthorized", b"", [AUTH_CHALLENGE])
         callback = query.get("callback", [""])[0]
         if callback and not JSONP_CALLBACK.match(callback):
             log.warning("http api: reject jsonp callback %r", callback[:64])

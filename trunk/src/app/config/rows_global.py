@@ -51,12 +51,37 @@ GLOBAL_ROWS = (
     Row("http_api.raw_api.allow_reload", FLAG, False),
     Row("http_api.raw_api.allow_query", FLAG, False),
     Row("http_api.raw_api.allow_update", FLAG, False),
+    # SRS 5: HTTP Basic auth for the API (api/routes.py checks it on every route but /metrics)
+    block("http_api.auth"),
+    Row("http_api.auth.enabled", FLAG, False),
+    Row("http_api.auth.username", STR, ""),
+    Row("http_api.auth.password", STR, ""),
+    # SRS 4: the API over TLS on its own port (http/entry.py); SRS's defaults, its demo key pair
+    block("http_api.https"),
+    Row("http_api.https.enabled", FLAG, False),
+    Row("http_api.https.listen", ENDPOINT, (HOST_ANY, 1990)),
+    Row("http_api.https.key", STR, "./conf/server.key"),
+    Row("http_api.https.cert", STR, "./conf/server.crt"),
 
     block("http_server", reload="http_server", alias="http_stream"),
     Row("http_server.enabled", FLAG, False),
     Row("http_server.listen", ENDPOINT, (HOST_ANY, 8080)),
     Row("http_server.dir", STR, DEFAULT_HTML_DIR),
     Row("http_server.crossdomain", FLAG, True),
+    # SRS 4: the same streams, HLS and files over TLS (http/entry.py)
+    block("http_server.https"),
+    Row("http_server.https.enabled", FLAG, False),
+    Row("http_server.https.listen", ENDPOINT, (HOST_ANY, 8088)),
+    Row("http_server.https.key", STR, "./conf/server.key"),
+    Row("http_server.https.cert", STR, "./conf/server.crt"),
+
+    # RTMPS: no SRS release has it; the name and default port are those of SRS's PR #3949
+    # (``rtmps { enabled; listen 1943; key; cert; }``), so a conf written for it keeps working.
+    block("rtmps", reload="rtmps"),
+    Row("rtmps.enabled", FLAG, False),
+    Row("rtmps.listen", ENDPOINT, (HOST_ANY, 1943)),
+    Row("rtmps.key", STR, "./conf/server.key"),
+    Row("rtmps.cert", STR, "./conf/server.crt"),
 
     block("heartbeat", reload="heartbeat"),
     Row("heartbeat.enabled", FLAG, False),

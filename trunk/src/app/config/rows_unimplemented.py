@@ -40,9 +40,6 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     *_block("tencentcloud_apm", "enabled", "team", "token", "endpoint", "service_name", "debug_logging"),
     *_block("tencentcloud_cls", "enabled", "label", "tag", "secret_id", "secret_key", "endpoint", "topic_id",
             "stat_heartbeat", "stat_streams", "debug_logging", "heartbeat_ratio", "streams_ratio"),
-    *_block("http_api.auth", "enabled", "username", "password"),
-    *_block("http_api.https", "enabled", "listen", "key", "cert"),
-    *_block("http_server.https", "enabled", "listen", "key", "cert"),
     *_leaves("heartbeat", "ports"),
     *_leaves("stats", "enabled"),
     # WebRTC (its own issue): SRS 4's and 5's rtc_server, with its tcp and black_hole blocks

@@ -184,8 +184,12 @@ def section(name: str, path: str, doc: str = "") -> type:
 # --- global blocks ----------------------------------------------------------------------------
 
 RawApiConfig = section("RawApiConfig", "http_api.raw_api")
+ApiAuthConfig = section("ApiAuthConfig", "http_api.auth")
+ApiHttpsConfig = section("ApiHttpsConfig", "http_api.https")
 HttpApiConfig = section("HttpApiConfig", "http_api")
+ServerHttpsConfig = section("ServerHttpsConfig", "http_server.https")
 HttpServerConfig = section("HttpServerConfig", "http_server")
+RtmpsConfig = section("RtmpsConfig", "rtmps")
 HeartbeatConfig = section("HeartbeatConfig", "heartbeat")
 ExporterConfig = section("ExporterConfig", "exporter")
 StatsConfig = section("StatsConfig", "stats")

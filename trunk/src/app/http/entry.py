@@ -1,5 +1,7 @@
-"""Starts the two HTTP front ends of the server: the API (bottle on gevent.pywsgi) and the
-HTTP server (static files + live remux) on our own HTTP stack. Both accept through a
+"""Starts the HTTP front ends of the server: the API (bottle on gevent.pywsgi) and the HTTP server
+(static files + live remux) on our own HTTP stack, each also over TLS on its own port when its
+``https {}`` is enabled (SRS 4: 1990 for the API, 8088 for the server; the HTTPS server serves the
+same mux as the HTTP one, so a stream mounted on publish is on both). All accept through a
 ``Listener`` that shares the server's ``max_connections`` gate with RTMP and the TCP casters."""
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from srs.app.http.server import HttpMux, HttpServer
 from srs.app.http.stream import LiveRouter
 from srs.app.ports import CidSource
 from srs.app.server.listener import HTTP_REFUSAL, ConnectionGate, Listener, make_listener
+from srs.app.server.tls import ServerTls
 from srs.core.version import SIGNATURE
 from srs.kernel.log import cid_var
 
@@ -52,7 +55,8 @@ class ApiServer:
     """gevent.pywsgi running the bottle app; each request gets its own cid."""
 
     def __init__(self, app: Callable, host: str, port: int, *, next_cid: CidSource, gate: ConnectionGate,
-                 reuseport: bool = False, idle_timeout_s: float = API_IDLE_TIMEOUT_S):
+                 reuseport: bool = False, idle_timeout_s: float = API_IDLE_TIMEOUT_S,
+                 tls: Optional[ServerTls] = None):
         # ``app``: the WSGI app the Server built with the parts it reads (api.routes.ApiApp)
         def with_cid(environ, start_response):
             cid_var.set(next_cid())
@@ -70,9 +74,11 @@ class ApiServer:
             client.settimeout(idle_timeout_s)
             self.wsgi.handle(client, addr)
 
-        self.listener = Listener("http api", sock, handle, gate, HTTP_REFUSAL)
+        name = "https api" if tls is not None else "http api"
+        self.listener = Listener(name, sock, handle, gate, HTTP_REFUSAL, tls=tls)
         self.listener.start()
-        log.info("HTTP API listen at %s:%d", host or "0.0.0.0", self.port)
+        log.info("%s listen at %s:%d", "HTTPS API" if tls is not None else "HTTP API", host or "0.0.0.0",
+                 self.port)
 
     def stop(self) -> None:
         self.listener.stop(timeout=1)
@@ -86,6 +92,29 @@ def start_http_api(config: Config, app: Callable, next_cid: CidSource, gate: Con
     return ApiServer(app, host, port, next_cid=next_cid, gate=gate, reuseport=config.reuseport)
 
 
+def start_https_api(config: Config, app: Callable, next_cid: CidSource,
+                    gate: ConnectionGate) -> Optional[ApiServer]:
+    """``http_api { https { enabled on; } }``: the same API app over TLS (its own port, 1990)."""
+    cfg = config.http_api.https
+    if not cfg.enabled:
+        return None
+    host, port = cfg.listen
+    tls = ServerTls(cfg.key, cfg.cert, "https api")  # a bad key/cert: TlsError, the server does not start
+    return ApiServer(app, host, port, next_cid=next_cid, gate=gate, reuseport=config.reuseport, tls=tls)
+
+
+def _http_mux(config: Config, make_router: Callable[[str], LiveRouter]) -> HttpMux:
+    """The mux of the HTTP server (and of the HTTPS one): live streams and static files."""
+    mux = HttpMux()
+    router = make_router(config.http_server.dir)
+    mux.handle("/", router)
+    for vc in config.vhosts:
+        hs = vc.http_static
+        if hs.enabled and vc.enabled:
+            router.add_static_mount(vc.name, hs.mount, hs.dir)
+    return mux
+
+
 def start_http_server(config: Config, make_router: Callable[[str], LiveRouter], next_cid: CidSource,
                       gate: ConnectionGate) -> Optional[HttpServer]:
     """``make_router(dir)``: the live router (http.stream.LiveRouter, which the Server binds to
@@ -93,16 +122,28 @@ def start_http_server(config: Config, make_router: Callable[[str], LiveRouter], 
     cfg = config.http_server
     if not cfg.enabled:
         return None
-    mux = HttpMux()
-    router = make_router(cfg.dir)
-    mux.handle("/", router)
-    for vc in config.vhosts:
-        hs = vc.http_static
-        if hs.enabled and vc.enabled:
-            router.add_static_mount(vc.name, hs.mount, hs.dir)
-    http = HttpServer("http", mux, next_cid, server_header=SIGNATURE, crossdomain=cfg.crossdomain, gate=gate)
+    http = HttpServer("http", _http_mux(config, make_router), next_cid, server_header=SIGNATURE,
+                      crossdomain=cfg.crossdomain, gate=gate)
     host, port = cfg.listen
     http.listen(host or "0.0.0.0", port, reuseport=config.reuseport)
     http.start()
     log.info("HTTP server listen at %s:%d, dir=%s", host or "0.0.0.0", http.port, cfg.dir)
     return http
+
+
+def start_https_server(config: Config, http: Optional[HttpServer], make_router: Callable[[str], LiveRouter],
+                       next_cid: CidSource, gate: ConnectionGate) -> Optional[HttpServer]:
+    """``http_server { https { enabled on; } }``: the HTTP server's mux (``http``'s, or a new one when
+    the plain server is off) over TLS on its own port (8088)."""
+    cfg = config.http_server.https
+    if not cfg.enabled:
+        return None
+    tls = ServerTls(cfg.key, cfg.cert, "https")  # a bad key/cert: TlsError, the server does not start
+    mux = http.mux if http is not None else _http_mux(config, make_router)
+    https = HttpServer("https", mux, next_cid, server_header=SIGNATURE,
+                       crossdomain=config.http_server.crossdomain, gate=gate, tls=tls)
+    host, port = cfg.listen
+    https.listen(host or "0.0.0.0", port, reuseport=config.reuseport)
+    https.start()
+    log.info("HTTPS server listen at %s:%d, key=%s, cert=%s", host or "0.0.0.0", https.port, cfg.key, cfg.cert)
+    return https

@@ -30,6 +30,7 @@ from gevent import socket
 
 from srs.core.version import SIGNATURE
 from srs.app.server.listener import HTTP_REFUSAL, ConnectionGate, Listener, make_listener, unlimited_gate
+from srs.app.server.tls import ServerTls
 from srs.kernel.errors import ERROR_HTTP_HANDLER_INVALID, HttpError, SrsError
 from srs.kernel.log import set_cid, trace
 from srs.protocol.http import (LAST_CHUNK, MAX_BODY, MAX_HEADER_BYTES, MAX_HEADERS, HttpRequest,
@@ -456,8 +457,10 @@ class HttpServer:
                  idle_timeout_s: float = 60.0, header_timeout_s: float = 10.0,
                  server_header: str = SIGNATURE, crossdomain: bool = False,
                  max_header_bytes: int = MAX_HEADER_BYTES, max_headers: int = MAX_HEADERS,
-                 max_body: int = MAX_BODY, gate: ConnectionGate | None = None):
+                 max_body: int = MAX_BODY, gate: ConnectionGate | None = None,
+                 tls: ServerTls | None = None):
         self.name = name
+        self.tls = tls  # HTTPS: each connection's TLS handshake runs first, in its own greenlet
         self.mux = mux
         self.cid_factory = cid_factory
         self.idle_timeout_s = idle_timeout_s
@@ -492,7 +495,7 @@ class HttpServer:
         if self._listener is None:
             raise SrsError(f"{self.name}: start() before listen()")
         # a client past max_connections reads a canned 503 and is closed, never read from
-        self._accepter = Listener(self.name, self._listener, self._serve, self.gate, HTTP_REFUSAL)
+        self._accepter = Listener(self.name, self._listener, self._serve, self.gate, HTTP_REFUSAL, tls=self.tls)
         self._accepter.start()
 
     @property

@@ -24,7 +24,11 @@ _WOULD_BLOCK = (errno.EAGAIN, errno.EWOULDBLOCK)
 
 
 def raw_socket(sock):
-    """The stdlib socket under a gevent socket (non-blocking fd) for direct non-blocking sends."""
+    """The stdlib socket under a gevent socket (non-blocking fd) for direct non-blocking sends; a
+    TLS socket's own non-blocking sender (server/tls.py), since its fd would bypass the encryption."""
+    nonblocking = getattr(sock, "nonblocking", None)
+    if nonblocking is not None:
+        return nonblocking
     return getattr(sock, "_sock", sock)
 
 

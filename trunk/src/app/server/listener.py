@@ -6,6 +6,9 @@ shared by every ``Listener``; a listener accepts in one greenlet and, for a clie
 writes its canned refusal (HTTP: ``503``) with one non-blocking send and closes: no greenlet, no
 read, no gevent socket object per refused connection, so a flood costs one fd for a moment.
 
+With ``tls`` (server/tls.py: HTTPS, RTMPS) the handshake runs in the admitted client's greenlet with
+its own deadline, and ``handle`` gets the TLS socket: a stalled or plaintext client holds only itself.
+
 Stop is ``close()`` (no more accepts) then ``stop(timeout)``: the connection greenlets get
 ``timeout`` to end (their owners close their sockets first), then they are killed.
 """
@@ -22,6 +25,7 @@ import gevent
 from gevent import socket as gsocket
 from gevent.pool import Group
 
+from srs.app.server.tls import ServerTls, TlsError
 from srs.kernel.log import set_cid
 
 log = logging.getLogger(__name__)
@@ -85,13 +89,17 @@ def unlimited_gate() -> ConnectionGate:
 
 class Listener:
     """Accepts on a bound, listening socket and runs ``handle(sock, addr)`` (a gevent socket) in
-    a greenlet per admitted client. ``refusal`` is sent to a client past the gate's limit."""
+    a greenlet per admitted client. ``refusal`` is sent to a client past the gate's limit (in the
+    clear, also on a TLS port: nothing else can be said before a handshake). With ``tls``, ``handle``
+    gets the socket once its TLS handshake is done."""
 
-    def __init__(self, name: str, sock, handle: Callable, gate: ConnectionGate, refusal: bytes = b""):
+    def __init__(self, name: str, sock, handle: Callable, gate: ConnectionGate, refusal: bytes = b"",
+                 tls: Optional[ServerTls] = None):
         self.name = name
         self.handle = handle
         self.gate = gate
         self.refusal = refusal
+        self.tls = tls
         # the stdlib socket under a gevent one: _accept() gives a bare fd we wrap only if admitted
         self._sock = sock
         self._raw = getattr(sock, "_sock", sock)
@@ -168,6 +176,13 @@ class Listener:
 
     def _run(self, sock, addr) -> None:
         try:
+            if self.tls is not None:
+                try:
+                    sock = self.tls.wrap(sock)
+                except TlsError as exc:
+                    ip = addr[0] if isinstance(addr, tuple) else addr
+                    log.warning("%s client ip=%s: %s", self.name, ip, exc)
+                    return
             self.handle(sock, addr)
         finally:
             self.gate.leave()

@@ -33,7 +33,7 @@ from srs.app.ffmpeg import transcode as encoder
 from srs.app.ffmpeg.process import ChildRegistry, FfmpegPorts
 from srs.app.hds import muxer as hds
 from srs.app.hls import muxer as hls
-from srs.app.http.entry import start_http_api, start_http_server
+from srs.app.http.entry import start_http_api, start_http_server, start_https_api, start_https_server
 from srs.app.hls.ctx import HlsSessions
 from srs.app.http.hooks import HttpHooks
 from srs.app.live.idle import IdleKicker
@@ -44,6 +44,7 @@ from srs.app.rtmp.conn import RtmpConn
 from srs.app.server.heartbeat import start_heartbeat
 from srs.app.server.listener import ConnectionGate, Listener, make_listener
 from srs.app.server.logfile import ReopenableFileHandler
+from srs.app.server.tls import ServerTls
 from srs.app.server.meters import SendMeters
 from srs.app.srt.server import SrtPorts, SrtServer
 from srs.kernel.errors import ConfigError, SrsError
@@ -127,8 +128,11 @@ class Server:
         self.api_app = ApiApp(config=self.current_config, statistic=self.statistic, clock=now_ms,
                               process=self.process, reload=self.reload, gate=self.gate, sources=self.sources)
         self.rtmp_servers: List[Listener] = []
+        self.rtmps_server: Optional[Listener] = None  # rtmps {}: RTMP over TLS, the same connections
         self.http_api = None
         self.http_server = None
+        self.https_api = None     # http_api { https {} }
+        self.https_server = None  # http_server { https {} }
         self.heartbeat = None  # global heartbeat {}: started with the server, stopped with it
         self.exporter = None   # exporter {} (SRS 5): started with the server, stopped with it
         self.casters = None    # stream casters: started with the server, stopped first
@@ -246,6 +250,7 @@ class Server:
     def start(self) -> None:
         self._check_fd_limit()
         self.listen_rtmp()
+        self.listen_rtmps()
         self.start_http()
         beat = self.config.heartbeat
         summaries = (Summaries(self.process, self.statistic, now_ms, self.gate, SystemStats())
@@ -291,6 +296,23 @@ class Server:
             self.rtmp_servers.append(srv)
             log.info("RTMP listen at %s:%d, fd=%d", host or "0.0.0.0", srv.server_port, srv.fd)
 
+    def listen_rtmps(self) -> None:
+        """``rtmps { enabled on; listen 1943; key; cert; }``: RTMP over TLS (OBS's rtmps://). Each
+        client's handshake runs in its own greenlet (server/tls.py), then it is an RTMP client as any."""
+        if self.rtmps_server is not None:
+            self.rtmps_server.close()  # a reload: its clients keep their connections
+            self.rtmps_server = None
+        cfg = self.config.rtmps
+        if not cfg.enabled:
+            return
+        tls = ServerTls(cfg.key, cfg.cert, "rtmps")  # a bad key/cert: TlsError, as SRS refuses to start
+        host, port = cfg.listen
+        sock = make_listener(host or "0.0.0.0", port, self.config.reuseport)
+        self.rtmps_server = Listener("rtmps", sock, self._accept, self.gate, tls=tls)
+        self.rtmps_server.start()
+        log.info("RTMPS listen at %s:%d, fd=%d, key=%s, cert=%s", host or "0.0.0.0",
+                 self.rtmps_server.server_port, self.rtmps_server.fd, cfg.key, cfg.cert)
+
     def _accept(self, sock, addr) -> None:
         """An RTMP client the gate admitted (the Listener refuses one past max_connections)."""
         cid = self.next_cid()
@@ -309,6 +331,12 @@ class Server:
         self.http_api = start_http_api(self.config, self.api_app, self.next_cid, self.gate)
         self.http_server = start_http_server(self.config, self._make_live_router, self.next_cid,
                                              self.gate)
+        self.https_api = start_https_api(self.config, self.api_app, self.next_cid, self.gate)
+        self.https_server = start_https_server(self.config, self.http_server, self._make_live_router,
+                                               self.next_cid, self.gate)
+
+    def _http_fronts(self) -> list:
+        return [f for f in (self.http_api, self.http_server, self.https_api, self.https_server) if f is not None]
 
     def _make_live_router(self, root_dir: str) -> LiveRouter:
         """The HTTP-FLV/TS/AAC/MP3 players' router with exactly the parts a player uses."""
@@ -327,12 +355,13 @@ class Server:
         self.srt.stop()
         for srv in self.rtmp_servers:
             srv.close()
-        for closer in (self.http_api, self.http_server, self.exporter):
-            if closer is not None:
-                try:
-                    closer.stop()
-                except Exception:
-                    log.exception("stop http failed")
+        if self.rtmps_server is not None:
+            self.rtmps_server.close()
+        for closer in self._http_fronts() + ([self.exporter] if self.exporter is not None else []):
+            try:
+                closer.stop()
+            except Exception:
+                log.exception("stop http failed")
         self.edge.stop()  # H11: stop the edge ingesters (upstream plays)
         self.hls.stop()   # close open segments; hls_dispose deletes the files at shutdown
         for src in list(self.sources.sources.values()):
@@ -373,7 +402,7 @@ class Server:
         c = self.config
         log.info("signal: graceful quit, start wait %dms", c.grace_start_wait)
         gevent.sleep(c.grace_start_wait / 1000.0)
-        for srv in self.rtmp_servers:
+        for srv in self.rtmp_servers + ([self.rtmps_server] if self.rtmps_server is not None else []):
             srv.close()
         if self.connections:
             log.info("graceful quit: wait for %d clients, at most %.0fs", len(self.connections),
@@ -423,10 +452,11 @@ class Server:
             h = self.log_handler
             if isinstance(h, ReopenableFileHandler) and new.srs_log_file != h.path:
                 h.reopen(new.srs_log_file)
+        if "rtmps" in kinds:
+            self.listen_rtmps()
         if {"http_api", "http_server"} & kinds:
-            for closer in (self.http_api, self.http_server):
-                if closer is not None:
-                    closer.stop()
+            for closer in self._http_fronts():
+                closer.stop()
             self.start_http()
         for src in self.sources.sources.values():
             vhost = src.url.split("/", 1)[0]
