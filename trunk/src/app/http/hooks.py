@@ -101,8 +101,8 @@ class HttpHooks:
         return body
 
     # --- POST and verdict
-    def _post(self, url: str, body: dict) -> None:
-        """POST one hook; raises AccessDenied (with ``.url``) on any failure."""
+    def _post(self, url: str, body: dict) -> bytes:
+        """POST one hook; returns the answer's body, raises AccessDenied (with ``.url``) on any failure."""
         try:
             status, resp = http_post_json(url, body, self.timeout_s)
         except HttpError as e:
@@ -117,6 +117,7 @@ class HttpHooks:
             raise
         srslog.trace(log, "http: %s ok, client_id=%s, url=%s, request=%s, response=%s", body["action"],
                      body.get("client_id"), url, json.dumps(body), resp[:256].decode("utf-8", "replace"))
+        return resp
 
     def _decide(self, urls: Sequence[str] | None, body: dict) -> None:
         for url in urls or ():
@@ -154,17 +155,7 @@ class HttpHooks:
         Raises AccessDenied (``.url``) when the backend fails or answers something else."""
         body = self._base("on_forward", req, cid, ip)
         body.update({"stream": req.stream, "param": req.param or "", "tcUrl": req.tc_url or ""})
-        try:
-            status, resp = http_post_json(url, body, self.timeout_s)
-        except HttpError as e:
-            err = AccessDenied(f"http hook on_forward {url}: {e}", code=e.code)
-            err.url = url
-            raise err from e
-        try:
-            check_response(status, resp)
-        except AccessDenied as e:
-            e.url = url
-            raise
+        resp = self._post(url, body)
         value = json.loads(resp)
         data = value.get("data") if isinstance(value, dict) else None
         urls = data.get("urls", []) if isinstance(data, dict) else []
@@ -173,9 +164,7 @@ class HttpHooks:
                                code=ERROR_HTTP_DATA_INVALID)
             err.url = url
             raise err
-        srslog.trace(log, "http: on_forward ok, client_id=%s, url=%s, request=%s, urls=%s", cid, url,
-                     json.dumps(body), urls)
-        return urls
+        return urls  # _post logged the request and the answer
 
     # --- events whose result is ignored (the caller waits, errors are logged)
     def on_close(self, urls: Sequence[str] | None, req: Request, cid: int, ip: str, send_bytes: int,
