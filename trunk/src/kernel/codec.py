@@ -11,6 +11,7 @@ Everything raises ``CodecError`` on malformed input.
 from __future__ import annotations
 
 import struct
+from typing import Optional
 
 from srs.kernel.codec_aac import (AacConfig, AdtsHeader, adts_header,  # noqa: F401
                                   adts_split)
@@ -213,10 +214,7 @@ def is_video_sequence_header(payload) -> bool:
         return (b0 & 0x0F) in (VCODEC_AVC, VCODEC_HEVC) and payload[1] == 0
     pt = b0 & 0x0F
     if pt == EX_MODEX:
-        try:
-            return VideoTag.parse(payload).avc_packet_type == 0
-        except CodecError:
-            return False
+        return _modex_packet_type(payload) == 0
     return pt == EX_SEQUENCE_START or pt == EX_MPEG2TS_SEQUENCE_START
 
 
@@ -230,11 +228,16 @@ def is_video_frame(payload) -> bool:
         return len(payload) >= 5 and payload[1] == 1
     pt = b0 & 0x0F
     if pt == EX_MODEX:
-        try:
-            return VideoTag.parse(payload).avc_packet_type == 1
-        except CodecError:
-            return False
+        return _modex_packet_type(payload) == 1
     return pt == EX_CODED_FRAMES or pt == EX_CODED_FRAMES_X
+
+
+def _modex_packet_type(payload) -> Optional[int]:
+    """The packet type a ModEx-wrapped Enhanced tag carries (0 header, 1 frame...), None if unreadable."""
+    try:
+        return VideoTag.parse(payload).avc_packet_type
+    except CodecError:
+        return None
 
 
 class AudioTag:
