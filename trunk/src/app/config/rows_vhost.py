@@ -121,9 +121,9 @@ VHOST_ROWS = (
     Row("vhost.hls.hls_cleanup", FLAG, True),
     Row("vhost.hls.hls_dispose", SECONDS, 0.0),
     Row("vhost.hls.hls_nb_notify", COUNT, 64),
-    # SRS 5: an HLS player is a session (client, on_play/on_stop) via ?hls_ctx= (app/hls/ctx.py); off here
-    # unless configured (SRS 5: on), since it changes what an .m3u8 URL answers first
-    Row("vhost.hls.hls_ctx", FLAG, False),
+    # SRS 5: an HLS player is a session (client, on_play/on_stop) via ?hls_ctx= (app/hls/ctx.py), on by
+    # default as in SRS 5: a first .m3u8 request is answered with a one-variant master naming the session
+    Row("vhost.hls.hls_ctx", FLAG, True),
     Row("vhost.hls.hls_ts_ctx", FLAG, True),
     Row("vhost.hls.hls_wait_keyframe", FLAG, True),
     Row("vhost.hls.hls_keys", FLAG, False),

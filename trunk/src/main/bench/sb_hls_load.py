@@ -56,13 +56,16 @@ def parse_m3u8(text: str, base: str) -> Tuple[List[Tuple[float, str]], List[str]
     return segments, variants, target
 
 
-def fetch_playlist(url: str, stats: common.Stats) -> Tuple[List[Tuple[float, str]], float]:
-    for _ in range(3):  # master -> variant, at most a couple of levels
+def fetch_playlist(url: str, stats: common.Stats) -> Tuple[List[Tuple[float, str]], float, str]:
+    """(segments, target duration, the media playlist's url). A master playlist is followed to its first
+    variant, as players do; SRS 5's hls_ctx answers a first request with such a master (one level more
+    for each master the client's own playlist holds), so a few levels are allowed."""
+    for _ in range(6):
         body = get(url)
         stats.nread += len(body)
         segments, variants, target = parse_m3u8(body.decode("utf-8", "replace"), url)
         if segments or not variants:
-            return segments, target
+            return segments, target, url
         url = variants[0]
     raise ValueError("playlist nesting too deep")
 
@@ -80,7 +83,7 @@ def download(url: str, stats: common.Stats, opts) -> bool:
 
 
 def client(index: int, stats: common.Stats, opts) -> None:
-    url = common.client_url(opts.url, index)
+    start_url = url = common.client_url(opts.url, index)
     seen: dict = {}
     done = 0
     stats.alive += 1
@@ -90,7 +93,10 @@ def client(index: int, stats: common.Stats, opts) -> None:
             stats.tasks += 1
             pause = opts.delay
             try:
-                segments, target = fetch_playlist(url, stats)
+                # a player keeps the media playlist it was led to (its hls_ctx session) for the reloads
+                segments, target, media_url = fetch_playlist(url, stats)
+                if not opts.vod:
+                    url = media_url
                 todo = segments if opts.vod else [s for s in segments if s[1] not in seen]
                 for seconds, seg_url in todo:
                     download(seg_url, stats, opts)
@@ -104,6 +110,7 @@ def client(index: int, stats: common.Stats, opts) -> None:
             except Exception as e:  # noqa: BLE001 - count it and retry
                 stats.etasks += 1
                 pause = opts.error
+                url = start_url  # an ended hls_ctx session: start a new one
                 if opts.verbose:
                     print(f"[error] client {index}: {e!r}", file=sys.stderr, flush=True)
             stats.task_seconds += time.monotonic() - t0

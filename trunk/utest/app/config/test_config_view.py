@@ -59,7 +59,7 @@ VHOST_DEFAULTS = [
     ("hls.hls_m3u8_file", "[app]/[stream].m3u8"), ("hls.hls_ts_file", "[app]/[stream]-[seq].ts"),
     ("hls.hls_ts_floor", False), ("hls.hls_entry_prefix", ""), ("hls.hls_acodec", "aac"),
     ("hls.hls_vcodec", "h264"), ("hls.hls_cleanup", True), ("hls.hls_dispose", 0.0), ("hls.hls_nb_notify", 64),
-    ("hls.hls_ctx", False), ("hls.hls_ts_ctx", True),
+    ("hls.hls_ctx", True), ("hls.hls_ts_ctx", True),
     ("hls.hls_wait_keyframe", True), ("hls.hls_keys", False), ("hls.hls_fragments_per_key", 5),
     ("hls.hls_key_file", "[app]/[stream]-[seq].key"), ("hls.hls_key_file_path", "./objs/nginx/html"),
     ("hls.hls_key_url", ""), ("hls.hls_dts_directly", True),

@@ -21,10 +21,10 @@ def hls_body(srs_html: str, extra: str = "") -> str:
     return f"hls {{ enabled on; hls_fragment 1; hls_window 2; hls_path {srs_html}; {extra} }}"
 
 
-def test_hls_player_is_a_session_with_hooks(tmp_path, media_flv):
+def test_hls_player_is_a_session_with_hooks(tmp_path, media_flv):  # hls_ctx on: SRS 5's default
     with Srs5Receiver() as rx:
         hooks = f"http_hooks {{ enabled on; on_play {rx.url('/play')}; on_stop {rx.url('/stop')}; }}"
-        srs = SrsProcess(tmp_path, vhost_body=hls_body(str(tmp_path / "html"), "hls_ctx on;") + hooks)
+        srs = SrsProcess(tmp_path, vhost_body=hls_body(str(tmp_path / "html")) + hooks)
         with srs:
             assert wait_port(srs.http_port)
             pub = publish_bg(media_flv.path, srs.rtmp_url("live/ctx"), loops=3, speed=2.0)
@@ -52,7 +52,7 @@ def test_hls_player_is_a_session_with_hooks(tmp_path, media_flv):
 
 
 def test_without_hls_ctx_the_playlist_is_the_file(tmp_path, media_flv):
-    with SrsProcess(tmp_path, vhost_body=hls_body(str(tmp_path / "html"))) as srs:
+    with SrsProcess(tmp_path, vhost_body=hls_body(str(tmp_path / "html"), "hls_ctx off;")) as srs:
         assert wait_port(srs.http_port)
         pub = publish_bg(media_flv.path, srs.rtmp_url("live/plain"), speed=2.0)
         m3u8 = os.path.join(srs.html, "live", "plain.m3u8")

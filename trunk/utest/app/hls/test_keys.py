@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.padding import PKCS7
 
 from fixtures.hls_output import conf, decode_ts, parse_m3u8, publish
 from fixtures.hub_host import coded, hls_host, looped
-from fixtures.srs_server import SrsProcess, publish_flv, wait_for
+from fixtures.srs_server import SrsProcess, media_playlist, publish_flv, wait_for
 from srs.app.config.conf import Config
 from srs.app.hls.keys import KeyRing, SegmentFile, iv_for
 from srs.app.server.file_root import PathOutsideRoot
@@ -135,7 +135,7 @@ def test_real_server_encrypted_hls_decodes_every_frame(tmp_path, media_flv):
     with SrsProcess(tmp_path, vhost_body=body.replace("{html}", str(tmp_path / "html"))) as srs:
         publish_flv(media_flv.path, srs.rtmp_url("live/livestream"), loops=2)
         assert wait_for(lambda: "unpublished" in srs.log_text(), 15), srs.output()
-        m3u8 = fetch(srs.http_url("live/livestream.m3u8")).decode()
+        m3u8, _ = media_playlist(srs.http_url("live/livestream.m3u8"))
         played = segment_keys(m3u8)
         assert len(played) >= 6, m3u8
         # A key every 2 segments, named and IV'd after the group's first sequence number.

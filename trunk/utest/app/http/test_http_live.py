@@ -8,7 +8,7 @@ import urllib.request
 import av
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, publish_bg, publish_flv
+from fixtures.srs_server import Player, SrsProcess, media_playlist, publish_bg, publish_flv
 
 REMUX = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
 
@@ -110,7 +110,7 @@ def test_hls_over_http_decodes_and_m3u8_is_valid(tmp_path, media_flv):
     with SrsProcess(tmp_path, vhost_body=body) as srs:
         publish_flv(media_flv.path, srs.rtmp_url("live/hls"), realtime=True, speed=2.0, loops=3)
         assert srs.wait_unpublished("live/hls")  # the last segment and the playlist are written
-        m3u8 = urllib.request.urlopen(srs.http_url("live/hls.m3u8"), timeout=5).read().decode()
+        m3u8, _ = media_playlist(srs.http_url("live/hls.m3u8"))
         assert m3u8.startswith("#EXTM3U\n#EXT-X-VERSION:3\n")
         target = int(re.search(r"#EXT-X-TARGETDURATION:(\d+)", m3u8).group(1))
         durations = [float(x) for x in re.findall(r"#EXTINF:([\d.]+),", m3u8)]

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from fixtures.chromium_cdp import Chromium, chromium_path
-from fixtures.srs_server import TRUNK, SrsProcess, publish_flv, wait_for, wait_port
+from fixtures.srs_server import TRUNK, SrsProcess, media_playlist, publish_flv, wait_for, wait_port
 
 PLAYERS = os.path.join(TRUNK, "research", "players")
 
@@ -53,7 +53,7 @@ def _wait_m3u8(url: str, segments: int, timeout_s: float) -> str:
 
     def playlist():
         try:
-            seen[0] = urllib.request.urlopen(url, timeout=2).read().decode()
+            seen[0] = media_playlist(url, 2)[0]
         except OSError:
             return None
         return seen[0] if seen[0].count("#EXTINF") >= segments else None

@@ -21,7 +21,8 @@ import pytest
 
 from fixtures.chromium_cdp import Chromium, chromium_path
 from fixtures.media import make_flv
-from fixtures.srs_server import TRUNK, Player, SrsProcess, free_port, publish_bg, publish_flv, wait_for
+from fixtures.srs_server import (TRUNK, Player, SrsProcess, free_port, media_playlist, publish_bg, publish_flv,
+                                  wait_for)
 
 CONF_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conf")
 KEY = os.path.abspath(os.path.join(CONF_DIR, "server.key"))
@@ -102,7 +103,7 @@ def test_hls_over_https_pyav_and_ffmpeg(tmp_path, media_flv):
         publish_flv(media_flv.path, srs.rtmp_url("live/hls"), realtime=True, speed=2.0, loops=3)
         assert srs.wait_unpublished("live/hls")  # the last segment and the playlist are written
         base = f"https://127.0.0.1:{srs.https_port}/live/"
-        m3u8 = urllib.request.urlopen(base + "hls.m3u8", timeout=5, context=_insecure()).read().decode()
+        m3u8, _ = media_playlist(base + "hls.m3u8", context=_insecure())
         assert m3u8.startswith("#EXTM3U")
         durations = [float(x) for x in re.findall(r"#EXTINF:([\d.]+),", m3u8)]
         uris = [ln for ln in m3u8.splitlines() if ln and not ln.startswith("#")]
