@@ -51,3 +51,27 @@ class Kbps:
 
     def dumps(self) -> dict:
         return {"recv_30s": self.recv_kbps_30s, "send_30s": self.send_kbps_30s}
+
+
+class RecentKbps:
+    """A client's recent kbps without a per-client timer or sample list: two checkpoints, the older one
+    between one and two windows back, moved forward when read (the server samples streams and vhosts on
+    its tick; there may be 10,000 clients, read only when the API lists them).
+
+    The rate spans from the older checkpoint to now: the whole life of a client younger than a window,
+    else 30 to 60 s (more when nobody read it for longer, which is still the most recent figure it has).
+    """
+
+    __slots__ = ("_old", "_new")
+
+    def __init__(self, now_ms: int):
+        self._old = self._new = (now_ms, 0, 0)
+
+    def read(self, now_ms: int, recv_bytes: int, send_bytes: int) -> dict:
+        if now_ms - self._new[0] >= KBPS_WINDOW_MS:
+            self._old, self._new = self._new, (now_ms, recv_bytes, send_bytes)
+        t0, recv0, send0 = self._old
+        elapsed_ms = now_ms - t0
+        if elapsed_ms <= 0:
+            return {"recv_30s": 0, "send_30s": 0}
+        return {"recv_30s": (recv_bytes - recv0) * 8 // elapsed_ms, "send_30s": (send_bytes - send0) * 8 // elapsed_ms}

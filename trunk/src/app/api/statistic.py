@@ -22,7 +22,7 @@ import string
 from typing import Callable
 
 from srs.kernel import log as srslog
-from srs.protocol.kbps import Kbps
+from srs.protocol.kbps import Kbps, RecentKbps
 from srs.protocol.request import Request
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class StreamStat:
 
 class ClientStat:
     __slots__ = ("id", "stream", "type", "ip", "page_url", "swf_url", "tc_url", "kick_fn",
-                 "create_ms", "recv_bytes", "send_bytes", "extra")
+                 "create_ms", "recv_bytes", "send_bytes", "extra", "_kbps")
 
     def __init__(self, cid: int, stream: StreamStat, conn_type: str, ip: str, req: Request,
                  kick: Callable[[], None] | None, now_ms: int):
@@ -133,6 +133,7 @@ class ClientStat:
         self.recv_bytes = 0
         self.send_bytes = 0
         self.extra: Callable[[], dict] | None = None   # protocol figures (SRT: rtt, retransmits)
+        self._kbps = RecentKbps(now_ms)
 
     @property
     def publish(self) -> bool:
@@ -140,7 +141,6 @@ class ClientStat:
 
     def dumps(self, now_ms: int) -> dict:
         alive_ms = max(0, now_ms - self.create_ms)
-        # kbps: the average since the client came (the server samples streams and vhosts, not each client)
         d = {
             "id": str(self.id), "vhost": self.stream.vhost.id, "stream": self.stream.id, "ip": self.ip,
             "pageUrl": self.page_url, "swfUrl": self.swf_url, "tcUrl": self.tc_url,
@@ -148,8 +148,7 @@ class ClientStat:
             # SRS 3 reports seconds as a float
             "alive": alive_ms / 1000.0,
             "send_bytes": self.send_bytes, "recv_bytes": self.recv_bytes,
-            "kbps": {"recv_30s": self.recv_bytes * 8 // alive_ms if alive_ms else 0,
-                     "send_30s": self.send_bytes * 8 // alive_ms if alive_ms else 0},
+            "kbps": self._kbps.read(now_ms, self.recv_bytes, self.send_bytes),
         }
         if self.extra is not None:
             d.update(self.extra())

@@ -190,6 +190,8 @@ VHOST_ROWS = (
     Row("vhost.http_remux.has_audio", FLAG, True),
     Row("vhost.http_remux.has_video", FLAG, True),
     Row("vhost.http_remux.guess_has_av", FLAG, True),
+    # SRS 5: an FLV player gets no tags of a track its header did not announce
+    Row("vhost.http_remux.drop_if_not_match", FLAG, True),
 
     block("vhost.bandcheck", reload="bandcheck", env=False),
     Row("vhost.bandcheck.enabled", FLAG, False),

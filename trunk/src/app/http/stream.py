@@ -222,6 +222,22 @@ class ChunkedFlvEncoder:
         return chunk(flv.encode_tags(batch, base))
 
 
+class AnnouncedTracksFlvEncoder:
+    """FLV tags of the tracks the header announced (``drop_if_not_match``); metadata passes."""
+
+    __slots__ = ("keep_audio", "keep_video", "chunked")
+
+    def __init__(self, keep_audio: bool, keep_video: bool, chunked: bool):
+        self.keep_audio, self.keep_video, self.chunked = keep_audio, keep_video, chunked
+
+    def encode(self, batch, base: int) -> bytes:
+        kept = [m for m in batch if (self.keep_audio or not m.is_audio) and (self.keep_video or not m.is_video)]
+        if not kept:
+            return b""
+        tags = flv.encode_tags(kept, base)
+        return chunk(tags) if self.chunked else tags
+
+
 def flv_av_flags(src: LiveSource, has_audio: bool, has_video: bool, guess: bool) -> Tuple[bool, bool]:
     """The FLV header's (has_audio, has_video), SRS 5's SrsFlvStreamEncoder::write_tags: configured, or
     with ``guess_has_av`` what the stream holds when the player comes: a track with a sequence header or
@@ -250,7 +266,12 @@ def attach_player(src: LiveSource, consumer: Consumer, fmt: str, chunked: bool, 
     has_audio, has_video = (True, True) if remux is None else flv_av_flags(
         src, remux.has_audio, remux.has_video, remux.guess_has_av)
     head = flv.flv_header(has_audio, has_video)
-    if chunked:
+    if remux is not None and remux.drop_if_not_match and not (has_audio and has_video):
+        # SRS 5: a track the header did not announce is dropped (flv.js chokes on it); players with the
+        # same flags share one filtered group
+        src.attach(consumer, ("flv", chunked, has_audio, has_video),
+                   lambda: AnnouncedTracksFlvEncoder(has_audio, has_video, chunked), header=chunk(head) if chunked else head)
+    elif chunked:
         src.attach(consumer, ("flv", True), ChunkedFlvEncoder, header=chunk(head))
     else:
         src.attach(consumer, ("flv", False), FlvEncoder, header=head)

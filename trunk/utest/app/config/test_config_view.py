@@ -80,6 +80,7 @@ VHOST_DEFAULTS = [
     ("http_remux.enabled", False), ("http_remux.fast_cache", 0.0),
     ("http_remux.mount", "[vhost]/[app]/[stream].flv"), ("http_remux.hstrs", True),
     ("http_remux.has_audio", True), ("http_remux.has_video", True), ("http_remux.guess_has_av", True),
+    ("http_remux.drop_if_not_match", True),
     ("bandcheck.enabled", False), ("bandcheck.key", ""), ("bandcheck.interval", 30.0),
     ("bandcheck.limit_kbps", 1000), ("transcodes", ()), ("ingests", ()),
     ("srt.enabled", False), ("srt.srt_to_rtmp", True),

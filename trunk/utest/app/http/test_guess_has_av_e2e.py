@@ -35,3 +35,38 @@ def test_flv_header_flags(tmp_path, request, media, extra, flags):
         assert pub.wait_sent(1500)  # sequence headers and a GOP are cached
         assert flv_flags(srs, "av") == flags
         pub.join(30)
+
+
+def flv_tag_types(srs, stream: str, nbytes: int) -> dict:
+    """{tag type: count} of the first tags of an FLV player (header flags checked by the caller)."""
+    with urllib.request.urlopen(srs.http_url(f"live/{stream}.flv"), timeout=10) as resp:
+        data = resp.read(13)
+        while len(data) < nbytes:
+            more = resp.read(nbytes - len(data))
+            if not more:
+                break
+            data += more
+    counts: dict = {}
+    pos = 13
+    while pos + 11 <= len(data):
+        size = int.from_bytes(data[pos + 1:pos + 4], "big")
+        if pos + 11 + size + 4 > len(data):
+            break
+        counts[data[pos] & 0x1f] = counts.get(data[pos] & 0x1f, 0) + 1
+        pos += 11 + size + 4
+    return counts
+
+
+@pytest.mark.parametrize("extra,audio_tags", [
+    ("guess_has_av off; has_audio off;", False),                           # drop_if_not_match on (SRS 5)
+    ("guess_has_av off; has_audio off; drop_if_not_match off;", True),
+])
+def test_drop_if_not_match(tmp_path, media_flv, extra, audio_tags):
+    with SrsProcess(tmp_path, vhost_body=REMUX.format(extra=extra)) as srs:
+        assert wait_port(srs.http_port)
+        pub = publish_bg(media_flv.path, srs.rtmp_url("live/av"), speed=2.0)
+        assert pub.wait_sent(1500)
+        types = flv_tag_types(srs, "av", 60_000)  # the sequence headers and the cached GOP, at least
+        pub.join(30)
+    assert types.get(9, 0) >= 10, types  # video tags always
+    assert (types.get(8, 0) > 0) is audio_tags, types
