@@ -103,6 +103,10 @@ def test_rtmp_load_counts_bytes_and_reports(live, tmp_path):
     assert 0.5 * 8 * kbps / 1000 < mbps < 2 * 8 * kbps / 1000, reports
     # per-second cumulative samples for the driver
     assert len(d["samples"]) >= 3 and d["samples"][-1][2] == d["nread_bytes"]
+    # each player's connect-to-first-audio/video time, and its percentiles
+    assert len(d["first_media_ms"]) == 8 and all(0 < x < 4000 for x in d["first_media_ms"]), d["first_media_ms"]
+    assert d["first_media_p50_ms"] <= d["first_media_p99_ms"] == d["first_media_max_ms"] == max(d["first_media_ms"])
+    assert any(l.startswith("[first-media]") and "players:8 " in l for l in r.stdout.splitlines()), r.stdout
 
 
 def test_rtmp_load_sends_acknowledgements(live, tmp_path):
@@ -155,6 +159,7 @@ def test_http_flv_load(live, tmp_path):
     d = load_json(out)
     assert d["tasks"] == 8 and d["etasks"] == 0
     check_rate(d, 8, kbps, 4)
+    assert len(d["first_media_ms"]) == 8 and all(0 < x < 4000 for x in d["first_media_ms"]), d["first_media_ms"]
 
 
 def test_http_file_repeat_needs_content_length(live, tmp_path):

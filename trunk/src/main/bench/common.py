@@ -91,7 +91,7 @@ class Stats:
     """Counters of one process; greenlets bump them without locks (one OS thread)."""
 
     __slots__ = ("threads", "alive", "nread", "nwrite", "tasks", "etasks", "stasks", "estasks",
-                 "task_seconds", "started", "samples", "clients", "drain")
+                 "task_seconds", "started", "samples", "clients", "drain", "first_media")
 
     def __init__(self, clients: int):
         self.clients = clients
@@ -102,6 +102,11 @@ class Stats:
         self.started = time.time()
         self.samples: List[list] = []
         self.drain = None
+        self.first_media: List[float] = []  # ms from a task's connect to its first media, bounded
+
+    def note_first_media(self, seconds: float) -> None:
+        if len(self.first_media) < FIRST_MEDIA_LIMIT:
+            self.first_media.append(round(seconds * 1000, 1))
 
     def sample(self) -> None:
         self.samples.append([round(time.time(), 3), self.alive, self.nread, self.nwrite])
@@ -114,7 +119,22 @@ class Stats:
                 "nread_mbps": round(mbps(self.nread, time.time() - self.started), 3),
                 "nwrite_mbps": round(mbps(self.nwrite, time.time() - self.started), 3),
                 "tasks": self.tasks, "etasks": self.etasks, "stasks": self.stasks,
-                "estasks": self.estasks, "samples": self.samples}
+                "estasks": self.estasks, "samples": self.samples,
+                "first_media_ms": self.first_media, **first_media_summary(self.first_media)}
+
+
+FIRST_MEDIA_LIMIT = 200_000
+
+
+def first_media_summary(ms: List[float]) -> dict:
+    """p50/p99/max of the first-media times (connect to the first audio/video), {} when none."""
+    if not ms:
+        return {}
+    ordered = sorted(ms)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+    return {"first_media_p50_ms": pct(0.50), "first_media_p99_ms": pct(0.99), "first_media_max_ms": ordered[-1]}
 
 
 def drain(stats: "Stats", opts):
@@ -162,6 +182,12 @@ def report_line(d: dict, nread_mbps: float, nwrite_mbps: float) -> str:
             f"etasks:{d['etasks']} stasks:{d['stasks']} estasks:{d['estasks']}")
 
 
+def first_media_line(d: dict) -> str:
+    """Our addition to srs-bench's output, after its report lines: how fast players got media."""
+    return (f"[first-media] [{d['pid']}] players:{len(d['first_media_ms'])} p50:{d['first_media_p50_ms']:.1f}ms "
+            f"p99:{d['first_media_p99_ms']:.1f}ms max:{d['first_media_max_ms']:.1f}ms")
+
+
 def merge(parts: List[dict]) -> dict:
     """Sum the workers' summaries; samples are summed per whole second."""
     out = {"pid": os.getpid(), "processes": len(parts)}
@@ -170,6 +196,8 @@ def merge(parts: List[dict]) -> dict:
         out[key] = sum(p.get(key, 0) for p in parts)
     for key in ("nread_mbps", "nwrite_mbps"):
         out[key] = round(sum(p.get(key, 0.0) for p in parts), 3)
+    out["first_media_ms"] = [x for p in parts for x in p.get("first_media_ms", [])]
+    out.update(first_media_summary(out["first_media_ms"]))
     out["duration"] = max((p.get("duration", 0.0) for p in parts), default=0.0)
     clients = max(1, out["clients"])
     out["tduration"] = round(sum(p.get("tduration", 0.0) * p.get("clients", 0) for p in parts) / clients, 3)
@@ -261,6 +289,8 @@ class Runner:
         gevent.killall(clients + helpers + [waiter], timeout=2)
         d = self.stats.to_dict()
         print(report_line(d, d["nread_mbps"], d["nwrite_mbps"]), flush=True)
+        if d["first_media_ms"]:
+            print(first_media_line(d), flush=True)
         return d
 
 
@@ -338,6 +368,8 @@ def _fork_workers(opts, client: Callable, procs: int, finish: Optional[Callable]
     os.rmdir(tmpdir) if not os.listdir(tmpdir) else None
     d = merge(parts)
     print("[total] " + report_line(d, d["nread_mbps"], d["nwrite_mbps"]), flush=True)
+    if d["first_media_ms"]:
+        print("[total] " + first_media_line(d), flush=True)
     if opts.json:
         write_json(opts.json, d)
     return 0 if len(parts) == procs else 1

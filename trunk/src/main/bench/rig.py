@@ -272,6 +272,9 @@ def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: floa
             "expected_mbps": round(expected, 1), "ratio": round(mbps / expected, 3) if expected else 0,
             "alive": alive, "etasks": data["etasks"], "load_cpu": round(load_cpu, 1),
         })
+        for key in ("first_media_p50_ms", "first_media_p99_ms", "first_media_max_ms"):
+            if key in data:
+                result[key] = data[key]
         if join_cpu is not None:
             result["join_cpu"] = round(join_cpu.avg_cpu, 1)
             result["join_cpu_max"] = round(max(join_cpu.cpu), 1)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from srs.kernel.errors import RtmpError
 from srs.protocol.rtmp_handshake import ClientHandshake
-from srs.protocol.rtmp_stack import ClientSession, Close, ConnectResult, Status, StreamCreated
+from srs.protocol.rtmp_stack import ClientSession, Close, ConnectResult, Media, Status, StreamCreated
 
 
 class RtmpUrl:
@@ -97,6 +97,14 @@ def play(url: RtmpUrl, timeout_s: float = 10.0) -> Tuple[socket.socket, ClientSe
     except BaseException:
         sock.close()
         raise
+
+
+def wait_media(sock: socket.socket, cs: ClientSession, pending: List) -> None:
+    """Read until the first audio or video message (metadata and data messages pass)."""
+    while True:
+        ev = _wait(sock, cs, pending, Media)
+        if ev.message.is_audio or ev.message.is_video:
+            return
 
 
 def publish(url: RtmpUrl, timeout_s: float = 10.0) -> Tuple[socket.socket, ClientSession]:

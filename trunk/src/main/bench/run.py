@@ -75,7 +75,9 @@ def render(results: List[dict], join: Optional[dict], prof: Optional[dict], medi
                   f"{join['join_rate']:.0f}/s: server CPU {join['join_cpu']}% (max "
                   f"{join['join_cpu_max']}%) while joining; then {join['cpu']}% (max {join['cpu_max']}%), "
                   f"RSS {join['rss_mb']} MB, delivered {join['mbps']} of {join['expected_mbps']} Mbps "
-                  f"(ratio {join['ratio']:.3f}), alive {join['alive']}, errors {join['etasks']}."]
+                  f"(ratio {join['ratio']:.3f}), alive {join['alive']}, errors {join['etasks']}" +
+                  (f"; first media (connect to first audio/video) p50 {join['first_media_p50_ms']:.0f} ms, "
+                   f"p99 {join['first_media_p99_ms']:.0f} ms" if "first_media_p50_ms" in join else "") + "."]
     if prof:
         lines += ["", f"### Where the time goes ({prof['clients']} {_proto(prof)} players, py-spy "
                   f"record --nonblocking 10 s at {PROFILE_HZ} Hz: {prof['samples']} samples on CPU, "

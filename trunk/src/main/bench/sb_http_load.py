@@ -10,11 +10,13 @@ The body is only counted, by the process's epoll reader (drain.py).
 from __future__ import annotations
 
 import sys
+import time
 
 from srs.main.bench import common
 from srs.main.bench.http_get import HttpFailure, open_get
 
 def get_session(index: int, stats: common.Stats, opts) -> None:
+    t0 = time.monotonic()
     sock, head_len, length, rest = open_get(common.client_url(opts.url, index))
     stats.alive += 1
     try:
@@ -23,8 +25,19 @@ def get_session(index: int, stats: common.Stats, opts) -> None:
         stats.nread += head_len + got
         if length is not None and got >= length:
             return
+        # a live stream's first body bytes: the server writes the FLV header, metadata, sequence headers
+        # and the cached GOP at once when the player joins, so this is its first media
+        first = [rest != b""]
+        if first[0]:
+            stats.note_first_media(time.monotonic() - t0)
+
+        def on_read(s, n: int) -> bool:
+            if not first[0]:
+                first[0] = True
+                stats.note_first_media(time.monotonic() - t0)
+            return False
         try:
-            common.drain(stats, opts).read(sock, got=got, limit=length)
+            common.drain(stats, opts).read(sock, got=got, limit=length, on_read=None if first[0] else on_read)
         except ValueError as e:  # EOF before Content-Length
             raise HttpFailure(str(e)) from None
     finally:

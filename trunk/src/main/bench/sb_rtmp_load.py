@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import sys
+import time
 
 from srs.main.bench import common, rtmp_client
 from srs.protocol.rtmp_chunk import ChunkEncoder
@@ -21,9 +22,13 @@ DEFAULT_WINDOW = 2500000
 def play_session(index: int, stats: common.Stats, opts) -> None:
     """One play until the server closes (or the run ends); raises on errors."""
     url = rtmp_client.RtmpUrl(common.client_url(opts.url, index))
-    sock, cs, _ = rtmp_client.play(url)
+    t0 = time.monotonic()
+    sock, cs, pending = rtmp_client.play(url)
     stats.alive += 1
     try:
+        # parsed up to the first audio/video message (its time is the join figure), then only counted
+        rtmp_client.wait_media(sock, cs, pending)
+        stats.note_first_media(time.monotonic() - t0)
         sock.settimeout(None)
         total = cs.decoder.bytes_received
         stats.nread += total
