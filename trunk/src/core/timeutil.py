@@ -16,8 +16,14 @@ def calendar_fields(now_s: float, utc: bool) -> time.struct_time:
     return time.gmtime(now_s) if utc else time.localtime(now_s)
 
 
+_last_second = [None, ""]  # (whole second, utc), its 'YYYY-MM-DD HH:MM:SS': lines come in bursts
+
+
 def format_log_time(now_s: float, utc: bool) -> str:
     """'YYYY-MM-DD HH:MM:SS.mmm' as SRS writes it in every log line."""
-    tm = calendar_fields(now_s, utc)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%03d" % (
-        tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, int(now_s * 1000) % 1000)
+    second = (int(now_s), utc)
+    if _last_second[0] != second:
+        tm = calendar_fields(now_s, utc)
+        _last_second[:] = [second, "%04d-%02d-%02d %02d:%02d:%02d" % (
+            tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)]
+    return "%s.%03d" % (_last_second[1], int(now_s * 1000) % 1000)

@@ -136,6 +136,10 @@ def daemonize() -> None:
 
 
 def setup_logging(config) -> "object":
+    # SRS's line names no source file, thread or process: skip the stack walk and lookups the stdlib
+    # does for every record (a join of thousands of players logs ~8 lines each)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

@@ -159,6 +159,8 @@ class LiveSource:
         self.gop_video_count = 0
         self.audio_after_video = 0
         self.pending: List[Message] = []
+        # players whose burst already held the first n messages of ``pending``: consumer -> n
+        self.joiners: Optional[Dict[Consumer, int]] = None
         self.groups: Dict[tuple, Group] = {}
         self.consumers: List[Consumer] = []
         self.hub: List[HubOutput] = []   # outputs that remux once per source
@@ -353,16 +355,19 @@ class LiveSource:
         if not batch:
             return
         self.pending = []
+        joiners, self.joiners = self.joiners, None
         timer = self.timer
         if timer is not None:
             self.timer = None
             timer.kill(block=False)
-        self._fanout(batch)
+        self._fanout(batch, joiners)
 
-    def _fanout(self, batch: List[Message]) -> None:
-        """Encode ``batch`` once per group and write it to every player of the group."""
+    def _fanout(self, batch: List[Message], joiners: Optional[Dict[Consumer, int]] = None) -> None:
+        """Encode ``batch`` once per group and write it to every player of the group; ``joiners`` (who
+        joined since the batch began) get only what came after their burst."""
         last_ts = batch[-1].ts_ms
         queue_ms = self.opts.queue_length_s * 1000.0
+        skip = joiners or ()
         for group in list(self.groups.values()):
             members = group.members
             if not members:
@@ -374,7 +379,7 @@ class LiveSource:
                     self._close_if_refused(group)
                 continue
             for c in members:
-                if c.paused:
+                if c.paused or c in skip:
                     continue
                 out = c.output
                 if out.backlog_bytes:
@@ -386,6 +391,11 @@ class LiveSource:
                 else:
                     c.backlog_since_ts = None
                 out.write(data)
+        for c, covered in (joiners or {}).items():
+            if c.group is not None and not c.paused and covered < len(batch):
+                data = c.group.encode(batch[covered:], c.base)
+                if data:
+                    c.output.write(data)
 
     def pithy(self) -> str:
         """One status line for the player side of this source (SRS's "-> PLA" stage)."""
@@ -429,9 +439,14 @@ class LiveSource:
         group is (key, that base), and it gets metadata + sequence headers + the GOP cache now.
         A ``shared`` encoder (a remux, a ``SharedEncoder``) has one group per key whatever the base,
         and a newcomer gets its ``join()`` bytes. ``header`` goes first (the FLV file header)."""
-        # The caches already hold the pending messages: send those to the others first, so the
-        # newcomer's burst and the next tick never overlap.
-        self.flush()
+        # The pending messages (this tick's batch, not yet sent) are already in the caches: the newcomer
+        # gets them in its burst and, at the tick, only what came after its join (``joiners``). Flushing
+        # them here instead would make each join a send to every player (10,000 players joining at
+        # 500/s: five million sends a second, the whole join cost). A paced source (send_min_interval) ticks per message,
+        # so there the batch still goes out first; a shared encoder has not seen the batch yet, so its
+        # newcomer takes it at the tick with the others.
+        if self.pending and self.pacer is not None:
+            self.flush()
         gop = self.gop
         atc = self.opts.atc or self.bravo_atc
         if shared:
@@ -445,6 +460,10 @@ class LiveSource:
             else:
                 base = self.last_ts
             gkey = (key, base)
+            if self.pending:
+                if self.joiners is None:
+                    self.joiners = {}
+                self.joiners[c] = len(self.pending)
         c.base = base
         c.source = self
         group = self.groups.get(gkey)
@@ -469,6 +488,8 @@ class LiveSource:
         return group
 
     def remove_consumer(self, c: Consumer) -> None:
+        if self.joiners is not None:
+            self.joiners.pop(c, None)
         group = c.group
         if group is not None:
             try:

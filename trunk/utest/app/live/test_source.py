@@ -252,3 +252,32 @@ def test_gop_cache_max_frames_bounds_the_cache():
     unbounded.on_publish(100)
     publish(unbounded, stream(n=8))
     assert len(unbounded.gop) == 16 and unbounded.gop[0].keyframe
+
+
+def test_a_join_sends_nothing_to_the_others_and_the_newcomer_gets_each_message_once():
+    """Messages of the tick not yet sent when a player joins: the others get them at the tick, as
+    always (a join is not a send to every player), and the newcomer gets its burst up to them, then
+    them at the same tick: nothing twice, nothing missing."""
+    src = source(mw_latency_ms=10_000)  # the tick comes only from flush() here
+    src.on_publish(100)
+    msgs = stream(n=12)  # keyframes at 0 and 400 ms; the tick's batch holds 360..445 ms, the keyframe inside
+    for m in msgs[:-6]:
+        src.on_message(m)
+    src.flush()
+    old = Reader()
+    attach_flv(src, old.consumer())
+    before = len(old.drain())
+    for m in msgs[-6:-2]:  # 2 frames pending: the gop's tail
+        src.on_message(m)
+    assert src.pending
+    new = Reader()
+    attach_flv(src, new.consumer())
+    assert len(old.drain()) == before  # the join wrote nothing to the player already there
+    for m in msgs[-2:]:  # one more frame in the same batch, after the join
+        src.on_message(m)
+    src.flush()
+    got = [(t.kind, t.ts_ms) for t in new.drain() if not t.seq_header]
+    # the newcomer: the gop from its keyframe (400 ms) to the end, each message once, in order
+    want = [(m.kind, m.ts_ms - 400) for m in msgs if not m.seq_header and m.ts_ms >= 400]
+    assert got == want, got
+    assert len(old.drain()) == before + 6
