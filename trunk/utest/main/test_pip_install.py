@@ -229,10 +229,12 @@ def test_publish_transcode_ingest_without_ffmpeg(server, media_flv):
     assert ing.video_frames >= 20 and ing.width == media_flv.width, (ing.error, server.output())
     text = server.output()
     assert "(stand-in module)" in text and "/usr/bin/ffmpeg" not in text, text[-3000:]
-    # the console page comes from the installed package
-    page = urllib.request.urlopen(f"http://127.0.0.1:{server.api}/console/", timeout=5).read()
-    with open(os.path.join(TRUNK, "research", "console", "index.html"), "rb") as f:
-        assert page == f.read()
+    # the console (API port) and the players (HTTP port: no ./html/players here) come from the package
+    for url, rel in ((f"http://127.0.0.1:{server.api}/console/", "research/console/index.html"),
+                     (f"http://127.0.0.1:{server.http}/players/srs_player.html", "research/players/srs_player.html"),
+                     (f"http://127.0.0.1:{server.http}/players/js/mpegts.js", "research/players/js/mpegts.js")):
+        with open(os.path.join(TRUNK, rel), "rb") as f:
+            assert urllib.request.urlopen(url, timeout=5).read() == f.read(), url
 
 
 @pytest.mark.skipif(not SNAPSHOT, reason="snapshots (app/snapshot, branch i14/snap-abr) are not in this tree")
