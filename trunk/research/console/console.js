@@ -9,6 +9,7 @@
   var INTERVAL_MS = Math.max(500, parseInt(params.get('interval') || '2000', 10) || 2000);
   var HISTORY = 90;        // points kept per chart (3 min at 2 s)
   var SPARK = 40;          // points kept per stream sparkline
+  var RATE_WINDOW_MS = 6000;
   // location.origin, never a relative URL: a page opened as http://user:pass@host/ resolves relative
   // URLs with the credentials in them, which fetch() refuses; the browser adds them by itself.
   var ORIGIN = location.origin;
@@ -17,7 +18,7 @@
     ticks: 0, errors: 0, lastError: '', env: null, whep: false,
     summary: null, streams: [], clients: [], vhosts: [], kicked: [],
     history: {cpuSelf: [], cpuSys: [], mem: [], memSys: [], recv: [], send: []},
-    lastBytes: null, sparks: {}
+    byteSamples: [], sparks: {}
   };
   window.srsConsole = state;
 
@@ -137,14 +138,17 @@
     push(h.cpuSelf, self.cpu_percent * 100, HISTORY);
     push(h.cpuSys, sys.cpu_percent * 100, HISTORY);
     push(h.mem, self.mem_kbyte / 1024, HISTORY);
-    var now = {t: sys.srs_sample_time, recv: sys.srs_recv_bytes, send: sys.srs_send_bytes};
-    var last = state.lastBytes;
-    if (last && now.t > last.t) {
-      var ms = now.t - last.t;
-      push(h.recv, Math.max(0, now.recv - last.recv) * 8 / ms, HISTORY);
-      push(h.send, Math.max(0, now.send - last.send) * 8 / ms, HISTORY);
+    // kbps over the last RATE_WINDOW_MS of byte counters: the server adds a player's bytes in
+    // batches, so the rate between two polls alone jumps up and down
+    var samples = state.byteSamples, now = {t: sys.srs_sample_time, recv: sys.srs_recv_bytes, send: sys.srs_send_bytes};
+    if (!samples.length || now.t > samples[samples.length - 1].t) samples.push(now);
+    while (samples.length > 2 && now.t - samples[1].t >= RATE_WINDOW_MS) samples.shift();
+    var first = samples[0];
+    if (now.t > first.t) {
+      var ms = now.t - first.t;
+      push(h.recv, Math.max(0, now.recv - first.recv) * 8 / ms, HISTORY);
+      push(h.send, Math.max(0, now.send - first.send) * 8 / ms, HISTORY);
     }
-    state.lastBytes = now;
     var cpu = [{values: h.cpuSelf, color: '#1f6feb', label: 'srs'}, {values: h.cpuSys, color: '#9aa7b4', label: 'system'}];
     var mem = [{values: h.mem, color: '#8250df', label: 'srs RSS'}];
     var net = [{values: h.recv, color: '#1a7f37', label: 'in'}, {values: h.send, color: '#d4700a', label: 'out'}];
@@ -200,7 +204,11 @@
     var body = $('streams-body'), seen = {};
     $('streams-count').textContent = streams.length ? '(' + streams.length + ')' : '';
     $('streams-empty').hidden = streams.length > 0;
-    streams.forEach(function (s) {
+    streams = streams.slice().sort(function (a, b) {  // a stable order, whatever the API's
+      var ka = a.app + '/' + a.name + ' ' + a.vhost, kb = b.app + '/' + b.name + ' ' + b.vhost;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+    streams.forEach(function (s, index) {
       seen[s.id] = true;
       var spark = state.sparks[s.id] || (state.sparks[s.id] = []);
       push(spark, (s.kbps && s.kbps.recv_30s) || 0, SPARK);
@@ -211,8 +219,8 @@
           el('td', {className: 'num bitrate'}, [el('canvas', {className: 'spark', width: 120, height: 28}),
             el('span')]),
           el('td', {className: 'num players'}), el('td', {className: 'snap'}), el('td', {className: 'preview'})]);
-        body.appendChild(row);
       }
+      if (body.children[index] !== row) body.insertBefore(row, body.children[index] || null);
       var vname = vhostName(s.vhost);
       var nameCell = row.querySelector('.name');
       nameCell.textContent = '';
