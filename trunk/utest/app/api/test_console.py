@@ -4,7 +4,7 @@ The real server process. The files test reads the page and its scripts with urll
 publishes a live stream with PyAV, plays it with a PyAV RTMP player, opens the console in headless
 Chromium (behind ``http_api { auth {} }``, the credentials typed into the URL as a user would) and
 checks what the page shows: the stream's name, codecs and resolution, the player in the clients
-table; a one-click HTTP-FLV preview decodes at the source's size; the kick button disconnects the
+table; one-click HTTP-FLV and HLS previews decode at the source's size; the kick button disconnects the
 RTMP player. Screenshots are left in the test's tmp dir (doc/console.png is one of them).
 """
 from __future__ import annotations
@@ -110,7 +110,8 @@ def _probe(page, script: str = PROBE):
 def test_console_in_chromium_with_auth(tmp_path, media_flv):
     if chromium_path() is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    srs = SrsProcess(tmp_path, vhost_body=FLV_MOUNT)
+    hls = f"hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {tmp_path / 'html'}; }}"
+    srs = SrsProcess(tmp_path, vhost_body=FLV_MOUNT + hls)
     auth = f"auth {{ enabled on; username {USER}; password {PASSWORD}; }}"
     text = open(srs.conf_path).read().replace(f"listen {srs.api_port}; }}", f"listen {srs.api_port}; {auth} }}")
     open(srs.conf_path, "w").write(text)
@@ -138,7 +139,7 @@ def test_console_in_chromium_with_auth(tmp_path, media_flv):
             assert "live/livestream" in s["name"] and "publishing" in s["name"], shown
             assert s["video"].startswith("H264") and f"{media_flv.width}x{media_flv.height}" in s["video"], shown
             assert s["audio"].startswith("AAC") and "44100Hz 2ch" in s["audio"], shown
-            assert s["players"] == "1" and s["previews"] == ["flv"] and not s["snapshot"], shown
+            assert s["players"] == "1" and s["previews"] == ["flv", "hls"] and not s["snapshot"], shown
             assert shown["errors"] == 0 and shown["cpuPoints"] >= 2 and shown["config"] > 0, shown
 
             # the RTMP player, before the preview adds an HTTP-FLV one (both are SRS's type "Play")
@@ -152,6 +153,13 @@ def test_console_in_chromium_with_auth(tmp_path, media_flv):
                               30, 0.25)
             assert played and played["w"] == media_flv.width, (_probe(page, VIDEO), page.console()[-10:])
             page.screenshot(tmp_path / "console_preview.png")
+            # and HLS (hls.js), once the playlist has two segments
+            m3u8 = srs.http_url("live/livestream.m3u8")
+            assert wait_for(lambda: _get(m3u8)[2].count(b"#EXTINF") >= 2, 20, 0.25), srs.output()
+            page.evaluate("document.querySelector('button[data-preview=hls]').click()")
+            played = wait_for(lambda: (lambda v: v if v and v["p"]["kind"] == "hls" and v["w"] and v["t"] > 0.5
+                                       else None)(_probe(page, VIDEO)), 30, 0.25)
+            assert played and played["w"] == media_flv.width, (_probe(page, VIDEO), page.console()[-10:])
 
             # kick the RTMP player from its row: the server closes it, the page drops the row
             assert player.video_frames > 0 and player.is_alive(), player.error
