@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-# trunk/src in a checkout, site-packages/srs in a wheel install
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# trunk/src in a checkout, site-packages/srs in a wheel install (symlinks resolved: a linked package finds its tree)
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 # asset -> its folder in the source tree, relative to trunk/
 TREE_DIRS = {"conf": "conf", "players": os.path.join("research", "players"),
              "console": os.path.join("research", "console")}

@@ -91,7 +91,7 @@ PROBE = """JSON.stringify({
     name: r.querySelector('.name').innerText, video: r.querySelector('.video').innerText,
     audio: r.querySelector('.audio').innerText, players: r.querySelector('.players').innerText,
     previews: Array.from(r.querySelectorAll('button[data-preview]')).map(b => b.dataset.preview),
-    snapshot: !!r.querySelector('img.snapshot')})),
+    snapshot: r.querySelector('img.snapshot') ? r.querySelector('img.snapshot').naturalWidth : null})),
   clients: Array.from(document.querySelectorAll('#clients-body tr')).map(r => r.dataset.client),
   cpuPoints: srsConsole.history.cpuSelf.length, netPoints: srsConsole.history.recv.length,
   config: document.getElementById('config-view').textContent.length
@@ -139,7 +139,14 @@ def test_console_in_chromium_with_auth(tmp_path, media_flv):
             assert "live/livestream" in s["name"] and "publishing" in s["name"], shown
             assert s["video"].startswith("H264") and f"{media_flv.width}x{media_flv.height}" in s["video"], shown
             assert s["audio"].startswith("AAC") and "44100Hz 2ch" in s["audio"], shown
-            assert s["players"] == "1" and s["previews"] == ["flv", "hls"] and not s["snapshot"], shown
+            assert s["players"] == "1" and s["previews"] == ["flv", "hls"], shown
+            # a thumbnail exactly when the API gives the stream a snapshot (app/snapshot, i14/snap-abr)
+            api_stream = json.loads(_get(srs.api_url("api/v1/streams"), auth=True)[2])["streams"][0]
+            if api_stream.get("snapshot"):
+                thumb = wait_for(lambda: (lambda p: p["streams"][0]["snapshot"] if p else None)(_probe(page)), 15, 0.25)
+                assert thumb == 160, _probe(page)
+            else:
+                assert s["snapshot"] is None, shown
             assert shown["errors"] == 0 and shown["cpuPoints"] >= 2 and shown["config"] > 0, shown
 
             # the RTMP player, before the preview adds an HTTP-FLV one (both are SRS's type "Play")
@@ -171,5 +178,6 @@ def test_console_in_chromium_with_auth(tmp_path, media_flv):
             assert gone and gone["errors"] == 0, (_probe(page), page.console()[-10:])
             assert play_id[0] in page.evaluate("srsConsole.kicked"), page.console()[-10:]
             page.screenshot(tmp_path / "console_kicked.png")
+            assert not [m for m in page.console() if m.startswith("exception")], page.console()
         assert srs.wait_log("kickoff client id=" + play_id[0]), srs.output()
     pub.join(10)
