@@ -128,12 +128,13 @@ def test_commands_on_path(venv, tmp_path):
         assert "syntax is ok" in t.stderr and os.sep + os.path.join("srs", "conf") in t.stderr, t.stderr
 
 
-def _has(package: str) -> bool:
-    return os.path.isdir(os.path.join(TRUNK, "src", *package.split(".")[1:]))
+def _has(module: str) -> bool:
+    """The tree (the wheel's source) has ``module``: the piece that serves the feature, not just its package."""
+    return os.path.isfile(os.path.join(TRUNK, "src", *module.split(".")[1:]) + ".py")
 
 
-SNAPSHOT = "snapshot { http on; }" if _has("srs.app.snapshot") else ""
-ABR = "abr { enabled on; preset ultrafast; ladder 96p:128x96:100:0; }" if _has("srs.app.abr") else ""
+SNAPSHOT = "snapshot { http on; }" if _has("srs.app.snapshot.http") else ""
+ABR = "abr { enabled on; preset ultrafast; ladder 96p:128x96:100:0; }" if _has("srs.app.abr.ladder") else ""
 CONF = """listen {rtmp};
 max_connections 100;
 daemon off;
