@@ -25,8 +25,10 @@ import urllib.request
 
 import av
 import pytest
+from pip import __version__ as pip_version
 
 from fixtures.srs_server import TRUNK, Player, free_port, publish_bg, wait_for, wait_port
+from srs.main import commands
 from srs.main.commands import COMMANDS
 
 pytestmark = pytest.mark.slow
@@ -84,14 +86,18 @@ def wheel(tmp_path_factory):
 @pytest.fixture(scope="session")
 def venv(wheel, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("venv") / "v")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", path], check=True, timeout=120)
+    # pip >= 22.3 installs into another interpreter (--python): the venv needs no pip of its own
+    outside = tuple(int(x) for x in pip_version.split(".")[:2]) >= (22, 3)
+    subprocess.run([sys.executable, "-m", "venv", *(["--without-pip"] if outside else []), path], check=True,
+                   timeout=180)
     v = Venv(path)
     site = subprocess.run([v.python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     with open(os.path.join(site, "srs_test_dependencies.pth"), "w") as f:
         f.write(sysconfig.get_paths()["purelib"] + "\n")
-    p = subprocess.run([sys.executable, "-m", "pip", "--python", v.python, "install", "-q", "--no-deps",
-                        "--no-index", wheel], capture_output=True, text=True, timeout=300)
+    pip = [sys.executable, "-m", "pip", "--python", v.python] if outside else [v.python, "-m", "pip"]
+    p = subprocess.run(pip + ["install", "-q", "--no-deps", "--no-index", wheel], capture_output=True, text=True,
+                       timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     return v
 
@@ -101,6 +107,8 @@ def test_console_scripts_cover_every_launcher():
     scripts = _console_scripts()
     assert scripts == {name: f"srs.main.commands:{name}" for name in COMMANDS}
     assert "ffmpeg" not in scripts and scripts["srs_ffmpeg"]  # never shadows a real ffmpeg
+    with pytest.raises(AttributeError):
+        getattr(commands, "ffmpeg")  # no such command: an entry point naming it fails loudly
     assert {n for n in scripts if n.startswith("sb_")} == {"sb_rtmp_load", "sb_rtmp_publish", "sb_http_load",
                                                            "sb_hls_load"}
 
