@@ -113,7 +113,6 @@ def dolphin_conf(rtmp_port: int, http_port: int) -> str:
 
 def load_config(opts: Options):
     from srs.app.config.conf import Config  # lazy: app after monkey.patch_all(), see main()
-
     from srs.app.server.assets import conf_path
 
     if opts.env_only:
