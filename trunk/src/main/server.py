@@ -113,10 +113,13 @@ def dolphin_conf(rtmp_port: int, http_port: int) -> str:
 
 def load_config(opts: Options):
     from srs.app.config.conf import Config  # lazy: app after monkey.patch_all(), see main()
+    from srs.app.server.assets import conf_path
 
     if opts.env_only:
         return Config.from_env(os.environ)
     if opts.config:
+        # not here (a wheel install run from elsewhere): the shipped conf/*.conf of that name
+        opts.config = conf_path(opts.config)
         return Config.load(opts.config)  # the SRS_* variables of this process override the file
     return Config.parse_text(dolphin_conf(opts.rtmp_port, opts.http_port), file="<argv>")
 

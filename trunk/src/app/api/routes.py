@@ -33,6 +33,7 @@ from urllib.parse import parse_qs
 
 import bottle
 
+from srs.app.api import console
 from srs.app.api.statistic import Statistic
 from srs.app.api.system import SystemStats
 from srs.app.cluster.coworkers import origin_info
@@ -307,6 +308,7 @@ class ApiApp(bottle.Bottle):
         r("/api/v1/tests/redirects", method=any_method,
           callback=lambda: bottle.redirect("/api/v1/tests/errors", 301))
         r("/metrics", callback=self.metrics)
+        console.mount(self, self.current_config)  # issue 14: /console/, the page over this API
 
     def versions(self) -> str:
         return self._ok(data={"major": version.VERSION_MAJOR, "minor": version.VERSION_MINOR,

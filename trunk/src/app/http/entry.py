@@ -6,14 +6,17 @@ same mux as the HTTP one, so a stream mounted on publish is on both). All accept
 from __future__ import annotations
 
 import logging
+import os
 from typing import Callable, Optional
 
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from srs.app.config.conf import Config
 from srs.app.http.server import HttpMux, HttpServer
+from srs.app.http.static import StaticFileHandler
 from srs.app.http.stream import LiveRouter
 from srs.app.ports import CidSource
+from srs.app.server.assets import asset_dir
 from srs.app.server.listener import HTTP_REFUSAL, ConnectionGate, Listener, make_listener
 from srs.app.server.tls import ServerTls
 from srs.core.version import SIGNATURE
@@ -108,6 +111,11 @@ def _http_mux(config: Config, make_router: Callable[[str], LiveRouter]) -> HttpM
     mux = HttpMux()
     router = make_router(config.http_server.dir)
     mux.handle("/", router)
+    players = asset_dir("players")
+    if players and not os.path.isdir(os.path.join(config.http_server.dir, "players")):
+        # a pip install run outside trunk/ has no objs/nginx/html/players (make copies them there):
+        # serve the shipped ones, as /players/ of a checkout (this also shadows an app named "players")
+        mux.handle("/players/", StaticFileHandler(players, "/players/"))
     for vc in config.vhosts:
         hs = vc.http_static
         if hs.enabled and vc.enabled:
