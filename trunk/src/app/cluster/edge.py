@@ -4,11 +4,12 @@
 
 Play (SRS's SrsPlayEdge + SrsEdgeIngester): the first player (RTMP or HTTP) of a source on an edge
 vhost starts ONE ``EdgeIngester`` greenlet for it. The ingester plays the stream from the origins,
-round-robin on failure (3 s connect/recv timeout, 1 s between attempts), and publishes what it
-receives into the local ``LiveSource`` like a local publisher would (``on_publish`` at the first
-media, ``on_message``, ``on_unpublish`` when the upstream is lost), so every edge player shares the
-one upstream connection and the source's GOP cache carries them over an origin failover. It stops
-when the source has had no consumer for a poll (every second).
+round-robin on failure (3 s connect/recv timeout; the next origin at once after one that was
+sending, else 1 s between attempts), and publishes what it receives into the local ``LiveSource``
+like a local publisher would (``on_publish`` at the first media, ``on_message``, ``on_unpublish``
+when the upstream is lost), so every edge player shares the one upstream connection and the
+source's GOP cache carries them over an origin failover. It stops when the source has had no
+consumer for a poll (every second).
 
 Publish (SRS's SrsPublishEdge + SrsEdgeForwarder): a publish on an edge vhost stays a local
 publish (edge players see it) and a hub output forwards it to the origins (forward.Forwarder with
@@ -101,6 +102,8 @@ class EdgeIngester:
         cid_var.set(self.cid)
         src = self.source
         log.info("edge pull %s started, origins=%s", src.url, ",".join(f"{h}:{p}" for h, p in self.origins))
+        failures = 0         # attempts in a row that got no media from their origin
+        last_handover = 0.0  # when the last failed origin handed over to the next at once
         try:
             while not self.stopped:
                 if self._idle():
@@ -123,13 +126,22 @@ class EdgeIngester:
                     log.warning("edge pull %s: local source busy (%s), stop", src.url, e)
                     break
                 except (SrsError, OSError) as e:
-                    log.warning("edge pull %s from origin %s:%d failed (attempt %d): %s; next origin in %.0fs",
-                                src.url, host, port, self.attempts, e, RETRY_S)
+                    log.warning("edge pull %s from origin %s:%d failed (attempt %d): %s; next origin",
+                                src.url, host, port, self.attempts, e)
                 finally:
+                    got_media = self.published
                     self._close_client()
                     self._unpublish()
                 if followed is None:  # H14: a failed redirect target retries the same origin
                     self.index += 1
+                failures = 0 if got_media else failures + 1
+                # An origin that was sending and failed hands over to the next one at once: the players
+                # wait only for the reconnect (the failover stall). A round of origins that all failed
+                # waits RETRY_S, and so does a handover less than RETRY_S after the last: no busy loop.
+                now = time.monotonic()
+                if (got_media or failures % len(self.origins)) and now - last_handover >= RETRY_S:
+                    last_handover = now
+                    continue
                 gevent.sleep(RETRY_S)
         finally:
             self.stopped = True

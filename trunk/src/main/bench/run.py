@@ -27,7 +27,7 @@ from typing import List, Optional
 
 import psutil
 
-from srs.main.bench import peers, scenarios
+from srs.main.bench import peers, scaling, scenarios
 from srs.main.bench.paths import trunk_dir
 from srs.main.bench.rig import LOAD_CPU, PROFILE_HZ, SERVER_CPU, make_media, one_run
 
@@ -157,10 +157,16 @@ def main(argv=None) -> int:
     x.add_argument("--processes", type=int, default=0, metavar="N",
                    help="--process-clients RTMP players over N reuseport edge processes (one origin)")
     x.add_argument("--process-clients", type=int, default=10000)
+    x.add_argument("--scaling", default="", metavar="N,N",
+                   help="e.g. 1,2: N reuseport processes with N x --scaling-clients players each, "
+                        "--repeat times, medians (scaling.py)")
+    x.add_argument("--scaling-clients", type=int, default=2000, help="players per process for --scaling")
+    x.add_argument("--repeat", type=int, default=3, help="runs per N for --scaling")
     x.add_argument("--compare", action="store_true",
                    help="only the side-by-side run of --servers (--compare-clients, default 2000)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if opts.latency or opts.ingest or opts.read_modes or opts.ceiling or opts.compare or opts.processes:
+    if (opts.latency or opts.ingest or opts.read_modes or opts.ceiling or opts.compare or opts.processes
+            or opts.scaling):
         return extra_runs(opts)
 
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
@@ -232,6 +238,10 @@ def extra_runs(opts) -> int:
     if opts.processes:
         parts.append((f"{opts.processes} processes", scenarios.processes(
             workdir, media, opts.process_clients, opts.processes, opts.steady, opts.settle)[1]))
+    if opts.scaling:
+        counts = [int(c) for c in opts.scaling.split(",") if c.strip()]
+        parts.append(("Processes (reuseport)", scaling.scaling(workdir, media, opts.scaling_clients, counts,
+                                                               opts.repeat, opts.steady, opts.settle)[1]))
     if opts.compare:
         parts.append(("Side by side", "\n".join(side_by_side(workdir, media, opts, opts.compare_clients or 2000))))
     print(f"\n- {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {machine()}, stream {media['kbps']} kbps\n")

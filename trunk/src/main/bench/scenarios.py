@@ -138,6 +138,11 @@ def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float
             e.rtmp_port, e.http_port = port, http_port
             e.start(publish=False, cpu=str((1 + k) % ncpu))
             edges.append(e)
+            # start() saw the port open, but edge 0 holds it too: wait for THIS process's own socket,
+            # else the kernel gives every player to the edges already listening
+            deadline = time.monotonic() + JOIN_TIMEOUT_S
+            while not _sockets(e.server.pid, port, psutil.CONN_LISTEN) and time.monotonic() < deadline:
+                time.sleep(0.1)
         join_s = max(1.0, clients / 500.0)
         duration = join_s + JOIN_TIMEOUT_S + settle + steady + 2  # ended by TERM after the window
         rig0 = edges[0]
@@ -181,11 +186,16 @@ def processes(workdir: str, media: dict, clients: int, nproc: int, steady: float
 
 def _established(pid: int, port: int) -> int:
     """Players connected to one edge process: its established sockets on the shared port."""
+    return _sockets(pid, port, psutil.CONN_ESTABLISHED)
+
+
+def _sockets(pid: int, port: int, status: str) -> int:
+    """How many of process ``pid``'s TCP sockets on local ``port`` are in ``status`` (-1: no process)."""
     try:
         conns = psutil.Process(pid).net_connections(kind="tcp")
     except psutil.Error:
         return -1
-    return sum(1 for c in conns if c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr.port == port)
+    return sum(1 for c in conns if c.status == status and c.laddr and c.laddr.port == port)
 
 
 # ---------------------------------------------------------------------------------- side by side
