@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from fixtures.chromium_cdp import Chromium, chromium_path
-from fixtures.srs_server import TRUNK, Player, SrsProcess, publish_bg, wait_for
+from fixtures.srs_server import TRUNK, Player, SrsProcess, media_playlist, publish_bg, wait_for
 from srs.app.api.console import console_env, console_files
 from srs.app.config.conf import Config
 
@@ -163,7 +163,7 @@ def test_console_in_chromium_with_auth(tmp_path, media_flv):
             page.screenshot(tmp_path / "console_preview.png")
             # and HLS (hls.js), once the playlist has two segments
             m3u8 = srs.http_url("live/livestream.m3u8")
-            assert wait_for(lambda: _get(m3u8)[2].count(b"#EXTINF") >= 2, 20, 0.25), srs.output()
+            assert wait_for(lambda: media_playlist(m3u8)[0].count("#EXTINF") >= 2, 20, 0.25), srs.output()
             page.evaluate("document.querySelector('button[data-preview=hls]').click()")
             played = wait_for(lambda: (lambda v: v if v and v["p"]["kind"] == "hls" and v["w"] and v["t"] > 0.5
                                        else None)(_probe(page, VIDEO)), 30, 0.25)
