@@ -39,7 +39,6 @@ TIMESCALE = 1000  # ms, as the messages
 # Video codecs fMP4 carries here: FLV codec id -> (sample entry, config box, record parser).
 VIDEO_ENTRIES = {VCODEC_AVC: (b"avc1", b"avcC", AvcConfig), VCODEC_HEVC: (b"hvc1", b"hvcC", HevcConfig),
                  VCODEC_AV1: (b"av01", b"av1C", Av1Config)}
-FMP4_VIDEO_CODECS = frozenset(VIDEO_ENTRIES)
 # sample_flags (ISO 14496-12 8.8.3.1): a sync sample depends on nothing; others depend and are not sync.
 FLAGS_SYNC = 0x02000000
 FLAGS_NON_SYNC = 0x01010000

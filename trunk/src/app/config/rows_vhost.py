@@ -114,6 +114,9 @@ VHOST_ROWS = (
     Row("vhost.hls.hls_path", STR, DEFAULT_HTML_DIR),
     Row("vhost.hls.hls_m3u8_file", STR, "[app]/[stream].m3u8"),
     Row("vhost.hls.hls_ts_file", STR, "[app]/[stream]-[seq].ts"),
+    # HLS in fMP4 (CMAF): SRS's spelling (PR #4159); the init is <hls_fmp4_file, [seq] -> init<n>>.mp4
+    Row("vhost.hls.hls_use_fmp4", FLAG, False),
+    Row("vhost.hls.hls_fmp4_file", STR, "[app]/[stream]-[seq].m4s"),
     Row("vhost.hls.hls_ts_floor", FLAG, False),
     Row("vhost.hls.hls_entry_prefix", STR, ""),
     Row("vhost.hls.hls_acodec", Choice("aac", "mp3", "an"), "aac"),
