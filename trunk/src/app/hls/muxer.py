@@ -288,7 +288,7 @@ class HlsStream:
         except OSError as e:
             error = e  # still mux the message: the remuxer state and the new segment go on
         data = ftt.on_message(msg)
-        if data:
+        if data or self.cfg.hls_use_fmp4:  # fMP4 holds the frame until the segment ends: it counts now
             cur = self.current
             if self.file is not None:
                 try:
@@ -297,7 +297,7 @@ class HlsStream:
                     self.file.abort()  # the segment goes on without a file; dropped at close
                     self.file = None
                     raise
-            cur.bytes += len(data)
+            cur.bytes += len(data) if data else len(msg.payload)  # fMP4: about what the frame will take
             if ts < cur.start_ms:
                 if ts < cur.start_ms - TIMESTAMP_JUMP_MS:
                     log.warning("hls: %s timestamp jump %d => %d", self.url, cur.start_ms, ts)
@@ -408,7 +408,7 @@ class HlsStream:
                 except OSError as e:
                     f.abort()
                     f, error = None, e
-            cur.bytes += len(tail)
+            cur.bytes = len(tail)
         keep = (f is not None and cur.duration_ms >= SEGMENT_MIN_DURATION_MS
                 and cur.duration_ms <= 2 * self.max_td_s * 1000)
         if keep:
