@@ -42,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # A segment shorter than this is not cut (a keyframe right after a cut would make a sliver).
 SEGMENT_MIN_MS = 100
+# A segment is held in memory until it is cut: without a keyframe for this many fragments, video is cut
+# anyway (the next segment then starts mid-GOP; a player resyncs at the next keyframe), which bounds
+# the memory of one stream to about this many fragments of its bitrate.
+MAX_FRAGMENTS_WITHOUT_KEYFRAME = 3
 # Bandwidth announced before a segment measured it (SRS's constants).
 DEFAULT_BANDWIDTH = {"video": 800000, "audio": 48000}
 
@@ -175,7 +179,9 @@ class DashStream:
         if msg.is_video:
             if not len(frag) and not msg.keyframe:
                 return  # a video segment starts at a keyframe
-            if (msg.keyframe and len(frag) and ts - t.start_ms >= max(SEGMENT_MIN_MS, self.cfg.dash_fragment * 1000)):
+            elapsed, fragment_ms = ts - t.start_ms, self.cfg.dash_fragment * 1000
+            if len(frag) and ((msg.keyframe and elapsed >= max(SEGMENT_MIN_MS, fragment_ms))
+                              or elapsed >= MAX_FRAGMENTS_WITHOUT_KEYFRAME * fragment_ms):
                 self._close(t, ts)
                 audio = self.tracks["audio"]
                 if audio.frag is not None and len(audio.frag):
