@@ -212,12 +212,14 @@ class HlsStream:
         cfg = self.cfg
         vcodec = self.seen_video if self.seen_video and cfg.hls_vcodec != "vn" else None
         if self.refused_video and not self.seen_video:
-            log.warning("hls: %s %s video cannot go into MPEG-TS, HLS carries no video (play it over RTMP "
-                        "or HTTP-FLV)", self.url, self.refused_video)
+            log.warning("hls: %s %s video cannot go into %s, HLS carries no video (play it over RTMP "
+                        "or HTTP-FLV)", self.url, self.refused_video, "fMP4 here" if cfg.hls_use_fmp4 else "MPEG-TS")
         acodec = None
         if cfg.hls_acodec != "an":
             audio_codecs = FMP4_AUDIO_CODECS if cfg.hls_use_fmp4 else {ACODEC_AAC: "aac", ACODEC_MP3: "mp3"}
             acodec = audio_codecs.get(self.audio_format)
+            if acodec is None and self.audio_format == ACODEC_MP3:
+                log.warning("hls: %s MP3 audio is left out of fMP4 segments (AAC only)", self.url)
         self.codecs_known = True
         pending, self.pending = self.pending, []
         if vcodec is None and acodec is None:
