@@ -134,3 +134,26 @@ def test_a_new_video_size_mid_stream_writes_a_new_init(tmp_path, media_flv):
                 sizes.append((frame.width, frame.height))
     assert frames == media_flv.video_frames + big.video_frames
     assert sizes[0] == (320, 240) and sizes[-1] == (352, 288)
+
+
+def test_hls_ctx_sessions_count_fmp4_segments(tmp_path, media_flv):
+    """hls_ctx on (SRS 5 sessions): the .m4s lines carry the session, and fetching them counts to it."""
+    import json
+    import re
+    import urllib.request
+    html = str(tmp_path / "html")
+    block = f"hls {{ enabled on; hls_fragment 1; hls_path {html}; hls_use_fmp4 on; hls_ctx on; }}"
+    with SrsProcess(tmp_path, vhost_body=block) as srs:
+        publish_and_wait(srs, html, media_flv.path, "c")
+        master = urllib.request.urlopen(srs.http_url("live/c.m3u8"), timeout=5).read().decode()
+        ctx = re.search(r"hls_ctx=([a-z0-9]{8})", master).group(1)
+        playlist = urllib.request.urlopen(srs.http_url(f"live/c.m3u8?hls_ctx={ctx}"), timeout=5).read().decode()
+        segments = [ln for ln in playlist.splitlines() if ln and not ln.startswith("#")]
+        assert segments and all(ln.endswith(f".m4s?hls_ctx={ctx}") for ln in segments), playlist
+        size = len(urllib.request.urlopen(srs.http_url("live/" + segments[0]), timeout=5).read())
+
+        def session_bytes():
+            with urllib.request.urlopen(srs.api_url("/api/v1/clients"), timeout=5) as r:
+                clients = [c for c in json.load(r)["clients"] if c.get("type") == "hls-play"]
+            return clients[0]["send_bytes"] if clients else 0
+        assert wait_for(lambda: session_bytes() >= size, 5)
