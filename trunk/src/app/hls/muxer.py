@@ -403,7 +403,7 @@ class HlsStream:
         cur.duration_ms = end - cur.start_ms
         error = None
         if isinstance(self.ftt, Fmp4Remux):  # fMP4 writes a segment's samples when it ends
-            tail = self.ftt.segment_end(end_ms if end_ms is not None else None)
+            tail = self.ftt.segment_end(end_ms)
             if f is not None and tail:
                 try:
                     f.write(tail)
