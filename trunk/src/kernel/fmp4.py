@@ -36,6 +36,7 @@ from srs.kernel.message import Message
 from srs.kernel.mp4_boxes import box, full_box
 
 TIMESCALE = 1000  # ms, as the messages
+VIDEO_SCALE = 90   # video tracks count at 90 kHz (TIMESCALE * VIDEO_SCALE)
 # Video codecs fMP4 carries here: FLV codec id -> (sample entry, config box, record parser).
 VIDEO_ENTRIES = {VCODEC_AVC: (b"avc1", b"avcC", AvcConfig), VCODEC_HEVC: (b"hvc1", b"hvcC", HevcConfig),
                  VCODEC_AV1: (b"av01", b"av1C", Av1Config)}
@@ -56,7 +57,7 @@ class Track:
     """What an init segment says about one track; built from a sequence header by ``track_of``."""
 
     __slots__ = ("track_id", "is_video", "codec_id", "config", "record", "width", "height",
-                 "sample_rate", "channels", "codec_string")
+                 "sample_rate", "channels", "codec_string", "timescale")
 
     def __init__(self, track_id: int, is_video: bool, codec_id: int, config, record: bytes):
         self.track_id = track_id
@@ -69,6 +70,9 @@ class Track:
         self.sample_rate = getattr(config, "sample_rate", 0)
         self.channels = getattr(config, "channels", 0)
         self.codec_string = codec_string(codec_id, config) if is_video else "mp4a.40.%d" % config.object_type
+        # The media clock: video at 90 kHz, AAC at its sample rate with every frame 1024 samples long
+        # (ms timestamps would give 23/24 ms frames, which browsers' MSE splices and stalls on).
+        self.timescale = TIMESCALE * VIDEO_SCALE if is_video else (self.sample_rate or 44100)
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Track) and self.track_id == other.track_id and self.codec_id == other.codec_id
@@ -139,7 +143,7 @@ def _trak(t: Track) -> bytes:
     tkhd = full_box(b"tkhd", struct.pack(">IIIII", 0, 0, t.track_id, 0, 0) + bytes(8)
                     + struct.pack(">hhhH", 0, 0 if t.is_video else 1, 0 if t.is_video else 0x100, 0) + _MATRIX
                     + _U32.pack(t.width << 16) + _U32.pack(t.height << 16), flags=3)
-    mdhd = full_box(b"mdhd", struct.pack(">IIII", 0, 0, TIMESCALE, 0) + _U16.pack(0x55C4) + _U16.pack(0))  # und
+    mdhd = full_box(b"mdhd", struct.pack(">IIII", 0, 0, t.timescale, 0) + _U16.pack(0x55C4) + _U16.pack(0))  # und
     handler, name = (b"vide", b"VideoHandler\x00") if t.is_video else (b"soun", b"SoundHandler\x00")
     hdlr = full_box(b"hdlr", _U32.pack(0) + handler + bytes(12) + name)
     media_header = full_box(b"vmhd", bytes(8), flags=1) if t.is_video else full_box(b"smhd", bytes(4))
@@ -241,7 +245,11 @@ class Fragment:
             durations.append(last)
             self.last_duration = durations[-2] if n > 1 else last
         pack = _SAMPLE.pack
-        table = b"".join(map(pack, durations, self.sizes, self.flags, self.cts))
+        if self.track.is_video:
+            table = b"".join(map(pack, [d * VIDEO_SCALE for d in durations], self.sizes, self.flags,
+                                 [c * VIDEO_SCALE for c in self.cts]))
+        else:
+            table = b"".join(map(pack, [_AAC_FRAME_SAMPLES] * n, self.sizes, self.flags, self.cts))
         out = (self.track, dts[0] if n else 0, table, self.datas, sum(durations))
         self.dts, self.sizes, self.flags, self.cts, self.datas = [], [], [], [], []
         return out
@@ -258,7 +266,7 @@ def media_segment(sequence: int, parts: Sequence[Tuple[Track, int, bytes, list, 
     trafs = []
     for track, base, table, _, _ in parts:
         tfhd = full_box(b"tfhd", _U32.pack(track.track_id), flags=_TFHD_BASE_IS_MOOF)
-        tfdt = full_box(b"tfdt", struct.pack(">Q", max(0, base)), version=1)
+        tfdt = full_box(b"tfdt", struct.pack(">Q", max(0, base) * track.timescale // TIMESCALE), version=1)
         trun_head = 8 + 4 + 8  # box header + version/flags + sample_count + data_offset
         trafs.append((tfhd + tfdt, len(table) // _SAMPLE.size, table, 8 + len(tfhd) + len(tfdt) + trun_head + len(table)))
     moof_size = 8 + len(mfhd) + sum(t[3] for t in trafs)

@@ -155,6 +155,7 @@ def _watch(pages, tmp_path, deadline_s: float = 20):
             last[kind] = s
             if s["st"] and s["st"]["state"] == "playing":
                 first.setdefault(kind, s["t"])
+                first.setdefault(kind + ".frames", s["frames"])
                 playing[kind] = s
         if all(k in first and playing[k]["t"] - first[k] > 1.5 for k in pages):
             break
@@ -176,6 +177,10 @@ def _check_played(report, first, last, playing, engines, width):
         assert re.match(r"SRS player: playing t=\d+\.\d$", s["title"]), report
         assert s["w"] == width, report
         assert s["frames"] > 25, report  # the video element decoded pictures, not only moved its clock
+        # and kept showing them: at least half the 25 fps while the clock went on (a video frozen under
+        # advancing audio, as with badly timed audio in a muxed fMP4, shows ~8 fps)
+        shown = playing[kind]["frames"] - first[kind + ".frames"]
+        assert shown >= 12.5 * (playing[kind]["t"] - first[kind]), report
 
 
 def test_players_play_dash_and_fmp4_hls_in_chromium(tmp_path, media_flv):
