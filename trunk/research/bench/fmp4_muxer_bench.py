@@ -12,11 +12,11 @@ segments; each segment is built from the FLV messages the server holds, as DASH/
         ("pyav-1c": the cheapest PyAV can do, one fragment per keyframe).
 Rounds interleave the two; medians reported (the machine is shared).
 
-Result, 2026-12-03, CPython 3.11.7, PyAV 18.1 (FFmpeg 8), 2 cores shared with ~6 other agents, three runs
-of 7 interleaved rounds (10 segments of 2 s, 696 kbps, 136 messages each; medians, range over the runs):
-    ours      199-207 us CPU per segment                      (0.010% of a core per stream)
-    pyav      718-801 us  (3.5-3.9x ours; a container per segment)
-    pyav-1c   440-538 us  (2.2-2.6x ours; one container, a fragment per keyframe)
+Result, 2026-12-03, CPython 3.11.7, PyAV 18.1 (FFmpeg 8), 2 cores shared with ~6 other agents, four runs
+of 7 interleaved rounds (the last after the 90 kHz / sample-rate timescales) (10 segments of 2 s, 696 kbps, 136 messages each; medians, range over the runs):
+    ours      199-260 us CPU per segment                      (0.010-0.013% of a core per stream)
+    pyav      718-1050 us (3.5-4.0x ours; a container per segment)
+    pyav-1c   440-660 us  (2.2-2.6x ours; one container, a fragment per keyframe)
 Decision: our muxer for DASH and HLS-fMP4. The FLV payload after its tag header already is the MP4
 sample, so a fragment is a few struct packs and one join; PyAV needs a Packet (and a copy) per message
 and its container set-up per file. DVR MP4 keeps PyAV's muxer: it writes a regular (non-fragmented) mp4

@@ -10,11 +10,11 @@ DashStream) writing to a temp dir, with 2 s segments; the CPU time of the feed (
 media duration is the share of a core one stream costs; x50 for 50 streams. Rounds interleave the modes;
 medians reported. The bare cost of receiving the stream (RTMP, the source) is not in these numbers.
 
-Result, 2026-12-03, CPython 3.11.7, 2 cores shared with ~6 other agents (medians of 5 rounds; two runs):
+Result, 2026-12-03, CPython 3.11.7, 2 cores shared with ~6 other agents (medians of 5 rounds; three runs):
     packaging   CPU ms per media second   % of a core per stream   50 streams
-    hls (TS)    1.05-1.30                 0.105-0.130%             5.2-6.5%
+    hls (TS)    0.94-1.30                 0.094-0.130%             4.7-6.5%
     hls-fmp4    0.49-0.59                 0.049-0.059%             2.4-3.0%
-    dash        0.46-0.81                 0.046-0.081%             2.3-4.1%
+    dash        0.43-0.81                 0.043-0.081%             2.2-4.1%
 fMP4 costs about half of TS: a segment is one moof + mdat built at its end from the payloads as they
 came, where TS packs every frame into 188-byte packets with PES headers.
 """
