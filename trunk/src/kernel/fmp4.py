@@ -16,9 +16,12 @@ an FLV video tag after its header is already the MP4 sample (AVCC/HVCC length-pr
 OBUs), and an AAC raw frame is the sample too, so a fragment is a few struct packs plus one join;
 PyAV's mov muxer needs a Packet object per sample and a container per fragment.
 
-Timescale: every track counts in milliseconds, the unit of the messages (timestamps are exact, no
-rounding); a sample's duration is the distance to the next sample of its track, the last one the
-distance to ``end_dts`` given to ``take`` (the start of the next segment) or the previous duration.
+Timescales: the messages count in milliseconds; video tracks count at 90 kHz (ms x 90, exact) and a
+video sample lasts until the next one of its track, the last one until ``end_dts`` given to ``take``
+(the start of the next segment) or as long as the previous one. AAC tracks count at the sample rate
+and every frame lasts its 1024 samples: durations from ms timestamps (23/24 ms at 44.1 kHz) make
+Chrome's MSE splice the audio, and in a muxed (audio+video) SourceBuffer that froze the video under
+hls.js. ``take`` still reports the base and duration in ms, the unit of playlists and MPDs.
 Sample data is kept by reference (memoryview slices of the message payloads) until ``take``.
 """
 from __future__ import annotations
