@@ -10,11 +10,12 @@ DashStream) writing to a temp dir, with 2 s segments; the CPU time of the feed (
 media duration is the share of a core one stream costs; x50 for 50 streams. Rounds interleave the modes;
 medians reported. The bare cost of receiving the stream (RTMP, the source) is not in these numbers.
 
-Result, 2026-12-03, CPython 3.11.7, 2 cores shared with ~6 other agents (medians of 5 rounds; three runs):
+Result, 2026-12-03, CPython 3.11.7, 2 cores shared with ~6 other agents (medians of 5 rounds; two runs,
+every mode writing to /dev/shm):
     packaging   CPU ms per media second   % of a core per stream   50 streams
-    hls (TS)    0.94-1.30                 0.094-0.130%             4.7-6.5%
-    hls-fmp4    0.49-0.59                 0.049-0.059%             2.4-3.0%
-    dash        0.43-0.81                 0.043-0.081%             2.2-4.1%
+    hls (TS)    0.79-0.82                 0.079-0.082%             4.0-4.1%
+    hls-fmp4    0.37                      0.037%                   1.8%
+    dash        0.44-0.47                 0.044-0.047%             2.2-2.3%
 fMP4 costs about half of TS: a segment is one moof + mdat built at its end from the payloads as they
 came, where TS packs every frame into 188-byte packets with PES headers.
 """
@@ -38,17 +39,17 @@ from srs.kernel.flv import iter_flv_tags  # noqa: E402
 from srs.main.bench.rig import make_media  # noqa: E402
 from srs.main.bench.paths import trunk_dir  # noqa: E402
 
-MODES = {
-    "hls": "hls { enabled on; hls_fragment 2; hls_window 10; hls_path ./html; }",
-    "hls-fmp4": "hls { enabled on; hls_fragment 2; hls_window 10; hls_path ./html; hls_use_fmp4 on; }",
-    "dash": "dash { enabled on; dash_fragment 2; dash_path ./html; }",
+MODES = {  # {html}: an absolute directory of the run (HLS paths are taken from the process's cwd)
+    "hls": "hls {{ enabled on; hls_fragment 2; hls_window 10; hls_path {html}; }}",
+    "hls-fmp4": "hls {{ enabled on; hls_fragment 2; hls_window 10; hls_path {html}; hls_use_fmp4 on; }}",
+    "dash": "dash {{ enabled on; dash_fragment 2; dash_path {html}; }}",
 }
 URL = "__defaultVhost__/live/livestream"
 
 
 def feed(mode: str, msgs, workdir: str) -> float:
     d = tempfile.mkdtemp(dir=workdir)
-    host = Host(MODES[mode], d, now_ms=None)  # the wall clock
+    host = Host(MODES[mode].format(html=os.path.join(d, "html")), d, now_ms=None)  # the wall clock
     src = LiveSource(URL, SourceOptions())
     src.publisher_cid = 1
     if mode == "dash":
