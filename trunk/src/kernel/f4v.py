@@ -19,11 +19,11 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from srs.kernel import flv
 from srs.kernel.errors import ERROR_STREAM_CASTER_FLV_TAG, CodecError
 from srs.kernel.message import Message
+from srs.kernel.mp4_boxes import box, full_box  # noqa: F401  (re-exported: HDS callers use f4v.box)
 
 _U8 = struct.Struct(">B")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-_FULLBOX = struct.Struct(">I")  # version(u8) + flags(u24)
 
 F4M_NS = "http://ns.adobe.com/f4m/1.0"
 TIME_SCALE_MS = 1000
@@ -36,17 +36,6 @@ def _err(message: str) -> CodecError:
 
 
 # ------------------------------------------------------------------------------------------ boxes
-def box(kind: bytes, body: bytes) -> bytes:
-    """One box: u32 size (header included) + 4-character type + body."""
-    if len(kind) != 4:
-        raise ValueError(f"box type must be 4 bytes, got {kind!r}")
-    return _U32.pack(8 + len(body)) + kind + body
-
-
-def full_box(kind: bytes, body: bytes, version: int = 0, flags: int = 0) -> bytes:
-    return box(kind, _FULLBOX.pack(((version & 0xFF) << 24) | (flags & 0xFFFFFF)) + body)
-
-
 def iter_boxes(data, offset: int = 0, end: Optional[int] = None) -> Iterable[Tuple[bytes, int, int]]:
     """``(type, body_start, body_end)`` of each box in ``data[offset:end]``."""
     end = len(data) if end is None else end

@@ -19,7 +19,7 @@ class Segment:
     """
 
     __slots__ = ("seq", "start_ms", "end_ms", "duration_ms", "path", "uri", "discontinuity",
-                 "key_seq", "key_uri", "key_path", "iv", "bytes")
+                 "key_seq", "key_uri", "key_path", "iv", "bytes", "map_uri")
 
     def __init__(self, seq: int, start_ms: int, path: str, uri: str):
         self.seq = seq
@@ -34,6 +34,7 @@ class Segment:
         self.key_path = ""
         self.iv = b""
         self.bytes = 0
+        self.map_uri = ""  # fMP4 (hls_use_fmp4): the URI of its init segment, EXT-X-MAP
 
     @property
     def duration(self) -> float:
@@ -92,18 +93,23 @@ def target_duration(segments: Sequence[Segment], max_td_s: float) -> int:
 
 def render(segments: Sequence[Segment], max_td_s: float) -> bytes:
     """The playlist text as SRS writes it (plus an EXT-X-KEY for the first listed segment of a
-    key group whose opening segment has left the window, so it is never played in the clear)."""
+    key group whose opening segment has left the window, so it is never played in the clear).
+    fMP4 segments (``map_uri``) make it a version 7 playlist with an EXT-X-MAP wherever the init changes."""
     first = segments[0]
     lines: List[str] = [
         "#EXTM3U",
-        "#EXT-X-VERSION:3",
+        "#EXT-X-VERSION:%d" % (7 if first.map_uri else 3),
         "#EXT-X-ALLOW-CACHE:YES",
         "#EXT-X-MEDIA-SEQUENCE:%d" % first.seq,
         "#EXT-X-TARGETDURATION:%d" % target_duration(segments, max_td_s),
     ]
+    map_uri = ""
     for i, seg in enumerate(segments):
         if seg.discontinuity:
             lines.append("#EXT-X-DISCONTINUITY")
+        if seg.map_uri and seg.map_uri != map_uri:
+            map_uri = seg.map_uri
+            lines.append('#EXT-X-MAP:URI="%s"' % map_uri)
         if seg.key_seq is not None and (seg.key_seq == seg.seq or i == 0):
             lines.append('#EXT-X-KEY:METHOD=AES-128,URI="%s",IV=0x%s' % (seg.key_uri, seg.iv.hex()))
         lines.append("#EXTINF:%.3f, no desc" % (seg.duration_ms / 1000.0))

@@ -60,7 +60,6 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     *_leaves("vhost.play", "mw_msgs"),
     *_leaves("vhost.cluster", "protocol", "follow_client"),
     *_leaves("vhost.publish", "try_annexb_first"),
-    *_leaves("vhost.dash", "dash_window_size", "dash_dispose", "dash_cleanup"),
     *_block("vhost.rtc", "enabled", "nack", "twcc", "nack_no_copy", "bframe", "aac", "stun_timeout",
             "stun_strict_check", "dtls_role", "dtls_version", "drop_for_pt", "rtc_to_rtmp", "pli_for_rtmp",
             "rtmp_to_rtc", "keep_bframe", "opus_bitrate", "aac_bitrate", "keep_avc_nalu_sei"),

@@ -114,6 +114,9 @@ VHOST_ROWS = (
     Row("vhost.hls.hls_path", STR, DEFAULT_HTML_DIR),
     Row("vhost.hls.hls_m3u8_file", STR, "[app]/[stream].m3u8"),
     Row("vhost.hls.hls_ts_file", STR, "[app]/[stream]-[seq].ts"),
+    # HLS in fMP4 (CMAF): SRS's spelling (PR #4159); the init is <hls_fmp4_file, [seq] -> init<n>>.mp4
+    Row("vhost.hls.hls_use_fmp4", FLAG, False),
+    Row("vhost.hls.hls_fmp4_file", STR, "[app]/[stream]-[seq].m4s"),
     Row("vhost.hls.hls_ts_floor", FLAG, False),
     Row("vhost.hls.hls_entry_prefix", STR, ""),
     Row("vhost.hls.hls_acodec", Choice("aac", "mp3", "an"), "aac"),
@@ -169,11 +172,15 @@ VHOST_ROWS = (
 
     block("vhost.dash", reload="dash"),
     Row("vhost.dash.enabled", FLAG, False),
-    Row("vhost.dash.dash_fragment", PERIOD, 30.0),
-    Row("vhost.dash.dash_update_period", PERIOD, 150.0),
-    Row("vhost.dash.dash_timeshift", SECONDS, 300.0),
+    # SRS 5's code defaults (its conf comments still say SRS 4's 30 s / 150 s)
+    Row("vhost.dash.dash_fragment", PERIOD, 10.0),
+    Row("vhost.dash.dash_update_period", PERIOD, 5.0),
+    Row("vhost.dash.dash_timeshift", SECONDS, 300.0),   # read, unused: the 5.0+ MPD's depth follows the window
     Row("vhost.dash.dash_path", STR, DEFAULT_HTML_DIR),
     Row("vhost.dash.dash_mpd_file", STR, "[app]/[stream].mpd"),
+    Row("vhost.dash.dash_window_size", POSITIVE, 5),
+    Row("vhost.dash.dash_cleanup", FLAG, True),
+    Row("vhost.dash.dash_dispose", SECONDS, 0.0),
 
     block("vhost.http_static", alias="http", reload="http_static"),
     Row("vhost.http_static.enabled", FLAG, False),

@@ -304,11 +304,6 @@ def _check_vhost(vhost: Directive, warnings: List[str]) -> None:
     for rule in security.children if security is not None else ():
         if rule.name in ("allow", "deny"):
             check_security_rule(rule)
-    dash = vhost.get("dash")
-    enabled = dash.get("enabled") if dash is not None else None
-    if enabled is not None and enabled.arg() == "on":  # DASH is its own issue: until it lands, say so
-        warnings.append("%s: directive vhost.dash (vhost %s, enabled on) is %s and ignored"
-                        % (dash.where(), clip(vhost.args[0]), NOT_IMPLEMENTED))
     ids: Dict[str, Directive] = {}
     for ingest in vhost.get_all("ingest"):
         ingest_id = ingest.arg(0, "")

@@ -1,8 +1,10 @@
-"""DVR to MP4 (SRS 3: a ``dvr_path`` ending in ``.mp4``): remux H.264/AAC with PyAV's mp4 muxer.
+"""DVR to MP4 (SRS 3: a ``dvr_path`` ending in ``.mp4``): remux H.264, HEVC or AV1 (SRS 6 records
+HEVC; AV1 from Enhanced RTMP) and AAC with PyAV's mp4 muxer.
 
-No re-encoding: the tracks are built from the sequence headers (avcC / AudioSpecificConfig become
-the codec extradata) and each FLV payload becomes one packet (AVC NALUs stay in AVCC form, as mp4
-stores them). PyAV opens an encoder for a stream made with ``add_stream`` and would replace our
+No re-encoding: the tracks are built from the sequence headers (avcC / hvcC / av1C /
+AudioSpecificConfig become the codec extradata) and each FLV payload becomes one packet (NALUs
+stay length-prefixed, AV1 OBUs as they come, as mp4 stores them). A regular (not fragmented) mp4,
+as SRS writes: one moov at the end with the whole sample index, so any player seeks in it. PyAV opens an encoder for a stream made with ``add_stream`` and would replace our
 extradata with the encoder's, so each track is cloned with ``add_stream_from_template`` from an
 unopened stream of a scratch container: such a context is never opened, only copied into the
 stream parameters.
@@ -21,8 +23,9 @@ from fractions import Fraction
 
 import av
 
+from srs.kernel.codec import VCODEC_AV1, VCODEC_AVC, VCODEC_HEVC, VideoTag, video_codec_name
 from srs.kernel.codec_aac import AacConfig
-from srs.kernel.codec_avc import AvcConfig
+from srs.kernel import fmp4
 from srs.kernel.errors import ERROR_SYSTEM_FILE_OPENE, ERROR_SYSTEM_FILE_RENAME, CodecError, SrsError
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
 
@@ -31,9 +34,9 @@ log = logging.getLogger(__name__)
 MS = Fraction(1, 1000)
 # Media held before writing the header when a sequence header is missing.
 PROBE_MS = 1000
-_FLV_AVC = 7
 _FLV_AAC = 10
-_AVC_NALU = 1
+# FLV video codec -> PyAV codec whose (never opened) stream is the template of the track.
+_VIDEO_TEMPLATES = {VCODEC_AVC: "h264", VCODEC_HEVC: "hevc", VCODEC_AV1: "av1"}
 _AAC_RAW = 1
 _DEFAULT_VIDEO_FRAME_MS = 40
 _LAYOUTS = {1: "mono", 2: "stereo"}
@@ -63,7 +66,7 @@ class Mp4Segment:
         self.last_ts = None
         self._file = None
         self._out = None
-        self._avc: AvcConfig | None = None
+        self._video = None           # the video config record: (codec id, AvcConfig/HevcConfig/Av1Config)
         self._aac: AacConfig | None = None
         self._tracks: dict = {}    # MSG_VIDEO/MSG_AUDIO -> _Track
         self._pending: list = []   # (msg, ts) before the header is written
@@ -112,10 +115,15 @@ class Mp4Segment:
     def _on_sequence_header(self, msg: Message) -> None:
         try:
             if msg.kind == MSG_VIDEO:
-                avc = AvcConfig.parse(msg.payload[5:])
+                track = fmp4.track_of(msg, 1)
+                if track is None:
+                    self._warn("v", "dvr: %s records H.264, HEVC and AV1 only; %s video dropped", self.path,
+                               video_codec_name(VideoTag.parse(msg.payload).codec_id))
+                    return
+                video = (track.codec_id, track.config)
                 if self._out is None:
-                    self._avc = avc
-                elif self._avc is None or avc.raw != self._avc.raw:
+                    self._video = video
+                elif self._video is None or video[1].raw != self._video[1].raw:
                     self._warn("vsh", "dvr: %s video sequence header changed; mp4 keeps the first", self.path)
             else:
                 aac = AacConfig.parse(msg.payload[2:])
@@ -127,9 +135,9 @@ class Mp4Segment:
             self._warn("sh%d" % msg.kind, "dvr: %s ignores a bad sequence header: %s", self.path, e)
 
     def _maybe_start(self, ts: int) -> None:
-        if self._avc is None and self._aac is None:
+        if self._video is None and self._aac is None:
             return
-        both = self._avc is not None and self._aac is not None
+        both = self._video is not None and self._aac is not None
         if not both and (not self._pending or ts - self._pending[0][1] < PROBE_MS):
             return
         self._start()
@@ -138,11 +146,12 @@ class Mp4Segment:
         out = av.open(self._file, "w", format="mp4")
         scratch = av.open(io.BytesIO(), "w", format="mp4")
         try:
-            if self._avc is not None:
-                stream = out.add_stream_from_template(scratch.add_stream("h264"))
+            if self._video is not None:
+                codec_id, cfg = self._video
+                stream = out.add_stream_from_template(scratch.add_stream(_VIDEO_TEMPLATES[codec_id]))
                 ctx = stream.codec_context
-                ctx.extradata = self._avc.raw
-                ctx.width, ctx.height = self._avc.width, self._avc.height
+                ctx.extradata = cfg.raw
+                ctx.width, ctx.height = cfg.width, cfg.height
                 stream.time_base = MS
                 self._tracks[MSG_VIDEO] = _Track(stream, _DEFAULT_VIDEO_FRAME_MS)
             if self._aac is not None:
@@ -168,13 +177,17 @@ class Mp4Segment:
         track = self._tracks.get(msg.kind)
         payload = msg.payload
         if msg.kind == MSG_VIDEO:
-            if track is None or (payload[0] & 0x0F) != _FLV_AVC:
-                self._warn("v", "dvr: %s records H.264 only; video dropped", self.path)
+            try:
+                tag = VideoTag.parse(payload)
+            except CodecError:
                 return
-            if payload[1] != _AVC_NALU or len(payload) <= 5:
-                return  # end of sequence
-            cts = int.from_bytes(payload[2:5], "big", signed=True)
-            self._mux(track, payload[5:], ts, ts + max(cts, 0), msg.keyframe)
+            if track is None or tag.codec_id != self._video[0]:
+                self._warn("v", "dvr: %s records H.264, HEVC and AV1 only (and the first codec); video dropped",
+                           self.path)
+                return
+            if tag.avc_packet_type != 1 or len(payload) <= tag.data_offset:
+                return  # end of sequence, metadata
+            self._mux(track, payload[tag.data_offset:], ts, ts + max(tag.cts, 0), msg.keyframe)
         elif msg.kind == MSG_AUDIO:
             if track is None or (payload[0] >> 4) != _FLV_AAC:
                 self._warn("a", "dvr: %s records AAC only; audio dropped", self.path)
@@ -216,7 +229,7 @@ class Mp4Segment:
         if self._file is None:
             return False
         try:
-            if self._out is None and (self._avc is not None or self._aac is not None):
+            if self._out is None and (self._video is not None or self._aac is not None):
                 self._start()
             if self._out is not None:
                 for track in self._tracks.values():
@@ -230,7 +243,7 @@ class Mp4Segment:
             f, self._file = self._file, None
             f.close()
         if not self._tracks:
-            log.warning("dvr: %s got no H.264/AAC media; no file kept", self.path)
+            log.warning("dvr: %s got no H.264/HEVC/AV1/AAC media; no file kept", self.path)
             os.unlink(self.write_path)
             return False
         try:

@@ -56,7 +56,7 @@ def write_atomic(path: str, data: bytes) -> None:
             f.write(data)
         os.replace(temp, path)
     except OSError as e:
-        raise SrsError(f"hds: write {path} failed: {e}", ERROR_SYSTEM_FILE_WRITE) from e
+        raise SrsError(f"write {path} failed: {e}", ERROR_SYSTEM_FILE_WRITE) from e
 
 
 class HdsStream:

@@ -29,6 +29,9 @@ from srs.protocol.security import check_security
 
 log = logging.getLogger(__name__)
 
+# Media segments a session counts: TS, and fMP4 (hls_use_fmp4) ones.
+SEGMENT_EXTS = (".ts", ".m4s")
+
 CTX_CHARS = string.ascii_lowercase + string.digits
 MIN_IDLE_S = 2.0      # a session lives at least this long without requests
 SWEEP_S = 1.0         # how often idle sessions are looked for
@@ -63,11 +66,11 @@ class HlsSessions:
 
     def wants(self, vc, path: str) -> bool:
         hls = vc.hls if vc is not None else None
-        return bool(hls is not None and hls.enabled and hls.hls_ctx and path.endswith((".m3u8", ".ts")))
+        return bool(hls is not None and hls.enabled and hls.hls_ctx and path.endswith((".m3u8",) + SEGMENT_EXTS))
 
     def serve(self, conn, req, vc, static) -> None:
         """Answer an .m3u8 or .ts request of a vhost with hls_ctx on; ``static`` serves the files."""
-        if req.path.endswith(".ts"):
+        if req.path.endswith(SEGMENT_EXTS):
             self._ts(conn, req, static)
         else:
             self._m3u8(conn, req, vc, static)
@@ -108,7 +111,7 @@ class HlsSessions:
         lines = body.split(b"\n")
         for i, line in enumerate(lines):
             text = line.strip()
-            if text and not text.startswith(b"#") and b".ts" in text:
+            if text and not text.startswith(b"#") and (b".ts" in text or b".m4s" in text):
                 lines[i] = text + (b"&" if b"?" in text else b"?") + b"hls_ctx=" + ctx.encode()
         return b"\n".join(lines)
 

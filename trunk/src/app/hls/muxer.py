@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 from typing import Dict, List, Optional
 
 import gevent
 
 from srs.app.server.file_root import PathOutsideRoot, confine, remove_inside, show_name
+from srs.app.hls.fmp4 import FMP4_AUDIO_CODECS, FMP4_VIDEO_CODECS, Fmp4Remux
 from srs.app.hls.keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.ports import Clock, ConfigSource, Connections, HookCaller, SourceDirectory
 from srs.kernel.m3u8 import FloorClock, Segment, dirname, render, segment_uri, shrink
@@ -78,7 +80,10 @@ class HlsStream:
         self.source = None
         self.cfg = None
         self.active = False
-        self.ftt: Optional[FlvToTs] = None
+        self.ftt: Optional[FlvToTs] = None   # or an Fmp4Remux (hls_use_fmp4): the same calls
+        self.video_codecs = TS_VIDEO_CODECS   # the video codecs the container takes -> their names
+        self.map_uri = ""                     # fMP4: the EXT-X-MAP of the segments being opened
+        self.init_paths: List[tuple] = []     # fMP4: (path, uri) of the init segments written
         self.codecs_known = False
         self.pending: List[Message] = []
         self.seen_video = False         # or the TS video codec seen: "h264" / "hevc"
@@ -136,8 +141,12 @@ class HlsStream:
         self.audio_format = None
         self.video_sh = self.audio_sh = None
         self.wait_key = cfg.hls_wait_keyframe
+        self.video_codecs = FMP4_VIDEO_CODECS if cfg.hls_use_fmp4 else TS_VIDEO_CODECS
+        self.map_uri = ""
+        if cfg.hls_use_fmp4 and cfg.hls_keys:
+            log.warning("hls: %s hls_keys (AES-128 of TS) is not applied to fMP4 segments", self.url)
         self.keys = (KeyRing(cfg, self.req_vhost, self.app, self.stream, self.m3u8_dir)
-                     if cfg.hls_keys else None)
+                     if cfg.hls_keys and not cfg.hls_use_fmp4 else None)
         if cfg.hls_dispose > 0:
             self.manager.ensure_timer(cfg.hls_dispose)
         srslog.trace(log, "hls: publish %s, win=%.2fs, frag=%.2fs, td=%.2fs, aof=%.2f, path=%s, m3u8=%s, ts=%s, "
@@ -188,8 +197,8 @@ class HlsStream:
             return
         if msg.kind == MSG_VIDEO:
             codec_id = video_codec_of(payload)
-            if codec_id in TS_VIDEO_CODECS:
-                self.seen_video = TS_VIDEO_CODECS[codec_id]
+            if codec_id in self.video_codecs:
+                self.seen_video = self.video_codecs[codec_id]
             elif codec_id:
                 self.refused_video = video_codec_name(codec_id)
         elif self.audio_format is None:
@@ -203,11 +212,14 @@ class HlsStream:
         cfg = self.cfg
         vcodec = self.seen_video if self.seen_video and cfg.hls_vcodec != "vn" else None
         if self.refused_video and not self.seen_video:
-            log.warning("hls: %s %s video cannot go into MPEG-TS, HLS carries no video (play it over RTMP "
-                        "or HTTP-FLV)", self.url, self.refused_video)
+            log.warning("hls: %s %s video cannot go into %s, HLS carries no video (play it over RTMP "
+                        "or HTTP-FLV)", self.url, self.refused_video, "fMP4 here" if cfg.hls_use_fmp4 else "MPEG-TS")
         acodec = None
         if cfg.hls_acodec != "an":
-            acodec = {ACODEC_AAC: "aac", ACODEC_MP3: "mp3"}.get(self.audio_format)
+            audio_codecs = FMP4_AUDIO_CODECS if cfg.hls_use_fmp4 else {ACODEC_AAC: "aac", ACODEC_MP3: "mp3"}
+            acodec = audio_codecs.get(self.audio_format)
+            if acodec is None and self.audio_format == ACODEC_MP3:
+                log.warning("hls: %s MP3 audio is left out of fMP4 segments (AAC only)", self.url)
         self.codecs_known = True
         pending, self.pending = self.pending, []
         if vcodec is None and acodec is None:
@@ -217,10 +229,11 @@ class HlsStream:
             self.ftt = None
             return
         ftt = self.ftt
-        if ftt is None or ftt.vcodec != vcodec or ftt.acodec != acodec:
+        remux = Fmp4Remux if cfg.hls_use_fmp4 else FlvToTs
+        if ftt is None or ftt.vcodec != vcodec or ftt.acodec != acodec or type(ftt) is not remux:
             # A new remuxer (new continuity counters) only when the codecs change, which also
             # brings a discontinuity; otherwise the counters run on across republish.
-            self.ftt = FlvToTs(vcodec, acodec)
+            self.ftt = remux(vcodec, acodec)
         srslog.trace(log, "hls: %s codecs video=%s audio=%s", self.url, vcodec, acodec)
         for m in pending:
             try:
@@ -240,7 +253,7 @@ class HlsStream:
             return
         if msg.kind == MSG_VIDEO:
             if (ftt.vcodec is None or len(payload) < 5
-                    or TS_VIDEO_CODECS.get(video_codec_of(payload)) != ftt.vcodec):
+                    or self.video_codecs.get(video_codec_of(payload)) != ftt.vcodec):
                 return
             if msg.seq_header:
                 ftt.on_message(msg)  # cache the codec config first, whatever the disk does
@@ -277,7 +290,7 @@ class HlsStream:
         except OSError as e:
             error = e  # still mux the message: the remuxer state and the new segment go on
         data = ftt.on_message(msg)
-        if data:
+        if data or self.cfg.hls_use_fmp4:  # fMP4 holds the frame until the segment ends: it counts now
             cur = self.current
             if self.file is not None:
                 try:
@@ -286,7 +299,7 @@ class HlsStream:
                     self.file.abort()  # the segment goes on without a file; dropped at close
                     self.file = None
                     raise
-            cur.bytes += len(data)
+            cur.bytes += len(data) if data else len(msg.payload)  # fMP4: about what the frame will take
             if ts < cur.start_ms:
                 if ts < cur.start_ms - TIMESTAMP_JUMP_MS:
                     log.warning("hls: %s timestamp jump %d => %d", self.url, cur.start_ms, ts)
@@ -326,7 +339,8 @@ class HlsStream:
         now = self.manager.clock()
         seq = self.seq
         self.seq += 1
-        name = build_stream(cfg.hls_ts_file, self.req_vhost, self.app, self.stream)
+        name = build_stream(cfg.hls_fmp4_file if cfg.hls_use_fmp4 else cfg.hls_ts_file, self.req_vhost, self.app,
+                            self.stream)
         if cfg.hls_ts_floor:
             name = name.replace("[timestamp]", str(self.floor.next(now, cfg.hls_fragment)))
         name = build_timestamp(name, now, self.manager.config().utc_time).replace("[seq]", str(seq))
@@ -335,7 +349,9 @@ class HlsStream:
         seg.discontinuity = self.mark_next
         self.mark_next = False
         self.current = seg
-        psi = self.ftt.pat_pmt()  # every segment starts with PAT/PMT
+        psi = self.ftt.pat_pmt()  # every segment starts with PAT/PMT (fMP4: fixes the segment's tracks)
+        if cfg.hls_use_fmp4:
+            seg.map_uri = self._fmp4_init(name)
         cipher = None
         if self.keys is not None:
             key, seg.iv, seg.key_seq, seg.key_uri, seg.key_path = self.keys.for_segment(seq)
@@ -348,6 +364,28 @@ class HlsStream:
             raise
         self.file = f
         seg.bytes = len(psi)
+
+    def _fmp4_init(self, segment_name: str) -> str:
+        """Write the init segment when the tracks changed (``<segment name with [seq]>-init<n>.mp4``
+        beside the segments: a new name per version, so players of older segments keep theirs);
+        its URI for EXT-X-MAP."""
+        ftt = self.ftt
+        if ftt.init_changed or not self.map_uri:
+            name = build_stream(self.cfg.hls_fmp4_file, self.req_vhost, self.app, self.stream)
+            name = posixpath.splitext(name.replace("[seq]", "init%d" % ftt.init_version))[0] + ".mp4"
+            path = confine(self.root, build_timestamp(name, self.manager.clock(), self.manager.config().utc_time))
+            temp = path + ".tmp"
+            try:
+                with open(temp, "wb") as f:
+                    f.write(ftt.init())
+                os.replace(temp, path)
+            except OSError:
+                unlink_quietly(temp)
+                raise
+            self.map_uri = segment_uri(path, self.m3u8_dir, self.m3u8_url, self.cfg.hls_entry_prefix)
+            if (path, self.map_uri) not in self.init_paths:
+                self.init_paths.append((path, self.map_uri))
+        return self.map_uri
 
     def _reap(self, ts_ms: int) -> None:
         try:
@@ -364,6 +402,15 @@ class HlsStream:
         end = end_ms if end_ms is not None and end_ms >= cur.start_ms else cur.end_ms
         cur.duration_ms = end - cur.start_ms
         error = None
+        if isinstance(self.ftt, Fmp4Remux):  # fMP4 writes a segment's samples when it ends
+            tail = self.ftt.segment_end(end_ms)
+            if f is not None and tail:
+                try:
+                    f.write(tail)
+                except OSError as e:
+                    f.abort()
+                    f, error = None, e
+            cur.bytes = len(tail)
         keep = (f is not None and cur.duration_ms >= SEGMENT_MIN_DURATION_MS
                 and cur.duration_ms <= 2 * self.max_td_s * 1000)
         if keep:
@@ -409,6 +456,11 @@ class HlsStream:
     def _delete(self, removed: List[Segment]) -> None:
         for seg in removed:
             remove_inside(self.root, seg.path, "hls " + self.url)
+        if self.init_paths:  # fMP4 inits no segment of the window (or the next) refers to any more
+            maps = {s.map_uri for s in self.segments} | {self.map_uri}
+            for path, uri in [p for p in self.init_paths if p[1] not in maps]:
+                self.init_paths.remove((path, uri))
+                remove_inside(self.root, path, "hls " + self.url)
         live = {s.key_seq for s in self.segments}
         if self.current is not None:
             live.add(self.current.key_seq)
@@ -496,6 +548,7 @@ class HlsStream:
             return
         self._abandon()
         removed, self.segments = self.segments, []
+        self.map_uri = ""
         self._delete(removed)
         if self.keys is not None and self.keys.key_path:
             remove_inside(self.keys.key_root, self.keys.key_path, "hls " + self.url)

@@ -101,7 +101,7 @@ class LiveRouter:
                 static = handler
                 break
         sessions = self.hls_sessions
-        if sessions is not None and req.path.endswith((".m3u8", ".ts")):
+        if sessions is not None and req.path.endswith((".m3u8", ".ts", ".m4s")):
             vc = self.ports.config().vhost(req.host or "")
             if vc is not None and vc.enabled and sessions.wants(vc, req.path):
                 sessions.serve(conn, req, vc, static)

@@ -32,6 +32,7 @@ from srs.app.ffmpeg import ingest
 from srs.app.ffmpeg import transcode as encoder
 from srs.app.ffmpeg.process import ChildRegistry, FfmpegPorts
 from srs.app.hds import muxer as hds
+from srs.app.dash import muxer as dash
 from srs.app.hls import muxer as hls
 from srs.app.http.entry import start_http_api, start_http_server, start_https_api, start_https_server
 from srs.app.hls.ctx import HlsSessions
@@ -116,6 +117,9 @@ class Server:
         # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
         self.sources.hub_factories.append(functools.partial(hds.make_hub_output, config=self.current_config,
                                                             cwd=self.cwd))
+        # issue 17: DASH (dash {}): fMP4 segments and a live MPD per source.
+        self.sources.hub_factories.append(functools.partial(dash.make_hub_output, config=self.current_config,
+                                                            clock=now_ms, cwd=self.cwd))
         self.bandcheck = bandcheck.BandcheckGate()
         self.edge = edge.EdgeManager(self.current_config, self.next_cid)
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here

@@ -149,6 +149,8 @@ def main(argv=None) -> int:
                    help="publisher->server->player latency, realtime vhost vs default (~1 min)")
     x.add_argument("--latency-frames", type=int, default=200)
     x.add_argument("--ingest", type=int, default=0, metavar="N", help="N publishers of the bench stream")
+    x.add_argument("--packaging", type=int, default=0, metavar="N",
+                   help="N publishers bare, then packaged as HLS, HLS-fMP4 and DASH (CPU per stream)")
     x.add_argument("--read-modes", action="store_true",
                    help="RTMP players with --read-size 16384 vs the default (--read-clients, 2000)")
     x.add_argument("--read-clients", type=int, default=2000)
@@ -165,8 +167,8 @@ def main(argv=None) -> int:
     x.add_argument("--compare", action="store_true",
                    help="only the side-by-side run of --servers (--compare-clients, default 2000)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if (opts.latency or opts.ingest or opts.read_modes or opts.ceiling or opts.compare or opts.processes
-            or opts.scaling):
+    if (opts.latency or opts.ingest or opts.packaging or opts.read_modes or opts.ceiling or opts.compare
+            or opts.processes or opts.scaling):
         return extra_runs(opts)
 
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
@@ -229,6 +231,8 @@ def extra_runs(opts) -> int:
         parts.append(("Latency", scenarios.latency(workdir, media, opts.latency_frames)[1]))
     if opts.ingest:
         parts.append(("Ingest", scenarios.ingest(workdir, media, opts.ingest, opts.steady, opts.settle)[1]))
+    if opts.packaging:
+        parts.append(("Packaging", scenarios.packaging(workdir, media, opts.packaging, opts.steady, opts.settle)[1]))
     if opts.read_modes:
         parts.append(("Read modes", scenarios.read_modes(workdir, media, opts.read_clients, opts.steady,
                                                          opts.settle)[1]))

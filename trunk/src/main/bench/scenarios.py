@@ -2,6 +2,8 @@
 
 - ``--latency``: publisher -> server -> player latency (sb_rtmp_latency), realtime vhost vs default;
 - ``--ingest N``: N publishers of the bench stream on the pinned server core (sb_rtmp_publish);
+- ``--packaging N``: the same N publishers with no packaging, HLS (TS), HLS in fMP4 and DASH: the CPU of
+  packaging per stream is the difference to the bare ingest;
 - ``--read-modes``: RTMP players reading in 16 KB batches vs as data comes;
 - ``--ceiling``: 5000 and 10000 RTMP players on one pinned process;
 - ``--processes N``: RTMP players spread over N edge processes sharing a port (``reuseport``);
@@ -53,8 +55,9 @@ def latency(workdir: str, media: dict, frames: int = 200, players: int = 1) -> T
     return out, "\n".join(lines)
 
 
-def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: float) -> Tuple[List[dict], str]:
-    rig = Rig(workdir, media, f"ingest-{publishers}", max_connections=max(5000, publishers + 100))
+def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: float, vhost: str = DEFAULT,
+           tag: str = "ingest") -> Tuple[List[dict], str]:
+    rig = Rig(workdir, media, f"{tag}-{publishers}", vhost=vhost, max_connections=max(5000, publishers + 100))
     rig.start(publish=False)
     try:
         join_s = max(2.0, publishers / 100.0)
@@ -90,6 +93,37 @@ def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: fl
           f"| {d['ratio']:.3f} | {alive} | {d['etasks']} | {d['max_late_ms']} | {d['late_publishers']} "
           f"| {d['tool_cpu']} |")
     return [d], md
+
+
+# Packaging of every stream, written under the run directory (segments of 2 s, SRS's defaults otherwise).
+PACKAGING = (("none", ""),
+             ("hls", "hls { enabled on; hls_fragment 2; hls_window 10; hls_path ./html; }"),
+             ("hls-fmp4", "hls { enabled on; hls_fragment 2; hls_window 10; hls_path ./html; hls_use_fmp4 on; }"),
+             ("dash", "dash { enabled on; dash_fragment 2; dash_path ./html; }"))
+
+
+def packaging(workdir: str, media: dict, publishers: int, steady: float, settle: float,
+              rounds: int = 3) -> Tuple[List[dict], str]:
+    """Server CPU with ``publishers`` streams ingested bare, then HLS / HLS-fMP4 / DASH packaged; the modes
+    interleaved over ``rounds`` rounds and the median run of each kept (a shared machine is noisy)."""
+    runs = {name: [] for name, _ in PACKAGING}
+    for r in range(rounds):
+        for name, block in PACKAGING:
+            d = ingest(workdir, media, publishers, steady, settle, vhost=DEFAULT + "\n    " + block,
+                       tag=f"packaging-{name}-{r}")[0][0]
+            d["packaging"] = name
+            runs[name].append(d)
+    out = [sorted(runs[name], key=lambda d: d["cpu"])[len(runs[name]) // 2] for name, _ in PACKAGING]
+    for d in out:
+        d["cpu_runs"] = [x["cpu"] for x in runs[d["packaging"]]]
+    bare = out[0]["cpu"]
+    lines = ["| packaging | publishers | server CPU% median (runs) | packaging CPU% per stream | RSS MB | ingest ratio |",
+             "|---|---|---|---|---|---|"]
+    for d in out:
+        per = (d["cpu"] - bare) / publishers if d["packaging"] != "none" else 0.0
+        lines.append(f"| {d['packaging']} | {publishers} | {d['cpu']} ({', '.join(map(str, d['cpu_runs']))}) "
+                     f"| {per:.3f} | {d['rss_mb']} | {d['ratio']:.3f} |")
+    return out, "\n".join(lines)
 
 
 def _table(results: List[dict], label) -> str:

@@ -2,7 +2,8 @@
 
 A stream is published over RTMP in real time; srs_player.html plays it as HTTP-FLV (mpegts.js) and
 as HLS (hls.js) in two tabs, and the test reads video.currentTime over the DevTools protocol until
-it has advanced more than a second in both. Screenshots are left in the test's tmp dir.
+it has advanced more than a second in both; the same for DASH (dash.js) and HLS in fMP4
+(``hls_use_fmp4``, hls.js), with decoded frames counted. Screenshots are left in the test's tmp dir.
 Skipped when /usr/bin/chromium is missing (Debian package ``chromium``).
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ PLAYERS = os.path.join(TRUNK, "research", "players")
 # What the page exposes (window.srsPlayerState, mirrored into document.title) plus the video element.
 PROBE = ("JSON.stringify({t: document.getElementById('video').currentTime, title: document.title,"
          " st: window.srsPlayerState || null, w: document.getElementById('video').videoWidth,"
+         " frames: document.getElementById('video').getVideoPlaybackQuality().totalVideoFrames,"
          " status: document.getElementById('status').textContent})")
 
 
@@ -34,12 +36,12 @@ def _conf(html: str) -> str:
             f"hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {html}; }}")
 
 
-def _publisher(srs: SrsProcess, path: str, stop: threading.Event) -> threading.Thread:
+def _publisher(srs: SrsProcess, path: str, stop: threading.Event, opaque: bool = False) -> threading.Thread:
     def run():
         # Loops long enough for the whole test; the server going away ends it with an error.
         while not stop.is_set():
             try:
-                publish_flv(path, srs.rtmp_url("live/livestream"), realtime=True, loops=10)
+                publish_flv(path, srs.rtmp_url("live/livestream"), realtime=True, loops=10, opaque=opaque)
             except Exception:  # noqa: BLE001 - the server stopped under the publisher
                 return
 
@@ -76,18 +78,20 @@ def test_static_players_served(tmp_path):
     with SrsProcess(tmp_path) as srs:
         shutil.copytree(PLAYERS, os.path.join(html, "players"))
         assert wait_port(srs.http_port), srs.output()
-        for name in ("index.html", "srs_player.html", "js/mpegts.js", "js/hls.min.js", "LICENSES.md"):
+        for name in ("index.html", "srs_player.html", "js/mpegts.js", "js/hls.min.js", "js/dash.mediaplayer.min.js",
+                     "LICENSES.md"):
             with open(os.path.join(PLAYERS, name), "rb") as f:
                 want = f.read()
             got = urllib.request.urlopen(srs.http_url("players/" + name), timeout=5).read()
             assert got == want, name
     page = open(os.path.join(PLAYERS, "srs_player.html")).read()
     # Nothing is loaded from other sites: the scripts are the local copies.
-    assert re.findall(r'<script src="([^"]+)"', page) == ["js/mpegts.js", "js/hls.min.js"]
+    assert re.findall(r'<script src="([^"]+)"', page) == ["js/mpegts.js", "js/hls.min.js",
+                                                          "js/dash.mediaplayer.min.js"]
     lic = open(os.path.join(PLAYERS, "LICENSES.md")).read()
-    for version in ("1.8.2", "1.7.4"):
+    for version in ("1.8.2", "1.7.4", "4.7.4"):
         assert version in lic
-    assert "Apache License" in lic
+    assert "Apache License" in lic and "Dash Industry Forum" in lic
 
 
 def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
@@ -116,25 +120,7 @@ def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
             pages = {"flv": browser.new_page(page_url + urllib.parse.quote(flv, safe=""))}
             _wait_m3u8(m3u8, 2, 10)
             pages["hls"] = browser.new_page(page_url + urllib.parse.quote(m3u8, safe=""))
-            first = {}
-            last = {}
-            playing = {}  # each page's last probe that said "playing"
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                for kind, page in pages.items():
-                    try:
-                        s = json.loads(page.evaluate(PROBE))
-                    except Exception:  # noqa: BLE001 - page still navigating
-                        continue
-                    last[kind] = s
-                    if s["st"] and s["st"]["state"] == "playing":
-                        first.setdefault(kind, s["t"])
-                        playing[kind] = s
-                if all(k in first and playing[k]["t"] - first[k] > 1.5 for k in pages):
-                    break
-                time.sleep(0.25)  # sampling step of the players' state over the 20 s deadline above
-            for kind, page in pages.items():
-                page.screenshot(tmp_path / ("player_%s.png" % kind))
+            first, last, playing = _watch(pages, tmp_path)
             # SRS-style parameters build the URL on this server; autostart=false leaves it idle.
             srs_style = browser.new_page(srs.http_url("players/srs_player.html") +
                                          "?app=live&stream=livestream&type=hls&autostart=false")
@@ -149,8 +135,38 @@ def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
         stop.set()
     pub.join(5)
     assert built == [m3u8, "idle"], built
-    assert links == [page_url + urllib.parse.quote(u, safe="") for u in (flv, m3u8)], links
-    for kind, engine in (("flv", "mpegts.js"), ("hls", "hls.js")):
+    mpd = srs.http_url("live/livestream.mpd")
+    assert links == [page_url + urllib.parse.quote(u, safe="") for u in (flv, m3u8, mpd)], links
+    _check_played(report, first, last, playing, (("flv", "mpegts.js"), ("hls", "hls.js")), media_flv.width)
+
+
+def _watch(pages, tmp_path, deadline_s: float = 20):
+    """Probe every page until each has played over 1.5 s of media; (first, last, playing) probes."""
+    first = {}
+    last = {}
+    playing = {}  # each page's last probe that said "playing"
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        for kind, page in pages.items():
+            try:
+                s = json.loads(page.evaluate(PROBE))
+            except Exception:  # noqa: BLE001 - page still navigating
+                continue
+            last[kind] = s
+            if s["st"] and s["st"]["state"] == "playing":
+                first.setdefault(kind, s["t"])
+                first.setdefault(kind + ".frames", s["frames"])
+                playing[kind] = s
+        if all(k in first and playing[k]["t"] - first[k] > 1.5 for k in pages):
+            break
+        time.sleep(0.25)  # sampling step of the players' state over the deadline above
+    for kind, page in pages.items():
+        page.screenshot(tmp_path / ("player_%s.png" % kind))
+    return first, last, playing
+
+
+def _check_played(report, first, last, playing, engines, width):
+    for kind, engine in engines:
         s = last.get(kind)
         assert s and s["st"], report
         assert s["st"]["engine"].startswith(engine), report
@@ -159,4 +175,43 @@ def test_players_play_flv_and_hls_in_chromium(tmp_path, media_flv):
         # of CPU may say "waiting" for a moment at any probe, the last one too).
         assert playing[kind]["t"] - first[kind] > 1.0, report
         assert re.match(r"SRS player: playing t=\d+\.\d$", s["title"]), report
-        assert s["w"] == media_flv.width, report
+        assert s["w"] == width, report
+        assert s["frames"] > 25, report  # the video element decoded pictures, not only moved its clock
+        # and kept showing them: at least half the 25 fps while the clock went on (a video frozen under
+        # advancing audio, as with badly timed audio in a muxed fMP4, shows ~8 fps)
+        shown = playing[kind]["frames"] - first[kind + ".frames"]
+        assert shown >= 12.5 * (playing[kind]["t"] - first[kind]), report
+
+
+@pytest.mark.parametrize("vcodec", ["h264", "av1"])
+def test_players_play_dash_and_fmp4_hls_in_chromium(tmp_path, media_flv, vcodec):
+    """dash.js plays the live MPD, hls.js the fMP4 (CMAF) playlist of ``hls_use_fmp4 on``; H.264, and AV1
+    published over Enhanced RTMP (Chromium decodes AV1 in software; HEVC it has no decoder for here)."""
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    media = media_flv
+    if vcodec == "av1":
+        from fixtures.media_ex import make_flv_ex
+        media = make_flv_ex(tmp_path / "av1.flv", vcodec="av1", seconds=4, width=320, height=240)
+    html = str(tmp_path / "html")
+    stop = threading.Event()
+    conf = (f"hls {{ enabled on; hls_fragment 1; hls_window 10; hls_path {html}; hls_use_fmp4 on; }}\n"
+            f"dash {{ enabled on; dash_fragment 1; dash_update_period 1; dash_path {html}; }}")
+    with SrsProcess(tmp_path, vhost_body=conf) as srs:
+        shutil.copytree(PLAYERS, os.path.join(html, "players"))
+        assert wait_port(srs.http_port), srs.output()
+        pub = _publisher(srs, media.path, stop, opaque=vcodec == "av1")
+        m3u8 = srs.http_url("live/livestream.m3u8")
+        mpd = srs.http_url("live/livestream.mpd")
+        playlist = _wait_m3u8(m3u8, 2, 15)
+        assert "#EXT-X-MAP:URI=" in playlist and "#EXT-X-VERSION:7" in playlist, playlist
+        assert wait_for(lambda: os.path.exists(os.path.join(html, "live", "livestream.mpd")), 10)
+        page_url = srs.http_url("players/srs_player.html") + "?url="
+        with Chromium(tmp_path) as browser:
+            pages = {kind: browser.new_page(page_url + urllib.parse.quote(url, safe=""))
+                     for kind, url in (("dash", mpd), ("hls", m3u8))}
+            first, last, playing = _watch(pages, tmp_path, 30)
+            report = {k: (last.get(k), first.get(k), pages[k].console()[-10:]) for k in pages}
+        stop.set()
+    pub.join(5)
+    _check_played(report, first, last, playing, (("dash", "dash.js"), ("hls", "hls.js")), media.width)
