@@ -121,7 +121,7 @@ class SrtSession:
             if not src.can_publish:
                 raise Refused(f"stream {self.req.stream_url} is busy", REJX_CONFLICT)
 
-    def start(self, conn, send_datagram, clock_us, payload_size: int, kick) -> None:
+    def start(self, conn, send_datagrams, clock_us, payload_size: int, kick) -> None:
         """Accepted: publish into the source, or attach to its shared TS remux."""
         ports, req = self.ports, self.req
         self.conn = conn
@@ -135,7 +135,7 @@ class SrtSession:
             log.info("SRT publish %s, peer %s:%d, latency %dms, %s", req.stream_url, self.ip, self.port,
                      conn.request.recv_latency_ms, "encrypted" if conn.cipher else "plain")
         else:
-            self.output = SrtPlayOutput(conn, send_datagram, clock_us, payload_size, self.cid, kick)
+            self.output = SrtPlayOutput(conn, send_datagrams, clock_us, payload_size, self.cid, kick)
             self.consumer = Consumer(self.cid, self.output)
             attach_remux_player(src, self.consumer, "ts", False, 0.0)
             log.info("SRT play %s, peer %s:%d, latency %dms, %s", req.stream_url, self.ip, self.port,

@@ -27,7 +27,7 @@ from typing import List, Optional
 
 import psutil
 
-from srs.main.bench import peers, scenarios
+from srs.main.bench import peers, scenarios, srt_runs
 from srs.main.bench.paths import trunk_dir
 from srs.main.bench.rig import LOAD_CPU, PROFILE_HZ, SERVER_CPU, make_media, one_run
 
@@ -155,10 +155,13 @@ def main(argv=None) -> int:
     x.add_argument("--processes", type=int, default=0, metavar="N",
                    help="--process-clients RTMP players over N reuseport edge processes (one origin)")
     x.add_argument("--process-clients", type=int, default=10000)
+    x.add_argument("--srt", default="", metavar="P,P/N,N",
+                   help="SRT publishers / players, e.g. 50,200/100,500,1000 (make bench's full run has it)")
+    x.add_argument("--srt-runs", type=int, default=1, help="runs per SRT count (the table: medians)")
     x.add_argument("--compare", action="store_true",
                    help="only the side-by-side run of --servers (--compare-clients, default 2000)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if opts.latency or opts.ingest or opts.read_modes or opts.ceiling or opts.compare or opts.processes:
+    if opts.latency or opts.ingest or opts.read_modes or opts.ceiling or opts.compare or opts.processes or opts.srt:
         return extra_runs(opts)
 
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
@@ -192,6 +195,8 @@ def main(argv=None) -> int:
     side = None
     if not opts.quick and opts.servers != "none":
         side = side_by_side(workdir, media, opts, opts.compare_clients or max(counts))
+    if not opts.quick:
+        side = (side or []) + ["", srt_section(workdir, media, SRT_DEFAULT, opts)]
     command = "make bench" + ("" if argv is None and sys.argv[1:] == [] else
                               " (python -m srs.main.bench.run " + " ".join(sys.argv[1:] if argv is None else argv) + ")")
     section = render(results, join, prof, media, command, opts.steady, side)
@@ -202,6 +207,16 @@ def main(argv=None) -> int:
     if not opts.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+SRT_DEFAULT = "50,200/100,500,1000"
+
+
+def srt_section(workdir: str, media: dict, spec: str, opts) -> str:
+    """``P,P/N,N``: SRT publishers, then SRT players of one stream (srt_runs.py)."""
+    pubs, _, plays = spec.partition("/")
+    counts = [[int(c) for c in part.split(",") if c.strip()] for part in (pubs, plays)]
+    return srt_runs.run(workdir, media, counts[0], counts[1], opts.steady, opts.settle, opts.srt_runs)[1]
 
 
 def side_by_side(workdir: str, media: dict, opts, clients: int) -> List[str]:
@@ -230,6 +245,8 @@ def extra_runs(opts) -> int:
     if opts.processes:
         parts.append((f"{opts.processes} processes", scenarios.processes(
             workdir, media, opts.process_clients, opts.processes, opts.steady, opts.settle)[1]))
+    if opts.srt:
+        parts.append(("SRT", srt_section(workdir, media, opts.srt, opts)))
     if opts.compare:
         parts.append(("Side by side", "\n".join(side_by_side(workdir, media, opts, opts.compare_clients or 2000))))
     print(f"\n- {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {machine()}, stream {media['kbps']} kbps\n")

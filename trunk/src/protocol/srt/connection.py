@@ -120,12 +120,20 @@ class SrtConnection:
     def send(self, payload: bytes, now_us: int) -> bytes:
         if len(payload) > MAX_PAYLOAD or not payload:
             raise ValueError(f"SRT live payload of {len(payload)} bytes (1..{MAX_PAYLOAD})")
-        encrypt = self._encrypt if self.cipher is not None else None
+        return self.send_all((payload,), now_us)[0]
+
+    def send_all(self, payloads, now_us: int) -> list:
+        """Payloads already cut to 1..MAX_PAYLOAD bytes (a player's share of its stream's one cut)
+        -> their datagrams; encrypted only when this connection has keys."""
         self._last_send_us = now_us
-        return self.sender.send(payload, now_us, encrypt)
+        return self.sender.send_all(payloads, now_us, self._encrypt if self.cipher is not None else None)
 
     def _encrypt(self, seq: int, payload: bytes) -> tuple:
         return self._send_kk, self.cipher.crypt(self._send_kk, seq, payload)
+
+    @property
+    def has_payloads(self) -> bool:
+        return bool(self._payloads)
 
     def take_payloads(self) -> list:
         out, self._payloads = self._payloads, []
@@ -154,7 +162,9 @@ class SrtConnection:
         return out
 
     def next_timer_us(self) -> int:
-        t = min(self.receiver.next_timer_us(), self._last_send_us + KEEPALIVE_US)
+        # the idle deadline too: a peer whose only traffic is ours (a player) has no other timer
+        t = min(self.receiver.next_timer_us(), self._last_send_us + KEEPALIVE_US,
+                self._last_recv_us + self.idle_timeout_us + 1)
         d = self.receiver.next_delivery_us()
         return t if d is None else min(t, d)
 
