@@ -27,6 +27,7 @@ import gevent
 from gevent import socket
 
 from srs.app.ports import CidSource, ClientStats, Clock, ConfigSource, ConnectionHooks, LiveSources
+from srs.app.live.source import SourceRegistry
 from srs.app.server.listener import ConnectionGate
 from srs.app.srt.session import Refused, SrtSession
 from srs.kernel.errors import SrsError
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 ERROR_SRT_LISTEN = 6004       # SRS 5 srs_kernel_error.hpp: the UDP port cannot be bound
 MAX_WAIT_S = 0.05             # the loop wakes at least this often (stop, players' flushes)
 RECV_BATCH = 256              # datagrams read per wake before the timers run
-DATAGRAM_MAX = 2048           # a live-mode SRT packet is at most 16 + 1456 bytes
+DATAGRAM_MAX = 65536          # a live-mode SRT packet is at most 16 + 1456 bytes; a handshake may be more
 RECV_BUFFER = 4 << 20         # a busy hub must not cost datagrams (the kernel may clamp it)
 STATS_INTERVAL_S = 1.0        # bytes moved into the API's client entries this often
 FAULT_LOG_INTERVAL_S = 1.0    # at most one log line per this long about datagrams that break the parser
@@ -72,11 +73,16 @@ class SrtPorts:
     gate: ConnectionGate
 
 
+def buffer_packets(conf, size: int) -> int:
+    """sendbuf/recvbuf in bytes -> packets of the MSS's payload (libsrt's SRTO_SNDBUF/RCVBUF rule)."""
+    return max(32, size // max(conf.mss - 28, 1))
+
+
 def listener_config(conf) -> ListenerConfig:
     """The handshake's options from srt_server: latency sets the receive latency unless recvlatency
     asks for more (SRS sets SRTO_LATENCY then SRTO_RCVLATENCY); the peer's wish may raise both."""
     pbkeylen = int(conf.pbkeylen) if conf.passphrase else 0
-    return ListenerConfig(mss=conf.mss, flow_window=max(32, conf.recvbuf // max(conf.mss - 28, 1)),
+    return ListenerConfig(mss=conf.mss, flow_window=buffer_packets(conf, conf.recvbuf),
                           recv_latency_ms=max(conf.latency, conf.recvlatency) if conf.tsbpdmode else 0,
                           peer_latency_ms=conf.peerlatency, tlpktdrop=conf.tlpktdrop,
                           passphrase=conf.passphrase, pbkeylen=pbkeylen or (16 if conf.passphrase else 0))
@@ -93,6 +99,9 @@ class SrtServer:
         self.cid = 0
         self.port = 0
         self.sessions = {}        # our socket id -> SrtSession (accepted)
+        # streams of vhosts with srt_to_rtmp off: a registry of their own, without hub outputs
+        # (no HLS/DVR/forward) and out of reach of RTMP/HTTP players
+        self.srt_only = SourceRegistry(ports.sources.options_for)
         self.deciding = set()     # greenlets deciding a caller
         self.send_errors = 0
         self.gso = hasattr(socket.socket, "sendmsg")   # until the kernel says otherwise
@@ -125,7 +134,9 @@ class SrtServer:
         self.port = sock.getsockname()[1]
         self.endpoint = SrtEndpoint(HandshakeListener(listener_config(conf), os.urandom(32)),
                                     lambda: int.from_bytes(os.urandom(4), "big"),
-                                    peer_idle_timeout_us=conf.peer_idle_timeout * 1000)
+                                    peer_idle_timeout_us=conf.peer_idle_timeout * 1000,
+                                    capacity=buffer_packets(conf, conf.recvbuf),
+                                    send_capacity=buffer_packets(conf, conf.sendbuf))
         self.cid = self.ports.next_cid()
         self.greenlet = gevent.spawn(self._run)
         log.info("SRT listen at udp://%s:%d, latency=%dms, passphrase=%s, default_app=%s", host, self.port,
@@ -161,6 +172,10 @@ class SrtServer:
         cid_var.set(self.cid)
         raw, endpoint = self.raw, self.endpoint
         fd = raw.fileno()
+        # one reused buffer as big as a UDP datagram: an oversized handshake is read whole (and
+        # refused with a reason), never truncated into a parse error
+        buf = bytearray(DATAGRAM_MAX)
+        view = memoryview(buf)
         while True:
             t = now_us()
             nxt = endpoint.next_timer_us()
@@ -175,13 +190,13 @@ class SrtServer:
             try:
                 for _ in range(RECV_BATCH):
                     try:
-                        data, addr = raw.recvfrom(DATAGRAM_MAX)
+                        n, addr = raw.recvfrom_into(buf)
                     except (BlockingIOError, InterruptedError):
                         break
                     except OSError as e:   # e.g. ICMP port unreachable from a gone peer: not ours to end
                         log.debug("srt: recvfrom: %s", e)
                         continue
-                    self._on_datagram(data, addr)
+                    self._on_datagram(view[:n], addr)
                 self._tick(now_us())
             except Exception:  # noqa: BLE001 - the loop serves every peer: log, go on
                 log.exception("srt: loop error")
@@ -303,7 +318,7 @@ class SrtServer:
         cid = self.ports.next_cid()
         cid_var.set(cid)
         conf = self.conf
-        session = SrtSession(self.ports, req, cid, conf.default_app, self._host())
+        session = SrtSession(self.ports, req, cid, conf.default_app, self._host(), self.srt_only, conf.sei_filter)
         log.info("SRT client ip=%s:%d, streamid=%r", session.ip, session.port, req.streamid[:200])
         accepted = False
         try:

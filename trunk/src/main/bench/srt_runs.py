@@ -3,8 +3,8 @@
 - publishers: a server pinned to CPU 1 and sb_srt_publish on CPU 0 with N callers of the bench TS
   (the bench FLV remuxed by ffmpeg, looped to 2 minutes), each on its own stream at the file's
   bitrate. After all joined and a settle time: the server's CPU and RSS over the window, the ingest
-  rate, and from the API the publishers whose SRT receiver dropped packets too late (TSBPD drops:
-  the server fell behind).
+  rate, and from the API the publishers none of whose packets the server dropped as too late
+  (TSBPD) within the window: those are at full bitrate.
 - players: the same server with one RTMP publisher of the bench FLV (sb_rtmp_publish) and
   sb_srt_load with N SRT players of it. A player is at full bitrate when it received, over the
   window, >= 95% of the stream's TS rate (the bench FLV through our own FLV->TS muxer).
@@ -79,11 +79,10 @@ class SrtRig(Rig):
         return self._spawn(LOAD_CPU, argv, "load")
 
 
-def _measure(rig: SrtRig, load, join_s: float, steady: float, settle: float) -> Tuple[Sampler, dict, Optional[float]]:
+def _measure(rig: SrtRig, load, join_s: float, steady: float, settle: float) -> Tuple[Sampler, Optional[float]]:
     joined = rig.wait_joined(load, timeout_s=join_s + JOIN_TIMEOUT_S)
     time.sleep(settle)
-    s = Sampler(rig.server.pid).run(steady)
-    return s, {}, joined
+    return Sampler(rig.server.pid).run(steady), joined
 
 
 def publish_run(workdir: str, media: dict, ts: dict, publishers: int, steady: float, settle: float,
@@ -95,20 +94,23 @@ def publish_run(workdir: str, media: dict, ts: dict, publishers: int, steady: fl
         duration = join_s + JOIN_TIMEOUT_S + settle + steady + 5
         load = rig.srt_tool("sb_srt_publish", publishers, rig.srt_url("#!::r=live/s{i},m=publish"), duration,
                             join_s, ["-i", ts["path"]])
-        s, _, joined = _measure(rig, load, join_s, steady, settle)
-        clients = rig.srt_clients(publishers)
+        joined = rig.wait_joined(load, timeout_s=join_s + JOIN_TIMEOUT_S)
+        time.sleep(settle)
+        before = {c["id"]: c["srt"]["recv_dropped"] for c in rig.srt_clients(publishers)}
+        s = Sampler(rig.server.pid).run(steady)
+        after = {c["id"]: c["srt"]["recv_dropped"] for c in rig.srt_clients(publishers) if c.get("publish")}
         rig.end_load(load)
         data = rig.load_json()
     finally:
         rig.stop()
     mbps, alive = window_rate(data["samples"], s.t0, s.t1, column=3)
-    pubs = [c for c in clients if c.get("publish")]
-    dropping = sum(1 for c in pubs if c["srt"]["recv_dropped"] > 0)
+    # a publisher at full rate: none of its packets came too late for TSBPD within the window
+    full = sum(1 for cid, n in after.items() if cid in before and n == before[cid])
     expected = publishers * ts["kbps"] / 1000.0
     return {"kind": "publishers", "clients": publishers, "joined": joined is not None,
             "cpu": round(s.avg_cpu, 1), "rss_mb": round(max(s.rss) / 2**20, 1), "mbps": round(mbps, 1),
             "expected_mbps": round(expected, 1), "alive": alive, "etasks": data["etasks"],
-            "full_pct": round(100.0 * (len(pubs) - dropping) / publishers, 1) if publishers else 0.0,
+            "full_pct": round(100.0 * full / publishers, 1) if publishers else 0.0,
             "late_publishers": data.get("late_publishers")}
 
 
@@ -131,7 +133,7 @@ def load_run(workdir: str, media: dict, ts: dict, players: int, steady: float, s
         duration = join_s + JOIN_TIMEOUT_S + settle + steady + 5
         load = rig.srt_tool("sb_srt_load", players, rig.srt_url("#!::r=live/livestream,m=request"), duration,
                             join_s)
-        s, _, joined = _measure(rig, load, join_s, steady, settle)
+        s, joined = _measure(rig, load, join_s, steady, settle)
         rig.end_load(load)
         data = rig.load_json()
     finally:

@@ -37,7 +37,10 @@ class CloseReason(Enum):
 
 class SrtConnection:
     def __init__(self, listener: HandshakeListener, req: ConnectRequest, socket_id: int, now_us: int,
-                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192):
+                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192,
+                 send_capacity: int = 0):
+        """``capacity``: the receive buffer in packets (SRTO_RCVBUF / payload size); ``send_capacity``
+        the send buffer's (SRTO_SNDBUF), ``capacity`` when 0."""
         self.socket_id = socket_id
         self.peer = req.peer
         self.peer_id = req.peer_socket_id
@@ -53,7 +56,7 @@ class SrtConnection:
         # TSBPD base: the peer's clock reading 0 maps to our now minus its handshake timestamp
         self.receiver = Receiver(req.isn, req.recv_latency_ms * 1000, now_us - req.peer_timestamp,
                                  capacity, req.tlpktdrop)
-        self.sender = Sender(req.isn, self.peer_id, now_us, req.send_latency_ms * 1000, capacity)
+        self.sender = Sender(req.isn, self.peer_id, now_us, req.send_latency_ms * 1000, send_capacity or capacity)
         self.response = ControlPacket(HANDSHAKE, 0, self.peer_id,
                                       listener.response(req, socket_id).build()).build()
         self._payloads = []

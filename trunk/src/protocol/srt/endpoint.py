@@ -45,13 +45,15 @@ class ConnectionClosed:
 
 class SrtEndpoint:
     def __init__(self, listener: HandshakeListener, new_socket_id, max_pending: int = 256,
-                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192):
+                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192,
+                 send_capacity: int = 0):
         """``new_socket_id()`` returns a random 31-bit id (the caller owns the randomness)."""
         self.listener = listener
         self._new_socket_id = new_socket_id
         self.max_pending = max_pending
         self.peer_idle_timeout_us = peer_idle_timeout_us
-        self.capacity = capacity
+        self.capacity = capacity              # packets each connection's receiver holds
+        self.send_capacity = send_capacity    # and its sender (0: the same)
         self.connections = {}   # our socket id -> SrtConnection
         self._by_peer = {}      # (address, peer socket id) -> SrtConnection
         self._pending = {}      # (address, peer socket id) -> ConnectRequest
@@ -112,7 +114,8 @@ class SrtEndpoint:
         sid = self._new_socket_id() & 0x7FFFFFFF
         while sid == 0 or sid in self.connections:
             sid = self._new_socket_id() & 0x7FFFFFFF
-        conn = SrtConnection(self.listener, req, sid, now_us, self.peer_idle_timeout_us, self.capacity)
+        conn = SrtConnection(self.listener, req, sid, now_us, self.peer_idle_timeout_us, self.capacity,
+                             self.send_capacity)
         self.connections[sid] = conn
         self._by_peer[key] = conn
         self._schedule(conn)
