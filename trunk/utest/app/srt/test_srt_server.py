@@ -250,3 +250,22 @@ def test_oversized_stream_id_is_rejected_and_others_unaffected(srs):
         assert caller.connect(sid("#!::r=live/fine,m=request")) == "accepted"
     finally:
         caller.close()
+
+
+def test_rtmp_hevc_publish_plays_on_an_srt_player(srs, tmp_path):
+    """Enhanced RTMP HEVC (PyAV libx265) published over RTMP -> an ffmpeg SRT player decodes every HEVC
+    frame of the TS (stream type 0x24) and every AAC frame."""
+    from fixtures.media_ex import make_flv_ex, publish_ex
+    try:
+        media = make_flv_ex(tmp_path / "hevc.flv", vcodec="hevc", seconds=3)
+    except Exception as e:  # noqa: BLE001 - PyAV without libx265
+        pytest.skip(f"no HEVC encoder: {e!r}")
+    stream = "live/hevcplay"
+    out = str(tmp_path / "hevcplay.ts")
+    player = ffmpeg_play(srt_url(srs.srt_port, f"#!::r={stream},m=request", latency=500000), out)
+    assert srs.wait_players(stream, 1), srs.log_text()[-3000:]
+    publish_ex(media.path, srs.rtmp_url(stream), speed=2.0)
+    _, err = player.communicate(timeout=30)
+    got = count_frames(out)
+    assert got.get("hevc") == (media.video_frames, 320, 240), (got, err.decode(errors="replace"))
+    assert got["aac"][0] == media.audio_frames, got
