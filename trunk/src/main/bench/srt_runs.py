@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -50,11 +51,20 @@ def make_ts(media: dict, loops: int = 6) -> dict:
     return d
 
 
+def free_udp_port() -> int:
+    """A UDP port free now (rig.free_port asks TCP, which says nothing of UDP's)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 class SrtRig(Rig):
     """A Rig whose server also listens for SRT (and serves the API, for the SRT figures)."""
 
     def __init__(self, workdir: str, media: dict, tag: str, clients: int):
-        self.srt_port, self.api_port = free_port(), free_port()
+        self.srt_port, self.api_port = free_udp_port(), free_port()
         super().__init__(workdir, media, tag, vhost="gop_cache on;\n    srt { enabled on; }",
                          max_connections=max(5000, clients + 100),
                          extra=f"srt_server {{ enabled on; listen {self.srt_port}; }}\n"

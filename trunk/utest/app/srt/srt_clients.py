@@ -24,6 +24,15 @@ SOURCE = "doc/source.200kbps.768x320.flv"   # relative to trunk: the tests run t
 LIVE_FLAGS = SRT_OPT_TSBPDSND | SRT_OPT_TSBPDRCV | SRT_OPT_TLPKTDROP | SRT_OPT_NAKREPORT | SRT_OPT_REXMITFLG
 
 
+def free_udp_port() -> int:
+    """A UDP port free now (the fixtures' free_port asks TCP, which says nothing of UDP's)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def need(tool: Optional[str], name: str) -> str:
     if not tool:
         pytest.skip(f"{name} is not installed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, free_port, wait_for
+from fixtures.srs_server import Player, SrsProcess, wait_for
 from srs.app.config.conf import Config
 from srs.app.srt.publish import TsPublisher
 from srs.app.srt.server import buffer_packets, listener_config
@@ -12,12 +12,13 @@ from srs.kernel.codec import NALU_SEI
 from srs.kernel.flv import FlvDecoder
 from srs.kernel.flv_to_ts import FlvToTs
 from srs.kernel.message import MSG_VIDEO
-from srt_clients import SOURCE, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, sid, source_frames, srt_url
+from srt_clients import (SOURCE, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, free_udp_port, sid,
+                         source_frames, srt_url)
 
 
 @pytest.fixture(scope="module")
 def srs(tmp_path_factory):
-    port = free_port()
+    port = free_udp_port()
     with SrsProcess(tmp_path_factory.mktemp("srtdir"), vhost_body="srt { enabled on; srt_to_rtmp off; }",
                     global_body=f"srt_server {{ enabled on; listen {port}; peer_idle_timeout 1500; }}") as proc:
         proc.srt_port = port

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, free_port, wait_for
-from srt_clients import FFMPEG, SOURCE, need, source_frames
+from fixtures.srs_server import Player, SrsProcess, wait_for
+from srt_clients import FFMPEG, SOURCE, free_udp_port, need, source_frames
 from test_srt_server import clients_of
 
 NETEM = "loss 5% delay 30ms reorder 5%"
@@ -65,7 +65,7 @@ def lossy_ns():
 def test_default_latency_publish_over_netem_decodes_99_percent(lossy_ns, tmp_path):
     ns, server_ip = lossy_ns
     need(FFMPEG, "ffmpeg")
-    port = free_port()
+    port = free_udp_port()
     stream = "live/netem"
     with SrsProcess(tmp_path, vhost_body="srt { enabled on; }",
                     global_body=f"srt_server {{ enabled on; listen {port}; }}") as srs:

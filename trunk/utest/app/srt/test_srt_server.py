@@ -11,14 +11,14 @@ import urllib.request
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, free_port, publish_flv, wait_for
-from srt_clients import (SLT, LossyRelay, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, need, sid, source_frames,
-                         srt_url)
+from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_for
+from srt_clients import (SLT, LossyRelay, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, free_udp_port, need,
+                         sid, source_frames, srt_url)
 
 
 @pytest.fixture(scope="module")
 def srs(tmp_path_factory):
-    port = free_port()
+    port = free_udp_port()
     vhost = f"""srt {{ enabled on; }}
     http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
     hls {{ enabled on; hls_path {{html}}; hls_fragment 1; }}"""
@@ -114,7 +114,7 @@ def test_srt_live_transmit_publishes_1456_byte_payloads(srs, tmp_path):
                         "-t", "4", "-c", "copy", "-f", "mpegts", str(ts)], capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
     data = ts.read_bytes()
-    udp = free_port()
+    udp = free_udp_port()
     slt = subprocess.Popen([SLT, "-q", f"udp://127.0.0.1:{udp}",
                             srt_url(srs.srt_port, f"#!::r={stream},m=publish")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
