@@ -33,16 +33,22 @@ class SrtCaller:
         self.mtu = mtu
         self.flow_window = flow_window
         self.cookie = 0
+        self.start_us = None          # our clock's origin: every timestamp we send counts from it
         self.done = False
         self.response = None          # the listener's conclusion
         self.response_ts = 0
         self.peer_socket_id = 0
         self._conclusion = None
 
+    def _ts(self, now_us: int) -> int:
+        if self.start_us is None:
+            self.start_us = now_us
+        return (now_us - self.start_us) & 0xFFFFFFFF
+
     def induction(self, now_us: int) -> bytes:
         hs = Handshake(HS_VERSION_UDT4, 0, UDT_DGRAM, self.isn, self.mtu, self.flow_window, URQ_INDUCTION,
                        self.socket_id, 0)
-        return ControlPacket(HANDSHAKE, now_us & 0xFFFFFFFF, 0, hs.build()).build()
+        return ControlPacket(HANDSHAKE, self._ts(now_us), 0, hs.build()).build()
 
     def conclusion(self) -> bytes:
         """Our conclusion again (resend it while no answer came)."""
@@ -67,7 +73,7 @@ class SrtCaller:
                 exts.append((EXT_SID, encode_sid(self.streamid)))
             con = Handshake(HS_VERSION_SRT1, 0, HS_EXT_HSREQ | HS_EXT_CONFIG, self.isn, self.mtu,
                             self.flow_window, URQ_CONCLUSION, self.socket_id, self.cookie, extensions=exts)
-            self._conclusion = ControlPacket(HANDSHAKE, now_us & 0xFFFFFFFF, 0, con.build()).build()
+            self._conclusion = ControlPacket(HANDSHAKE, self._ts(now_us), 0, con.build()).build()
             return self._conclusion
         if hs.req_type == URQ_CONCLUSION:
             if hs.extension(EXT_HSRSP) is None:
@@ -90,5 +96,9 @@ class SrtCaller:
                              recv_latency_ms=rsp.send_delay_ms, send_latency_ms=rsp.recv_delay_ms,
                              tlpktdrop=bool(rsp.flags & SRT_OPT_TLPKTDROP), km=None, keys=None,
                              handshake=self.response, peer_timestamp=self.response_ts)
-        return SrtConnection(HandshakeListener(ListenerConfig(), b""), req, self.socket_id, now_us,
+        conn = SrtConnection(HandshakeListener(ListenerConfig(), b""), req, self.socket_id, now_us,
                              idle_timeout_us, capacity)
+        # data timestamps on the handshake's clock: the listener maps our conclusion's timestamp
+        # onto its own clock for TSBPD, so another origin would shift every delivery time
+        conn.sender.start_us = self.start_us
+        return conn
