@@ -27,6 +27,7 @@ from .connection import PEER_IDLE_TIMEOUT_US, SrtConnection, State
 from .errors import SrtError
 from .handshake import REJ_BACKLOG, ConnectRequest, HandshakeListener
 from .packet import HANDSHAKE, ControlPacket, parse_packet
+from .receiver import ACK_PERIOD_US
 
 
 class ConnectionRequested:
@@ -82,7 +83,11 @@ class SrtEndpoint:
                     self._delivered[conn.socket_id] = conn
                 self._forget(conn)
             else:
-                self._schedule(conn)
+                # a timer due within an ACK period already covers what this packet may bring forward
+                # (an ACK at most that much later): the per-datagram heap work is skipped
+                due = self._due.get(conn.socket_id)
+                if due is None or due > now_us + ACK_PERIOD_US:
+                    self._schedule(conn)
             return out
         except SrtError:
             self.dropped += 1
