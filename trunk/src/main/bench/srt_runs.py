@@ -106,22 +106,26 @@ def publish_run(workdir: str, media: dict, ts: dict, publishers: int, steady: fl
                             join_s, ["-i", ts["path"]])
         joined = rig.wait_joined(load, timeout_s=join_s + JOIN_TIMEOUT_S)
         time.sleep(settle)
-        before = {c["id"]: c["srt"]["recv_dropped"] for c in rig.srt_clients(publishers)}
+        before = {c["id"]: (c["srt"]["recv_dropped"], c["srt"]["recv_pkts"]) for c in rig.srt_clients(publishers)}
         s = Sampler(rig.server.pid).run(steady)
-        after = {c["id"]: c["srt"]["recv_dropped"] for c in rig.srt_clients(publishers) if c.get("publish")}
+        after = {c["id"]: (c["srt"]["recv_dropped"], c["srt"]["recv_pkts"])
+                 for c in rig.srt_clients(publishers) if c.get("publish")}
         rig.end_load(load)
         data = rig.load_json()
     finally:
         rig.stop()
     mbps, alive = window_rate(data["samples"], s.t0, s.t1, column=3)
     # a publisher at full rate: none of its packets came too late for TSBPD within the window
-    full = sum(1 for cid, n in after.items() if cid in before and n == before[cid])
+    full = sum(1 for cid, (n, _) in after.items() if cid in before and n == before[cid][0])
+    dropped = sum(n - before[cid][0] for cid, (n, _) in after.items() if cid in before)
+    received = sum(p - before[cid][1] for cid, (_, p) in after.items() if cid in before)
     expected = publishers * ts["kbps"] / 1000.0
     return {"kind": "publishers", "clients": publishers, "joined": joined is not None,
             "cpu": round(s.avg_cpu, 1), "rss_mb": round(max(s.rss) / 2**20, 1), "mbps": round(mbps, 1),
             "expected_mbps": round(expected, 1), "alive": alive, "etasks": data["etasks"],
             "full_pct": round(100.0 * full / publishers, 1) if publishers else 0.0,
-            "late_publishers": data.get("late_publishers")}
+            "late_publishers": data.get("late_publishers"),
+            "drop_pct": round(100.0 * dropped / max(1, dropped + received), 2)}
 
 
 def _player_rates(data: dict, t0: float, t1: float) -> List[float]:
@@ -188,9 +192,10 @@ def render(results: List[dict], ts: dict, runs: int) -> str:
              f"send the bench TS at {ts['kbps']} kbps, players get our TS remux of the bench stream, "
              f"{ts['remux_kbps']} kbps; full bitrate = >= {FULL_RATE:.0%} of it over the window):", "",
              "| SRT clients | server CPU% | RSS MB | delivered Mbps | expected | % at full bitrate | alive "
-             "| errors | command |", "|---|---|---|---|---|---|---|---|---|"]
+             "| errors | packets dropped too late | command |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         tool = "sb_srt_publish" if r["kind"] == "publishers" else "sb_srt_load"
         lines.append(f"| {r['clients']} {r['kind']} | {r['cpu']} | {r['rss_mb']} | {r['mbps']} | {r['expected_mbps']} "
-                     f"| {r['full_pct']} | {r['alive']} | {r['etasks']} | `{tool} -c {r['clients']}` |")
+                     f"| {r['full_pct']} | {r['alive']} | {r['etasks']} | {str(r['drop_pct']) + '%' if 'drop_pct' in r else '-'} "
+                     f"| `{tool} -c {r['clients']}` |")
     return "\n".join(lines)
