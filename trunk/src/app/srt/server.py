@@ -42,12 +42,30 @@ MAX_WAIT_S = 0.05             # the loop wakes at least this often (stop, player
 RECV_BATCH = 256              # datagrams read per wake before the timers run
 DATAGRAM_MAX = 65536          # a live-mode SRT packet is at most 16 + 1456 bytes; a handshake may be more
 RECV_BUFFER = 4 << 20         # a busy hub must not cost datagrams (the kernel may clamp it)
+FORCED_BUFFER = 32 << 20      # past net.core.rmem_max when we may (root): ~250 ms of 200 publishers
 STATS_INTERVAL_S = 1.0        # bytes moved into the API's client entries this often
 FAULT_LOG_INTERVAL_S = 1.0    # at most one log line per this long about datagrams that break the parser
 # UDP generic segmentation offload (linux/udp.h): one sendmsg, many datagrams of one size
 SOL_UDP = 17
 UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
 GSO_BATCH = 40                # 40 x (16 + 1456) bytes stays under a UDP datagram's 64 KB
+
+
+def set_buffers(sock) -> None:
+    """Big socket buffers: every SRT peer shares this one socket, so a pause of the loop (a busy
+    tick, a loaded host) must be absorbed here rather than cost datagrams to ARQ. SO_*BUFFORCE
+    (CAP_NET_ADMIN) passes the system's cap; without it the capped size applies."""
+    for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF),
+                         (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF)):
+        try:
+            if force is None:
+                raise OSError("no SO_*BUFFORCE")
+            sock.setsockopt(socket.SOL_SOCKET, force, FORCED_BUFFER)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, RECV_BUFFER)
+            except OSError:
+                pass
 
 
 def now_us() -> int:
@@ -119,11 +137,7 @@ class SrtServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, RECV_BUFFER)
-            except OSError:
-                pass
+            set_buffers(sock)
             sock.bind((host, port))
         except OSError as e:
             sock.close()

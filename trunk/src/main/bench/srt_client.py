@@ -22,11 +22,11 @@ import gevent
 from gevent.event import Event
 from gevent.socket import wait_read
 
+from srs.app.srt.server import set_buffers
 from srs.protocol.srt.caller import SrtCaller
 from srs.protocol.srt.errors import SrtError
 from srs.protocol.srt.packet import ACK, HANDSHAKE, SHUTDOWN, ControlPacket, parse_packet
 
-SOCKET_BUFFER = 8 << 20
 HANDSHAKE_RESEND_S = 0.25     # libsrt resends its handshake every 250 ms
 LIGHT_ACK_EVERY = 64
 _HEADER = struct.Struct(">IIII")
@@ -60,11 +60,7 @@ class Hub:
     def __init__(self, server: tuple):
         self.server = server
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
-            except OSError:
-                pass
+        set_buffers(sock)   # the server's rule: forced past the system cap where allowed
         sock.connect(server)
         self.sock = sock
         self.raw = getattr(sock, "_sock", sock)   # the C-level socket: no greenlet switch per call
