@@ -11,6 +11,7 @@ from typing import Optional
 
 import pytest
 
+from srs.main.bench.srt_runs import free_udp_port  # noqa: F401 - the SRT tests' listener ports
 from srs.protocol.srt.handshake import (EXT_SID, HS_EXT_CONFIG, HS_EXT_HSREQ, HS_VERSION_SRT1, HS_VERSION_UDT4,
                                         SRT_OPT_NAKREPORT, SRT_OPT_REXMITFLG, SRT_OPT_TLPKTDROP,
                                         SRT_OPT_TSBPDRCV, SRT_OPT_TSBPDSND, UDT_DGRAM, URQ_CONCLUSION,
@@ -22,15 +23,6 @@ FFPROBE = shutil.which("ffprobe")
 SLT = shutil.which("srt-live-transmit")
 SOURCE = "doc/source.200kbps.768x320.flv"   # relative to trunk: the tests run there
 LIVE_FLAGS = SRT_OPT_TSBPDSND | SRT_OPT_TSBPDRCV | SRT_OPT_TLPKTDROP | SRT_OPT_NAKREPORT | SRT_OPT_REXMITFLG
-
-
-def free_udp_port() -> int:
-    """A UDP port free now (the fixtures' free_port asks TCP, which says nothing of UDP's)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def need(tool: Optional[str], name: str) -> str:
