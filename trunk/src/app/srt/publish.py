@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from srs.kernel.codec import NALU_SEI, annexb_split
 from srs.kernel.errors import CodecError
 from srs.kernel.interleaver import Interleaver
 from srs.kernel.media_info import describe_sequence_header
@@ -31,8 +32,9 @@ STATS_EVERY = 64   # frames counted into the API's stream entry once per this ma
 class TsPublisher:
     """Feeds one LiveSource (already ``on_publish``-ed by the caller) from TS payloads."""
 
-    def __init__(self, source, stats, req):
+    def __init__(self, source, stats, req, sei_filter: bool = True):
         self.source = source
+        self.sei_filter = sei_filter   # srt_server.sei_filter: H.264 SEI NALUs dropped (SRS 4's default)
         self.stats = stats
         self.req = req
         self.demuxer = TsDemuxer()
@@ -92,6 +94,9 @@ class TsPublisher:
         if f.pts is None:
             return []
         if f.stream_type == STREAM_TYPE_H264:
+            if self.sei_filter:
+                nalus = [n for n in annexb_split(f.payload) if n and n[0] & 0x1F != NALU_SEI]
+                return self.video.on_nalus(nalus, f.dts // 90, f.pts // 90)
             return self.video.on_annexb(f.payload, f.dts // 90, f.pts // 90)
         if f.stream_type == STREAM_TYPE_HEVC:
             return self.hevc.on_annexb(f.payload, f.dts // 90, f.pts // 90)

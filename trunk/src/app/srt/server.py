@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import struct
 import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
@@ -26,6 +27,7 @@ import gevent
 from gevent import socket
 
 from srs.app.ports import CidSource, ClientStats, Clock, ConfigSource, ConnectionHooks, LiveSources
+from srs.app.live.source import SourceRegistry
 from srs.app.server.listener import ConnectionGate
 from srs.app.srt.session import Refused, SrtSession
 from srs.kernel.errors import SrsError
@@ -38,10 +40,32 @@ log = logging.getLogger(__name__)
 ERROR_SRT_LISTEN = 6004       # SRS 5 srs_kernel_error.hpp: the UDP port cannot be bound
 MAX_WAIT_S = 0.05             # the loop wakes at least this often (stop, players' flushes)
 RECV_BATCH = 256              # datagrams read per wake before the timers run
-DATAGRAM_MAX = 2048           # a live-mode SRT packet is at most 16 + 1456 bytes
+DATAGRAM_MAX = 65536          # a live-mode SRT packet is at most 16 + 1456 bytes; a handshake may be more
 RECV_BUFFER = 4 << 20         # a busy hub must not cost datagrams (the kernel may clamp it)
+FORCED_BUFFER = 32 << 20      # past net.core.rmem_max when we may (root): ~250 ms of 200 publishers
 STATS_INTERVAL_S = 1.0        # bytes moved into the API's client entries this often
 FAULT_LOG_INTERVAL_S = 1.0    # at most one log line per this long about datagrams that break the parser
+# UDP generic segmentation offload (linux/udp.h): one sendmsg, many datagrams of one size
+SOL_UDP = 17
+UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
+GSO_BATCH = 40                # 40 x (16 + 1456) bytes stays under a UDP datagram's 64 KB
+
+
+def set_buffers(sock) -> None:
+    """Big socket buffers: every SRT peer shares this one socket, so a pause of the loop (a busy
+    tick, a loaded host) must be absorbed here rather than cost datagrams to ARQ. SO_*BUFFORCE
+    (CAP_NET_ADMIN) passes the system's cap; without it the capped size applies."""
+    for force, plain in ((getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF),
+                         (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF)):
+        try:
+            if force is None:
+                raise OSError("no SO_*BUFFORCE")
+            sock.setsockopt(socket.SOL_SOCKET, force, FORCED_BUFFER)
+        except OSError:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, plain, RECV_BUFFER)
+            except OSError:
+                pass
 
 
 def now_us() -> int:
@@ -67,11 +91,16 @@ class SrtPorts:
     gate: ConnectionGate
 
 
+def buffer_packets(conf, size: int) -> int:
+    """sendbuf/recvbuf in bytes -> packets of the MSS's payload (libsrt's SRTO_SNDBUF/RCVBUF rule)."""
+    return max(32, size // max(conf.mss - 28, 1))
+
+
 def listener_config(conf) -> ListenerConfig:
     """The handshake's options from srt_server: latency sets the receive latency unless recvlatency
     asks for more (SRS sets SRTO_LATENCY then SRTO_RCVLATENCY); the peer's wish may raise both."""
     pbkeylen = int(conf.pbkeylen) if conf.passphrase else 0
-    return ListenerConfig(mss=conf.mss, flow_window=max(32, conf.recvbuf // max(conf.mss - 28, 1)),
+    return ListenerConfig(mss=conf.mss, flow_window=buffer_packets(conf, conf.recvbuf),
                           recv_latency_ms=max(conf.latency, conf.recvlatency) if conf.tsbpdmode else 0,
                           peer_latency_ms=conf.peerlatency, tlpktdrop=conf.tlpktdrop,
                           passphrase=conf.passphrase, pbkeylen=pbkeylen or (16 if conf.passphrase else 0))
@@ -88,8 +117,12 @@ class SrtServer:
         self.cid = 0
         self.port = 0
         self.sessions = {}        # our socket id -> SrtSession (accepted)
+        # streams of vhosts with srt_to_rtmp off: a registry of their own, without hub outputs
+        # (no HLS/DVR/forward) and out of reach of RTMP/HTTP players
+        self.srt_only = SourceRegistry(ports.sources.options_for)
         self.deciding = set()     # greenlets deciding a caller
         self.send_errors = 0
+        self.gso = hasattr(socket.socket, "sendmsg")   # until the kernel says otherwise
         self._last_stats = 0.0
         self._last_fault = 0.0
 
@@ -104,11 +137,7 @@ class SrtServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, RECV_BUFFER)
-            except OSError:
-                pass
+            set_buffers(sock)
             sock.bind((host, port))
         except OSError as e:
             sock.close()
@@ -119,7 +148,9 @@ class SrtServer:
         self.port = sock.getsockname()[1]
         self.endpoint = SrtEndpoint(HandshakeListener(listener_config(conf), os.urandom(32)),
                                     lambda: int.from_bytes(os.urandom(4), "big"),
-                                    peer_idle_timeout_us=conf.peer_idle_timeout * 1000)
+                                    peer_idle_timeout_us=conf.peer_idle_timeout * 1000,
+                                    capacity=buffer_packets(conf, conf.recvbuf),
+                                    send_capacity=buffer_packets(conf, conf.sendbuf))
         self.cid = self.ports.next_cid()
         self.greenlet = gevent.spawn(self._run)
         log.info("SRT listen at udp://%s:%d, latency=%dms, passphrase=%s, default_app=%s", host, self.port,
@@ -155,6 +186,10 @@ class SrtServer:
         cid_var.set(self.cid)
         raw, endpoint = self.raw, self.endpoint
         fd = raw.fileno()
+        # one reused buffer as big as a UDP datagram: an oversized handshake is read whole (and
+        # refused with a reason), never truncated into a parse error
+        buf = bytearray(DATAGRAM_MAX)
+        view = memoryview(buf)
         while True:
             t = now_us()
             nxt = endpoint.next_timer_us()
@@ -169,13 +204,13 @@ class SrtServer:
             try:
                 for _ in range(RECV_BATCH):
                     try:
-                        data, addr = raw.recvfrom(DATAGRAM_MAX)
+                        n, addr = raw.recvfrom_into(buf)
                     except (BlockingIOError, InterruptedError):
                         break
                     except OSError as e:   # e.g. ICMP port unreachable from a gone peer: not ours to end
                         log.debug("srt: recvfrom: %s", e)
                         continue
-                    self._on_datagram(data, addr)
+                    self._on_datagram(view[:n], addr)
                 self._tick(now_us())
             except Exception:  # noqa: BLE001 - the loop serves every peer: log, go on
                 log.exception("srt: loop error")
@@ -199,9 +234,10 @@ class SrtServer:
         endpoint = self.endpoint
         for datagram, addr in endpoint.on_timer(t):
             self._send(datagram, addr)
-        for session in list(self.sessions.values()):
-            if session.publisher is not None:
-                payloads = session.conn.take_payloads()
+        for conn in endpoint.take_delivered():   # publishers whose TSBPD time came: not every session
+            session = self.sessions.get(conn.socket_id)
+            if session is not None and session.publisher is not None:
+                payloads = conn.take_payloads()
                 if payloads:
                     self._feed(session, payloads)
         self._on_events(t)
@@ -230,6 +266,41 @@ class SrtServer:
             self.send_errors += 1
             if e.errno not in (errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH):
                 log.debug("srt: sendto %s: %s", addr, e)
+
+    def send_many(self, datagrams, addr) -> None:
+        """A player's share of one write. Its datagrams go to one peer and all but the last have one
+        size (one cut of the stream, see play.py), so with UDP GSO (Linux 4.18+) one ``sendmsg``
+        hands the kernel up to GSO_BATCH of them to split: the per-datagram system call was most
+        of the server's time with a thousand players. Without GSO, one ``sendto`` each."""
+        raw = self.raw
+        if raw is None:
+            return
+        n = len(datagrams)
+        i = 0
+        if self.gso and n > 1:
+            size = len(datagrams[0])
+            while n - i > 1:
+                batch = datagrams[i:i + GSO_BATCH]
+                if not all(map(size.__eq__, map(len, batch[:-1]))) or len(batch[-1]) > size:
+                    break   # not one cut: the plain path below
+                try:
+                    raw.sendmsg(batch, [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0, addr)
+                except (BlockingIOError, InterruptedError):
+                    self.send_errors += len(batch)   # kept by the SRT sender: a NAK brings them back
+                except OSError as e:
+                    if e.errno not in (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP):
+                        self.send_errors += len(batch)
+                    else:
+                        log.info("srt: no UDP GSO here (%s): one sendto per datagram", e)
+                        self.gso = False
+                        break
+                i += len(batch)
+        sendto = raw.sendto
+        for k in range(i, n):
+            try:
+                sendto(datagrams[k], addr)
+            except OSError:
+                self.send_errors += 1   # kept by the SRT sender: a NAK brings it back
 
     def _on_events(self, t: int) -> None:
         for ev in self.endpoint.take_events():
@@ -261,7 +332,7 @@ class SrtServer:
         cid = self.ports.next_cid()
         cid_var.set(cid)
         conf = self.conf
-        session = SrtSession(self.ports, req, cid, conf.default_app, self._host())
+        session = SrtSession(self.ports, req, cid, conf.default_app, self._host(), self.srt_only, conf.sei_filter)
         log.info("SRT client ip=%s:%d, streamid=%r", session.ip, session.port, req.streamid[:200])
         accepted = False
         try:
@@ -273,7 +344,7 @@ class SrtServer:
             self.sessions[conn.socket_id] = session
             accepted = True
             self._send(conn.response, conn.peer)
-            session.start(conn, self._send, now_us, conf.payloadsize, lambda: self.kick(session))
+            session.start(conn, self.send_many, now_us, conf.payloadsize, lambda: self.kick(session))
         except Refused as e:
             log.warning("SRT client %s:%d refused (%d): %s", session.ip, session.port, e.reason, e)
             if endpoint is self.endpoint:

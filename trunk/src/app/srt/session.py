@@ -49,8 +49,15 @@ def make_request(sid: StreamId, ip: str, host: str) -> Request:
 
 
 class SrtSession:
-    def __init__(self, ports, handshake, cid: int, default_app: str, host: str):
+    def __init__(self, ports, handshake, cid: int, default_app: str, host: str, srt_only=None,
+                 sei_filter: bool = True):
         self.ports = ports
+        # vhost srt { srt_to_rtmp off; }: the stream lives in the SRT server's own registry, out of
+        # reach of RTMP/HTTP/HLS (SRS 5 then has an SRT source and no RTMP bridge); SRT players
+        # of that vhost play it from there
+        self.srt_only = srt_only if srt_only is not None else ports.sources
+        self.sources = ports.sources
+        self.sei_filter = sei_filter
         self.handshake = handshake        # the endpoint's ConnectRequest
         self.cid = cid
         self.ip, self.port = handshake.peer[0], handshake.peer[1]
@@ -91,6 +98,8 @@ class SrtSession:
         self.req = req
         if not vc.srt.enabled:
             raise Refused(f"srt disabled in vhost {vc.name}", REJX_FORBIDDEN)
+        if not vc.srt.srt_to_rtmp:
+            self.sources = self.srt_only
         method = "publish" if self.conn_type == PUBLISH else "play"
         hooks = self.hooks_cfg(vc)
         try:
@@ -100,7 +109,7 @@ class SrtSession:
                 ports.hooks.on_connect(hooks.on_connect, req, self.cid, self.ip)
             self.connected = True
             if self.conn_type == PUBLISH:
-                if not ports.sources.fetch_or_create(req.stream_url, req.vhost).can_publish:
+                if not self.sources.fetch_or_create(req.stream_url, req.vhost).can_publish:
                     raise StreamBusy(f"stream {req.stream_url} is busy")
                 if hooks is not None and hooks.on_publish:
                     ports.hooks.on_publish(hooks.on_publish, req, self.cid, self.ip)
@@ -117,25 +126,25 @@ class SrtSession:
         """Again at accept time, with no greenlet switch until ``start``: a hook may have let
         another publisher in meanwhile."""
         if self.conn_type == PUBLISH:
-            src = self.ports.sources.fetch_or_create(self.req.stream_url, self.req.vhost)
+            src = self.sources.fetch_or_create(self.req.stream_url, self.req.vhost)
             if not src.can_publish:
                 raise Refused(f"stream {self.req.stream_url} is busy", REJX_CONFLICT)
 
-    def start(self, conn, send_datagram, clock_us, payload_size: int, kick) -> None:
+    def start(self, conn, send_datagrams, clock_us, payload_size: int, kick) -> None:
         """Accepted: publish into the source, or attach to its shared TS remux."""
         ports, req = self.ports, self.req
         self.conn = conn
         ports.stats.on_client(self.cid, req, self.conn_type, self.ip, kick, ports.clock())
         ports.stats.set_client_extra(self.cid, self.figures)
-        src = self.source = ports.sources.fetch_or_create(req.stream_url, req.vhost)
+        src = self.source = self.sources.fetch_or_create(req.stream_url, req.vhost)
         if self.conn_type == PUBLISH:
             src.on_publish(self.cid)
             ports.stats.on_stream_publish(req, self.cid)
-            self.publisher = TsPublisher(src, ports.stats, req)
+            self.publisher = TsPublisher(src, ports.stats, req, self.sei_filter)
             log.info("SRT publish %s, peer %s:%d, latency %dms, %s", req.stream_url, self.ip, self.port,
                      conn.request.recv_latency_ms, "encrypted" if conn.cipher else "plain")
         else:
-            self.output = SrtPlayOutput(conn, send_datagram, clock_us, payload_size, self.cid, kick)
+            self.output = SrtPlayOutput(conn, send_datagrams, clock_us, payload_size, self.cid, kick)
             self.consumer = Consumer(self.cid, self.output)
             attach_remux_player(src, self.consumer, "ts", False, 0.0)
             log.info("SRT play %s, peer %s:%d, latency %dms, %s", req.stream_url, self.ip, self.port,

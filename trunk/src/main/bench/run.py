@@ -27,7 +27,7 @@ from typing import List, Optional
 
 import psutil
 
-from srs.main.bench import peers, scaling, scenarios
+from srs.main.bench import peers, scaling, scenarios, srt_runs
 from srs.main.bench.paths import trunk_dir
 from srs.main.bench.rig import LOAD_CPU, PROFILE_HZ, SERVER_CPU, make_media, one_run
 
@@ -164,11 +164,14 @@ def main(argv=None) -> int:
                         "--repeat times, medians (scaling.py)")
     x.add_argument("--scaling-clients", type=int, default=2000, help="players per process for --scaling")
     x.add_argument("--repeat", type=int, default=3, help="runs per N for --scaling")
+    x.add_argument("--srt", default="", metavar="P,P/N,N",
+                   help="SRT publishers / players, e.g. 50,200/100,500,1000 (make bench's full run has it)")
+    x.add_argument("--srt-runs", type=int, default=1, help="runs per SRT count (the table: medians)")
     x.add_argument("--compare", action="store_true",
                    help="only the side-by-side run of --servers (--compare-clients, default 2000)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
     if (opts.latency or opts.ingest or opts.packaging or opts.read_modes or opts.ceiling or opts.compare
-            or opts.processes or opts.scaling):
+            or opts.processes or opts.scaling or opts.srt):
         return extra_runs(opts)
 
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
@@ -202,6 +205,8 @@ def main(argv=None) -> int:
     side = None
     if not opts.quick and opts.servers != "none":
         side = side_by_side(workdir, media, opts, opts.compare_clients or max(counts))
+    if not opts.quick:
+        side = (side or []) + ["", srt_section(workdir, media, SRT_DEFAULT, opts)]
     command = "make bench" + ("" if argv is None and sys.argv[1:] == [] else
                               " (python -m srs.main.bench.run " + " ".join(sys.argv[1:] if argv is None else argv) + ")")
     section = render(results, join, prof, media, command, opts.steady, side)
@@ -212,6 +217,16 @@ def main(argv=None) -> int:
     if not opts.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+SRT_DEFAULT = "50,200/100,500,1000"
+
+
+def srt_section(workdir: str, media: dict, spec: str, opts) -> str:
+    """``P,P/N,N``: SRT publishers, then SRT players of one stream (srt_runs.py)."""
+    pubs, _, plays = spec.partition("/")
+    counts = [[int(c) for c in part.split(",") if c.strip()] for part in (pubs, plays)]
+    return srt_runs.run(workdir, media, counts[0], counts[1], opts.steady, opts.settle, opts.srt_runs)[1]
 
 
 def side_by_side(workdir: str, media: dict, opts, clients: int) -> List[str]:
@@ -246,6 +261,8 @@ def extra_runs(opts) -> int:
         counts = [int(c) for c in opts.scaling.split(",") if c.strip()]
         parts.append(("Processes (reuseport)", scaling.scaling(workdir, media, opts.scaling_clients, counts,
                                                                opts.repeat, opts.steady, opts.settle)[1]))
+    if opts.srt:
+        parts.append(("SRT", srt_section(workdir, media, opts.srt, opts)))
     if opts.compare:
         parts.append(("Side by side", "\n".join(side_by_side(workdir, media, opts, opts.compare_clients or 2000))))
     print(f"\n- {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {machine()}, stream {media['kbps']} kbps\n")

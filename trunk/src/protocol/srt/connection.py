@@ -37,7 +37,10 @@ class CloseReason(Enum):
 
 class SrtConnection:
     def __init__(self, listener: HandshakeListener, req: ConnectRequest, socket_id: int, now_us: int,
-                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192):
+                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192,
+                 send_capacity: int = 0):
+        """``capacity``: the receive buffer in packets (SRTO_RCVBUF / payload size); ``send_capacity``
+        the send buffer's (SRTO_SNDBUF), ``capacity`` when 0."""
         self.socket_id = socket_id
         self.peer = req.peer
         self.peer_id = req.peer_socket_id
@@ -53,7 +56,7 @@ class SrtConnection:
         # TSBPD base: the peer's clock reading 0 maps to our now minus its handshake timestamp
         self.receiver = Receiver(req.isn, req.recv_latency_ms * 1000, now_us - req.peer_timestamp,
                                  capacity, req.tlpktdrop)
-        self.sender = Sender(req.isn, self.peer_id, now_us, req.send_latency_ms * 1000, capacity)
+        self.sender = Sender(req.isn, self.peer_id, now_us, req.send_latency_ms * 1000, send_capacity or capacity)
         self.response = ControlPacket(HANDSHAKE, 0, self.peer_id,
                                       listener.response(req, socket_id).build()).build()
         self._payloads = []
@@ -120,12 +123,20 @@ class SrtConnection:
     def send(self, payload: bytes, now_us: int) -> bytes:
         if len(payload) > MAX_PAYLOAD or not payload:
             raise ValueError(f"SRT live payload of {len(payload)} bytes (1..{MAX_PAYLOAD})")
-        encrypt = self._encrypt if self.cipher is not None else None
+        return self.send_all((payload,), now_us)[0]
+
+    def send_all(self, payloads, now_us: int) -> list:
+        """Payloads already cut to 1..MAX_PAYLOAD bytes (a player's share of its stream's one cut)
+        -> their datagrams; encrypted only when this connection has keys."""
         self._last_send_us = now_us
-        return self.sender.send(payload, now_us, encrypt)
+        return self.sender.send_all(payloads, now_us, self._encrypt if self.cipher is not None else None)
 
     def _encrypt(self, seq: int, payload: bytes) -> tuple:
         return self._send_kk, self.cipher.crypt(self._send_kk, seq, payload)
+
+    @property
+    def has_payloads(self) -> bool:
+        return bool(self._payloads)
 
     def take_payloads(self) -> list:
         out, self._payloads = self._payloads, []
@@ -154,7 +165,9 @@ class SrtConnection:
         return out
 
     def next_timer_us(self) -> int:
-        t = min(self.receiver.next_timer_us(), self._last_send_us + KEEPALIVE_US)
+        # the idle deadline too: a peer whose only traffic is ours (a player) has no other timer
+        t = min(self.receiver.next_timer_us(), self._last_send_us + KEEPALIVE_US,
+                self._last_recv_us + self.idle_timeout_us + 1)
         d = self.receiver.next_delivery_us()
         return t if d is None else min(t, d)
 

@@ -13,13 +13,21 @@ replies back to that address; it calls ``on_timer`` at ``next_timer_us()`` and s
 
 A datagram for an unknown socket id, from an address other than the peer's, or that does not parse
 is dropped and counted in ``dropped``; nothing is allocated for it.
+
+Timers are a heap of (due, socket id), one live entry per connection (``_due``; superseded entries
+are skipped when popped), so a wake-up costs the connections that are due, not all of them: a
+thousand players of one stream must not mean a thousand checks every ACK period. Connections with
+payloads delivered by a timer or a SHUTDOWN are collected in ``take_delivered``.
 """
 from __future__ import annotations
+
+from heapq import heappop, heappush
 
 from .connection import PEER_IDLE_TIMEOUT_US, SrtConnection, State
 from .errors import SrtError
 from .handshake import REJ_BACKLOG, ConnectRequest, HandshakeListener
 from .packet import HANDSHAKE, ControlPacket, parse_packet
+from .receiver import ACK_PERIOD_US
 
 
 class ConnectionRequested:
@@ -38,17 +46,22 @@ class ConnectionClosed:
 
 class SrtEndpoint:
     def __init__(self, listener: HandshakeListener, new_socket_id, max_pending: int = 256,
-                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192):
+                 peer_idle_timeout_us: int = PEER_IDLE_TIMEOUT_US, capacity: int = 8192,
+                 send_capacity: int = 0):
         """``new_socket_id()`` returns a random 31-bit id (the caller owns the randomness)."""
         self.listener = listener
         self._new_socket_id = new_socket_id
         self.max_pending = max_pending
         self.peer_idle_timeout_us = peer_idle_timeout_us
-        self.capacity = capacity
+        self.capacity = capacity              # packets each connection's receiver holds
+        self.send_capacity = send_capacity    # and its sender (0: the same)
         self.connections = {}   # our socket id -> SrtConnection
         self._by_peer = {}      # (address, peer socket id) -> SrtConnection
         self._pending = {}      # (address, peer socket id) -> ConnectRequest
         self._events = []
+        self._timers = []       # heap of (due us, socket id)
+        self._due = {}          # socket id -> its live heap entry's due time
+        self._delivered = {}    # socket id -> connection with payloads to take
         self.dropped = 0
 
     def take_events(self) -> list:
@@ -66,7 +79,15 @@ class SrtEndpoint:
                 raise SrtError(f"SRT packet for socket {pkt.dst_id:#x} from {addr}")
             out = conn.on_packet(pkt, now_us)
             if conn.state is State.CLOSED:
+                if conn.has_payloads:
+                    self._delivered[conn.socket_id] = conn
                 self._forget(conn)
+            else:
+                # a timer due within an ACK period already covers what this packet may bring forward
+                # (an ACK at most that much later): the per-datagram heap work is skipped
+                due = self._due.get(conn.socket_id)
+                if due is None or due > now_us + ACK_PERIOD_US:
+                    self._schedule(conn)
             return out
         except SrtError:
             self.dropped += 1
@@ -98,9 +119,11 @@ class SrtEndpoint:
         sid = self._new_socket_id() & 0x7FFFFFFF
         while sid == 0 or sid in self.connections:
             sid = self._new_socket_id() & 0x7FFFFFFF
-        conn = SrtConnection(self.listener, req, sid, now_us, self.peer_idle_timeout_us, self.capacity)
+        conn = SrtConnection(self.listener, req, sid, now_us, self.peer_idle_timeout_us, self.capacity,
+                             self.send_capacity)
         self.connections[sid] = conn
         self._by_peer[key] = conn
+        self._schedule(conn)
         return conn
 
     def reject(self, req: ConnectRequest, reason: int) -> bytes:
@@ -117,17 +140,45 @@ class SrtEndpoint:
     def on_timer(self, now_us: int) -> list:
         """-> [(datagram, address)] of every connection whose timer is due."""
         out = []
-        for conn in list(self.connections.values()):
+        timers, due_of, conns = self._timers, self._due, self.connections
+        while timers and timers[0][0] <= now_us:
+            due, sid = heappop(timers)
+            if due_of.get(sid) != due:
+                continue   # superseded by an earlier entry, or the connection is gone
+            del due_of[sid]
+            conn = conns.get(sid)
+            if conn is None:
+                continue
             if conn.next_timer_us() <= now_us:
                 out += [(d, conn.peer) for d in conn.on_timer(now_us)]
+                if conn.has_payloads:
+                    self._delivered[sid] = conn
             if conn.state is State.CLOSED:
                 self._forget(conn)
+            else:
+                self._schedule(conn)
         return out
 
     def next_timer_us(self):
-        return min((c.next_timer_us() for c in self.connections.values()), default=None)
+        """The earliest timer (maybe a superseded one: waking early for it is harmless)."""
+        return self._timers[0][0] if self._timers else None
+
+    def take_delivered(self) -> list:
+        """Connections whose payloads (``take_payloads``) arrived since the last call."""
+        if not self._delivered:
+            return []
+        out, self._delivered = list(self._delivered.values()), {}
+        return out
+
+    def _schedule(self, conn: SrtConnection) -> None:
+        due = conn.next_timer_us()
+        old = self._due.get(conn.socket_id)
+        if old is None or due < old:
+            self._due[conn.socket_id] = due
+            heappush(self._timers, (due, conn.socket_id))
 
     def _forget(self, conn: SrtConnection) -> None:
         if self.connections.pop(conn.socket_id, None) is not None:
+            self._due.pop(conn.socket_id, None)
             self._by_peer.pop((conn.peer, conn.peer_id), None)
             self._events.append(ConnectionClosed(conn))

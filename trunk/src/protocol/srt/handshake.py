@@ -275,10 +275,21 @@ class HandshakeListener:
         send = max(cfg.peer_latency_ms, req.recv_delay_ms) if req.flags & SRT_OPT_TSBPDRCV else 0
         return ConnectRequest(
             peer=peer, peer_socket_id=hs.socket_id, isn=hs.isn, mtu=min(hs.mtu, cfg.mss),
-            flow_window=hs.flow_window, streamid=decode_sid(sid) if sid is not None else "",
+            flow_window=hs.flow_window, streamid=self._streamid(sid),
             recv_latency_ms=recv, send_latency_ms=send,
             tlpktdrop=bool(cfg.tlpktdrop and req.flags & SRT_OPT_TLPKTDROP), km=km, keys=keys,
             handshake=hs, peer_timestamp=peer_ts)
+
+    @staticmethod
+    def _streamid(body) -> str:
+        """The SID extension; one over 512 bytes or not UTF-8 is refused as a bad request (1400),
+        which the caller sees, like any other stream id we cannot route."""
+        if body is None:
+            return ""
+        try:
+            return decode_sid(body)
+        except SrtError as e:
+            raise SrtRejected(str(e), REJX_BAD_REQUEST) from e
 
     def response(self, req: ConnectRequest, socket_id: int) -> Handshake:
         """Our conclusion: the caller's ISN for both directions (as libsrt), HSRSP and KMRSP."""

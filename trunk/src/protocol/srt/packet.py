@@ -134,9 +134,11 @@ def parse_packet(data) -> DataPacket | ControlPacket:
     n = len(data)
     if n < HEADER_SIZE:
         raise SrtError(f"SRT packet of {n} bytes")
-    if n > MAX_MSS - UDP_IP_OVERHEAD:
-        raise SrtError(f"SRT packet of {n} bytes over the MTU")
     w0, w1, ts, dst = _HEADER.unpack_from(data)
+    # Past the MTU only a handshake to the listener is read (a caller with an absurd stream id gets
+    # a rejection it can report, not silence); its size is still bounded by the UDP datagram's.
+    if n > MAX_MSS - UDP_IP_OVERHEAD and (dst or w0 >> 16 != 0x8000 | HANDSHAKE):
+        raise SrtError(f"SRT packet of {n} bytes over the MTU")
     if w0 & 0x80000000:
         ctype = (w0 >> 16) & 0x7FFF
         if ctype not in CONTROL_TYPES:

@@ -12,6 +12,7 @@ from .packet import MAX_NAK_RANGES, Ack, DataPacket, seq_add, seq_diff
 
 ACK_PERIOD_US = 10_000
 MIN_NAK_PERIOD_US = 20_000
+NEVER_US = 1 << 62      # no timer
 ACK_HISTORY = 64  # sent ACK numbers kept for ACKACK (RTT) matching
 
 
@@ -254,4 +255,10 @@ class Receiver:
                    self.pkt_rate, self.byte_rate)
 
     def next_timer_us(self) -> int:
-        return min(self._next_ack_us, self._next_nak_us) if self.loss else self._next_ack_us
+        """When ``on_timer`` has something to do: an ACK only once data came that is not yet
+        acknowledged (or the last ACK awaits its ACKACK), so a connection that only sends (a
+        player) is not woken every ACK period for nothing."""
+        ack_due = self._rate_since_us is not None and (self.ack_seq() != self._last_ack_seq
+                                                       or self._ack_no in self._acks)
+        t = self._next_ack_us if ack_due else NEVER_US
+        return min(t, self._next_nak_us) if self.loss else t

@@ -11,6 +11,7 @@ from typing import Optional
 
 import pytest
 
+from srs.main.bench.srt_runs import free_udp_port  # noqa: F401 - the SRT tests' listener ports
 from srs.protocol.srt.handshake import (EXT_SID, HS_EXT_CONFIG, HS_EXT_HSREQ, HS_VERSION_SRT1, HS_VERSION_UDT4,
                                         SRT_OPT_NAKREPORT, SRT_OPT_REXMITFLG, SRT_OPT_TLPKTDROP,
                                         SRT_OPT_TSBPDRCV, SRT_OPT_TSBPDSND, UDT_DGRAM, URQ_CONCLUSION,

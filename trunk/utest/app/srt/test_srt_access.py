@@ -9,10 +9,11 @@ import urllib.request
 import pytest
 
 from fixtures.api_server import ApiServer
-from fixtures.srs_server import Player, SrsProcess, free_port, wait_for
+from fixtures.srs_server import Player, SrsProcess, wait_for
 from srs.app.config.conf import Config
 from srs.app.srt.server import listener_config
-from srt_clients import RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, sid, source_frames, srt_url
+from srt_clients import (RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, free_udp_port, sid, source_frames,
+                         srt_url)
 
 PASSPHRASE = "a-secret-of-some-length"
 
@@ -48,7 +49,7 @@ def test_srt_rows_defaults_and_env():
 
 @pytest.mark.parametrize("pbkeylen", [16, 32])
 def test_passphrase_publish_and_play_wrong_one_refused(tmp_path, pbkeylen):
-    port = free_port()
+    port = free_udp_port()
     body = f"srt_server {{ enabled on; listen {port}; passphrase {PASSPHRASE}; pbkeylen {pbkeylen}; }}"
     with SrsProcess(tmp_path, vhost_body="srt { enabled on; }", global_body=body) as srs:
         stream = f"live/enc{pbkeylen}"
@@ -75,7 +76,7 @@ def test_passphrase_publish_and_play_wrong_one_refused(tmp_path, pbkeylen):
 
 
 def test_hooks_refuse_publish_and_api_kicks(tmp_path):
-    port = free_port()
+    port = free_udp_port()
     with ApiServer("--deny-publish", "denied") as hooks_srv:
         hooks = (f"http_hooks {{ enabled on; on_connect {hooks_srv.url('/api/v1/clients')}; "
                  f"on_publish {hooks_srv.url('/api/v1/streams')}; on_unpublish {hooks_srv.url('/api/v1/streams')}; "
@@ -107,7 +108,7 @@ def test_hooks_refuse_publish_and_api_kicks(tmp_path):
 
 
 def test_vhost_without_srt_refuses(tmp_path):
-    port = free_port()
+    port = free_udp_port()
     with SrsProcess(tmp_path, global_body=f"srt_server {{ enabled on; listen {port}; }}") as srs:
         r = ffmpeg_publish(srt_url(port, "#!::r=live/x,m=publish"), seconds=1, timeout_s=20)
         assert r.returncode != 0
@@ -115,7 +116,7 @@ def test_vhost_without_srt_refuses(tmp_path):
 
 
 def test_reload_listens_again_with_the_new_options(tmp_path):
-    port = free_port()
+    port = free_udp_port()
     with SrsProcess(tmp_path, vhost_body="srt { enabled on; }",
                     global_body=f"srt_server {{ enabled on; listen {port}; latency 120; }}") as srs:
         assert srs.wait_log(f"SRT listen at udp://0.0.0.0:{port}, latency=120ms")
@@ -134,7 +135,7 @@ def test_reload_listens_again_with_the_new_options(tmp_path):
 def test_max_connections_and_security_rules(tmp_path):
     """SRT callers take slots of max_connections like TCP clients (past it: SRT_REJ_RESOURCE), and the
     vhost's security rules refuse them (1403), freeing their slot."""
-    port = free_port()
+    port = free_udp_port()
     conf = ("listen {rtmp_port}; max_connections 2; daemon off; pid {pid}; srs_log_tank file; srs_log_file {log};\n"
             f"srt_server {{{{ enabled on; listen {port}; }}}}\n"
             "vhost __defaultVhost__ {{ srt {{ enabled on; }} security {{ enabled on; deny publish all; "

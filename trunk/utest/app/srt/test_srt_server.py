@@ -11,14 +11,14 @@ import urllib.request
 
 import pytest
 
-from fixtures.srs_server import Player, SrsProcess, free_port, publish_flv, wait_for
-from srt_clients import (SLT, LossyRelay, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, need, sid, source_frames,
-                         srt_url)
+from fixtures.srs_server import Player, SrsProcess, publish_flv, wait_for
+from srt_clients import (SLT, LossyRelay, RawCaller, count_frames, ffmpeg_play, ffmpeg_publish, free_udp_port, need,
+                         sid, source_frames, srt_url)
 
 
 @pytest.fixture(scope="module")
 def srs(tmp_path_factory):
-    port = free_port()
+    port = free_udp_port()
     vhost = f"""srt {{ enabled on; }}
     http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; }}
     hls {{ enabled on; hls_path {{html}}; hls_fragment 1; }}"""
@@ -114,7 +114,7 @@ def test_srt_live_transmit_publishes_1456_byte_payloads(srs, tmp_path):
                         "-t", "4", "-c", "copy", "-f", "mpegts", str(ts)], capture_output=True, timeout=30)
     assert r.returncode == 0, r.stderr
     data = ts.read_bytes()
-    udp = free_port()
+    udp = free_udp_port()
     slt = subprocess.Popen([SLT, "-q", f"udp://127.0.0.1:{udp}",
                             srt_url(srs.srt_port, f"#!::r={stream},m=publish")],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -237,10 +237,12 @@ def test_stream_ids_refused_with_the_name_error(srs, text, reason):
         caller.close()
 
 
-def test_oversized_stream_id_is_dropped_and_others_unaffected(srs):
+def test_oversized_stream_id_is_rejected_and_others_unaffected(srs):
+    """A 10 KB stream id (one handshake datagram of 10 KB, past any MTU) is refused with a reason the
+    caller can report, 1400 (bad request), not dropped in silence; the next caller is served."""
     caller = RawCaller(srs.srt_port, socket_id=0x5555)
     try:
-        assert caller.connect(sid("#!::r=live/" + "x" * 10000 + ",m=publish"), reply_timeout_s=1.0) is None
+        assert caller.connect(sid("#!::r=live/" + "x" * 10000 + ",m=publish"), reply_timeout_s=5.0) == 1400
     finally:
         caller.close()
     caller = RawCaller(srs.srt_port, socket_id=0x5556)
@@ -248,3 +250,22 @@ def test_oversized_stream_id_is_dropped_and_others_unaffected(srs):
         assert caller.connect(sid("#!::r=live/fine,m=request")) == "accepted"
     finally:
         caller.close()
+
+
+def test_rtmp_hevc_publish_plays_on_an_srt_player(srs, tmp_path):
+    """Enhanced RTMP HEVC (PyAV libx265) published over RTMP -> an ffmpeg SRT player decodes every HEVC
+    frame of the TS (stream type 0x24) and every AAC frame."""
+    from fixtures.media_ex import make_flv_ex, publish_ex
+    try:
+        media = make_flv_ex(tmp_path / "hevc.flv", vcodec="hevc", seconds=3)
+    except Exception as e:  # noqa: BLE001 - PyAV without libx265
+        pytest.skip(f"no HEVC encoder: {e!r}")
+    stream = "live/hevcplay"
+    out = str(tmp_path / "hevcplay.ts")
+    player = ffmpeg_play(srt_url(srs.srt_port, f"#!::r={stream},m=request", latency=500000), out)
+    assert srs.wait_players(stream, 1), srs.log_text()[-3000:]
+    publish_ex(media.path, srs.rtmp_url(stream), speed=2.0)
+    _, err = player.communicate(timeout=30)
+    got = count_frames(out)
+    assert got.get("hevc") == (media.video_frames, 320, 240), (got, err.decode(errors="replace"))
+    assert got["aac"][0] == media.audio_frames, got

@@ -109,7 +109,7 @@ def test_sender_retransmits_on_nak_frees_on_ack_and_drops_old():
         (11, True, 1 * MS, b"\x01"), (12, True, 2 * MS, b"\x02")]
     assert s.on_nak([(20, 30)], 50 * MS) == []                # never sent: ignored
     s.on_ack(Ack(1, 13, rtt_us=3 * MS))
-    assert list(s.buf) == [13, 14] and s.rtt_us == 3 * MS
+    assert s.held() == [13, 14] and s.rtt_us == 3 * MS
     gone = [parse_packet(d) for d in s.on_nak([(12, 13)], 60 * MS)]
     assert [type(p) for p in gone] == [DataPacket] and gone[0].seq == 13  # 12 acked: nothing for it
     s.drop_old(1005 * MS)                                     # 1 s (> 1.25 x 120 ms) after sending
@@ -118,7 +118,7 @@ def test_sender_retransmits_on_nak_frees_on_ack_and_drops_old():
     assert dropreq[0].type == DROPREQ and parse_dropreq(dropreq[0]) == (13, 14)
     for i in range(10):
         s.send(b"y", 2000 * MS)
-    assert len(s.buf) == 8 and s.dropped == 4                 # bounded
+    assert len(s.held()) == 8 and s.dropped == 4                 # bounded
 
 
 def make_conn(now=0, **kw):
