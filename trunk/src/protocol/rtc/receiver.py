@@ -151,6 +151,8 @@ class PublishReceiver:
             self.epoch_ms = now_ms
         track.ssrc = pkt.ssrc
         track.packets += 1
+        if track.clock.anchor_rtp is None:
+            track.clock.units(pkt.timestamp, now_ms, self.epoch_ms)   # anchored by its arrival
         track.jitter.push(pkt, now_ms)
 
     def on_rtcp(self, packets: list, now_ms: int) -> None:

@@ -35,13 +35,13 @@ class TwccRecorder:
         tseq &= 0xFFFF
         self.media_ssrc = media_ssrc
         if self.next is None:
-            self.next = self._highest = tseq
+            self.next = tseq
         ahead = (tseq - self.next) & 0xFFFF
         if ahead >= 0x8000:
             self.late += 1
             return
         self._arrivals[tseq] = arrival_us
-        if ahead > (self._highest - self.next) & 0xFFFF:
+        if self._highest is None or ahead > (self._highest - self.next) & 0xFFFF:
             self._highest = tseq
         if len(self._arrivals) > 2 * self.max_packets:   # never reported (no ticks): keep the newest
             self._skip_to((self._highest - self.max_packets) & 0xFFFF)
@@ -53,7 +53,7 @@ class TwccRecorder:
 
     def feedback(self, now_ms: int) -> list:
         """RTCP bytes to send now (none, or one transport-cc feedback)."""
-        if self.next is None or now_ms < self._due or not self._arrivals:
+        if self._highest is None or now_ms < self._due or not self._arrivals:
             return []
         self._due = now_ms + self.interval_ms
         count = ((self._highest - self.next) & 0xFFFF) + 1
@@ -64,6 +64,7 @@ class TwccRecorder:
         packets = [(s, self._arrivals.pop(s, None)) for s in seqs]
         base = self.next
         self.next = (self._highest + 1) & 0xFFFF
+        self._highest = None
         received = [a for _, a in packets if a is not None]
         if not received:
             return []
