@@ -16,7 +16,7 @@ from typing import Dict, List
 
 import pytest
 
-from fixtures.srs_server import TRUNK, Player, SrsProcess, publish_bg, wait_for
+from fixtures.srs_server import TRUNK, Player, SrsProcess, free_port, publish_bg, wait_for
 
 DATA = os.path.join(TRUNK, "utest", "data", "srs-confs")
 VERSIONS = ("3.0", "4.0", "5.0")
@@ -80,7 +80,7 @@ def runnable(text: str) -> str:
     text = text.replace("{", "{{").replace("}", "}}")
     for port, name in (("1935", "rtmp_port"), ("1985", "api_port"), ("8080", "http_port")):
         text = re.sub(r"\blisten(\s+)%s;" % port, "listen {%s};" % name, text)
-    text = re.sub(r"\blisten(\s+)8000;", "listen 0;", text)  # WebRTC's UDP port: one the kernel picks
+    text = re.sub(r"\blisten(\s+)8000;", "listen %d;" % free_port(), text)  # WebRTC's UDP port
     return "daemon off;\nsrs_log_tank file;\nsrs_log_file {log};\npid {pid};\n" + text
 
 
@@ -115,5 +115,5 @@ def test_srs_conf_files_start_and_carry_a_stream(version, name, flv, written, tm
             folder, prefix = os.path.split(os.path.join(srs.dir, written))
             assert wait_for(lambda: os.path.isdir(folder) and any(f.startswith(prefix) for f in os.listdir(folder)),
                             15), srs.output()[-3000:]
-        if "rtc_server" in conf:  # issue 15: WebRTC listens on the UDP port runnable() freed
+        if "rtc_server" in conf:  # issue 15: WebRTC listens on the UDP port runnable() chose
             assert srs.wait_log("RTC listen at udp://"), srs.output()[-3000:]
