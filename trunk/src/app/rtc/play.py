@@ -22,6 +22,7 @@ import zlib
 from typing import Callable, List, Optional
 
 from srs.app.live.source import Consumer, LiveSource
+from srs.app.rtc.audio import AacToOpus
 from srs.kernel.codec import ACODEC_AAC, VCODEC_AVC
 from srs.kernel.errors import SrsError
 from srs.protocol.rtc.errors import RtcError
@@ -98,16 +99,14 @@ def _random16() -> int:
 class RtcStreamEncoder:
     """The stream's one packetisation (a ``SharedEncoder`` of app/live/encoders.py)."""
 
-    def __init__(self, source: LiveSource, options: BridgeOptions,
-                 audio_factory: Optional[Callable[[bytes, int], object]] = None):
+    def __init__(self, source: LiveSource, options: BridgeOptions):
         self.url = source.url
         self.options = options
         ssrcs = stream_ssrcs(source.url)
         self.video_ssrc, self.audio_ssrc = ssrcs["video"], ssrcs["audio"]
         self.video = H264Packetizer(self.video_ssrc, VIDEO_PT, seq=_random16(), keep_sei=options.keep_sei)
         self.audio_seq = _random16()
-        self.audio_factory = audio_factory   # (AudioSpecificConfig, bitrate) -> AacToOpus
-        self.audio = None
+        self.audio: Optional[AacToOpus] = None   # made at the first AAC sequence header
         self.rings = {self.video_ssrc: NackRing(VIDEO_RING_SIZE), self.audio_ssrc: NackRing(AUDIO_RING_SIZE)}
         self.gop: List[bytes] = []
         self.gop_full = False
@@ -191,14 +190,15 @@ class RtcStreamEncoder:
         if len(p) < 2 or p[0] >> 4 != ACODEC_AAC:
             return
         if p[1] == 0:
-            if self.audio_factory is not None:
-                try:
-                    self.audio = self.audio_factory(bytes(p[2:]), self.options.opus_bitrate)
-                except Exception as e:  # noqa: BLE001 - PyAV refuses an odd config: video still plays
-                    self.audio = None
-                    log.warning("rtc: %s AAC to Opus refused: %s", self.url, e)
+            try:
+                if self.audio is None:
+                    self.audio = AacToOpus(self.options.opus_bitrate)
+                self.audio.on_sequence_header(bytes(p[2:]))
+            except Exception as e:  # noqa: BLE001 - PyAV refuses an odd config: video still plays
+                self.audio = None
+                log.warning("rtc: %s AAC to Opus refused: %s", self.url, e)
             return
-        if self.audio is None:
+        if self.audio is None or self.audio.config is None:
             return
         try:
             frames = self.audio.transcode(bytes(p[2:]), msg.ts_ms)
@@ -288,8 +288,7 @@ class RtcPlayOutput:
             cb()
 
 
-def attach_player(src: LiveSource, consumer: Consumer, options: BridgeOptions,
-                  audio_factory=None) -> RtcStreamEncoder:
+def attach_player(src: LiveSource, consumer: Consumer, options: BridgeOptions) -> RtcStreamEncoder:
     """A player joins the stream's one RTC group (made with its encoder by the first player)."""
-    group = src.attach(consumer, GROUP_KEY, lambda: RtcStreamEncoder(src, options, audio_factory), shared=True)
+    group = src.attach(consumer, GROUP_KEY, lambda: RtcStreamEncoder(src, options), shared=True)
     return group.encoder

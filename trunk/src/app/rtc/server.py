@@ -152,8 +152,6 @@ class RtcServer:
         self.by_cid: Dict[int, RtcSession] = {}
         # the publish helper's ingest: session -> PublishSink (None: publishers are accepted, media dropped)
         self.publish_factory: Optional[Callable[[RtcSession], object]] = None
-        # (AudioSpecificConfig, bitrate) -> an AAC->Opus transcoder for RTMP->RTC audio
-        self.audio_factory: Optional[Callable[[bytes, int], object]] = None
         self.dropped = 0
         self.send_errors = 0
         self._last_fault = 0.0
@@ -317,7 +315,7 @@ class RtcServer:
         src = self.ports.sources.fetch_or_create(req.stream_url, req.vhost)
         session.output, session.source = output, src
         session.consumer = Consumer(session.cid, output)
-        session.encoder = attach_player(src, session.consumer, BridgeOptions.from_vhost(vc.rtc), self.audio_factory)
+        session.encoder = attach_player(src, session.consumer, BridgeOptions.from_vhost(vc.rtc))
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:

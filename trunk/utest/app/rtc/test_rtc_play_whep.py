@@ -19,6 +19,7 @@ def test_aiortc_plays_an_rtmp_stream_over_whep(tmp_path, media_flv):
         assert len(frames) == FRAMES
         assert frames[0][2], "a player starts at a keyframe (the GOP cache)"
         assert {(w, h) for w, h, _, _ in frames} == {(320, 240)}
+        assert result["audio"] > 0, "AAC transcoded to Opus once for the stream, decoded by aiortc"
         assert exchange.location.startswith("/rtc/v1/whip/?action=delete&token=")
         assert srs.wait_log("closed: DTLS close_notify"), srs.output()[-3000:]   # aiortc's pc.close()
         assert publisher.error is None
