@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 PLAY = "rtc-play"
 PUBLISH = "rtc-publish"
-DTLS_HANDSHAKE_TIMEOUT_S = 10.0   # a handshake that has not finished by then is hostile or broken
+DTLS_HANDSHAKE_TIMEOUT_S = 10.0   # a handshake not finished by then (or stun_timeout) is hostile or broken
 
 
 class State(enum.Enum):
@@ -163,8 +163,9 @@ class RtcSession:
         """DTLS retransmissions due (the peer lost our flight); raises DtlsError past the deadline."""
         if self.state is not State.DTLS:
             return []
-        if now - self.dtls_since > DTLS_HANDSHAKE_TIMEOUT_S:
-            raise RtcError(f"DTLS handshake not done after {DTLS_HANDSHAKE_TIMEOUT_S:.0f}s")
+        deadline = min(DTLS_HANDSHAKE_TIMEOUT_S, self.stun_timeout_s)
+        if now - self.dtls_since > deadline:
+            raise RtcError(f"DTLS handshake not done after {deadline:.0f}s")
         timeout = self.dtls.timeout()
         if timeout is not None and timeout <= 0:
             return self.dtls.handle_timeout()

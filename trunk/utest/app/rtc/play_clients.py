@@ -11,14 +11,14 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from fixtures.srs_server import SrsProcess, free_port
 
-RTC_VHOST = "rtc { enabled on; rtmp_to_rtc on; }\nplay { mw_latency 100; }"
+RTC_VHOST = "rtc {{ enabled on; rtmp_to_rtc on; {} }}\nplay {{ mw_latency 100; }}"
 
 
-def rtc_server(tmp_path, vhost_body: str = "", global_body: str = "") -> SrsProcess:
+def rtc_server(tmp_path, vhost_body: str = "", global_body: str = "", rtc: str = "", **kw) -> SrsProcess:
     """A server with rtc_server on a free UDP port of 127.0.0.1, its candidate: bound to 0.0.0.0 the
     kernel would answer a peer on another local address from that address, and ICE checks the source."""
     udp = free_port()
-    srs = SrsProcess(tmp_path, vhost_body=RTC_VHOST + "\n" + vhost_body,
+    srs = SrsProcess(tmp_path, vhost_body=RTC_VHOST.format(rtc) + "\n" + vhost_body, **kw,
                      global_body=f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}\n" + global_body)
     srs.rtc_port = udp
     return srs
