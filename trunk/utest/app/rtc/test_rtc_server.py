@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 from aiortc import RTCPeerConnection
 
+from fixtures.api_server import ApiServer
 from fixtures.srs_server import wait_for
 from play_clients import post, rtc_server
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
@@ -182,3 +183,29 @@ def test_ice_address_change_garbage_and_a_dtls_that_never_finishes(tmp_path, off
         finally:
             for s in (a1, a2, b):
                 s.close()
+
+
+def test_hooks_and_security_rules_apply(tmp_path, offer):
+    with ApiServer("--deny-play", "denied") as hooks_srv:
+        url = hooks_srv.url("/api/v1/sessions")
+        hooks = f"http_hooks {{ enabled on; on_play {url}; on_stop {url}; }}\n"
+        secure = "vhost secure { rtc { enabled on; } security { enabled on; deny play all; } }\n"
+        with rtc_server(tmp_path, vhost_body=hooks, extra_vhosts=secure) as srs:
+            status, _, text = whep(srs, offer, "app=live&stream=denied")
+            assert status == 403, text
+            status, headers, _ = whep(srs, offer, "app=live&stream=ok&secret=s1")
+            assert status == 201
+            status, _, _ = post(srs.api_url(headers["Location"]), b"", method="DELETE")
+            assert status == 200
+
+            def actions():
+                return [(e["body"]["action"], e["body"]["stream"], e["body"].get("param", ""))
+                        for e in hooks_srv.received()]
+            assert wait_for(lambda: ("on_stop", "ok", "?app=live&stream=ok&secret=s1") in actions(), 10), actions()
+            assert ("on_play", "denied", "?app=live&stream=denied") in actions()
+            assert clients(srs) == []
+            assert clients(srs) == []
+            # a security rule of the vhost (picked by ?vhost= in the stream URL) refuses the player
+            body = json.dumps({"streamurl": "webrtc://127.0.0.1/live/s?vhost=secure", "sdp": offer}).encode()
+            status, _, text = post(srs.api_url("rtc/v1/play/"), body, "application/json")
+            assert status == 403 and json.loads(text)["code"] == 1053, text
