@@ -51,7 +51,7 @@ class RtcIngest(BridgePublisher):
         self.transcoder = audio_factory(aac_bitrate) if audio is not None else None
         kinds = [MSG_VIDEO] if video is not None else []
         self.interleaver.expect(kinds + ([MSG_AUDIO] if audio is not None else []))
-        self._last_video_ms = 0
+        self._last_video_ms = -1
         self.bad_packets = 0
         self.closed = False
 
@@ -93,8 +93,8 @@ class RtcIngest(BridgePublisher):
                 if isinstance(f, AudioPacket):
                     msgs += self._audio(f)
                 else:
-                    # RTMP wants monotonic video: an SR re-anchoring may step back a few ms
-                    ts = max(f.ts_ms, self._last_video_ms)
+                    # RTMP wants increasing video timestamps, whatever the publisher's RTP says
+                    ts = max(f.ts_ms, self._last_video_ms + 1) if self._last_video_ms >= 0 else f.ts_ms
                     self._last_video_ms = ts
                     msgs += self.video.on_nalus(f.nalus, ts)
             except CodecError as e:

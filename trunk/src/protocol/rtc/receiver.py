@@ -9,9 +9,11 @@ keyframe soon), and transport-cc feedback (protocol/rtc/twcc.py) so the browser 
 
 Timestamps: each track's 32-bit RTP clock is unwrapped and mapped to stream milliseconds. Until a
 Sender Report comes, a track is anchored at its first packet's arrival (stream time 0 is the first
-packet of any track), which keeps audio and video aligned to the network jitter. The first SR
-fixes the stream's NTP epoch; each track's first SR re-anchors it on that epoch, so audio and
-video line up as the publisher captured them (SRS's "avsync time"). Later SRs are ignored unless
+packet of any track), which keeps audio and video aligned to the network jitter. The video
+track's first SR fixes the stream's NTP epoch without moving video (an audio SR that comes first
+waits for it); each track's first SR re-anchors it on that epoch, so audio and video line up as
+the publisher captured them (SRS's "avsync time"); audio absorbs the step (OpusToAac fills or
+drops). Later SRs are ignored unless
 they move a track by more than ``RESYNC_MS`` (a restarted clock).
 """
 from __future__ import annotations
@@ -127,6 +129,7 @@ class PublishReceiver:
         self.reassembler = H264Reassembler()
         self.epoch_ms = None          # local time of the first packet: stream time 0
         self.epoch_ntp_ms = None      # publisher's NTP ms at stream time 0 (first SR)
+        self._pending_sr = None
         self._next_pli = None
         self._last_pli = -PLI_MIN_GAP_MS
         self._losses = 0
@@ -165,13 +168,19 @@ class PublishReceiver:
         if track is None or track.clock.anchor_rtp is None:
             return
         self.srs += 1
-        sr_ms = ntp_to_ms(sr.ntp)
+        epoch_track = self.video if self.video is not None else track
         if self.epoch_ntp_ms is None:
-            # the first SR: its track keeps its current mapping, which fixes the NTP epoch
-            ext = track.clock.extend(sr.rtp_ts)
-            units = ext - track.clock.anchor_rtp + track.clock.anchor_units
-            self.epoch_ntp_ms = sr_ms - units * 1000 // track.clock.clock
-        track.clock.on_sr(sr.rtp_ts, sr_ms, self.epoch_ntp_ms)
+            if track is not epoch_track:
+                self._pending_sr = sr        # audio waits: video's SR fixes the epoch, video never jumps
+                return
+            # the first SR of the epoch track keeps its current mapping, which fixes the NTP epoch
+            clock = track.clock
+            units = clock.extend(sr.rtp_ts) - clock.anchor_rtp + clock.anchor_units
+            self.epoch_ntp_ms = ntp_to_ms(sr.ntp) - units * 1000 // clock.clock
+        track.clock.on_sr(sr.rtp_ts, ntp_to_ms(sr.ntp), self.epoch_ntp_ms)
+        pending, self._pending_sr = self._pending_sr, None
+        if pending is not None:
+            self._on_sr(pending)
 
     # ------------------------------------------------------------------ output
     def tick(self, now_ms: int):

@@ -145,3 +145,21 @@ def test_receiver_sends_twcc_and_ignores_unknown_payload_types():
     fbs = [p for p in kinds(out) if isinstance(p, rtcp.TransportCc)]
     assert len(fbs) == 1 and len(fbs[0].packets) == 50 and all(a for _, a in fbs[0].packets)
     assert r.unknown_pt == 1 and frames
+
+
+def test_an_audio_sender_report_first_waits_for_video_which_never_jumps():
+    r = PublishReceiver(VPT, APT)
+    vts, ats, ntp0 = 90_000, 48_000, 3_900_000_000 << 32
+    r.on_rtp(RtpPacket(VPT, 1, vts, 0xA, b"\x65\x88", marker=True).build(), 1000)
+    r.on_rtp(RtpPacket(APT, 1, ats, 0xB, b"\x01").build(), 1000)
+    _out, first = r.tick(1000)
+    # the audio SR says audio was captured 100 ms after video's first frame; it comes first
+    r.on_rtcp([rtcp.SenderReport(0xB, ntp0 + (100 << 32) // 1000, ats, 1, 1)], 1050)
+    assert r.epoch_ntp_ms is None
+    r.on_rtcp([rtcp.SenderReport(0xA, ntp0, vts, 1, 1)], 1060)
+    r.on_rtp(RtpPacket(VPT, 2, vts + 90 * 40, 0xA, b"\x41\x88", marker=True).build(), 1040)
+    r.on_rtp(RtpPacket(APT, 2, ats + 960, 0xB, b"\x02").build(), 1020)
+    _out, frames = r.tick(1100)
+    assert [f.ts_ms for f in first + frames if isinstance(f, VideoUnit)] == [0, 40]
+    audio = [f.ts_ms for f in first + frames if isinstance(f, AudioPacket)]
+    assert audio[0] == 0 and audio[1] in (119, 120)       # 100 ms later + 20 ms (NTP rounding)
