@@ -78,11 +78,13 @@ def test_chromium_whip_publish_plays_as_rtmp_flv_hls_and_whep(tmp_path):
     for p in (rtmp, flv):
         assert p.error is None, p.error
         assert (p.vcodec, p.acodec, p.sample_rate) == ("h264", "aac", 48000)
-        assert (p.width, p.height) == (640, 480)
+        # 640x480, unless Chromium scaled down on a loaded machine (a new SPS: a new sequence header)
+        assert p.width <= 640 and p.width * 3 == p.height * 4, (p.width, p.height)
         assert p.first_video_key and p.monotonic()
         assert p.video_frames >= 60 and p.audio_frames >= 100, (p.video_frames, p.audio_frames)
-    assert len(whep["video"]) == 20 and whep["video"][0][:2] == (640, 480) and whep["audio"] > 0
+    assert len(whep["video"]) == 20 and whep["video"][0][0] <= 640 and whep["audio"] > 0
     assert os.path.exists(tmp_path / "srs" / "html" / "live" / "webcam.m3u8")
     assert state["audioPackets"] > 0
-    # our transport-cc feedback lets Chromium's estimate leave its 300 kbps start (to ~2.5 Mbps in ~8 s)
-    assert state["maxEstimate"] > 600, state
+    # our transport-cc feedback lets Chromium's estimate leave its 300 kbps start (~2.5 Mbps after ~8 s;
+    # with `twcc off` it stays at 300)
+    assert state["maxEstimate"] > 400, state
