@@ -79,6 +79,10 @@ class RtcIngest(BridgePublisher):
         if self.closed:
             return
         self.closed = True
+        r = self.receiver
+        log.info("RTC publish %s ended: %d messages, video dropped=%d, nacks=%d, plis=%d, srs=%d, "
+                 "transport-cc feedbacks=%d, bad packets=%d", self.source.url, self.msgs, self.video.dropped,
+                 r.nacks, r.plis, r.srs, r.twcc.feedbacks if r.twcc is not None else 0, self.bad_packets)
         try:
             self.publish([], final=True)
         finally:
@@ -115,12 +119,6 @@ class RtcIngest(BridgePublisher):
         if self.bad_packets % ERRORS_LOGGED_EVERY == 1:
             log.warning("RTC publish %s: dropped a bad packet (%d so far): %s", self.source.url,
                         self.bad_packets, e)
-
-    def figures(self) -> dict:
-        r = self.receiver
-        return {"publish": {"msgs": self.msgs, "nacks": r.nacks, "plis": r.plis, "srs": r.srs,
-                            "twcc_feedbacks": r.twcc.feedbacks if r.twcc is not None else 0,
-                            "video_dropped": self.video.dropped, "bad_packets": self.bad_packets}}
 
 
 def make_publish_factory(ports) -> Callable:

@@ -4,40 +4,13 @@ monotonic; the on_publish/on_unpublish hooks see the session's stream."""
 from __future__ import annotations
 
 import asyncio
-import json
-
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
-from aiortc.contrib.media import MediaPlayer
 
 from fixtures.api_server import ApiServer
 from fixtures.srs_server import Player, wait_for
-from play_clients import post, rtc_server
+from play_clients import rtc_server
+from publish_clients import aiortc_publish
 
 STREAM = "live/aiortc"
-
-
-def json_publish(srs, offer: str) -> str:
-    body = json.dumps({"api": srs.api_url("rtc/v1/publish/"), "streamurl": f"webrtc://127.0.0.1/{STREAM}",
-                       "clientip": None, "sdp": offer}).encode()
-    status, _, data = post(srs.api_url("rtc/v1/publish/"), body, "application/json")
-    reply = json.loads(data)
-    assert status == 200 and reply["code"] == 0, (status, reply)
-    return reply["sdp"]
-
-
-async def aiortc_publish(srs, path: str, seconds: float) -> None:
-    pc = RTCPeerConnection()
-    media = MediaPlayer(path)
-    for track in (media.video, media.audio):
-        pc.addTransceiver(track, direction="sendonly")
-    h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
-    next(t for t in pc.getTransceivers() if t.kind == "video").setCodecPreferences(h264)
-    await pc.setLocalDescription(await pc.createOffer())
-    loop = asyncio.get_running_loop()
-    answer = await loop.run_in_executor(None, json_publish, srs, pc.localDescription.sdp)
-    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    await asyncio.sleep(seconds)
-    await pc.close()
 
 
 def test_aiortc_publishes_over_json_api_rtmp_player_decodes(tmp_path, media_flv):
@@ -48,7 +21,7 @@ def test_aiortc_publishes_over_json_api_rtmp_player_decodes(tmp_path, media_flv)
             player = Player(srs.rtmp_url(STREAM), max_seconds=30, read_timeout_s=4)
             player.start()
             assert srs.wait_players(STREAM), srs.log_text()[-3000:]
-            asyncio.run(aiortc_publish(srs, media_flv.path, 6))
+            asyncio.run(aiortc_publish(srs.api_url("rtc/v1/publish/"), STREAM, media_flv.path, 6))
             assert srs.wait_unpublished(STREAM, timeout_s=40), srs.log_text()[-3000:]
             player.join(30)
             assert "Traceback" not in srs.log_text(), srs.log_text()[-5000:]
