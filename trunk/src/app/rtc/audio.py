@@ -9,7 +9,9 @@ round 1024-sample AAC frames (21.33 ms) to whole ms and RTP Opus timestamps may 
 so output timestamps advance by exactly one frame per packet (960 for Opus at 48 kHz, 1024 for
 AAC) from an anchor taken at the first input. The anchor is taken again when the input jumps by
 more than ``RESYNC_MS`` (a republish, a clock step); a smaller hole in the Opus input (lost
-packets, DTX) is filled with silence so the AAC track has no gap for HLS/FLV players to stall on.
+packets, DTX) is filled with silence so the AAC track has no gap for HLS/FLV players to stall on;
+Opus input that is behind (a duplicate, or the clock stepped back by an RTCP SR re-anchoring) is
+dropped until it catches up, so the output never goes back either.
 
 Bounded: input frames larger than the codecs allow are refused (``dropped``), a decode error
 drops that frame only (``errors``), the silence filled at once is at most ``RESYNC_MS``, and what
