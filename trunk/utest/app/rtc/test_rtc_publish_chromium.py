@@ -1,8 +1,9 @@
 """WebRTC publish through the real server: headless Chromium's fake camera and microphone publish over
 WHIP from our page (research/players/rtc_publisher.html); PyAV players decode the stream as RTMP
 and HTTP-FLV (H.264 + AAC transcoded from Opus, frames counted, keyframe first, monotonic
-timestamps), HLS is written, Chromium's bandwidth estimate ramps up on our transport-cc feedback, an aiortc WHEP player gets it back over WebRTC, a second WHIP publish
-of the same stream is refused, and the publisher is listed in /api/v1/clients and can be kicked."""
+timestamps), HLS is written, Chromium's bandwidth estimate ramps up on our transport-cc feedback,
+an aiortc WHEP player gets it back over WebRTC, a second WHIP publish of the same stream is
+refused, and the publisher is listed in /api/v1/clients and can be kicked."""
 from __future__ import annotations
 
 import asyncio
