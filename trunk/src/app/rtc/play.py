@@ -23,8 +23,10 @@ from typing import Callable, List, Optional
 
 from srs.app.live.source import Consumer, LiveSource
 from srs.app.rtc.audio import AacToOpus
+from srs.app.rtc.srtp import LibError
 from srs.kernel.codec import ACODEC_AAC, VCODEC_AVC
 from srs.kernel.errors import SrsError
+from srs.protocol.rtc import rtcp
 from srs.protocol.rtc.errors import RtcError
 from srs.protocol.rtc.nack_ring import AUDIO_RING_SIZE, VIDEO_RING_SIZE, NackRing
 from srs.protocol.rtc.rtp_h264 import VIDEO_CLOCK, H264Packetizer, is_b_frame
@@ -38,6 +40,7 @@ AUDIO_PT = 111
 OPUS_CLOCK = 48000
 GOP_PACKETS_MAX = 4096       # a GOP longer than this (~5 MB) is not cached: players wait for the next IDR
 GROUP_KEY = ("rtc",)
+NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 
 
 class Pithy:
@@ -111,6 +114,7 @@ class RtcStreamEncoder:
         self.gop: List[bytes] = []
         self.gop_full = False
         self.refused = ""
+        self.clock = None                        # (media ms, monotonic s) of the last message: the SR mapping
         self.frames = self.bframes_dropped = self.bad_frames = self.skipped_video = 0
         self.pithy = Pithy(10.0)
         # A stream already published: what a player would get from the caches, packetised now so that
@@ -124,6 +128,8 @@ class RtcStreamEncoder:
 
     def encode(self, batch, base: int) -> list:
         out: List[bytes] = []
+        if batch:
+            self.clock = (batch[-1].ts_ms, time.monotonic())
         for msg in batch:
             if msg.is_video:
                 self._video(msg, out)
@@ -213,6 +219,20 @@ class RtcStreamEncoder:
             self.audio_seq = (self.audio_seq + 1) & 0xFFFF
         self._emit(packets, self.rings[self.audio_ssrc], out)
 
+    # ------------------------------------------------------------------ RTCP
+    def sender_reports(self, packets: int, octets: int) -> bytes:
+        """RTCP SRs of both tracks for one player (its counts): the NTP time now and the RTP time of
+        the stream now, so that a browser can sync audio and video (the ms timeline x 90 / x 48)."""
+        if self.clock is None:
+            return b""
+        ms, mono = self.clock
+        now_ms = ms + (time.monotonic() - mono) * 1000.0
+        ntp = int((time.time() + NTP_EPOCH_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+        reports = [rtcp.SenderReport(self.video_ssrc, ntp, int(now_ms * 90) & 0xFFFFFFFF, packets, octets)]
+        if self.audio is not None:
+            reports.append(rtcp.SenderReport(self.audio_ssrc, ntp, int(now_ms * 48) & 0xFFFFFFFF, packets, octets))
+        return rtcp.build_compound(reports)
+
     # ------------------------------------------------------------------ NACK
     def retransmit(self, media_ssrc: int, lost) -> list:
         """The plaintext packets a player's NACK asks for, still in the ring."""
@@ -232,7 +252,7 @@ class RtcPlayOutput:
     def __init__(self, cid: int, protect, sendto, peer, video_pt: int, audio_pt: Optional[int]):
         self.cid = cid
         self.protect = protect
-        self.sendto = sendto          # the server's non-blocking UDP send: (data, addr) -> False if dropped
+        self.sendto = sendto          # the UDP socket's own non-blocking sendto (raises when it cannot)
         self.peer = peer
         self.pt_map = {}
         if video_pt != VIDEO_PT:
@@ -267,8 +287,12 @@ class RtcPlayOutput:
                     b = bytearray(data)
                     b[1] = (b[1] & 0x80) | new
                     data = bytes(b)
-            srtp = protect(data)
-            if not sendto(srtp, peer):
+            try:
+                srtp = protect(data)
+                sendto(srtp, peer)
+            except (BlockingIOError, InterruptedError, LibError, OSError):
+                # a full socket buffer drops the packet (the player's NACK brings it back); an SRTP
+                # failure (a packet too large) costs that packet
                 self.send_drops += 1
                 continue
             sent += len(srtp)

@@ -309,7 +309,7 @@ class RtcServer:
         vc = self.ports.config().vhost(req.vhost)
         neg = session.negotiation
         video, audio = neg.track("video"), neg.track("audio")
-        output = RtcPlayOutput(session.cid, session.srtp.protect, self._sendto, session.peer,
+        output = RtcPlayOutput(session.cid, session.srtp.protect_raw, self.raw.sendto, session.peer,
                                video.pt if video is not None else 0, audio.pt if audio is not None else None)
         output.on_close = lambda: session.close("output closed")
         src = self.ports.sources.fetch_or_create(req.stream_url, req.vhost)
@@ -454,6 +454,11 @@ class RtcServer:
                 cid_var.reset(token)
             else:
                 self._report(session)
+                if session.encoder is not None and session.output is not None:
+                    out = session.output
+                    sr = session.encoder.sender_reports(out.packets, out.sent_bytes)
+                    if sr:        # nothing before the stream's first message
+                        session.send_rtcp(sr)
 
     def _sendto(self, data, addr) -> bool:
         """One non-blocking send; False when the kernel refused it (a full buffer drops the datagram:
