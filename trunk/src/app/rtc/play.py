@@ -7,10 +7,14 @@ FU-A), AAC into Opus (app/rtc/audio.py, once per stream), keeps the plaintext pa
 ring per track and the packets since the last keyframe for players that join (``join``). The bytes
 it returns are a list of plaintext RTP packets, the same list for every player.
 
-``RtcPlayOutput`` is one player's end of the tick: its payload types (the offer chose them; the
-stream is packetised with SRS's 102/111 and only a player that negotiated others pays a header
-rewrite), SRTP protect with the player's keys, one non-blocking ``sendto`` per packet on the
-server's UDP socket. A full socket drops the packet (counted): NACK brings it back.
+``RtcPlayOutput`` is one player's end of the tick. The source's tick (the publisher's greenlet)
+only queues the shared packet list on it: encrypting is the costly part of WebRTC, and done
+inline it would hold the publisher's greenlet (and, under load, starve the API and the UDP loop).
+``RtcSender``, one greenlet per server, then serves every player with packets waiting, back to
+back, yielding every ``YIELD_EVERY`` players: payload types rewritten if the player negotiated
+others than SRS's 102/111, SRTP protect with the player's keys, one non-blocking ``sendto`` per
+packet on the server's UDP socket. A full socket drops the packet (counted): NACK brings it back.
+A player's queue is bounded (``MAX_PENDING_PACKETS``): past it the oldest batches are dropped.
 """
 from __future__ import annotations
 
@@ -19,12 +23,16 @@ import os
 import struct
 import time
 import zlib
+from collections import deque
 from typing import Callable, List, Optional
+
+import gevent
 
 from srs.app.live.source import Consumer, LiveSource
 from srs.app.rtc.audio import AacToOpus
 from srs.app.rtc.srtp import LibError
 from srs.kernel.codec import ACODEC_AAC, VCODEC_AVC
+from srs.kernel.log import cid_var
 from srs.kernel.errors import SrsError
 from srs.protocol.rtc import rtcp
 from srs.protocol.rtc.errors import RtcError
@@ -41,6 +49,8 @@ OPUS_CLOCK = 48000
 GOP_PACKETS_MAX = 4096       # a GOP longer than this (~5 MB) is not cached: players wait for the next IDR
 GROUP_KEY = ("rtc",)
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
+MAX_PENDING_PACKETS = 1024     # a player's queue: ~15 s of a 600 kbps stream; more is dropped, oldest first
+YIELD_EVERY = 32               # players served between two yields of the sender greenlet
 
 
 class Pithy:
@@ -242,18 +252,47 @@ class RtcStreamEncoder:
         return [s.data for s in ring.answer(lost)]
 
 
+class RtcSender:
+    """The server's send tick: the players with packets waiting, served by one greenlet that lives
+    while there is work (spawned by the first player that gets packets)."""
+
+    def __init__(self, cid: int = 0):
+        self.cid = cid
+        self.ready: list = []
+        self.greenlet = None
+
+    def schedule(self, output: "RtcPlayOutput") -> None:
+        self.ready.append(output)
+        if self.greenlet is None:
+            self.greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        cid_var.set(self.cid)
+        try:
+            while self.ready:
+                batch, self.ready = self.ready, []
+                for i, out in enumerate(batch, 1):
+                    out.flush()
+                    if i % YIELD_EVERY == 0:
+                        gevent.sleep(0)   # the API, the UDP loop and the publishers run too
+        finally:
+            self.greenlet = None
+
+
 class RtcPlayOutput:
-    """One WebRTC player's output (what ``LiveSource`` writes to): payload-type rewrite if the
-    player negotiated others, SRTP protect with its keys, one sendto per packet."""
+    """One WebRTC player's output (what ``LiveSource`` writes to): the packet lists queued by the
+    tick, sent by ``RtcSender`` with the player's SRTP keys and payload types."""
 
     __slots__ = ("protect", "sendto", "peer", "pt_map", "closed", "backlog_bytes", "sent_bytes", "packets",
-                 "send_drops", "on_close", "cid")
+                 "send_drops", "queue_drops", "on_close", "cid", "sender", "pending", "pending_packets")
 
-    def __init__(self, cid: int, protect, sendto, peer, video_pt: int, audio_pt: Optional[int]):
+    def __init__(self, cid: int, protect, sendto, peer, video_pt: int, audio_pt: Optional[int],
+                 sender: RtcSender):
         self.cid = cid
         self.protect = protect
         self.sendto = sendto          # the UDP socket's own non-blocking sendto (raises when it cannot)
         self.peer = peer
+        self.sender = sender
         self.pt_map = {}
         if video_pt != VIDEO_PT:
             self.pt_map[VIDEO_PT] = video_pt
@@ -262,10 +301,13 @@ class RtcPlayOutput:
         elif audio_pt != AUDIO_PT:
             self.pt_map[AUDIO_PT] = audio_pt
         self.closed = False
-        self.backlog_bytes = 0        # UDP: nothing waits, a full socket drops (the source never shrinks us)
+        self.backlog_bytes = 0        # what the source reads: nothing blocks, the queue bounds itself
         self.sent_bytes = 0
         self.packets = 0
-        self.send_drops = 0
+        self.send_drops = 0           # the socket refused a packet
+        self.queue_drops = 0          # packets dropped from a full queue
+        self.pending: deque = deque()
+        self.pending_packets = 0
         self.on_close: Optional[Callable[[], None]] = None
 
     @property
@@ -273,6 +315,24 @@ class RtcPlayOutput:
         return False
 
     def write(self, packets) -> None:
+        """Queue a list of plaintext packets (shared with the other players) for the sender."""
+        if self.closed or not packets:
+            return
+        if not self.pending:
+            self.sender.schedule(self)
+        self.pending.append(packets)
+        self.pending_packets += len(packets)
+        while self.pending_packets > MAX_PENDING_PACKETS and len(self.pending) > 1:
+            old = self.pending.popleft()
+            self.pending_packets -= len(old)
+            self.queue_drops += len(old)
+
+    def flush(self) -> None:
+        pending, self.pending, self.pending_packets = self.pending, deque(), 0
+        for packets in pending:
+            self._send(packets)
+
+    def _send(self, packets) -> None:
         if self.closed:
             return
         protect, sendto, peer, pt_map = self.protect, self.sendto, self.peer, self.pt_map
@@ -307,6 +367,7 @@ class RtcPlayOutput:
         if self.closed:
             return
         self.closed = True
+        self.pending.clear()
         cb, self.on_close = self.on_close, None
         if cb is not None:
             cb()

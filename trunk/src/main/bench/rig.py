@@ -266,7 +266,8 @@ def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: floa
         rig = Rig(workdir, media, tag, max_connections=max(5000, clients + 100), kind=kind)
     rig.start()
     try:
-        join_s = clients / join_rate if join_rate else max(1.0, clients / 500.0)
+        # a WebRTC player costs the server a DTLS handshake and its GOP burst encrypted: 100/s
+        join_s = clients / join_rate if join_rate else max(1.0, clients / (100.0 if protocol == "rtc" else 500.0))
         # the tool is ended (TERM) right after the window; its own --duration only bounds a lost run
         duration = join_s + JOIN_TIMEOUT_S + settle + steady + (profile_s + 2 if profile_s else 0) + 2
         load = rig.load(protocol, clients, duration, 0 if join_rate else join_s, join_rate, read_size)
