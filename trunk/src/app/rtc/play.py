@@ -7,10 +7,14 @@ FU-A), AAC into Opus (app/rtc/audio.py, once per stream), keeps the plaintext pa
 ring per track and the packets since the last keyframe for players that join (``join``). The bytes
 it returns are a list of plaintext RTP packets, the same list for every player.
 
-``RtcPlayOutput`` is one player's end of the tick: its payload types (the offer chose them; the
-stream is packetised with SRS's 102/111 and only a player that negotiated others pays a header
-rewrite), SRTP protect with the player's keys, one non-blocking ``sendto`` per packet on the
-server's UDP socket. A full socket drops the packet (counted): NACK brings it back.
+``RtcPlayOutput`` is one player's end of the tick. The source's tick (the publisher's greenlet)
+only queues the shared packet list on it: encrypting is the costly part of WebRTC, and done
+inline it would hold the publisher's greenlet (and, under load, starve the API and the UDP loop).
+``RtcSender``, one greenlet per server, then serves every player with packets waiting, back to
+back, yielding every ``YIELD_EVERY`` players: payload types rewritten if the player negotiated
+others than SRS's 102/111, SRTP protect with the player's keys, one non-blocking ``sendto`` per
+packet on the server's UDP socket. A full socket drops the packet (counted): NACK brings it back.
+A player's queue is bounded (``MAX_PENDING_PACKETS``): past it the oldest batches are dropped.
 """
 from __future__ import annotations
 
@@ -19,12 +23,18 @@ import os
 import struct
 import time
 import zlib
+from collections import deque
 from typing import Callable, List, Optional
+
+import gevent
 
 from srs.app.live.source import Consumer, LiveSource
 from srs.app.rtc.audio import AacToOpus
+from srs.app.rtc.srtp import LibError
 from srs.kernel.codec import ACODEC_AAC, VCODEC_AVC
+from srs.kernel.log import cid_var
 from srs.kernel.errors import SrsError
+from srs.protocol.rtc import rtcp
 from srs.protocol.rtc.errors import RtcError
 from srs.protocol.rtc.nack_ring import AUDIO_RING_SIZE, VIDEO_RING_SIZE, NackRing
 from srs.protocol.rtc.rtp_h264 import VIDEO_CLOCK, H264Packetizer, is_b_frame
@@ -38,6 +48,9 @@ AUDIO_PT = 111
 OPUS_CLOCK = 48000
 GOP_PACKETS_MAX = 4096       # a GOP longer than this (~5 MB) is not cached: players wait for the next IDR
 GROUP_KEY = ("rtc",)
+NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
+MAX_PENDING_PACKETS = 1024     # a player's queue: ~15 s of a 600 kbps stream; more is dropped, oldest first
+YIELD_EVERY = 32               # players served between two yields of the sender greenlet
 
 
 class Pithy:
@@ -111,6 +124,7 @@ class RtcStreamEncoder:
         self.gop: List[bytes] = []
         self.gop_full = False
         self.refused = ""
+        self.clock = None                        # (media ms, monotonic s) of the last message: the SR mapping
         self.frames = self.bframes_dropped = self.bad_frames = self.skipped_video = 0
         self.pithy = Pithy(10.0)
         # A stream already published: what a player would get from the caches, packetised now so that
@@ -124,6 +138,8 @@ class RtcStreamEncoder:
 
     def encode(self, batch, base: int) -> list:
         out: List[bytes] = []
+        if batch:
+            self.clock = (batch[-1].ts_ms, time.monotonic())
         for msg in batch:
             if msg.is_video:
                 self._video(msg, out)
@@ -213,6 +229,20 @@ class RtcStreamEncoder:
             self.audio_seq = (self.audio_seq + 1) & 0xFFFF
         self._emit(packets, self.rings[self.audio_ssrc], out)
 
+    # ------------------------------------------------------------------ RTCP
+    def sender_reports(self, packets: int, octets: int) -> bytes:
+        """RTCP SRs of both tracks for one player (its counts): the NTP time now and the RTP time of
+        the stream now, so that a browser can sync audio and video (the ms timeline x 90 / x 48)."""
+        if self.clock is None:
+            return b""
+        ms, mono = self.clock
+        now_ms = ms + (time.monotonic() - mono) * 1000.0
+        ntp = int((time.time() + NTP_EPOCH_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+        reports = [rtcp.SenderReport(self.video_ssrc, ntp, int(now_ms * 90) & 0xFFFFFFFF, packets, octets)]
+        if self.audio is not None:
+            reports.append(rtcp.SenderReport(self.audio_ssrc, ntp, int(now_ms * 48) & 0xFFFFFFFF, packets, octets))
+        return rtcp.build_compound(reports)
+
     # ------------------------------------------------------------------ NACK
     def retransmit(self, media_ssrc: int, lost) -> list:
         """The plaintext packets a player's NACK asks for, still in the ring."""
@@ -222,18 +252,47 @@ class RtcStreamEncoder:
         return [s.data for s in ring.answer(lost)]
 
 
+class RtcSender:
+    """The server's send tick: the players with packets waiting, served by one greenlet that lives
+    while there is work (spawned by the first player that gets packets)."""
+
+    def __init__(self, cid: int = 0):
+        self.cid = cid
+        self.ready: list = []
+        self.greenlet = None
+
+    def schedule(self, output: "RtcPlayOutput") -> None:
+        self.ready.append(output)
+        if self.greenlet is None:
+            self.greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        cid_var.set(self.cid)
+        try:
+            while self.ready:
+                batch, self.ready = self.ready, []
+                for i, out in enumerate(batch, 1):
+                    out.flush()
+                    if i % YIELD_EVERY == 0:
+                        gevent.sleep(0)   # the API, the UDP loop and the publishers run too
+        finally:
+            self.greenlet = None
+
+
 class RtcPlayOutput:
-    """One WebRTC player's output (what ``LiveSource`` writes to): payload-type rewrite if the
-    player negotiated others, SRTP protect with its keys, one sendto per packet."""
+    """One WebRTC player's output (what ``LiveSource`` writes to): the packet lists queued by the
+    tick, sent by ``RtcSender`` with the player's SRTP keys and payload types."""
 
     __slots__ = ("protect", "sendto", "peer", "pt_map", "closed", "backlog_bytes", "sent_bytes", "packets",
-                 "send_drops", "on_close", "cid")
+                 "send_drops", "queue_drops", "on_close", "cid", "sender", "pending", "pending_packets")
 
-    def __init__(self, cid: int, protect, sendto, peer, video_pt: int, audio_pt: Optional[int]):
+    def __init__(self, cid: int, protect, sendto, peer, video_pt: int, audio_pt: Optional[int],
+                 sender: RtcSender):
         self.cid = cid
         self.protect = protect
-        self.sendto = sendto          # the server's non-blocking UDP send: (data, addr) -> False if dropped
+        self.sendto = sendto          # the UDP socket's own non-blocking sendto (raises when it cannot)
         self.peer = peer
+        self.sender = sender
         self.pt_map = {}
         if video_pt != VIDEO_PT:
             self.pt_map[VIDEO_PT] = video_pt
@@ -242,10 +301,13 @@ class RtcPlayOutput:
         elif audio_pt != AUDIO_PT:
             self.pt_map[AUDIO_PT] = audio_pt
         self.closed = False
-        self.backlog_bytes = 0        # UDP: nothing waits, a full socket drops (the source never shrinks us)
+        self.backlog_bytes = 0        # what the source reads: nothing blocks, the queue bounds itself
         self.sent_bytes = 0
         self.packets = 0
-        self.send_drops = 0
+        self.send_drops = 0           # the socket refused a packet
+        self.queue_drops = 0          # packets dropped from a full queue
+        self.pending: deque = deque()
+        self.pending_packets = 0
         self.on_close: Optional[Callable[[], None]] = None
 
     @property
@@ -253,6 +315,24 @@ class RtcPlayOutput:
         return False
 
     def write(self, packets) -> None:
+        """Queue a list of plaintext packets (shared with the other players) for the sender."""
+        if self.closed or not packets:
+            return
+        if not self.pending:
+            self.sender.schedule(self)
+        self.pending.append(packets)
+        self.pending_packets += len(packets)
+        while self.pending_packets > MAX_PENDING_PACKETS and len(self.pending) > 1:
+            old = self.pending.popleft()
+            self.pending_packets -= len(old)
+            self.queue_drops += len(old)
+
+    def flush(self) -> None:
+        pending, self.pending, self.pending_packets = self.pending, deque(), 0
+        for packets in pending:
+            self._send(packets)
+
+    def _send(self, packets) -> None:
         if self.closed:
             return
         protect, sendto, peer, pt_map = self.protect, self.sendto, self.peer, self.pt_map
@@ -267,8 +347,12 @@ class RtcPlayOutput:
                     b = bytearray(data)
                     b[1] = (b[1] & 0x80) | new
                     data = bytes(b)
-            srtp = protect(data)
-            if not sendto(srtp, peer):
+            try:
+                srtp = protect(data)
+                sendto(srtp, peer)
+            except (BlockingIOError, InterruptedError, LibError, OSError):
+                # a full socket buffer drops the packet (the player's NACK brings it back); an SRTP
+                # failure (a packet too large) costs that packet
                 self.send_drops += 1
                 continue
             sent += len(srtp)
@@ -283,6 +367,7 @@ class RtcPlayOutput:
         if self.closed:
             return
         self.closed = True
+        self.pending.clear()
         cb, self.on_close = self.on_close, None
         if cb is not None:
             cb()

@@ -34,7 +34,7 @@ from gevent import socket
 from srs.app.live.source import Consumer
 from srs.app.ports import CidSource, ClientStats, Clock, ConfigSource, ConnectionHooks, LiveSources
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
-from srs.app.rtc.play import BridgeOptions, Pithy, RtcPlayOutput, attach_player, stream_ssrcs
+from srs.app.rtc.play import BridgeOptions, RtcPlayOutput, RtcSender, attach_player, stream_ssrcs
 from srs.app.rtc.session import PLAY, PUBLISH, RtcSession
 from srs.app.server.listener import ConnectionGate
 from srs.kernel.errors import SrsError
@@ -152,6 +152,7 @@ class RtcServer:
         self.by_cid: Dict[int, RtcSession] = {}
         # the publish helper's ingest: session -> PublishSink (None: publishers are accepted, media dropped)
         self.publish_factory: Optional[Callable[[RtcSession], object]] = None
+        self.sender = RtcSender()       # the players' send tick (play.py)
         self.dropped = 0
         self.send_errors = 0
         self._last_fault = 0.0
@@ -188,7 +189,7 @@ class RtcServer:
         self.raw = getattr(sock, "_sock", sock)
         self.raw.setblocking(False)
         self.port = sock.getsockname()[1]
-        self.cid = self.ports.next_cid()
+        self.cid = self.sender.cid = self.ports.next_cid()
         self.greenlet = gevent.spawn(self._run)
         log.info("RTC listen at udp://%s:%d, candidate=%s, fingerprint=%s", host, self.port, conf.candidate,
                  self.certificate.fingerprint)
@@ -309,8 +310,9 @@ class RtcServer:
         vc = self.ports.config().vhost(req.vhost)
         neg = session.negotiation
         video, audio = neg.track("video"), neg.track("audio")
-        output = RtcPlayOutput(session.cid, session.srtp.protect, self._sendto, session.peer,
-                               video.pt if video is not None else 0, audio.pt if audio is not None else None)
+        output = RtcPlayOutput(session.cid, session.srtp.protect_raw, self.raw.sendto, session.peer,
+                               video.pt if video is not None else 0, audio.pt if audio is not None else None,
+                               self.sender)
         output.on_close = lambda: session.close("output closed")
         src = self.ports.sources.fetch_or_create(req.stream_url, req.vhost)
         session.output, session.source = output, src
@@ -454,6 +456,11 @@ class RtcServer:
                 cid_var.reset(token)
             else:
                 self._report(session)
+                if session.encoder is not None and session.output is not None:
+                    out = session.output
+                    sr = session.encoder.sender_reports(out.packets, out.sent_bytes)
+                    if sr:        # nothing before the stream's first message
+                        session.send_rtcp(sr)
 
     def _sendto(self, data, addr) -> bool:
         """One non-blocking send; False when the kernel refused it (a full buffer drops the datagram:

@@ -229,7 +229,8 @@ class RtcSession:
                         "binding_requests": self.binding_requests, "rtp_in": self.rtp_in, "rtcp_in": self.rtcp_in,
                         "nacks": self.nacks, "retransmits": self.retransmits, "plis": self.plis,
                         "packets_out": out.packets if out is not None else 0,
-                        "send_drops": out.send_drops if out is not None else 0}}
+                        "send_drops": out.send_drops if out is not None else 0,
+                        "queue_drops": out.queue_drops if out is not None else 0}}
 
     def close(self, reason: str) -> None:
         """End the session (once): the server forgets it, the play/publish side ends, hooks fire."""

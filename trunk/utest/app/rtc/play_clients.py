@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -52,8 +53,9 @@ async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, aud
     await pc.setLocalDescription(await pc.createOffer())
     loop = asyncio.get_running_loop()
     answer = await loop.run_in_executor(None, offer_to_answer, pc.localDescription.sdp)
+    answered = time.monotonic()
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    result = {"video": [], "audio": 0}
+    result = {"video": [], "audio": 0, "first_frame_s": None}
 
     async def read_audio(track):
         while True:
@@ -67,6 +69,8 @@ async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, aud
         track = tracks["video"]
         while len(result["video"]) < frames_wanted:
             frame = await asyncio.wait_for(track.recv(), timeout_s)
+            if result["first_frame_s"] is None:     # ICE + DTLS + the GOP burst + the first decode
+                result["first_frame_s"] = time.monotonic() - answered
             result["video"].append((frame.width, frame.height, frame.key_frame, frame.pts))
     finally:
         if audio_task is not None:
