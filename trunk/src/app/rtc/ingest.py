@@ -22,6 +22,7 @@ from typing import Callable, Optional
 from srs.app.live.bridge import BridgePublisher
 from srs.app.rtc.audio import OpusToAac
 from srs.kernel.errors import CodecError, StreamBusy
+from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
 from srs.protocol.rtc.errors import RtcError
@@ -37,8 +38,9 @@ class RtcIngest(BridgePublisher):
 
     def __init__(self, source, stats, req, negotiation, send_rtcp: Callable[[bytes], None], *,
                  nack: bool = True, pli_interval_ms: int = PLI_INTERVAL_MS, aac_bitrate: int = 48000,
-                 audio_factory=OpusToAac, on_closed: Optional[Callable[[], None]] = None):
+                 audio_factory=OpusToAac, on_closed: Optional[Callable[[], None]] = None, cid: int = 0):
         super().__init__(source, stats, req, "RTC publish")
+        self.cid = cid
         self.on_closed = on_closed
         video, audio = negotiation.track("video"), negotiation.track("audio")
         twcc_id = next((t.twcc_id for t in negotiation.tracks if t.twcc_id), 0)
@@ -68,11 +70,16 @@ class RtcIngest(BridgePublisher):
     def on_timer(self, now_ms: int) -> None:
         if self.closed:
             return
-        feedback, frames = self.receiver.tick(now_ms)
-        for data in feedback:
-            self.send_rtcp(data)
-        if frames:
-            self.publish(self._messages(frames))
+        # the UDP server's timer runs for every session: our log lines name this one
+        token = cid_var.set(self.cid)
+        try:
+            feedback, frames = self.receiver.tick(now_ms)
+            for data in feedback:
+                self.send_rtcp(data)
+            if frames:
+                self.publish(self._messages(frames))
+        finally:
+            cid_var.reset(token)
 
     def close(self) -> None:
         """What the interleaver holds goes out, then ``on_closed`` (the factory's: unpublish)."""
@@ -145,10 +152,11 @@ def make_publish_factory(ports) -> Callable:
         sink = RtcIngest(src, ports.stats, req, session.negotiation, session.send_rtcp,
                          nack=getattr(rtc, "nack", True),
                          pli_interval_ms=int(getattr(rtc, "pli_for_rtmp", 6.0) * 1000),
-                         aac_bitrate=getattr(rtc, "aac_bitrate", 48000), on_closed=unpublish)
-        log.info("RTC publish %s: ingest started (video pt %s, audio pt %s)", req.stream_url,
-                 sink.receiver.video.pt if sink.receiver.video else None,
-                 sink.transcoder is not None)
+                         aac_bitrate=getattr(rtc, "aac_bitrate", 48000), on_closed=unpublish, cid=session.cid)
+        video, audio = session.negotiation.track("video"), session.negotiation.track("audio")
+        log.info("RTC publish %s: ingest started (video pt %s, audio pt %s, Opus -> AAC %d bps)", req.stream_url,
+                 video.pt if video is not None else "-", audio.pt if audio is not None else "-",
+                 getattr(rtc, "aac_bitrate", 48000))
         return sink
 
     return make
