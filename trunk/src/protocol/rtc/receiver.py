@@ -210,10 +210,11 @@ class PublishReceiver:
 
     def _pli_due(self, now_ms: int) -> bool:
         losses = self.video.jitter.gave_up + self.reassembler.lost
-        lost_more, self._losses = losses > self._losses, losses
-        if self._next_pli is None or now_ms >= self._next_pli:
-            return True
-        return lost_more and now_ms - self._last_pli >= PLI_MIN_GAP_MS
+        due = self._next_pli is None or now_ms >= self._next_pli or (
+            losses > self._losses and now_ms - self._last_pli >= PLI_MIN_GAP_MS)
+        if due:
+            self._losses = losses   # a loss in the PLI's shadow still asks once the gap is over
+        return due
 
     def _frames(self, track: _Track, pkt, now_ms: int) -> list:
         units = track.clock.units(pkt.timestamp, now_ms, self.epoch_ms)
