@@ -84,7 +84,11 @@ def test_chromium_whip_publish_plays_as_rtmp_flv_hls_and_whep(tmp_path):
         assert p.first_video_key and p.monotonic()
         assert p.video_frames >= 60 and p.audio_frames >= 100, (p.video_frames, p.audio_frames)
     assert len(whep["video"]) == 20 and whep["video"][0][0] <= 640 and whep["audio"] > 0
-    assert os.path.exists(tmp_path / "srs" / "html" / "live" / "webcam.m3u8")
+    # HLS: the playlist the stream left (its last 10 s) decodes, H.264 + AAC
+    hls = Player(str(tmp_path / "srs" / "html" / "live" / "webcam.m3u8"), max_seconds=20)
+    hls.run()
+    assert hls.error is None and (hls.vcodec, hls.acodec) == ("h264", "aac"), hls.error
+    assert hls.video_frames >= 30 and hls.audio_frames >= 50, (hls.video_frames, hls.audio_frames)
     assert state["audioPackets"] > 0
     # our transport-cc feedback lets Chromium's estimate leave its 300 kbps start (~2.5 Mbps after ~8 s;
     # with `twcc off` it stays at 300)
