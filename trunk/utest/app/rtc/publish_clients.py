@@ -1,6 +1,7 @@
 """WebRTC publishers for the tests: aiortc sending a media file (H.264 + Opus) over SRS 4's JSON
 ``/rtc/v1/publish/``, in-process or as a script (``python publish_clients.py API_URL app/stream FILE
-SECONDS``, e.g. inside a network namespace)."""
+SECONDS``, e.g. behind a lossy relay); and PyAV's (FFmpeg 8) ``whip`` muxer, as a script only
+(``python publish_clients.py --pyav-whip WHIP_URL SECONDS``): its network calls hold the GIL."""
 from __future__ import annotations
 
 import asyncio
@@ -42,5 +43,33 @@ async def aiortc_publish(api_url: str, stream: str, path: str, seconds: float) -
     await pc.close()
 
 
+def pyav_whip(url: str, seconds: float) -> None:
+    """FFmpeg's WHIP muxer: a 320x240 H.264 (baseline, no B-frames) + Opus test signal in real time."""
+    import time
+
+    import av
+    from fixtures.media_ex import _opus_frame
+    out = av.open(url, "w", format="whip")
+    video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "tune": "zerolatency", "g": "25",
+                                                        "bf": "0", "profile": "baseline"})
+    video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+    audio = out.add_stream("libopus", rate=48000, layout="stereo")
+    try:
+        for i in range(int(seconds * 25)):
+            frame = av.VideoFrame(320, 240, "yuv420p")
+            frame.pts = i
+            for p in video.encode(frame):
+                out.mux(p)
+            for k in range(2):
+                for p in audio.encode(_opus_frame("flt", 960, (2 * i + k) * 960)):
+                    out.mux(p)
+            time.sleep(0.04)
+    finally:
+        out.close()
+
+
 if __name__ == "__main__":
-    asyncio.run(aiortc_publish(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
+    if sys.argv[1] == "--pyav-whip":
+        pyav_whip(sys.argv[2], float(sys.argv[3]))
+    else:
+        asyncio.run(aiortc_publish(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
