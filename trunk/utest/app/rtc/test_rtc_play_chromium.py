@@ -45,4 +45,7 @@ def test_chromium_plays_rtmp_over_whep_page(tmp_path, media_flv):
         assert state["frames"] > FRAMES_WANTED, (state, srs.output()[-3000:])
         assert (state["width"], state["height"]) == (320, 240)
         assert state["audioPackets"] > 0, state
+        print("chromium rtc player:", state)
+        # Opus decoded, not concealed: the joined 60 ms packets are real audio to NetEq
+        assert state["audioSamples"] > 0 and state["audioConcealed"] < state["audioSamples"] / 2, state
         assert publisher.error is None
