@@ -9,12 +9,15 @@ import io
 import pathlib
 import random
 import struct
+from types import SimpleNamespace
 
 import av
 
 from srs.app.api.statistic import Statistic
 from srs.app.rtc.audio import AacToOpus
-from srs.app.rtc.ingest import RtcIngest
+from srs.app.config.conf import Config
+from srs.app.live.source import SourceOptions, SourceRegistry
+from srs.app.rtc.ingest import RtcIngest, make_publish_factory
 from srs.kernel.flv import encode_tags, flv_header, iter_flv_tags
 from srs.protocol.request import Request
 from srs.protocol.rtc import rtcp
@@ -166,3 +169,35 @@ def test_garbage_rtp_is_counted_not_fatal():
         ingest.on_rtp(junk, 1000)
     ingest.on_timer(1020)
     assert ingest.bad_packets == 5 and source.msgs == []
+
+
+class EstablishedSession:
+    """What the UDP server hands ``publish_factory`` once DTLS is done (app/rtc/session.py's fields)."""
+
+    def __init__(self, cid, req, negotiation):
+        self.cid, self.req, self.negotiation = cid, req, negotiation
+        self.rtcp, self.close_reason = [], ""
+
+    def send_rtcp(self, data):
+        self.rtcp.append(data)
+
+    def close(self, reason):
+        self.close_reason = reason
+
+
+def test_factory_takes_the_stream_once_and_gives_it_back_on_close():
+    conf = Config.parse_text("listen 1935;\nvhost __defaultVhost__ { rtc { enabled on; rtc_to_rtmp on; "
+                             "aac_bitrate 64000; pli_for_rtmp 2; } }\n")
+    sources, stats = SourceRegistry(lambda vhost: SourceOptions()), Statistic()
+    make = make_publish_factory(SimpleNamespace(config=lambda: conf, sources=sources, stats=stats))
+    neg = negotiate(parse_offer(OFFER.read_text()), publish=True)
+    req = Request.from_url("rtmp://127.0.0.1/live/rtc")
+    first = make(EstablishedSession(7, req, neg))
+    src = sources.get(req.stream_url)
+    assert first is not None and src.publisher_cid == 7
+    assert first.receiver.pli_interval_ms == 2000
+    # a second WHIP publisher whose DTLS finished meanwhile: the stream is taken, its session ends
+    late = EstablishedSession(8, req, neg)
+    assert make(late) is None and late.close_reason == "stream busy" and src.publisher_cid == 7
+    first.close()
+    assert src.publisher_cid is None and src.can_publish
