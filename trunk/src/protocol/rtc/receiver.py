@@ -102,11 +102,18 @@ class _Track:
     def __init__(self, kind: str, pt: int, clock: int, ring: int):
         self.kind = kind
         self.pt = pt
+        self.rate = clock
+        self.ring = ring
         self.ssrc = 0
-        self.clock = TrackClock(clock)
-        self.jitter = JitterBuffer(capacity=ring, max_wait_ms=JITTER_MAX_WAIT_MS)
-        self.units: dict = {}      # seq -> stream time of each held packet
         self.packets = 0
+        self.restarts = 0
+        self.restart()
+
+    def restart(self) -> None:
+        """A new SSRC (the publisher restarted its encoder): new sequence and timestamp spaces."""
+        self.clock = TrackClock(self.rate)
+        self.jitter = JitterBuffer(capacity=self.ring, max_wait_ms=JITTER_MAX_WAIT_MS)
+        self.units: dict = {}      # RTP timestamp -> stream time of a video unit in assembly
 
 
 class PublishReceiver:
@@ -152,6 +159,13 @@ class PublishReceiver:
             return
         if self.epoch_ms is None:
             self.epoch_ms = now_ms
+        if track.ssrc and pkt.ssrc != track.ssrc:
+            # its clock starts again where it arrives; an unfinished access unit is lost
+            track.restart()
+            track.restarts += 1
+            if track is self.video:
+                self.reassembler = H264Reassembler()
+                self._next_pli = None      # ask the new encoder for a keyframe now
         track.ssrc = pkt.ssrc
         track.packets += 1
         if track.clock.anchor_rtp is None:

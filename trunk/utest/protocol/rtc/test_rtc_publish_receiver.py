@@ -163,3 +163,22 @@ def test_an_audio_sender_report_first_waits_for_video_which_never_jumps():
     assert [f.ts_ms for f in first + frames if isinstance(f, VideoUnit)] == [0, 40]
     audio = [f.ts_ms for f in first + frames if isinstance(f, AudioPacket)]
     assert audio[0] == 0 and audio[1] in (119, 120)       # 100 ms later + 20 ms (NTP rounding)
+
+
+def test_a_new_ssrc_restarts_the_track_where_it_arrives():
+    """The publisher restarts its encoder (new SSRC, sequence and timestamp bases): the stream time
+    goes on from the arrival, nothing is NACKed across the change, a PLI asks the new encoder."""
+    _header, _units, packets = packetize_all()
+    first, second = packets[:200], packets[200:400]
+    r = PublishReceiver(VPT, None, pli_interval_ms=10 ** 9)
+    frames, feedback = run(r, [p.build() for p in first], start_ms=1000, step_ms=2)
+    end = max(f.ts_ms for f in frames)
+    for p in second:                                   # other SSRC, seq and RTP time
+        p.ssrc, p.seq, p.timestamp = 0x5555, (p.seq + 30000) & 0xFFFF, (p.timestamp + 123456789) & 0xFFFFFFFF
+    later, feedback2 = run(r, [p.build() for p in second], start_ms=1000 + 2 * 200 + 3000 + 1000, step_ms=2)
+    assert r.video.restarts == 1
+    assert not [p for p in feedback2 if isinstance(p, rtcp.Nack)]
+    assert [p.media_ssrc for p in feedback2 if isinstance(p, rtcp.Pli)] == [0x5555]
+    assert later and min(f.ts_ms for f in later) > end
+    ts = [f.ts_ms for f in later]
+    assert ts == sorted(ts)
