@@ -57,7 +57,7 @@ OBJECT_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "GET, POST, HEAD, PUT, DELETE, OPTIONS"),
-    ("Access-Control-Expose-Headers", "Server,range,Content-Length,Content-Range"),
+    ("Access-Control-Expose-Headers", "Server,range,Content-Length,Content-Range,Location"),  # Location: WHIP/WHEP
     ("Access-Control-Allow-Headers", "origin,range,accept-encoding,referer,Cache-Control,X-Proxy-Authorization,"
                                      "X-Requested-With,Content-Type"),
 ]

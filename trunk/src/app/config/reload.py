@@ -20,7 +20,8 @@ from srs.kernel.errors import ERROR_RTMP_EDGE_RELOAD, ConfigError
 # fire is SRS's (reload_conf, then reload_vhost per vhost). An event of a new row that is not listed
 # here fires after these.
 GLOBAL_ORDER = ("listen", "rtmps", "pid", "max_connections", "srs_log_tank", "srs_log_level", "srs_log_file",
-                "utc_time", "pithy_print_ms", "http_api", "http_server", "heartbeat", "stream_caster", "srt_server")
+                "utc_time", "pithy_print_ms", "http_api", "http_server", "heartbeat", "stream_caster", "srt_server",
+                "rtc_server")
 TOGGLED = ("http_api", "http_server")  # their detail says enabled/disabled/modified
 VHOST_ORDER = ("atc", "gop_cache", "queue_length", "time_jitter", "mix_correct", "play", "forward", "hls", "hds",
                "dvr", "mr", "chunk_size", "mw_latency", "send_min_interval", "tcp_nodelay", "publish", "min_latency",

@@ -42,10 +42,7 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
             "stat_heartbeat", "stat_streams", "debug_logging", "heartbeat_ratio", "streams_ratio"),
     *_leaves("heartbeat", "ports"),
     *_leaves("stats", "enabled"),
-    # WebRTC (its own issue): SRS 4's and 5's rtc_server, with its tcp and black_hole blocks
-    *_block("rtc_server", "enabled", "listen", "dir", "candidate", "ecdsa", "encrypt", "reuseport", "merge_nalus",
-            "protocol", "ip_family", "api_as_candidates", "resolve_api_domain", "keep_api_domain",
-            "use_auto_detect_network_ip", "sendmmsg", "perf_stat", "queue_length"),
+    # WebRTC over TCP and the debug black hole (rtc_server itself: rows_rtc.py)
     block("rtc_server.tcp", ignored=NOT_IMPLEMENTED),
     *_leaves("rtc_server.tcp", "enabled", "listen"),
     block("rtc_server.black_hole", ignored=NOT_IMPLEMENTED),
@@ -60,7 +57,4 @@ UNIMPLEMENTED_ROWS: Tuple[Row, ...] = (
     *_leaves("vhost.play", "mw_msgs"),
     *_leaves("vhost.cluster", "protocol", "follow_client"),
     *_leaves("vhost.publish", "try_annexb_first"),
-    *_block("vhost.rtc", "enabled", "nack", "twcc", "nack_no_copy", "bframe", "aac", "stun_timeout",
-            "stun_strict_check", "dtls_role", "dtls_version", "drop_for_pt", "rtc_to_rtmp", "pli_for_rtmp",
-            "rtmp_to_rtc", "keep_bframe", "opus_bitrate", "aac_bitrate", "keep_avc_nalu_sei"),
 )

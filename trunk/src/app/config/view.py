@@ -195,6 +195,7 @@ ExporterConfig = section("ExporterConfig", "exporter")
 StatsConfig = section("StatsConfig", "stats")
 StreamCasterConfig = section("StreamCasterConfig", "stream_caster")
 SrtServerConfig = section("SrtServerConfig", "srt_server")
+RtcServerConfig = section("RtcServerConfig", "rtc_server")
 
 
 # --- vhost blocks -----------------------------------------------------------------------------
@@ -247,6 +248,7 @@ HttpStaticConfig = section("HttpStaticConfig", "vhost.http_static")
 HttpRemuxConfig = section("HttpRemuxConfig", "vhost.http_remux")
 BandcheckConfig = section("BandcheckConfig", "vhost.bandcheck")
 VhostSrtConfig = section("VhostSrtConfig", "vhost.srt")
+VhostRtcConfig = section("VhostRtcConfig", "vhost.rtc")
 
 
 @_register

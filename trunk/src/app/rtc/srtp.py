@@ -11,6 +11,9 @@ from srs.protocol.rtc.errors import (ERROR_RTC_SRTP_INIT, ERROR_RTC_SRTP_PROTECT
                                      ERROR_RTC_SRTP_UNPROTECT, RtcError)
 
 
+LibError = pylibsrtp.Error
+
+
 class SrtpError(RtcError):
     code = ERROR_RTC_SRTP_UNPROTECT
 
@@ -27,6 +30,12 @@ class SrtpSession:
             self._rx = pylibsrtp.Session(rx)
         except (pylibsrtp.Error, ValueError, TypeError) as e:
             raise SrtpError(f"SRTP init: {e}", ERROR_RTC_SRTP_INIT) from None
+
+    @property
+    def protect_raw(self):
+        """pylibsrtp's own protect (raises ``pylibsrtp.Error``): the players' send loop calls it per
+        packet and per player, where one Python frame less is measurable."""
+        return self._tx.protect
 
     def protect(self, rtp: bytes) -> bytes:
         try:

@@ -47,6 +47,9 @@ from srs.app.server.listener import ConnectionGate, Listener, make_listener
 from srs.app.server.logfile import ReopenableFileHandler
 from srs.app.server.tls import ServerTls
 from srs.app.server.meters import SendMeters
+from srs.app.rtc.ingest import make_publish_factory
+from srs.app.rtc.server import RtcPorts, RtcServer
+from srs.app.rtc.signalling import RtcSignalling
 from srs.app.srt.server import SrtPorts, SrtServer
 from srs.kernel.errors import ConfigError, SrsError
 from srs.kernel.log import cid_var, level_from_name
@@ -167,6 +170,13 @@ class Server:
         self.srt = SrtServer(SrtPorts(config=self.current_config, clock=now_ms, next_cid=self.next_cid,
                                       hooks=self.hooks, sources=self.sources, stats=self.statistic, gate=self.gate))
         self.reload_handlers.append(self.srt.on_reload)
+        # issue 15: WebRTC media on one UDP port, its signalling on the API's routes
+        self.rtc = RtcServer(RtcPorts(config=self.current_config, clock=now_ms, next_cid=self.next_cid,
+                                      hooks=self.hooks, sources=self.sources, stats=self.statistic, gate=self.gate))
+        self.reload_handlers.append(self.rtc.on_reload)
+        self.rtc.publish_factory = make_publish_factory(self.rtc.ports)   # WHIP -> the live source
+        RtcSignalling(self.rtc, self.current_config, self.hooks, self.sources, self.process.identity).install(
+            self.api_app)
         # what each accepted RTMP socket is handed with (its ports, app.ports)
         self.make_rtmp_conn = functools.partial(
             RtmpConn, config=self.current_config, clock=now_ms, hooks=self.hooks, sources=self.sources,
@@ -266,6 +276,7 @@ class Server:
         self.casters = start_casters(self.config.stream_casters,
                                      CasterPorts(next_cid=self.next_cid, rtmp_port=self.rtmp_port, gate=self.gate))
         self.srt.start(self.config.srt_server)
+        self.rtc.start(self.config.rtc_server)
         self.ingesters.start()  # H13: ingesters start with the server (they publish to our listener)
         self.greenlets.append(gevent.spawn(self._control))
         self.greenlets.append(gevent.spawn(self._pithy))
@@ -357,6 +368,7 @@ class Server:
         if self.casters is not None:  # H15: casters first, they publish to us
             self.casters.stop()
         self.srt.stop()
+        self.rtc.stop()
         for srv in self.rtmp_servers:
             srv.close()
         if self.rtmps_server is not None:

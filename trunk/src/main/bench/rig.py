@@ -90,6 +90,7 @@ class Rig:
         os.makedirs(os.path.join(self.dir, "html"), exist_ok=True)
         self.rtmp_port = free_port()
         self.http_port = free_port()
+        self.api_port = 0        # set with the extra conf of a WebRTC run (rtc_extra)
         self.media = media
         self.vhost, self.max_connections, self.extra = vhost, max_connections, extra
         self.procs: List[subprocess.Popen] = []
@@ -122,11 +123,14 @@ class Rig:
     def flv_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/live/livestream.flv"
 
+    def whep_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/rtc/v1/whep/?app=live&stream=livestream"
+
     def load(self, protocol: str, clients: int, duration: float, start_s: float,
              join_rate: float = 0.0, read_size: int = 0, processes: int = 1,
              cpu: Optional[str] = LOAD_CPU) -> subprocess.Popen:
-        tool, url = (("sb_rtmp_load", self.rtmp_url()) if protocol == "rtmp"
-                     else ("sb_http_load", self.flv_url()))
+        tool, url = {"rtmp": ("sb_rtmp_load", self.rtmp_url()), "rtc": ("sb_rtc_load", self.whep_url())}.get(
+            protocol, ("sb_http_load", self.flv_url()))
         ready = os.path.join(self.dir, "load.ready")
         if os.path.exists(ready):
             os.unlink(ready)
@@ -237,15 +241,33 @@ def window_rate(samples: List[list], t0: float, t1: float, column: int = 2) -> t
     return (b[column] - a[column]) * 8 / 1e6 / (b[0] - a[0]), min(s[1] for s in inside)
 
 
+RTC_VHOST = "gop_cache on;\n    rtc { enabled on; rtmp_to_rtc on; }"
+
+
+def rtc_extra() -> tuple:
+    """The API port and the global conf of a WebRTC run: the API (WHEP) and rtc_server on a free
+    UDP port of 127.0.0.1 (its candidate)."""
+    api, udp = free_port(), free_port()
+    return api, (f"http_api {{ enabled on; listen {api}; }}\n"
+                 f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}\n")
+
+
 def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: float,
             settle: float, join_rate: float = 0.0, profile_s: float = 0.0, read_size: int = 0,
             kind=None) -> dict:
     tag = (f"{protocol}-{clients}" + ("-join" if join_rate else "") + ("-profile" if profile_s else "")
            + (f"-read{read_size}" if read_size else ""))
-    rig = Rig(workdir, media, tag, max_connections=max(5000, clients + 100), kind=kind)
+    if protocol == "rtc":
+        api, extra = rtc_extra()
+        rig = Rig(workdir, media, tag, vhost=RTC_VHOST, max_connections=max(5000, clients + 100), extra=extra,
+                  kind=kind)
+        rig.api_port = api
+    else:
+        rig = Rig(workdir, media, tag, max_connections=max(5000, clients + 100), kind=kind)
     rig.start()
     try:
-        join_s = clients / join_rate if join_rate else max(1.0, clients / 500.0)
+        # a WebRTC player costs the server a DTLS handshake and its GOP burst encrypted: 100/s
+        join_s = clients / join_rate if join_rate else max(1.0, clients / (100.0 if protocol == "rtc" else 500.0))
         # the tool is ended (TERM) right after the window; its own --duration only bounds a lost run
         duration = join_s + JOIN_TIMEOUT_S + settle + steady + (profile_s + 2 if profile_s else 0) + 2
         load = rig.load(protocol, clients, duration, 0 if join_rate else join_s, join_rate, read_size)

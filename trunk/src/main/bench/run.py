@@ -95,7 +95,7 @@ def render(results: List[dict], join: Optional[dict], prof: Optional[dict], medi
 
 
 def _proto(r: dict) -> str:
-    return "RTMP" if r["protocol"] == "rtmp" else "HTTP-FLV"
+    return {"rtmp": "RTMP", "rtc": "WebRTC"}.get(r["protocol"], "HTTP-FLV")
 
 
 def _version(mod: str) -> str:
@@ -128,7 +128,9 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="100 and 500 clients, no join run, no profile")
     p.add_argument("--clients", default=os.environ.get("SRS_BENCH_CLIENTS", ""),
                    help="comma-separated client counts (default 100,500,1000,2000)")
-    p.add_argument("--protocols", default=os.environ.get("SRS_BENCH_PROTOCOLS", "rtmp,flv"))
+    p.add_argument("--protocols", default=os.environ.get("SRS_BENCH_PROTOCOLS", "rtmp,flv,rtc"))
+    p.add_argument("--rtc-max-clients", type=int, default=1000,
+                   help="WebRTC runs skip larger counts (each player is ~60 SRTP packets/s to encrypt)")
     p.add_argument("--steady", type=float, default=float(os.environ.get("SRS_BENCH_STEADY", "20")))
     p.add_argument("--settle", type=float, default=5.0, help="seconds after the last join")
     p.add_argument("--join-rate", type=float, default=20.0)
@@ -177,14 +179,16 @@ def main(argv=None) -> int:
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
         [100, 500] if opts.quick else [100, 500, 1000, 2000])
     protocols = [x.strip() for x in opts.protocols.split(",") if x.strip()]
-    if any(x not in ("rtmp", "flv") for x in protocols):
-        p.error("protocols: rtmp and/or flv")
+    if any(x not in ("rtmp", "flv", "rtc") for x in protocols):
+        p.error("protocols: rtmp, flv and/or rtc (WebRTC over WHEP, sb_rtc_load)")
     media = make_media(os.path.join(trunk_dir(), "objs", "bench", "bench_600k.flv"))
     workdir = opts.workdir or tempfile.mkdtemp(prefix="srs_bench_")
     print(f"bench: stream {media['kbps']} kbps, work dir {workdir}", flush=True)
     results = []
     for proto in protocols:
         for n in counts:
+            if proto == "rtc" and n > opts.rtc_max_clients:
+                continue
             r = one_run(workdir, media, proto, n, opts.steady, opts.settle)
             print("bench: " + json.dumps(r), flush=True)
             results.append(r)

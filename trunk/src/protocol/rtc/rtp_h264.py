@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 
-from srs.kernel.codec_avc import AvcConfig, avcc_split, annexb_to_avcc
+from srs.kernel.codec_avc import AvcConfig, _Bits, avcc_split, annexb_to_avcc, ebsp_to_rbsp
 from srs.kernel.errors import CodecError
 from srs.protocol.rtc.errors import RtcError
 from srs.protocol.rtp import NALU_FU_A, NALU_STAP_A, H264Depacketizer, RtpPacket
@@ -91,6 +91,21 @@ class H264Packetizer:
                 fu |= 0x40
             out.append(bytes((indicator, fu)) + bytes(body[start:start + step]))
         return out
+
+
+def is_b_frame(nalus) -> bool:
+    """Does an access unit (its NALUs) carry a B slice (slice_type 1 or 6)? SRS's RTMP->RTC bridge
+    drops those unless ``keep_bframe``: a browser's WebRTC decoder renders in decode order."""
+    for nalu in nalus:
+        if nalu[0] & 0x1F != 1:        # only non-IDR slices can be B
+            continue
+        try:
+            bits = _Bits(ebsp_to_rbsp(bytes(nalu[1:8])))
+            bits.ue()                  # first_mb_in_slice
+            return bits.ue() % 5 == 1  # slice_type
+        except CodecError:
+            return False
+    return False
 
 
 class H264Reassembler:

@@ -358,7 +358,7 @@ def test_a_flag_with_its_semicolon_missing_reads_the_first_argument_with_a_warni
 
 @pytest.mark.parametrize("text,warning", [
     ("listen 1935;\nrtc_server { enabled on; listen 8000; candidate $CANDIDATE; tcp { enabled on; } }",
-     "t.conf:2: directive rtc_server is not implemented and ignored"),
+     "t.conf:2: directive rtc_server.tcp is not implemented and ignored"),
     ("listen 1935;\nin_docker on;", "t.conf:2: directive in_docker is not implemented and ignored"),
     (vhost_text("play { mw_msgs 8; }"),
      "t.conf:3: directive vhost.play.mw_msgs is not implemented and ignored"),

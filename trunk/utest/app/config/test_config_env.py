@@ -121,12 +121,12 @@ def test_server_runs_from_environment_alone(tmp_path, media_flv):
 
 
 def test_a_variable_of_an_unimplemented_directive_warns():
-    """SRS 5 reads SRS_RTC_SERVER_ENABLED: known, so not dropped silently as an unknown variable is."""
-    env = {"SRS_RTC_SERVER_ENABLED": "on", "SRS_VHOST_RTC_RTMP_TO_RTC": "on", "SRS_NOT_A_DIRECTIVE": "x",
+    """SRS 5 reads SRS_RTC_SERVER_TCP_ENABLED: known, so not dropped silently as an unknown variable is."""
+    env = {"SRS_RTC_SERVER_TCP_ENABLED": "on", "SRS_VHOST_PLAY_MW_MSGS": "1", "SRS_NOT_A_DIRECTIVE": "x",
            "SRS_VHOST_HLS_HLS_CTX": ""}  # empty: not set
     assert Config.from_env(env).warnings == (
-        "$SRS_RTC_SERVER_ENABLED: directive rtc_server.enabled is not implemented and ignored",
-        "$SRS_VHOST_RTC_RTMP_TO_RTC: directive vhost.rtc.rtmp_to_rtc is not implemented and ignored")
+        "$SRS_RTC_SERVER_TCP_ENABLED: directive rtc_server.tcp.enabled is not implemented and ignored",
+        "$SRS_VHOST_PLAY_MW_MSGS: directive vhost.play.mw_msgs is not implemented and ignored")
 
 
 def test_a_reload_rereads_the_variables_of_an_env_only_config(tmp_path):

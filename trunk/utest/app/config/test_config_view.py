@@ -42,6 +42,8 @@ GLOBAL_DEFAULTS = [
     ("srt_server.recvlatency", 120), ("srt_server.peerlatency", 0), ("srt_server.tlpktdrop", True),
     ("srt_server.peer_idle_timeout", 10000), ("srt_server.payloadsize", 1316), ("srt_server.passphrase", ""),
     ("srt_server.pbkeylen", "0"), ("srt_server.default_app", "live"),
+    ("rtc_server.enabled", False), ("rtc_server.listen", ("0.0.0.0", 8000)), ("rtc_server.candidate", "*"),
+    ("rtc_server.protocol", "udp"), ("rtc_server.api_as_candidates", True), ("rtc_server.ecdsa", True),
 ]
 
 VHOST_DEFAULTS = [
@@ -86,6 +88,10 @@ VHOST_DEFAULTS = [
     ("bandcheck.enabled", False), ("bandcheck.key", ""), ("bandcheck.interval", 30.0),
     ("bandcheck.limit_kbps", 1000), ("transcodes", ()), ("ingests", ()),
     ("srt.enabled", False), ("srt.srt_to_rtmp", True),
+    ("rtc.enabled", False), ("rtc.nack", True), ("rtc.twcc", True), ("rtc.stun_timeout", 30.0),
+    ("rtc.dtls_role", "passive"), ("rtc.rtmp_to_rtc", False), ("rtc.rtc_to_rtmp", False),
+    ("rtc.keep_bframe", False), ("rtc.keep_avc_nalu_sei", True), ("rtc.opus_bitrate", 48000),
+    ("rtc.pli_for_rtmp", 6.0), ("rtc.aac_bitrate", 48000),
 ]
 
 ENGINE_DEFAULTS = [

@@ -1,10 +1,12 @@
-"""A test-only WebRTC peer on one UDP socket (127.0.0.1), built from our sans-IO parts and app/rtc:
-it answers one offer with protocol/rtc/sdp.py, answers STUN binding requests (ICE-lite), runs the
-DTLS handshake (app/rtc/dtls.py; server, or client when the offer says setup:passive), then sends
-the given RTP packets through SRTP (app/rtc/srtp.py), paced, and receives what a publishing peer
-sends: SRTP unprotect, transport-cc feedback, the jitter buffer with NACKs, H.264 reassembly.
+"""A test-only WebRTC peer on one UDP socket (127.0.0.1), built on the product's session: it
+answers one offer with protocol/rtc/sdp.py, and an ``RtcSession`` (app/rtc/session.py, the server's
+own) does ICE-lite (binding requests checked and answered, the peer address refreshed), the DTLS
+handshake (server, or client when the offer says setup:passive) and SRTP. The harness then sends the
+given RTP packets through the session's SRTP, paced, and, as the session's ``PublishSink``, receives
+what a publishing peer sends: transport-cc feedback, the jitter buffer with NACKs, H.264 reassembly.
 
-It is not the server (that comes next session): one OS thread, one peer, no config.
+It is not the server (app/rtc/server.py): one OS thread, one peer, no config; the interop tests use
+it to check our parts against Chromium and aiortc without the server's admission and fan-out.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import threading
 import time
 
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
-from srs.app.rtc.srtp import SrtpSession
+from srs.app.rtc.session import PLAY, PUBLISH, RtcSession
 from srs.protocol.rtc import rtcp, stun
 from srs.protocol.rtc.jitter import JitterBuffer
 from srs.protocol.rtc.rtp_h264 import H264Reassembler
@@ -32,13 +34,9 @@ class RtcHarness:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.ufrag, self.pwd = "srsufrag", "srs0pwd0for0the0interop0test0000"
-        self.peer = None
-        self.dtls: DtlsSession | None = None
-        self.srtp: SrtpSession | None = None
+        self.session: RtcSession | None = None
         self.packets: list = []          # RtpPacket to send after DTLS
         self.realtime = realtime         # pace by RTP timestamp (a browser renders in real time)
-        self.binding_requests = 0
-        self.rtcp_in = 0
         self.errors: list = []
         # publish direction: SRTP in -> jitter buffer (NACKs back) -> H.264 access units
         self.jitter = JitterBuffer(capacity=512, max_wait_ms=1000)
@@ -53,7 +51,6 @@ class RtcHarness:
         self.rtp_in = 0
         self.rtp_all = 0
         self.sent = 0
-        self._dtls_started = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -64,10 +61,34 @@ class RtcHarness:
                          [("127.0.0.1", self.port)], ssrcs or {}, cname="srsinterop")
         fp = offer.fingerprint or next(m.fingerprint for m in offer.media if m.fingerprint)
         algo, _, value = fp.partition(" ")
-        self.dtls = DtlsSession(self.certificate, self.negotiation.setup,
-                                value if algo == "sha-256" else "")
-        self.remote_pwd = offer.remote_ice()[1]
+        dtls = DtlsSession(self.certificate, self.negotiation.setup, value if algo == "sha-256" else "")
+        self.session = RtcSession(cid=0, kind=PUBLISH if publish else PLAY, req=None, negotiation=self.negotiation,
+                                  local=local, remote_ufrag=offer.remote_ice()[0], dtls=dtls, token="harness",
+                                  stun_timeout_s=60.0)
+        if publish:
+            self.session.sink = self      # on_rtp/on_rtcp/on_timer/close below
         return build_answer(self.negotiation, local, publish, stream, session_id=1)
+
+    # the session's state, as the tests read it
+    @property
+    def dtls(self) -> DtlsSession | None:
+        return self.session.dtls if self.session is not None else None
+
+    @property
+    def srtp(self):
+        return self.session.srtp if self.session is not None else None
+
+    @property
+    def peer(self):
+        return self.session.peer if self.session is not None else None
+
+    @property
+    def binding_requests(self) -> int:
+        return self.session.binding_requests if self.session is not None else 0
+
+    @property
+    def rtcp_in(self) -> int:
+        return self.session.rtcp_in if self.session is not None else 0
 
     def start(self):
         self._thread.start()
@@ -98,9 +119,12 @@ class RtcHarness:
                     self._jitter_tick(int(time.monotonic() * 1000))
                 except Exception as e:  # as above: recorded for the test's assertions
                     self.errors.append(repr(e))
-            if self.dtls and not self.dtls.done and self.peer and self.dtls.timeout() == 0:
-                for out in self.dtls.handle_timeout():
-                    self.sock.sendto(out, self.peer)
+            if self.session is not None and self.peer:
+                try:
+                    for out in self.session.dtls_timer(time.monotonic()):
+                        self.sock.sendto(out, self.peer)
+                except Exception as e:  # as above
+                    self.errors.append(repr(e))
             if self.srtp is not None and queue is None:
                 queue = list(self.packets)
                 start = next_send = time.monotonic()
@@ -116,39 +140,44 @@ class RtcHarness:
                     next_send += PACKET_INTERVAL_S
 
     def _on_datagram(self, data: bytes, addr) -> None:
+        session = self.session
         kind = stun.classify(data)
         if kind == stun.PACKET_STUN:
             req = stun.BindingRequest.parse(data)
             if req.local_ufrag != self.ufrag:
                 raise ValueError(f"STUN for ufrag {req.local_ufrag}")
-            req.verify(self.pwd)
-            self.binding_requests += 1
-            self.peer = addr      # ICE-lite: every request refreshes the peer address
-            self.sock.sendto(req.success(self.pwd, addr[0], addr[1]), addr)
-            if self.dtls is not None and self.dtls.role == "active" and not self._dtls_started:
+            first = session.binding_requests == 0
+            # ICE-lite: every request refreshes the peer address (the session checks it first)
+            self.sock.sendto(session.on_binding(req, addr), addr)
+            if first and session.dtls.role == "active":
                 # an offer with setup:passive (FFmpeg's WHIP muxer) makes us the DTLS client:
                 # like SRS, start the handshake right after the first binding request
-                self._dtls_started = True
-                for out in self.dtls.start():
+                for out in session.dtls_start():
                     self.sock.sendto(out, addr)
-        elif kind == stun.PACKET_DTLS and self.dtls is not None:
-            self.peer = self.peer or addr
-            for out in self.dtls.feed(data):
+        elif kind == stun.PACKET_DTLS and session is not None and session.peer is not None:
+            for out in session.on_dtls(data):
                 self.sock.sendto(out, addr)
-            if self.dtls.done and self.srtp is None:
-                self.srtp = SrtpSession(*self.dtls.srtp_keys())
         elif kind == stun.PACKET_RTCP and self.srtp is not None:
-            rtcp.parse_compound(self.srtp.unprotect_rtcp(data))
-            self.rtcp_in += 1
+            session.on_rtcp(data, int(time.monotonic() * 1000))
         elif kind == stun.PACKET_RTP and self.srtp is not None:
-            pkt = RtpPacket.parse(self.srtp.unprotect(data))
-            self.rtp_all += 1
-            self._twcc_record(pkt)
-            video = self.negotiation.track("video")
-            if video is not None and pkt.payload_type == video.pt:
-                self.rtp_in += 1
-                self.media_ssrc = pkt.ssrc
-                self.jitter.push(pkt, int(time.monotonic() * 1000))
+            session.on_rtp(data, int(time.monotonic() * 1000))
+
+    # ---- the session's PublishSink: what a publishing peer sends, decrypted by the session
+    def on_rtp(self, plain: bytes, now_ms: int) -> None:
+        pkt = RtpPacket.parse(plain)
+        self.rtp_all += 1
+        self._twcc_record(pkt)
+        video = self.negotiation.track("video")
+        if video is not None and pkt.payload_type == video.pt:
+            self.rtp_in += 1
+            self.media_ssrc = pkt.ssrc
+            self.jitter.push(pkt, now_ms)
+
+    def on_rtcp(self, packets: list, now_ms: int) -> None:
+        pass
+
+    def on_timer(self, now_ms: int) -> None:
+        pass
 
     def _twcc_record(self, pkt) -> None:
         ids = [t.twcc_id for t in self.negotiation.tracks if t.twcc_id]

@@ -1,0 +1,211 @@
+"""The WebRTC server's signalling and UDP port against bad input, and its sessions' life: API
+listing, kick, WHEP DELETE, a peer that changes address, STUN that fails integrity, garbage
+datagrams, a DTLS handshake that never finishes (that session alone ends, with a log line), and
+stun_timeout. The ICE side is driven by hand with the sans-IO STUN builder: the answer's ufrag/pwd."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import urllib.request
+
+import pytest
+from aiortc import RTCPeerConnection
+
+from fixtures.api_server import ApiServer
+from fixtures.srs_server import wait_for
+from play_clients import post, rtc_server
+from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
+from srs.protocol.rtc import stun
+
+
+def make_offer(kinds=("video", "audio")) -> str:
+    async def run():
+        pc = RTCPeerConnection()
+        for kind in kinds:
+            pc.addTransceiver(kind, direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return sdp
+    return asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def offer():
+    return make_offer()
+
+
+def ice_of(sdp: str, prefix: str = "a=") -> tuple:
+    lines = sdp.replace("\r\n", "\n").split("\n")
+    ufrag = next(line.split(":", 1)[1] for line in lines if line.startswith(prefix + "ice-ufrag:"))
+    pwd = next(line.split(":", 1)[1] for line in lines if line.startswith(prefix + "ice-pwd:"))
+    return ufrag, pwd
+
+
+def whep(srs, offer: str, query: str = "app=live&stream=livestream"):
+    return post(srs.api_url("rtc/v1/whep/?" + query), offer.encode())
+
+
+def clients(srs) -> list:
+    with urllib.request.urlopen(srs.api_url("api/v1/clients"), timeout=5) as r:
+        return [c for c in json.loads(r.read())["clients"] if c["type"].startswith("rtc-")]
+
+
+def binding(sock, port: int, answer: str, offer: str, pwd: str = "") -> stun.StunMessage:
+    """One ICE connectivity check to the server from ``sock``; its response."""
+    local_ufrag, local_pwd = ice_of(answer)
+    remote_ufrag, _ = ice_of(offer)
+    sock.sendto(stun.binding_request(os.urandom(12), f"{local_ufrag}:{remote_ufrag}", pwd or local_pwd,
+                                     0x6E7F00FF, True, 42, use_candidate=True), ("127.0.0.1", port))
+    data, _ = sock.recvfrom(2048)
+    return stun.StunMessage.parse(data)
+
+
+CLIENT_CERT = DtlsCertificate.generate()
+
+
+def with_our_fingerprint(offer: str) -> str:
+    """The offer of a peer whose DTLS is ours (CLIENT_CERT): the server checks the SDP fingerprint."""
+    return re.sub(r"a=fingerprint:sha-256 [0-9A-F:]+", "a=fingerprint:sha-256 " + CLIENT_CERT.fingerprint, offer)
+
+
+def dtls_client(sock, port: int) -> DtlsSession:
+    """Our DTLS code as the client (the offer's actpass made the server passive): handshake to done."""
+    client = DtlsSession(CLIENT_CERT, "active")
+    for out in client.start():
+        sock.sendto(out, ("127.0.0.1", port))
+    while not client.done:
+        data, _ = sock.recvfrom(4096)
+        if data[0] in (0, 1):          # a late STUN answer
+            continue
+        for out in client.feed(data):
+            sock.sendto(out, ("127.0.0.1", port))
+    return client
+
+
+def udp() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    return s
+
+
+def test_bad_offers_and_names_are_refused(tmp_path, offer):
+    with rtc_server(tmp_path, extra_vhosts="vhost nortc { }\n") as srs:
+        bad = [b"", b"hello", b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF x\r\n", b"\xff\xfe" * 10,
+               b"v=0\r\n" + b"a=x\r\n" * 5000, offer.replace("a=group:BUNDLE", "a=group:NOPE").encode(),
+               offer.replace("H264", "H263").replace("opus", "speex").encode()]
+        for body in bad:
+            status, _, text = post(srs.api_url("rtc/v1/whep/?app=live&stream=livestream"), body)
+            assert status == 400, (body[:40], status, text)
+        for query in ("app=live&stream=../x", "app=li%00ve&stream=s", "app=live&stream=a%01b",
+                      "app=live&stream=s&ice-ufrag=a:b"):
+            status, _, text = whep(srs, offer, query)
+            assert status == 400, (query, status, text)
+        # the JSON API: not JSON, missing fields, a vhost without rtc
+        for body, code in ((b"{", 400), (b'{"sdp": 1}', 400)):
+            status, _, text = post(srs.api_url("rtc/v1/play/"), body, "application/json")
+            assert status == code and json.loads(text)["code"] == 5011
+        body = json.dumps({"streamurl": "webrtc://127.0.0.1/live/s?vhost=nortc", "sdp": offer}).encode()
+        status, _, text = post(srs.api_url("rtc/v1/play/"), body, "application/json")
+        assert status == 403 and json.loads(text)["code"] == 5021
+        assert clients(srs) == []
+        assert srs.alive()
+
+
+def test_sessions_listed_kicked_and_deleted(tmp_path, offer):
+    with rtc_server(tmp_path) as srs:
+        status, headers, answer = whep(srs, offer)
+        assert status == 201
+        listed = clients(srs)
+        assert [c["type"] for c in listed] == ["rtc-play"] and listed[0]["url"].endswith("/live/livestream")
+        # kick from the API
+        status, _, _ = post(srs.api_url(f"api/v1/clients/{listed[0]['id']}"), b"", method="DELETE")
+        assert status == 200
+        assert wait_for(lambda: clients(srs) == [], 5)
+        assert srs.wait_log("closed: kicked")
+        # WHEP DELETE: the token must match
+        status, headers, answer = whep(srs, make_offer())
+        location = headers["Location"]
+        status, _, _ = post(srs.api_url(location.replace("token=", "token=x")), b"", method="DELETE")
+        assert status == 403 and len(clients(srs)) == 1
+        status, _, _ = post(srs.api_url(location), b"", method="DELETE")
+        assert status == 200 and clients(srs) == []
+        assert srs.wait_log("closed: DELETE by the client")
+
+
+def test_ice_address_change_garbage_and_a_dtls_that_never_finishes(tmp_path, offer):
+    with rtc_server(tmp_path, rtc="stun_timeout 4;") as srs:
+        port = srs.rtc_port
+        _, _, answer_a = whep(srs, offer, "app=live&stream=a")
+        offer_b = with_our_fingerprint(make_offer())
+        _, _, answer_b = whep(srs, offer_b, "app=live&stream=b")
+        answer_a, answer_b = answer_a.decode(), answer_b.decode()
+        a1, a2, b = udp(), udp(), udp()
+        try:
+            # garbage of every class first: dropped, nobody's session harmed
+            junk = udp()
+            for data in (b"\x00", b"\x00\x01" + os.urandom(30), b"\x16\xfe\xfd" + os.urandom(40),
+                         b"\x80\x60" + os.urandom(100), b"\x80\xc8" + os.urandom(30), os.urandom(1400), b""):
+                junk.sendto(data, ("127.0.0.1", port))
+            junk.close()
+            # a check signed with another pwd gets no answer
+            with pytest.raises(socket.timeout):
+                a1.settimeout(1)
+                binding(a1, port, answer_a, offer, pwd="x" * 32)
+            a1.settimeout(5)
+            reply = binding(a1, port, answer_a, offer)
+            assert reply.type == stun.BINDING_SUCCESS and reply.xor_mapped_address() == a1.getsockname()
+            # the client moves: a valid check from another address makes it the session's peer
+            reply = binding(a2, port, answer_a, offer)
+            assert reply.xor_mapped_address() == a2.getsockname()
+            assert srs.wait_log("peer moves")
+            assert binding(b, port, answer_b, offer_b).type == stun.BINDING_SUCCESS
+            assert dtls_client(b, port).done     # B completes DTLS (the server is passive)
+            assert srs.wait_log("rtc-play __defaultVhost__/live/b established")
+            # A sends DTLS-looking garbage and never a ClientHello: A alone ends at the deadline
+            for _ in range(3):
+                a2.sendto(b"\x16\xfe\xfd\x00\x00" + os.urandom(60), ("127.0.0.1", port))
+
+            def only_b_left():
+                binding(b, port, answer_b, offer_b)   # B keeps its session alive
+                return [c["url"].rsplit("/", 1)[-1] for c in clients(srs)] == ["b"]
+            assert wait_for(only_b_left, 15, 0.5), srs.output()[-3000:]
+            assert srs.wait_log("DTLS handshake failed, session closed: code=5006 DTLS handshake not done")
+            # B goes quiet: stun_timeout ends it
+            assert wait_for(lambda: clients(srs) == [], 15, 0.5)
+            assert srs.wait_log("(stun_timeout), closed")
+            assert "rtc: datagram of" in srs.log_text()   # the garbage was logged (rate-limited)
+            assert srs.alive()
+        finally:
+            for s in (a1, a2, b):
+                s.close()
+
+
+def test_hooks_and_security_rules_apply(tmp_path, offer):
+    with ApiServer("--deny-play", "denied") as hooks_srv:
+        url = hooks_srv.url("/api/v1/sessions")
+        hooks = f"http_hooks {{ enabled on; on_play {url}; on_stop {url}; }}\n"
+        secure = "vhost secure { rtc { enabled on; } security { enabled on; deny play all; } }\n"
+        with rtc_server(tmp_path, vhost_body=hooks, extra_vhosts=secure) as srs:
+            status, _, text = whep(srs, offer, "app=live&stream=denied")
+            assert status == 403, text
+            status, headers, _ = whep(srs, offer, "app=live&stream=ok&secret=s1")
+            assert status == 201
+            status, _, _ = post(srs.api_url(headers["Location"]), b"", method="DELETE")
+            assert status == 200
+
+            def actions():
+                return [(e["body"]["action"], e["body"]["stream"], e["body"].get("param", ""))
+                        for e in hooks_srv.received()]
+            assert wait_for(lambda: ("on_stop", "ok", "?app=live&stream=ok&secret=s1") in actions(), 10), actions()
+            assert ("on_play", "denied", "?app=live&stream=denied") in actions()
+            assert clients(srs) == []
+            assert clients(srs) == []
+            # a security rule of the vhost (picked by ?vhost= in the stream URL) refuses the player
+            body = json.dumps({"streamurl": "webrtc://127.0.0.1/live/s?vhost=secure", "sdp": offer}).encode()
+            status, _, text = post(srs.api_url("rtc/v1/play/"), body, "application/json")
+            assert status == 403 and json.loads(text)["code"] == 1053, text
