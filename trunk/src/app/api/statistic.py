@@ -31,7 +31,7 @@ DEFAULT_VHOST = "__defaultVhost__"
 # Stream ids are remembered by name this long after the stream disappears (bounded memory).
 MAX_REMEMBERED_IDS = 10000
 # Client types that publish (SRS's srs_client_type_is_publish).
-PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish", "srt-publish")
+PUBLISH_TYPES = ("fmle-publish", "flash-publish", "haivision-publish", "srt-publish", "rtc-publish")
 SERVICE_ID_CHARS = string.ascii_lowercase + string.digits
 
 

@@ -46,6 +46,7 @@ from srs.app.server.listener import ConnectionGate, Listener, make_listener
 from srs.app.server.logfile import ReopenableFileHandler
 from srs.app.server.tls import ServerTls
 from srs.app.server.meters import SendMeters
+from srs.app.rtc.ingest import make_publish_factory
 from srs.app.rtc.server import RtcPorts, RtcServer
 from srs.app.rtc.signalling import RtcSignalling
 from srs.app.srt.server import SrtPorts, SrtServer
@@ -169,6 +170,7 @@ class Server:
         self.rtc = RtcServer(RtcPorts(config=self.current_config, clock=now_ms, next_cid=self.next_cid,
                                       hooks=self.hooks, sources=self.sources, stats=self.statistic, gate=self.gate))
         self.reload_handlers.append(self.rtc.on_reload)
+        self.rtc.publish_factory = make_publish_factory(self.rtc.ports)   # WHIP -> the live source
         RtcSignalling(self.rtc, self.current_config, self.hooks, self.sources, self.process.identity).install(
             self.api_app)
         # what each accepted RTMP socket is handed with (its ports, app.ports)

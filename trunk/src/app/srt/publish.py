@@ -2,18 +2,17 @@
 
 No loopback RTMP hop (SRS 5 pushes to rtmp://127.0.0.1 from its SRT bridge): the connection is the
 source's publisher itself, as an RTMP publisher is, so HLS, DVR, forward and every player see the
-same messages. TS stream types: H.264 (0x1b), HEVC (0x24, as SRS 6; published as Enhanced RTMP
-``hvc1``) and AAC/ADTS (0x0f); others are logged once and ignored. TS bundles audio ahead of video, so the messages go through an ``Interleaver``
-(the casters' one) before the source: the source's jitter correction wants them in time order.
+same messages (app/live/bridge.py, which also puts them in time order). TS stream types: H.264
+(0x1b), HEVC (0x24, as SRS 6; published as Enhanced RTMP ``hvc1``) and AAC/ADTS (0x0f); others are
+logged once and ignored.
 A video PES usually has no length: it is complete when the next one starts, or at ``close``.
 """
 from __future__ import annotations
 
 import logging
 
+from srs.app.live.bridge import BridgePublisher
 from srs.kernel.errors import CodecError
-from srs.kernel.interleaver import Interleaver
-from srs.kernel.media_info import describe_sequence_header
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
 from srs.kernel.raw_muxer_hevc import HevcRawMuxer
@@ -25,25 +24,19 @@ STREAM_TYPE_H264 = 0x1B
 STREAM_TYPE_HEVC = 0x24
 STREAM_TYPE_AAC = 0x0F
 KINDS = {STREAM_TYPE_H264: MSG_VIDEO, STREAM_TYPE_HEVC: MSG_VIDEO, STREAM_TYPE_AAC: MSG_AUDIO}
-STATS_EVERY = 64   # frames counted into the API's stream entry once per this many messages
 
 
-class TsPublisher:
+class TsPublisher(BridgePublisher):
     """Feeds one LiveSource (already ``on_publish``-ed by the caller) from TS payloads."""
 
     def __init__(self, source, stats, req):
-        self.source = source
-        self.stats = stats
-        self.req = req
+        super().__init__(source, stats, req, "SRT publish")
         self.demuxer = TsDemuxer()
         self.video = AvcRawMuxer()
         self.hevc = HevcRawMuxer()
         self.audio = AacRawMuxer()
-        self.interleaver = Interleaver()
         self._streams: dict = {}
         self._unsupported: set = set()
-        self.msgs = 0
-        self._video_frames = 0
         self.ts_errors = 0
 
     def on_payloads(self, payloads) -> None:
@@ -73,20 +66,7 @@ class TsPublisher:
                 msgs += self._frame(f)
             except CodecError as e:
                 log.warning("SRT publish %s: drop a frame of pid %#x: %s", self.source.url, f.pid, e)
-        ready = self.interleaver.push(msgs) if msgs else []
-        if final:
-            ready += self.interleaver.flush()
-        src = self.source
-        for m in ready:
-            if m.seq_header:
-                self._report_codec(m)
-            elif m.is_video:
-                self._video_frames += 1
-            src.on_message(m)
-            self.msgs += 1
-            if self.msgs % STATS_EVERY == 0:
-                self.stats.on_frames(self.req, self._video_frames)
-                self._video_frames = 0
+        self.publish(msgs, final)
 
     def _frame(self, f) -> list:
         if f.pts is None:
@@ -102,16 +82,3 @@ class TsPublisher:
             log.warning("SRT publish %s: ignore TS stream type %#x (H.264, HEVC and AAC only)",
                         self.source.url, f.stream_type)
         return []
-
-    def _report_codec(self, msg) -> None:
-        info = describe_sequence_header(msg)
-        if info is None:
-            return
-        if msg.is_video:
-            self.stats.on_video_info(self.req, info["codec"], info["profile"], info["level"], info["width"],
-                                     info["height"])
-            log.info("SRT publish %s: video %s %dx%d", self.source.url, info["codec"], info["width"],
-                     info["height"])
-        else:
-            self.stats.on_audio_info(self.req, info["codec"], info["sample_rate"], info["channels"],
-                                     info["profile"])

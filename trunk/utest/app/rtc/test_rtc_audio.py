@@ -147,3 +147,15 @@ def test_bitrate_is_bounded_like_srs():
         AacToOpus(bitrate=1000)
     with pytest.raises(ValueError):
         OpusToAac(bitrate=500_000)
+
+
+def test_opus_to_aac_absorbs_a_step_back_of_the_input_clock():
+    """A Sender Report re-anchoring audio 100 ms earlier: ~100 ms of input is dropped to realign,
+    the AAC timestamps stay gapless and increasing."""
+    packets = opus_packets(1.0)
+    t = OpusToAac()
+    out = []
+    for i, (p, ts) in enumerate(packets):
+        out += t.transcode(p, ts - (4800 if i >= 20 else 0))
+    assert t.dropped == 5                             # 5 x 20 ms
+    assert all(b[1] - a[1] == AAC_FRAME for a, b in zip(out, out[1:]))

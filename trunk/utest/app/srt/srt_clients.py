@@ -11,6 +11,8 @@ from typing import Optional
 
 import pytest
 
+from fixtures.udp_relay import UdpRelay
+
 from srs.protocol.srt.handshake import (EXT_SID, HS_EXT_CONFIG, HS_EXT_HSREQ, HS_VERSION_SRT1, HS_VERSION_UDT4,
                                         SRT_OPT_NAKREPORT, SRT_OPT_REXMITFLG, SRT_OPT_TLPKTDROP,
                                         SRT_OPT_TSBPDRCV, SRT_OPT_TSBPDSND, UDT_DGRAM, URQ_CONCLUSION,
@@ -110,23 +112,13 @@ def sid(text: str) -> bytes:
     return encode_sid(text)
 
 
-class LossyRelay(threading.Thread):
+class LossyRelay(UdpRelay):
     """A UDP relay between one SRT client and the server that loses every ``every``-th original data
     packet each way (retransmissions pass), as a lossy link would: what ARQ must repair."""
 
     def __init__(self, server_port: int, every: int = 20):
-        super().__init__(daemon=True)
-        self.server = ("127.0.0.1", server_port)
+        super().__init__(server_port)
         self.every = every
-        self.down = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # the client talks to this one
-        self.down.bind(("127.0.0.1", 0))
-        self.port = self.down.getsockname()[1]
-        self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)     # and we to the server from this one
-        self.up.bind(("127.0.0.1", 0))
-        self.client = None
-        self.counts = {"up": 0, "down": 0}
-        self.lost = {"up": 0, "down": 0}
-        self._done = threading.Event()
 
     def _lose(self, data: bytes, way: str) -> bool:
         if len(data) < 16 or data[0] & 0x80 or data[4] & 0x04:   # control, or a retransmission
@@ -136,21 +128,3 @@ class LossyRelay(threading.Thread):
             self.lost[way] += 1
             return True
         return False
-
-    def run(self) -> None:
-        while not self._done.is_set():
-            ready, _, _ = select.select([self.down, self.up], [], [], 0.1)
-            for s in ready:
-                data, addr = s.recvfrom(2048)
-                if s is self.down:
-                    self.client = addr
-                    if not self._lose(data, "up"):
-                        self.up.sendto(data, self.server)
-                elif self.client is not None and not self._lose(data, "down"):
-                    self.down.sendto(data, self.client)
-
-    def close(self) -> None:
-        self._done.set()
-        self.join(5)
-        self.down.close()
-        self.up.close()

@@ -1,0 +1,46 @@
+"""WebRTC publishers for the tests: aiortc sending a media file (H.264 + Opus) over SRS 4's JSON
+``/rtc/v1/publish/``, in-process or as a script (``python publish_clients.py API_URL app/stream FILE
+SECONDS``, e.g. inside a network namespace)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.contrib.media import MediaPlayer
+
+if __name__ == "__main__":
+    sys.path.insert(0, __file__.rsplit("/", 3)[0])    # utest/: the fixtures package
+from play_clients import post  # noqa: E402 - after the path set up for the script form
+
+
+def json_publish(api_url: str, stream: str, offer: str) -> str:
+    """SRS 4's publish API: JSON in, the answer out (asserting code 0)."""
+    host = api_url.split("//", 1)[1].split(":", 1)[0]
+    body = json.dumps({"api": api_url, "streamurl": f"webrtc://{host}/{stream}", "clientip": None,
+                       "sdp": offer}).encode()
+    status, _, data = post(api_url, body, "application/json")
+    reply = json.loads(data)
+    assert status == 200 and reply["code"] == 0, (status, reply)
+    return reply["sdp"]
+
+
+async def aiortc_publish(api_url: str, stream: str, path: str, seconds: float) -> None:
+    """Publish ``path`` (played in real time by aiortc's MediaPlayer) for ``seconds``, H.264 preferred."""
+    pc = RTCPeerConnection()
+    media = MediaPlayer(path)
+    for track in (media.video, media.audio):
+        pc.addTransceiver(track, direction="sendonly")
+    h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
+    next(t for t in pc.getTransceivers() if t.kind == "video").setCodecPreferences(h264)
+    await pc.setLocalDescription(await pc.createOffer())
+    loop = asyncio.get_running_loop()
+    answer = await loop.run_in_executor(None, json_publish, api_url, stream, pc.localDescription.sdp)
+    await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    await asyncio.sleep(seconds)
+    await pc.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(aiortc_publish(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])))
