@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import urllib.request
 
@@ -15,9 +16,12 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from fixtures.api_server import ApiServer
-from fixtures.srs_server import wait_for
+from fixtures.srs_server import free_port, wait_for
 from play_clients import post, rtc_server
+from srs.app.config.conf import Config
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
+from srs.app.rtc.server import candidate_ips
+from srs.kernel.errors import ConfigError
 from srs.protocol.rtc import stun
 
 
@@ -209,3 +213,61 @@ def test_hooks_and_security_rules_apply(tmp_path, offer):
             body = json.dumps({"streamurl": "webrtc://127.0.0.1/live/s?vhost=secure", "sdp": offer}).encode()
             status, _, text = post(srs.api_url("rtc/v1/play/"), body, "application/json")
             assert status == 403 and json.loads(text)["code"] == 1053, text
+
+
+def test_rows_env_and_candidates():
+    """rtc_server/vhost rtc rows with SRS 5's defaults and env forms; the candidate set as SRS builds it."""
+    c = Config.parse_text("listen 1935; vhost __defaultVhost__ { }")
+    rs, rv = c.rtc_server, c.vhost("x").rtc
+    assert (rs.enabled, rs.listen, rs.candidate, rs.api_as_candidates, rs.use_auto_detect_network_ip) == \
+        (False, ("0.0.0.0", 8000), "*", True, True)
+    assert (rv.enabled, rv.nack, rv.twcc, rv.stun_timeout, rv.rtmp_to_rtc, rv.rtc_to_rtmp, rv.pli_for_rtmp) == \
+        (False, True, True, 30.0, False, False, 6.0)
+    env = Config.from_env({"SRS_LISTEN": "1935", "SRS_RTC_SERVER_ENABLED": "on", "SRS_RTC_SERVER_LISTEN": "8001",
+                           "SRS_RTC_SERVER_CANDIDATE": "$CANDIDATE", "SRS_VHOST_RTC_ENABLED": "on",
+                           "SRS_VHOST_RTC_RTMP_TO_RTC": "on"})
+    rs = env.rtc_server
+    assert rs.enabled and rs.listen[1] == 8001 and env.vhost("__defaultVhost__").rtc.rtmp_to_rtc
+    # $CANDIDATE reads the env variable; unset, it is '*' (the interfaces, else 127.0.0.1)
+    assert candidate_ips(rs, "", "", 8001, env={"CANDIDATE": "192.0.2.7"}) == [("192.0.2.7", 8001)]
+    auto = candidate_ips(rs, "", "", 8001, env={})
+    assert auto and all(ip != "" for ip, _ in auto)
+    # eip first (its port wins), then the API host the client used (a literal, not loopback), then candidate
+    fixed = Config.parse_text("listen 1935; rtc_server { candidate 198.51.100.1; } vhost __defaultVhost__ { }")
+    assert candidate_ips(fixed.rtc_server, "203.0.113.5", "192.0.2.9:9000", 8000) == [
+        ("192.0.2.9", 9000), ("203.0.113.5", 8000), ("198.51.100.1", 8000)]
+    assert candidate_ips(fixed.rtc_server, "127.0.0.1", "", 8000) == [("198.51.100.1", 8000)]
+    with pytest.raises(ConfigError):
+        Config.parse_text("listen 1935; vhost v { rtc { dtls_role both; } }")
+
+
+def test_api_auth_covers_the_rtc_routes(tmp_path, offer):
+    """http_api { auth {} }: the WHEP POST needs the credentials, as every API route."""
+    srs = rtc_server(tmp_path)
+    text = open(srs.conf_path).read().replace(f"listen {srs.api_port}; }}",
+                                              f"listen {srs.api_port}; auth {{ enabled on; username u; password p; }} }}")
+    open(srs.conf_path, "w").write(text)
+    with srs:
+        status, _, _ = whep(srs, offer)
+        assert status == 401
+        req = urllib.request.Request(srs.api_url("rtc/v1/whep/?app=live&stream=livestream"), data=offer.encode(),
+                                     method="POST", headers={"Content-Type": "application/sdp",
+                                                             "Authorization": "Basic dTpw"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 201
+
+
+def test_reload_of_rtc_server_listens_again(tmp_path, offer):
+    """SIGHUP with a new rtc_server listen: its sessions end, the new port answers offers."""
+    srs = rtc_server(tmp_path)
+    with srs:
+        status, _, _ = whep(srs, offer)
+        assert status == 201 and len(clients(srs)) == 1
+        new_port = free_port()
+        text = open(srs.conf_path).read().replace(f"127.0.0.1:{srs.rtc_port}", f"127.0.0.1:{new_port}")
+        open(srs.conf_path, "w").write(text)
+        srs.signal(signal.SIGHUP)
+        assert srs.wait_log(f"RTC listen at udp://127.0.0.1:{new_port}"), srs.output()[-3000:]
+        assert wait_for(lambda: clients(srs) == [], 5)
+        status, _, answer = whep(srs, make_offer())
+        assert status == 201 and f"127.0.0.1 {new_port} typ host" in answer.decode()
