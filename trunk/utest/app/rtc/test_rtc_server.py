@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -154,6 +155,16 @@ def test_ice_address_change_garbage_and_a_dtls_that_never_finishes(tmp_path, off
             junk = udp()
             for data in (b"\x00", b"\x00\x01" + os.urandom(30), b"\x16\xfe\xfd" + os.urandom(40),
                          b"\x80\x60" + os.urandom(100), b"\x80\xc8" + os.urandom(30), os.urandom(1400), b""):
+                junk.sendto(data, ("127.0.0.1", port))
+            # and a thousand random datagrams of every first-byte class, STUN ones naming A's ufrag
+            rng = random.Random(15)
+            local_a = ice_of(answer_a)[0]
+            for i in range(1000):
+                head = bytes([rng.choice((0, 1, 0x16, 0x14, 0x80, 0x90, 0xFF))])
+                if i % 5 == 0:    # a well-formed STUN header with A's USERNAME and a bad signature
+                    data = stun.binding_request(rng.randbytes(12), f"{local_a}:x", "wrong" * 5, 1, True, 1)
+                else:
+                    data = head + rng.randbytes(rng.randrange(0, 1500))
                 junk.sendto(data, ("127.0.0.1", port))
             junk.close()
             # a check signed with another pwd gets no answer
