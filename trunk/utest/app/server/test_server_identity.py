@@ -42,7 +42,7 @@ class EnvOnlySrs(SrsProcess):
         env.update({"SRS_LISTEN": str(self.rtmp_port), "SRS_PID": self.pid_file, "SRS_SRS_LOG_TANK": "file",
                     "SRS_SRS_LOG_FILE": self.log_file, "SRS_HTTP_API_ENABLED": "on",
                     "SRS_HTTP_API_LISTEN": str(self.api_port), "SRS_SERVER_ID": "env-srs",
-                    "SRS_RTC_SERVER_ENABLED": "on"})  # known to SRS 5, not implemented here: a warning
+                    "SRS_RTC_SERVER_TCP_ENABLED": "on"})  # known to SRS 5, not implemented here: a warning
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "srs.main.server", "-e"], cwd=self.dir, env=env,
                                      stdout=self._stderr, stderr=subprocess.STDOUT)
@@ -55,9 +55,9 @@ class EnvOnlySrs(SrsProcess):
 def test_sighup_under_env_only_rereads_the_environment(tmp_path):
     with EnvOnlySrs(tmp_path, http_server=False) as srs:
         assert api(srs, "/api/v1/versions")["server"] == "env-srs"  # SRS_SERVER_ID
-        assert srs.wait_log("config: $SRS_RTC_SERVER_ENABLED")
+        assert srs.wait_log("config: $SRS_RTC_SERVER_TCP_ENABLED")
         srs.signal(signal.SIGHUP)
         assert srs.wait_log("reload ok")
         assert "reload ignored: no config file" not in srs.log_text()
-        assert srs.wait_log("reload: $SRS_RTC_SERVER_ENABLED: directive rtc_server.enabled is not implemented")
+        assert srs.wait_log("reload: $SRS_RTC_SERVER_TCP_ENABLED: directive rtc_server.tcp.enabled is not implemented")
         assert api(srs, "/api/v1/versions")["server"] == "env-srs" and srs.alive()
