@@ -35,7 +35,7 @@ from srs.app.live.source import Consumer
 from srs.app.ports import CidSource, ClientStats, Clock, ConfigSource, ConnectionHooks, LiveSources
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
 from srs.app.rtc.play import BridgeOptions, RtcPlayOutput, RtcSender, attach_player, stream_ssrcs
-from srs.app.rtc.session import PLAY, PUBLISH, RtcSession
+from srs.app.rtc.session import PLAY, PUBLISH, RtcSession, State
 from srs.app.server.listener import ConnectionGate
 from srs.kernel.errors import SrsError
 from srs.kernel.log import cid_var, escape
@@ -394,7 +394,7 @@ class RtcServer:
         token = cid_var.set(session.cid)
         try:
             old_peer = session.peer
-            first = session.state.value == "new"
+            first = session.state is State.NEW
             reply = session.on_binding(req, addr)
         except RtcError as e:
             self._drop(f"STUN for session {session.username}: {e}", data, addr)
@@ -435,7 +435,7 @@ class RtcServer:
         for session in list(self.by_cid.values()):
             if session.sink is not None:
                 session.sink.on_timer(now_ms)
-            if session.state.value == "dtls":
+            if session.state is State.DTLS:
                 try:
                     for d in session.dtls_timer(now):
                         self._sendto(d, session.peer)
