@@ -39,7 +39,7 @@ from srs.app.rtc.session import PLAY, PUBLISH, RtcSession, State
 from srs.app.server.listener import ConnectionGate
 from srs.kernel.errors import SrsError
 from srs.kernel.log import cid_var, escape
-from srs.protocol.rtc import stun
+from srs.protocol.rtc import rtcp, stun
 from srs.protocol.rtc.errors import RtcError
 from srs.protocol.rtc.sdp import LocalIce, Negotiation, build_answer
 
@@ -52,6 +52,7 @@ DATAGRAM_MAX = 1600            # a WebRTC datagram stays under the MTU
 BUFFER_BYTES = 4 << 20         # a busy port must not cost datagrams (the kernel may clamp it)
 HOUSEKEEPING_S = 1.0           # expiry and API counters this often
 FAULT_LOG_INTERVAL_S = 1.0
+PLI_FORWARD_INTERVAL_S = 1.0   # players' PLIs reach a WebRTC publisher at most this often
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,23 @@ class RtcServer:
         session.output, session.source = output, src
         session.consumer = Consumer(session.cid, output)
         session.encoder = attach_player(src, session.consumer, BridgeOptions.from_vhost(vc.rtc))
+        session.on_keyframe_request = lambda: self._ask_publisher_keyframe(session)
+
+    def _ask_publisher_keyframe(self, player: RtcSession) -> bool:
+        """A player's PLI goes on to the stream's WebRTC publisher (as SRS), at most once a second per
+        publisher whatever the number of players; an RTMP/SRT source has nobody to ask."""
+        src = player.source
+        pub = self.by_cid.get(src.publisher_cid) if src is not None and src.publisher_cid is not None else None
+        if pub is None or pub.kind != PUBLISH or not pub.established:
+            return False
+        video = pub.negotiation.track("video")
+        now = time.monotonic()
+        if video is None or not video.ssrc or now - pub.last_pli_forward < PLI_FORWARD_INTERVAL_S:
+            return False
+        pub.last_pli_forward = now
+        pub.send_rtcp(rtcp.Pli(1, video.ssrc).build())
+        log.info("rtc play %s: PLI passed on to the publisher %s", player.username, pub.username)
+        return True
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:

@@ -22,15 +22,17 @@ from play_clients import post, rtc_server
 from srs.app.config.conf import Config
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
 from srs.app.rtc.server import candidate_ips
+from srs.app.rtc.srtp import SrtpSession
 from srs.kernel.errors import ConfigError
-from srs.protocol.rtc import stun
+from srs.protocol.rtc import rtcp, stun
 
 
-def make_offer(kinds=("video", "audio")) -> str:
+def make_offer(kinds=("video", "audio"), direction: str = "recvonly") -> str:
+    """aiortc's offer: recvonly (a player) or sendonly (a publisher, with its a=ssrc lines)."""
     async def run():
         pc = RTCPeerConnection()
         for kind in kinds:
-            pc.addTransceiver(kind, direction="recvonly")
+            pc.addTransceiver(kind, direction=direction)
         await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
         await pc.close()
@@ -282,3 +284,43 @@ def test_reload_of_rtc_server_listens_again(tmp_path, offer):
         assert wait_for(lambda: clients(srs) == [], 5)
         status, _, answer = whep(srs, make_offer())
         assert status == 201 and f"127.0.0.1 {new_port} typ host" in answer.decode()
+
+
+def test_a_players_pli_reaches_the_webrtc_publisher(tmp_path):
+    """WHIP publisher + WHEP player of its stream, both our own ICE/DTLS/SRTP: the player's PLI is
+    passed on to the publisher (SRTCP it decrypts, for the SSRC its offer gave), once a second at most."""
+    pub_offer = with_our_fingerprint(make_offer(direction="sendonly"))
+    video_ssrc = int(pub_offer.split("m=video", 1)[1].split("a=ssrc:", 1)[1].split()[0])
+    with rtc_server(tmp_path, rtc="rtc_to_rtmp on;") as srs:
+        status, _, answer = post(srs.api_url("rtc/v1/whip/?app=live&stream=p"), pub_offer.encode())
+        assert status == 201, answer
+        pub, player = udp(), udp()
+        try:
+            assert binding(pub, srs.rtc_port, answer.decode(), pub_offer).type == stun.BINDING_SUCCESS
+            pub_srtp = SrtpSession(*dtls_client(pub, srs.rtc_port).srtp_keys())
+            assert srs.wait_log("rtc-publish __defaultVhost__/live/p established")
+            play_offer = with_our_fingerprint(make_offer())
+            status, _, answer = whep(srs, play_offer, "app=live&stream=p")
+            assert status == 201
+            assert binding(player, srs.rtc_port, answer.decode(), play_offer).type == stun.BINDING_SUCCESS
+            play_srtp = SrtpSession(*dtls_client(player, srs.rtc_port).srtp_keys())
+            for _ in range(3):   # three PLIs at once: one reaches the publisher
+                player.sendto(play_srtp.protect_rtcp(rtcp.Pli(7, 1234).build()), ("127.0.0.1", srs.rtc_port))
+
+            def plis():
+                got = []
+                pub.settimeout(0.5)
+                try:
+                    while True:
+                        data = pub.recv(2048)
+                        if stun.classify(data) == stun.PACKET_RTCP:
+                            got += [p for p in rtcp.parse_compound(pub_srtp.unprotect_rtcp(data))
+                                    if isinstance(p, rtcp.Pli)]
+                except socket.timeout:
+                    return got
+            got = plis()
+            assert [p.media_ssrc for p in got] == [video_ssrc], got
+            assert srs.wait_log("PLI passed on to the publisher")
+        finally:
+            pub.close()
+            player.close()
