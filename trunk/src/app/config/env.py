@@ -58,7 +58,7 @@ IGNORED_ENV = {_ignored_name(r): r for r in ROWS if _ignored_name(r)}
 
 
 def ignored_env(env: Mapping[str, str]) -> List[str]:
-    """One warning per set variable of a directive that is not implemented (``SRS_RTC_SERVER_ENABLED``):
+    """One warning per set variable of a directive that is not implemented (``SRS_RTC_SERVER_TCP_ENABLED``):
     such a variable is known to SRS 5, so it is not silently dropped as an unknown one is."""
     return ["$%s: directive %s is %s and ignored" % (name, row.path, row.ignored)
             for name, row in IGNORED_ENV.items() if env.get(name)]

@@ -162,10 +162,17 @@ class RtcStreamEncoder:
                             p[0] if p else 0, self.skipped_video)
             return
         if p[1] == 0:
+            record = bytes(p[5:])
+            old = self.video.config
             try:
-                self.video.set_sequence_header(bytes(p[5:]))
+                self.video.set_sequence_header(record)
             except SrsError as e:
                 log.warning("rtc: %s bad AVC sequence header: %s", self.url, e)
+                return
+            if old is not None and old.raw != record:
+                # a new stream (a republish, another encoder): the cached GOP is the old one's
+                self.gop = []
+                self.gop_full = False
             return
         if p[1] != 1 or self.video.config is None:
             return

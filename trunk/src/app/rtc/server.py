@@ -35,11 +35,11 @@ from srs.app.live.source import Consumer
 from srs.app.ports import CidSource, ClientStats, Clock, ConfigSource, ConnectionHooks, LiveSources
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
 from srs.app.rtc.play import BridgeOptions, RtcPlayOutput, RtcSender, attach_player, stream_ssrcs
-from srs.app.rtc.session import PLAY, PUBLISH, RtcSession
+from srs.app.rtc.session import PLAY, PUBLISH, RtcSession, State
 from srs.app.server.listener import ConnectionGate
 from srs.kernel.errors import SrsError
 from srs.kernel.log import cid_var, escape
-from srs.protocol.rtc import stun
+from srs.protocol.rtc import rtcp, stun
 from srs.protocol.rtc.errors import RtcError
 from srs.protocol.rtc.sdp import LocalIce, Negotiation, build_answer
 
@@ -52,6 +52,7 @@ DATAGRAM_MAX = 1600            # a WebRTC datagram stays under the MTU
 BUFFER_BYTES = 4 << 20         # a busy port must not cost datagrams (the kernel may clamp it)
 HOUSEKEEPING_S = 1.0           # expiry and API counters this often
 FAULT_LOG_INTERVAL_S = 1.0
+PLI_FORWARD_INTERVAL_S = 1.0   # players' PLIs reach a WebRTC publisher at most this often
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,23 @@ class RtcServer:
         session.output, session.source = output, src
         session.consumer = Consumer(session.cid, output)
         session.encoder = attach_player(src, session.consumer, BridgeOptions.from_vhost(vc.rtc))
+        session.on_keyframe_request = lambda: self._ask_publisher_keyframe(session)
+
+    def _ask_publisher_keyframe(self, player: RtcSession) -> bool:
+        """A player's PLI goes on to the stream's WebRTC publisher (as SRS), at most once a second per
+        publisher whatever the number of players; an RTMP/SRT source has nobody to ask."""
+        src = player.source
+        pub = self.by_cid.get(src.publisher_cid) if src is not None and src.publisher_cid is not None else None
+        if pub is None or pub.kind != PUBLISH or not pub.established:
+            return False
+        video = pub.negotiation.track("video")
+        now = time.monotonic()
+        if video is None or not video.ssrc or now - pub.last_pli_forward < PLI_FORWARD_INTERVAL_S:
+            return False
+        pub.last_pli_forward = now
+        pub.send_rtcp(rtcp.Pli(1, video.ssrc).build())
+        log.info("rtc play %s: PLI passed on to the publisher %s", player.username, pub.username)
+        return True
 
     # ------------------------------------------------------------------ the loop
     def _run(self) -> None:
@@ -394,7 +412,7 @@ class RtcServer:
         token = cid_var.set(session.cid)
         try:
             old_peer = session.peer
-            first = session.state.value == "new"
+            first = session.state is State.NEW
             reply = session.on_binding(req, addr)
         except RtcError as e:
             self._drop(f"STUN for session {session.username}: {e}", data, addr)
@@ -435,7 +453,7 @@ class RtcServer:
         for session in list(self.by_cid.values()):
             if session.sink is not None:
                 session.sink.on_timer(now_ms)
-            if session.state.value == "dtls":
+            if session.state is State.DTLS:
                 try:
                     for d in session.dtls_timer(now):
                         self._sendto(d, session.peer)

@@ -100,8 +100,10 @@ class RtcSession:
         self.encoder = None           # the stream's RtcStreamEncoder (NACK answers)
         self.consumer = None
         self.source = None
+        self.on_keyframe_request: Optional[Callable[[], bool]] = None   # a player's PLI -> True if forwarded
         # publish side
         self.sink: Optional[PublishSink] = None
+        self.last_pli_forward = -1e9   # when a player's PLI was last passed on to this publisher
         # figures
         self.reported = (0, 0)        # (recv, sent) bytes already in the API's client entry
         self.recv_bytes = self.binding_requests = self.rtp_in = self.rtcp_in = 0
@@ -193,9 +195,10 @@ class RtcSession:
                 self._on_nack(p)
             elif isinstance(p, rtcp.Pli):
                 self.plis += 1
-                if self.pithy.due("pli"):
-                    log.info("rtc play %s: PLI from the player (%d), an RTMP source cannot be asked for a "
-                             "keyframe", self.username, self.plis)
+                forwarded = self.on_keyframe_request is not None and self.on_keyframe_request()
+                if not forwarded and self.pithy.due("pli"):
+                    log.info("rtc play %s: PLI from the player (%d), its source (RTMP, or a publisher asked "
+                             "less than a second ago) is not asked for a keyframe", self.username, self.plis)
             elif isinstance(p, rtcp.Fir):
                 self.firs += 1
                 if self.pithy.due("fir"):

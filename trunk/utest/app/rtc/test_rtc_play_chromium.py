@@ -48,4 +48,6 @@ def test_chromium_plays_rtmp_over_whep_page(tmp_path, media_flv):
         print("chromium rtc player:", state)
         # Opus decoded, not concealed: the joined 60 ms packets are real audio to NetEq
         assert state["audioSamples"] > 0 and state["audioConcealed"] < state["audioSamples"] / 2, state
+        # the goal: the first frame <= 1 s after the answer (asserted loosely: a loaded machine)
+        assert state["firstFrameMs"] is not None and state["firstFrameMs"] < 5000, state
         assert publisher.error is None

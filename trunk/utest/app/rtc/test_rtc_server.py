@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
+import signal
 import socket
 import urllib.request
 
@@ -15,17 +17,22 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from fixtures.api_server import ApiServer
-from fixtures.srs_server import wait_for
+from fixtures.srs_server import free_port, wait_for
 from play_clients import post, rtc_server
+from srs.app.config.conf import Config
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
-from srs.protocol.rtc import stun
+from srs.app.rtc.server import candidate_ips
+from srs.app.rtc.srtp import SrtpSession
+from srs.kernel.errors import ConfigError
+from srs.protocol.rtc import rtcp, stun
 
 
-def make_offer(kinds=("video", "audio")) -> str:
+def make_offer(kinds=("video", "audio"), direction: str = "recvonly") -> str:
+    """aiortc's offer: recvonly (a player) or sendonly (a publisher, with its a=ssrc lines)."""
     async def run():
         pc = RTCPeerConnection()
         for kind in kinds:
-            pc.addTransceiver(kind, direction="recvonly")
+            pc.addTransceiver(kind, direction=direction)
         await pc.setLocalDescription(await pc.createOffer())
         sdp = pc.localDescription.sdp
         await pc.close()
@@ -151,6 +158,16 @@ def test_ice_address_change_garbage_and_a_dtls_that_never_finishes(tmp_path, off
             for data in (b"\x00", b"\x00\x01" + os.urandom(30), b"\x16\xfe\xfd" + os.urandom(40),
                          b"\x80\x60" + os.urandom(100), b"\x80\xc8" + os.urandom(30), os.urandom(1400), b""):
                 junk.sendto(data, ("127.0.0.1", port))
+            # and a thousand random datagrams of every first-byte class, STUN ones naming A's ufrag
+            rng = random.Random(15)
+            local_a = ice_of(answer_a)[0]
+            for i in range(1000):
+                head = bytes([rng.choice((0, 1, 0x16, 0x14, 0x80, 0x90, 0xFF))])
+                if i % 5 == 0:    # a well-formed STUN header with A's USERNAME and a bad signature
+                    data = stun.binding_request(rng.randbytes(12), f"{local_a}:x", "wrong" * 5, 1, True, 1)
+                else:
+                    data = head + rng.randbytes(rng.randrange(0, 1500))
+                junk.sendto(data, ("127.0.0.1", port))
             junk.close()
             # a check signed with another pwd gets no answer
             with pytest.raises(socket.timeout):
@@ -209,3 +226,101 @@ def test_hooks_and_security_rules_apply(tmp_path, offer):
             body = json.dumps({"streamurl": "webrtc://127.0.0.1/live/s?vhost=secure", "sdp": offer}).encode()
             status, _, text = post(srs.api_url("rtc/v1/play/"), body, "application/json")
             assert status == 403 and json.loads(text)["code"] == 1053, text
+
+
+def test_rows_env_and_candidates():
+    """rtc_server/vhost rtc rows with SRS 5's defaults and env forms; the candidate set as SRS builds it."""
+    c = Config.parse_text("listen 1935; vhost __defaultVhost__ { }")
+    rs, rv = c.rtc_server, c.vhost("x").rtc
+    assert (rs.enabled, rs.listen, rs.candidate, rs.api_as_candidates, rs.use_auto_detect_network_ip) == \
+        (False, ("0.0.0.0", 8000), "*", True, True)
+    assert (rv.enabled, rv.nack, rv.twcc, rv.stun_timeout, rv.rtmp_to_rtc, rv.rtc_to_rtmp, rv.pli_for_rtmp) == \
+        (False, True, True, 30.0, False, False, 6.0)
+    env = Config.from_env({"SRS_LISTEN": "1935", "SRS_RTC_SERVER_ENABLED": "on", "SRS_RTC_SERVER_LISTEN": "8001",
+                           "SRS_RTC_SERVER_CANDIDATE": "$CANDIDATE", "SRS_VHOST_RTC_ENABLED": "on",
+                           "SRS_VHOST_RTC_RTMP_TO_RTC": "on"})
+    rs = env.rtc_server
+    assert rs.enabled and rs.listen[1] == 8001 and env.vhost("__defaultVhost__").rtc.rtmp_to_rtc
+    # $CANDIDATE reads the env variable; unset, it is '*' (the interfaces, else 127.0.0.1)
+    assert candidate_ips(rs, "", "", 8001, env={"CANDIDATE": "192.0.2.7"}) == [("192.0.2.7", 8001)]
+    auto = candidate_ips(rs, "", "", 8001, env={})
+    assert auto and all(ip != "" for ip, _ in auto)
+    # eip first (its port wins), then the API host the client used (a literal, not loopback), then candidate
+    fixed = Config.parse_text("listen 1935; rtc_server { candidate 198.51.100.1; } vhost __defaultVhost__ { }")
+    assert candidate_ips(fixed.rtc_server, "203.0.113.5", "192.0.2.9:9000", 8000) == [
+        ("192.0.2.9", 9000), ("203.0.113.5", 8000), ("198.51.100.1", 8000)]
+    assert candidate_ips(fixed.rtc_server, "127.0.0.1", "", 8000) == [("198.51.100.1", 8000)]
+    with pytest.raises(ConfigError):
+        Config.parse_text("listen 1935; vhost v { rtc { dtls_role both; } }")
+
+
+def test_api_auth_covers_the_rtc_routes(tmp_path, offer):
+    """http_api { auth {} }: the WHEP POST needs the credentials, as every API route."""
+    srs = rtc_server(tmp_path)
+    text = open(srs.conf_path).read().replace(f"listen {srs.api_port}; }}",
+                                              f"listen {srs.api_port}; auth {{ enabled on; username u; password p; }} }}")
+    open(srs.conf_path, "w").write(text)
+    with srs:
+        status, _, _ = whep(srs, offer)
+        assert status == 401
+        req = urllib.request.Request(srs.api_url("rtc/v1/whep/?app=live&stream=livestream"), data=offer.encode(),
+                                     method="POST", headers={"Content-Type": "application/sdp",
+                                                             "Authorization": "Basic dTpw"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 201
+
+
+def test_reload_of_rtc_server_listens_again(tmp_path, offer):
+    """SIGHUP with a new rtc_server listen: its sessions end, the new port answers offers."""
+    srs = rtc_server(tmp_path)
+    with srs:
+        status, _, _ = whep(srs, offer)
+        assert status == 201 and len(clients(srs)) == 1
+        new_port = free_port()
+        text = open(srs.conf_path).read().replace(f"127.0.0.1:{srs.rtc_port}", f"127.0.0.1:{new_port}")
+        open(srs.conf_path, "w").write(text)
+        srs.signal(signal.SIGHUP)
+        assert srs.wait_log(f"RTC listen at udp://127.0.0.1:{new_port}"), srs.output()[-3000:]
+        assert wait_for(lambda: clients(srs) == [], 5)
+        status, _, answer = whep(srs, make_offer())
+        assert status == 201 and f"127.0.0.1 {new_port} typ host" in answer.decode()
+
+
+def test_a_players_pli_reaches_the_webrtc_publisher(tmp_path):
+    """WHIP publisher + WHEP player of its stream, both our own ICE/DTLS/SRTP: the player's PLI is
+    passed on to the publisher (SRTCP it decrypts, for the SSRC its offer gave), once a second at most."""
+    pub_offer = with_our_fingerprint(make_offer(direction="sendonly"))
+    video_ssrc = int(pub_offer.split("m=video", 1)[1].split("a=ssrc:", 1)[1].split()[0])
+    with rtc_server(tmp_path, rtc="rtc_to_rtmp on;") as srs:
+        status, _, answer = post(srs.api_url("rtc/v1/whip/?app=live&stream=p"), pub_offer.encode())
+        assert status == 201, answer
+        pub, player = udp(), udp()
+        try:
+            assert binding(pub, srs.rtc_port, answer.decode(), pub_offer).type == stun.BINDING_SUCCESS
+            pub_srtp = SrtpSession(*dtls_client(pub, srs.rtc_port).srtp_keys())
+            assert srs.wait_log("rtc-publish __defaultVhost__/live/p established")
+            play_offer = with_our_fingerprint(make_offer())
+            status, _, answer = whep(srs, play_offer, "app=live&stream=p")
+            assert status == 201
+            assert binding(player, srs.rtc_port, answer.decode(), play_offer).type == stun.BINDING_SUCCESS
+            play_srtp = SrtpSession(*dtls_client(player, srs.rtc_port).srtp_keys())
+            for _ in range(3):   # three PLIs at once: one reaches the publisher
+                player.sendto(play_srtp.protect_rtcp(rtcp.Pli(7, 1234).build()), ("127.0.0.1", srs.rtc_port))
+
+            def plis():
+                got = []
+                pub.settimeout(0.5)
+                try:
+                    while True:
+                        data = pub.recv(2048)
+                        if stun.classify(data) == stun.PACKET_RTCP:
+                            got += [p for p in rtcp.parse_compound(pub_srtp.unprotect_rtcp(data))
+                                    if isinstance(p, rtcp.Pli)]
+                except socket.timeout:
+                    return got
+            got = plis()
+            assert [p.media_ssrc for p in got] == [video_ssrc], got
+            assert srs.wait_log("PLI passed on to the publisher")
+        finally:
+            pub.close()
+            player.close()
