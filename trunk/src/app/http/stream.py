@@ -70,9 +70,10 @@ class PlayerPorts:
 
 
 class LiveRouter:
-    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None):
+    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None, snapshots=None):
         self.ports = ports
         self.root_dir = root_dir
+        self.snapshots = snapshots  # issue 14: /app/stream.jpg|png (app/snapshot/http.py SnapshotRoute), or None
         self.hls_sessions = hls_sessions  # SRS 5's hls_ctx (app/hls/ctx.py HlsSessions), None: plain files
         self.static = StaticFileHandler(root_dir, "/")
         self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
@@ -94,6 +95,9 @@ class LiveRouter:
         if live is not None:
             vhost, app, stream, ext = live
             HttpLivePlayer(self.ports, conn, req, vhost, app, stream, ext).serve()
+            return
+        if self.snapshots is not None and req.path.endswith((".jpg", ".png")) and \
+                self.snapshots.serve(conn, req, self.root_dir):
             return
         static = self.static
         for vhost, prefix, handler in self.static_mounts:

@@ -46,6 +46,8 @@ from srs.app.server.listener import ConnectionGate, Listener, make_listener
 from srs.app.server.logfile import ReopenableFileHandler
 from srs.app.server.tls import ServerTls
 from srs.app.server.meters import SendMeters
+from srs.app.snapshot.cache import Snapshots
+from srs.app.snapshot.http import SnapshotRoute
 from srs.app.srt.server import SrtPorts, SrtServer
 from srs.kernel.errors import ConfigError, SrsError
 from srs.kernel.log import cid_var, level_from_name
@@ -116,6 +118,9 @@ class Server:
         # H17: HDS fragments per source (hds {}); bandcheck keeps SRS's one-test-per-interval clock.
         self.sources.hub_factories.append(functools.partial(hds.make_hub_output, config=self.current_config,
                                                             cwd=self.cwd))
+        # issue 14: each source keeps its latest keyframe for /app/stream.jpg|png and snapshot files
+        self.snapshots = Snapshots(self.current_config, self.sources, self.cwd)
+        self.sources.hub_factories.append(self.snapshots.output_for)
         self.bandcheck = bandcheck.BandcheckGate()
         self.edge = edge.EdgeManager(self.current_config, self.next_cid)
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
@@ -342,7 +347,8 @@ class Server:
         """The HTTP-FLV/TS/AAC/MP3 players' router with exactly the parts a player uses."""
         ports = PlayerPorts(config=self.current_config, clock=self.now_ms, sources=self.sources,
                             hooks=self.hooks, statistic=self.statistic, edge=self.edge, meter=self.meters)
-        return LiveRouter(ports, root_dir, hls_sessions=HlsSessions(ports, self.next_cid))  # SRS 5's hls_ctx
+        return LiveRouter(ports, root_dir, hls_sessions=HlsSessions(ports, self.next_cid),  # SRS 5's hls_ctx
+                          snapshots=SnapshotRoute(self.snapshots, self.current_config))
 
     def stop(self) -> None:
         if self._stopping:
@@ -370,6 +376,7 @@ class Server:
         # H13: stop the ingesters, then wait for every transcode/ingest/exec child (SIGKILL after 3 s)
         self.ingesters.stop()
         self.children.stop_all()
+        self.snapshots.stop()
         for conn in list(self.connections.values()):
             conn.kick()
         gevent.killall([g for g in self.greenlets if g is not gevent.getcurrent()], block=False)
