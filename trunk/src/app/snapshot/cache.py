@@ -120,10 +120,17 @@ class SnapshotOutput:
             if job is None:
                 job = self.job = self.owner.submit(self._make, key, sh, fmt, want_w, want_h)
                 try:
-                    return self._wait(job)
+                    data, decoded_now = self._wait(job)
                 finally:
                     self.job = None
+                if decoded_now:
+                    self.owner.decodes += 1
+                    frame = self.decoded.frame
+                    log.info("snapshot %s decoded keyframe ts=%d, %dx%d, decodes=%d", show_name(self.url),
+                             key.ts_ms, frame.width, frame.height, self.owner.decodes)
+                return data
             self._wait(job)  # someone else's job: it fills the cache (or failed: try ours)
+            gevent.sleep(0)  # its owner clears ``job`` when it wakes: let it run first
         raise SnapshotBusy("snapshot of %s still busy" % self.url)
 
     @staticmethod
@@ -135,12 +142,13 @@ class SnapshotOutput:
         except CodecError as e:
             raise HttpError(str(e), status=500) from e
 
-    def _make(self, key: Message, sh: Message, fmt: str, want_w: int, want_h: int) -> bytes:
-        """In a worker thread: decode ``key`` unless already done, then make and cache the picture."""
+    def _make(self, key: Message, sh: Message, fmt: str, want_w: int, want_h: int) -> Tuple[bytes, bool]:
+        """In a worker thread: decode ``key`` unless already done, then make and cache the picture.
+        -> (the picture, whether ``key`` was decoded now)."""
         decoded = self.decoded
-        if decoded is None or decoded.keyframe is not key:
+        decoded_now = decoded is None or decoded.keyframe is not key
+        if decoded_now:
             decoded = _Decoded(key, decode_keyframe(sh.payload, key.payload))
-            self.owner.decodes += 1
         size = fit_size(decoded.frame.width, decoded.frame.height, want_w, want_h, *self.owner.max_size(self.url))
         data = decoded.pictures.get((fmt,) + size)
         if data is None:
@@ -148,9 +156,8 @@ class SnapshotOutput:
             if len(decoded.pictures) >= MAX_PICTURES:
                 decoded.pictures.pop(next(iter(decoded.pictures)))
             decoded.pictures[(fmt,) + size] = data
-            self.owner.encodes += 1
         self.decoded = decoded  # one reference swap: readers see the old or the new, both whole
-        return data
+        return data, decoded_now
 
     # ---- periodic files
     def _periodic(self, cid: int) -> None:
@@ -197,7 +204,6 @@ class Snapshots:
         self.max_pending = max_pending
         self.pending = 0
         self.decodes = 0   # keyframes decoded (tests count them: N clients, one decode)
-        self.encodes = 0   # pictures encoded
 
     def config_of(self, url: str):
         vc = self.config().vhost(url.split("/", 1)[0])
