@@ -5,7 +5,7 @@
         enabled on;
         preset veryfast;                      # libx264 preset of every rendition
         rendition 480p { width 854; height 480; vbitrate 1000; abitrate 96; }
-        rendition 240p { height 240; vbitrate 400; }   # width 0: keep the source's aspect
+        rendition 240p { height 240; vbitrate 400; }   # width 0: keep the source's aspect (both 0: its size)
         ladder 360p:640x360:700:64;           # the same in one line (and the env form)
         master [app]/[stream]_abr.m3u8;       # HLS master playlist, under the vhost's hls_path
     }
@@ -31,7 +31,7 @@ ABR_ROWS = (
     Row("vhost.abr.preset", Choice(*PRESETS), "veryfast"),
     Row("vhost.abr.master", STR, "[app]/[stream]_abr.m3u8"),
     Row("vhost.abr.ladder", STRS, (), field="renditions", custom=True),
-    block("vhost.abr.rendition", field="renditions", many=True, args=(1, 1), custom=True, env=False),
+    block("vhost.abr.rendition", default=(), field="renditions", many=True, args=(1, 1), custom=True, env=False),
     Row("vhost.abr.rendition.width", COUNT, 0),
     Row("vhost.abr.rendition.height", COUNT, 0),
     Row("vhost.abr.rendition.vbitrate", COUNT, 1000),
@@ -71,8 +71,8 @@ def parse_renditions(d, make: Callable[..., Any]) -> Tuple[Any, ...]:
             raise _fail(where, "abr rendition name %r: 1-32 letters, digits, '_' or '-'" % name)
         if name in names:
             raise _fail(where, "abr rendition %r declared twice" % name)
-        if not (width or height) or width > 7680 or height > 4320 or width % 2 or height % 2:
-            raise _fail(where, "abr rendition %s: width/height must be even, one at least set, at most 7680x4320" % name)
+        if width > 7680 or height > 4320:  # odd sizes are made even by the worker (x264 needs it)
+            raise _fail(where, "abr rendition %s: at most 7680x4320" % name)
         if not 16 <= vbitrate <= 100000 or abitrate > 512:
             raise _fail(where, "abr rendition %s: vbitrate in [16, 100000] kbps, abitrate at most 512" % name)
         names.add(name)

@@ -82,6 +82,10 @@ VHOST_DEFAULTS = [
     ("http_remux.has_audio", True), ("http_remux.has_video", True), ("http_remux.guess_has_av", True),
     ("bandcheck.enabled", False), ("bandcheck.key", ""), ("bandcheck.interval", 30.0),
     ("bandcheck.limit_kbps", 1000), ("transcodes", ()), ("ingests", ()),
+    ("snapshot.enabled", False), ("snapshot.http", True), ("snapshot.interval", 10.0),
+    ("snapshot.path", "./objs/nginx/html/[app]/[stream].jpg"), ("snapshot.max_width", 1920),
+    ("snapshot.max_height", 1080), ("abr.enabled", False), ("abr.preset", "veryfast"),
+    ("abr.master", "[app]/[stream]_abr.m3u8"), ("abr.renditions", ()),
     ("srt.enabled", False), ("srt.srt_to_rtmp", True),
 ]
 
