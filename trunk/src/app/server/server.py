@@ -17,6 +17,7 @@ import gevent
 from gevent.event import Event
 from gevent.queue import Queue
 
+from srs.app.abr import ladder as abr
 from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
 from srs.app.api.statistic import Statistic, new_server_id, server_id_for
 from srs.app.api.exporter import start_exporter
@@ -161,6 +162,10 @@ class Server:
         self.sources.hub_factories.append(transcode_output)
         self.sources.hub_factories.append(exec_output)
         self.ingesters = ingest.IngestManager(self.ffmpeg)
+        # issue 14: abr {} runs one worker process per published stream (one decode, N encodes)
+        abr_output = functools.partial(abr.make_hub_output, self.ffmpeg, self.sources)
+        self.sources.hub_factories.append(abr_output)
+        self.reload_handlers.append(functools.partial(abr.on_reload, abr_output, self.sources))
         self.reload_handlers.append(functools.partial(encoder.on_reload, transcode_output, self.sources))
         self.reload_handlers.append(functools.partial(exec_.on_reload, exec_output, self.sources))
         self.reload_handlers.append(self.ingesters.on_reload)

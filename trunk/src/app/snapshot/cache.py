@@ -29,7 +29,7 @@ from gevent.threadpool import ThreadPool
 
 from srs.app.ffmpeg.process import split_stream_url
 from srs.app.ports import ConfigSource, LiveSources
-from srs.app.server.file_root import PathOutsideRoot, confine, show_name, template_root
+from srs.app.server.file_root import PathOutsideRoot, confine, show_name, template_root, write_file_atomic
 from srs.app.snapshot.image import FORMATS, decode_keyframe, encode_picture, fit_size
 from srs.kernel.errors import CodecError, HttpError
 from srs.kernel.log import cid_var
@@ -175,21 +175,13 @@ class SnapshotOutput:
                 fmt = "png" if path.endswith(".png") else "jpg"
                 data = self.picture(fmt, 0, 0)
                 if data is not None:
-                    self.owner.pool.apply(_write_atomic, (os.path.join(self.owner.cwd, path), data))
+                    self.owner.pool.apply(write_file_atomic, (os.path.join(self.owner.cwd, path), data))
                     written = key
             except PathOutsideRoot as e:
                 log.error("snapshot file of %s refused: %s", show_name(self.url), e)
                 return
             except (HttpError, OSError) as e:
                 log.warning("snapshot file of %s failed: %s", show_name(self.url), e)
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)  # a reader sees the old picture or the new one, never half
 
 
 class Snapshots:

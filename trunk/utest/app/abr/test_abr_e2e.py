@@ -1,0 +1,112 @@
+"""The ABR ladder end to end: a 720p stream published over RTMP (PyAV), the server's worker process
+encodes 480p and 240p, each published back as a live stream with its own HLS; the test parses the
+master playlist and plays every variant it lists with PyAV (FFmpeg's HLS demuxer over HTTP).
+
+Heavier than most tests: one 720p decode and two x264 encodes in real time (~15 s).
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import urllib.request
+
+import av
+import pytest
+
+from fixtures.media import make_flv
+from fixtures.srs_server import SrsProcess, publish_bg, wait_for
+
+LADDER = """
+hls { enabled on; hls_fragment 1; hls_window 60; hls_path {html}; }
+abr {
+    enabled on;
+    preset ultrafast;
+    rendition 480p { height 480; vbitrate 800; abitrate 64; }
+    rendition 240p { height 240; vbitrate 300; }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def media_720p(tmp_path_factory):
+    """8 s of 1280x720 at 25 fps, a keyframe each second, AAC: 200 frames, 8 keyframes."""
+    return make_flv(tmp_path_factory.mktemp("abr") / "720p.flv", seconds=8, width=1280, height=720, fps=25, gop=25)
+
+
+def parse_master(text: str) -> list:
+    """[(attributes dict, uri)] of each EXT-X-STREAM-INF."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    assert lines[0] == "#EXTM3U"
+    out = []
+    for i, line in enumerate(lines):
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            attrs = dict(re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', line.split(":", 1)[1]))
+            out.append(({k: v.strip('"') for k, v in attrs.items()}, lines[i + 1]))
+    return out
+
+
+def play_hls(url: str) -> dict:
+    """Decode a (finished) live playlist from its first segment: frames, size, keyframe pts."""
+    got = {"frames": 0, "keys": [], "size": None, "audio": 0}
+    with av.open(url, options={"live_start_index": "0"}, timeout=(10, 10)) as c:
+        for pkt in c.demux():
+            if pkt.size == 0:
+                continue
+            if pkt.stream.type == "video":
+                if pkt.is_keyframe:
+                    got["keys"].append(round(float(pkt.pts * pkt.time_base), 3))
+                for frame in pkt.decode():
+                    got["frames"] += 1
+                    got["size"] = (frame.width, frame.height)
+            elif pkt.stream.type == "audio":
+                got["audio"] += len(pkt.decode())
+    return got
+
+
+def test_ladder_renditions_master_playlist_and_aligned_keyframes(tmp_path, media_720p):
+    html = os.path.join(str(tmp_path), "html")
+    with SrsProcess(tmp_path, vhost_body=LADDER.replace("{html}", html)) as srs:
+        pub = publish_bg(media_720p.path, srs.rtmp_url("live/livestream"))
+        assert srs.wait_published("live/livestream_480p", timeout_s=30), srs.log_text()[-3000:]
+        assert srs.wait_published("live/livestream_240p", timeout_s=30)
+        pub.join(60)
+        assert srs.wait_unpublished("live/livestream_480p", timeout_s=30), srs.log_text()[-3000:]
+        assert srs.wait_unpublished("live/livestream_240p", timeout_s=30)
+        with urllib.request.urlopen(srs.http_url("live/livestream_abr.m3u8"), timeout=10) as r:
+            variants = parse_master(r.read().decode())
+        assert [uri for _, uri in variants] == ["livestream_480p.m3u8", "livestream_240p.m3u8"]
+        assert [a["RESOLUTION"] for a, _ in variants] == ["852x480", "426x240"]
+        for attrs, _ in variants:
+            assert re.fullmatch(r"avc1\.[0-9a-f]{6},mp4a\.40\.2", attrs["CODECS"]), attrs
+        assert int(variants[0][0]["BANDWIDTH"]) > int(variants[1][0]["BANDWIDTH"]) > 300_000
+        played = [play_hls(srs.http_url("live/" + uri)) for _, uri in variants]
+        log = srs.log_text()
+    assert [p["size"] for p in played] == [(852, 480), (426, 240)]
+    for p in played:
+        # the worker joins at a keyframe of the live source: at most its first GOPs are missed
+        assert media_720p.video_frames - 3 * media_720p.gop <= p["frames"] <= media_720p.video_frames, p
+        assert p["audio"] > 0
+        assert len(p["keys"]) >= 4
+        assert all(abs(b - a - 1.0) < 0.05 for a, b in zip(p["keys"], p["keys"][1:])), p["keys"]
+    assert played[0]["keys"] == played[1]["keys"]  # keyframes aligned: the same pts in every rendition
+    # the worker's stderr is in our log, with its own cid
+    assert re.search(r"\]\[\d+\] abr\(__defaultVhost__/live/livestream\): abr worker: source 1280x720", log)
+    assert "Traceback" not in log
+
+
+def test_worker_restarted_after_a_crash(tmp_path, media_flv):
+    body = "abr { enabled on; preset ultrafast; rendition low { height 120; vbitrate 100; } }"
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        pub = publish_bg(media_flv.path, srs.rtmp_url("live/crash"), loops=3)
+        assert srs.wait_published("live/crash_low", timeout_s=30), srs.log_text()[-3000:]
+        m = re.search(r"abr\(__defaultVhost__/live/crash\): started pid=(\d+) \(start #1\)", srs.log_text())
+        assert m, srs.log_text()[-3000:]
+        os.kill(int(m.group(1)), signal.SIGKILL)
+        assert srs.wait_log("(start #2)", timeout_s=20), srs.log_text()[-3000:]
+        assert srs.wait_published("live/crash_low", count=2, timeout_s=30)  # the rendition is back
+        assert "exited with code -9, restart in 1s" in srs.log_text()
+        pub.join(60)
+        # the source's unpublish stops the worker for good
+        assert srs.wait_log("abr(__defaultVhost__/live/crash): stop pid=", timeout_s=20)
+        assert not wait_for(lambda: "(start #3)" in srs.log_text(), timeout_s=2)
