@@ -49,7 +49,8 @@ def parse_master(text: str) -> list:
 def play_hls(url: str) -> dict:
     """Decode a (finished) live playlist from its first segment: frames, size, keyframe pts."""
     got = {"frames": 0, "keys": [], "size": None, "audio": 0}
-    with av.open(url, options={"live_start_index": "0"}, timeout=(10, 10)) as c:
+    # no EXT-X-ENDLIST in a live playlist: give up after 2 reloads without a new segment (1 fails the open)
+    with av.open(url, options={"live_start_index": "0", "m3u8_hold_counters": "2"}, timeout=(10, 10)) as c:
         for pkt in c.demux():
             if pkt.size == 0:
                 continue
