@@ -105,7 +105,7 @@ class SnapshotOutput:
     def picture(self, fmt: str, want_w: int, want_h: int) -> Optional[bytes]:
         """The latest keyframe as ``fmt`` at the asked size, None when the stream has no keyframe
         of a codec we decode yet. Raises SnapshotBusy, or HttpError(500) on a failed decode."""
-        for _ in range(3):  # wait for the running job, then reuse it or run ours
+        for _ in range(MAX_PICTURES + 2):  # wait for the running job (each makes one picture), then ours
             key, sh = self.keyframe, self.key_sh
             if key is None or sh is None:
                 return None
