@@ -111,3 +111,21 @@ def test_worker_restarted_after_a_crash(tmp_path, media_flv):
         # the source's unpublish stops the worker for good
         assert srs.wait_log("abr(__defaultVhost__/live/crash): stop pid=", timeout_s=20)
         assert not wait_for(lambda: "(start #3)" in srs.log_text(), timeout_s=2)
+
+
+def test_reload_starts_and_stops_the_ladder_of_a_published_stream(tmp_path, media_flv):
+    with SrsProcess(tmp_path) as srs:
+        pub = publish_bg(media_flv.path, srs.rtmp_url("live/rl"), loops=4)
+        assert srs.wait_published("live/rl")
+        conf = open(srs.conf_path).read()
+        with open(srs.conf_path, "w") as f:
+            f.write(conf.replace("vhost __defaultVhost__ {", "vhost __defaultVhost__ {\n"
+                                 "abr { enabled on; preset ultrafast; ladder q:0x120:100:0; }"))
+        srs.signal(signal.SIGHUP)
+        assert srs.wait_published("live/rl_q", timeout_s=30), srs.log_text()[-3000:]  # the ladder joined
+        with open(srs.conf_path, "w") as f:
+            f.write(conf)
+        srs.signal(signal.SIGHUP)
+        assert srs.wait_log("abr(__defaultVhost__/live/rl): stop pid=", timeout_s=20)
+        assert srs.wait_unpublished("live/rl_q", timeout_s=20)
+        pub.join(60)

@@ -83,9 +83,10 @@ def test_hlsjs_switches_down_when_the_bandwidth_drops(tmp_path):
 
                 def state():
                     try:
-                        return json.loads(page.evaluate(STATE))
+                        s = json.loads(page.evaluate(STATE))
                     except Exception:  # noqa: BLE001 - still navigating
                         return None
+                    return s if "switches" in s else None  # the page's script has not run yet
                 top = wait_for(lambda: (lambda s: s if s and s["levels"] and s["switches"] and s["t"] > 0.5
                                         else None)(state()), timeout_s=30, step_s=0.25)
                 assert top, state()
