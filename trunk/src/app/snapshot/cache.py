@@ -30,7 +30,7 @@ from gevent.threadpool import ThreadPool
 from srs.app.ffmpeg.process import split_stream_url
 from srs.app.ports import ConfigSource, LiveSources
 from srs.app.server.file_root import PathOutsideRoot, confine, show_name, template_root, write_file_atomic
-from srs.app.snapshot.image import FORMATS, decode_keyframe, encode_picture, fit_size
+from srs.app.snapshot.image import decode_keyframe, encode_picture, fit_size
 from srs.kernel.errors import CodecError, HttpError
 from srs.kernel.log import cid_var
 from srs.kernel.message import Message
@@ -120,12 +120,11 @@ class SnapshotOutput:
             if job is None:
                 job = self.job = self.owner.submit(self._make, key, sh, fmt, want_w, want_h)
                 try:
-                    data, decoded_now = self._wait(job)
+                    data, decoded_now, frame = self._wait(job)
                 finally:
                     self.job = None
                 if decoded_now:
                     self.owner.decodes += 1
-                    frame = self.decoded.frame
                     log.info("snapshot %s decoded keyframe ts=%d, %dx%d, decodes=%d", show_name(self.url),
                              key.ts_ms, frame.width, frame.height, self.owner.decodes)
                 return data
@@ -142,9 +141,9 @@ class SnapshotOutput:
         except CodecError as e:
             raise HttpError(str(e), status=500) from e
 
-    def _make(self, key: Message, sh: Message, fmt: str, want_w: int, want_h: int) -> Tuple[bytes, bool]:
+    def _make(self, key: Message, sh: Message, fmt: str, want_w: int, want_h: int) -> tuple:
         """In a worker thread: decode ``key`` unless already done, then make and cache the picture.
-        -> (the picture, whether ``key`` was decoded now)."""
+        -> (the picture, whether ``key`` was decoded now, the decoded frame)."""
         decoded = self.decoded
         decoded_now = decoded is None or decoded.keyframe is not key
         if decoded_now:
@@ -157,7 +156,7 @@ class SnapshotOutput:
                 decoded.pictures.pop(next(iter(decoded.pictures)))
             decoded.pictures[(fmt,) + size] = data
         self.decoded = decoded  # one reference swap: readers see the old or the new, both whole
-        return data, decoded_now
+        return data, decoded_now, decoded.frame
 
     # ---- periodic files
     def _periodic(self, cid: int) -> None:

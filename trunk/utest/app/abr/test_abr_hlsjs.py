@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import threading
-import time
 import urllib.request
 
 import pytest
