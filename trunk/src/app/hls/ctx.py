@@ -108,7 +108,8 @@ class HlsSessions:
         lines = body.split(b"\n")
         for i, line in enumerate(lines):
             text = line.strip()
-            if text and not text.startswith(b"#") and b".ts" in text:
+            # segments, and the variants of an ABR master playlist (app/abr): one session for the player
+            if text and not text.startswith(b"#") and (b".ts" in text or b".m3u8" in text):
                 lines[i] = text + (b"&" if b"?" in text else b"?") + b"hls_ctx=" + ctx.encode()
         return b"\n".join(lines)
 

@@ -129,3 +129,26 @@ def test_reload_starts_and_stops_the_ladder_of_a_published_stream(tmp_path, medi
         assert srs.wait_log("abr(__defaultVhost__/live/rl): stop pid=", timeout_s=20)
         assert srs.wait_unpublished("live/rl_q", timeout_s=20)
         pub.join(60)
+
+
+def test_master_playlist_with_hls_ctx_keeps_one_session(tmp_path, media_flv):
+    html = os.path.join(str(tmp_path), "html")
+    body = ("hls { enabled on; hls_fragment 1; hls_path %s; hls_ctx on; } "
+            "abr { enabled on; preset ultrafast; ladder q:0x120:100:0; }" % html)
+    with SrsProcess(tmp_path, vhost_body=body) as srs:
+        pub = publish_bg(media_flv.path, srs.rtmp_url("live/ctx"))
+        master = os.path.join(html, "live", "ctx_abr.m3u8")
+        variant = os.path.join(html, "live", "ctx_q.m3u8")
+        assert wait_for(lambda: os.path.exists(master) and os.path.exists(variant), timeout_s=30), srs.log_text()[-3000:]
+
+        def get(path):
+            with urllib.request.urlopen(srs.http_url(path), timeout=10) as r:
+                return r.read().decode()
+        wrapper = get("live/ctx_abr.m3u8")  # SRS 5's hls_ctx: a first answer naming the session
+        location = [ln for ln in wrapper.splitlines() if ln and not ln.startswith("#")][0]
+        ctx = location.split("hls_ctx=")[1]
+        variants = parse_master(get(location.lstrip("/")))
+        assert [uri for _, uri in variants] == ["ctx_q.m3u8?hls_ctx=" + ctx]
+        media = get("live/" + variants[0][1])  # the same session: the media playlist itself
+        assert "#EXTINF" in media and "hls_ctx=" + ctx in media
+        pub.join(60)
