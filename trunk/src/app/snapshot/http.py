@@ -4,7 +4,8 @@ The HTTP server's live router (app/http/stream.py) asks ``SnapshotRoute.serve`` 
 ending in .jpg/.png; False means "not ours" and the static files answer (a periodic snapshot file
 of a stream that is no longer live, a logo...). Answers: 200 with the picture (no-cache: it changes
 at the next keyframe), 400 for a bad name or size, 404 when the stream is not live or has no
-decodable keyframe yet (and no such file exists), 503 when the workers are busy (cache.py).
+decodable keyframe yet (and no such file exists), 403 when the vhost's ``security`` or ``on_play``
+hook refuses the client (a picture of a stream is a play of it), 503 when the workers are busy.
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import logging
 import os
 from typing import Optional, Tuple
 
-from srs.app.ports import ConfigSource
+from srs.app.http.stream import authorize_play, play_request
+from srs.app.ports import ConfigSource, PlayHooks
 from srs.app.server.file_root import show_name
 from srs.app.snapshot.cache import Snapshots
 from srs.app.snapshot.image import FORMATS
-from srs.kernel.errors import RequestError
+from srs.kernel.errors import AccessDenied, RequestError
 from srs.kernel.log import trace
 from srs.protocol import names
 
@@ -46,9 +48,10 @@ def split_path(path: str) -> Optional[Tuple[str, str, str]]:
 
 
 class SnapshotRoute:
-    def __init__(self, snapshots: Snapshots, config: ConfigSource):
+    def __init__(self, snapshots: Snapshots, config: ConfigSource, hooks: PlayHooks):
         self.snapshots = snapshots
         self.config = config
+        self.hooks = hooks
 
     def serve(self, conn, req, root_dir: str) -> bool:
         """Answer a snapshot request (True), or leave it to the static files (False)."""
@@ -69,6 +72,13 @@ class SnapshotRoute:
             return True
         url = "%s/%s/%s" % (vc.name, app, stream)
         out = self.snapshots.find(url)
+        if out is not None and out.keyframe is not None:
+            try:  # a picture of the stream is a play of it: the same security rules and on_play hook
+                authorize_play(self.hooks, vc, play_request(req, conn, vc.name, app, stream), conn.cid, conn.ip)
+            except AccessDenied as e:
+                log.warning("HTTP snapshot %s denied: %s", show_name(url), e)
+                conn.send_response(403, _TEXT, b"forbidden\n")
+                return True
         data = out.picture(fmt, want_w, want_h) if out is not None else None
         if data is None:
             if os.path.isfile(os.path.join(root_dir, req.path.lstrip("/"))):

@@ -157,3 +157,12 @@ def test_periodic_snapshot_file(tmp_path, split_media):
         status, _, data = fetch(srs.http_url("live/file.png"))
         assert status == 200
         assert_red_blue(data, WIDTH, HEIGHT)
+
+
+def test_snapshot_obeys_the_play_security_rules(tmp_path, split_media):
+    with SrsProcess(tmp_path, vhost_body="security { enabled on; deny play all; allow publish all; }") as srs:
+        pub = publish_ex_bg(split_media["h264"].path, srs.rtmp_url("live/secret"))
+        assert wait_for(lambda: "/live/secret.jpg" in api_snapshots(srs), timeout_s=20)
+        assert fetch(srs.http_url("live/secret.jpg"))[0] == 403  # a picture of a stream is a play of it
+        assert "snapshot '__defaultVhost__/live/secret' denied" in srs.log_text()
+        pub.join(30)
