@@ -10,6 +10,7 @@ from srs.app.live.source import LiveSource, SourceOptions
 from srs.app.ports import (ClientDirectory, ClientStats, ConnectionCounts, ConnectionHooks, EdgeCluster, HookCaller,
                            SendMeter, SourceDirectory, LiveSources)
 from srs.app.server.server import Server
+from srs.app.snapshot.cache import SnapshotOutput
 
 VHOST = "__defaultVhost__"
 URL = VHOST + "/live/livestream"
@@ -49,7 +50,8 @@ def test_rtmp_connections_get_the_server_parts_as_their_ports():
 
 def test_a_reload_reaches_every_component_through_the_config_source(tmp_path):
     server = Server(conf(""))
-    assert hub_outputs(server) == [] and server.hls.config() is server.config
+    # snapshots (http on by default) keep each source's latest keyframe; nothing else runs unconfigured
+    assert [type(o) for o in hub_outputs(server)] == [SnapshotOutput] and server.hls.config() is server.config
     new = conf(f"hls {{ enabled on; hls_path {tmp_path}; }} dvr {{ enabled on; dvr_path {tmp_path}/x.flv; }} "
                f"hds {{ enabled on; hds_path {tmp_path}; }}")
     server.config = new  # what Server.reload does before apply_reload

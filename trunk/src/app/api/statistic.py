@@ -111,6 +111,8 @@ class StreamStat:
                         "cid": str(self.publisher_cid) if self.active and self.publisher_cid is not None else None},
             "video": dict(self.video) if self.video else None,
             "audio": dict(self.audio) if self.audio else None,
+            # issue 14: the HTTP server's path of its latest keyframe (app/snapshot), while it has video
+            "snapshot": f"/{self.app}/{self.name}.jpg" if self.active and self.video else None,
         }
 
 

@@ -25,7 +25,7 @@ GLOBAL_ORDER = ("listen", "rtmps", "pid", "max_connections", "srs_log_tank", "sr
 TOGGLED = ("http_api", "http_server")  # their detail says enabled/disabled/modified
 VHOST_ORDER = ("atc", "gop_cache", "queue_length", "time_jitter", "mix_correct", "play", "forward", "hls", "hds",
                "dvr", "mr", "chunk_size", "mw_latency", "send_min_interval", "tcp_nodelay", "publish", "min_latency",
-               "http_static", "http_remux", "transcode", "exec", "dash", "refer", "security", "http_hooks",
+               "http_static", "http_remux", "transcode", "abr", "exec", "dash", "refer", "security", "http_hooks",
                "cluster", "bandcheck", "ack_size")
 # vhost events diff handles itself: vhost (enabled: added/removed), mode (refused), ingest (per id)
 _VHOST_SPECIAL = ("vhost", "mode", "ingest")

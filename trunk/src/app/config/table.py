@@ -12,13 +12,16 @@ from __future__ import annotations
 from typing import Dict, List, Tuple
 
 from srs.app.config.row import BLOCK, ON_USE, Row
+from srs.app.config.rows_abr import ABR_ROWS
 from srs.app.config.rows_global import GLOBAL_ROWS
 from srs.app.config.rows_rtc import RTC_ROWS
+from srs.app.config.rows_snapshot import SNAPSHOT_ROWS
 from srs.app.config.rows_srt import SRT_ROWS
 from srs.app.config.rows_unimplemented import UNIMPLEMENTED_ROWS
 from srs.app.config.rows_vhost import VHOST_ROWS
 
-ROWS: Tuple[Row, ...] = GLOBAL_ROWS + VHOST_ROWS + SRT_ROWS + RTC_ROWS + UNIMPLEMENTED_ROWS
+ROWS: Tuple[Row, ...] = (GLOBAL_ROWS + VHOST_ROWS + SRT_ROWS + RTC_ROWS + SNAPSHOT_ROWS + ABR_ROWS
+                         + UNIMPLEMENTED_ROWS)
 BY_PATH: Dict[str, Row] = {r.path: r for r in ROWS}
 assert len(BY_PATH) == len(ROWS), "a directive is declared twice"
 

@@ -251,6 +251,29 @@ VhostSrtConfig = section("VhostSrtConfig", "vhost.srt")
 VhostRtcConfig = section("VhostRtcConfig", "vhost.rtc")
 
 
+SnapshotConfig = section("SnapshotConfig", "vhost.snapshot",
+                         "Snapshots (issue 14): ``http`` serves /app/stream.jpg|png, ``enabled`` writes files.")
+
+
+class RenditionConfig(View):
+    """One rung of an ABR ladder: ``<stream>_<name>`` at width x height (0: from the source's aspect)."""
+
+    __slots__ = ("name", "width", "height", "vbitrate", "abitrate")
+
+
+@_register
+class AbrConfig(Section):
+    """``abr {}``: the renditions of its ``rendition name {}`` blocks, then of its ``ladder`` line."""
+
+    PATHS = ("vhost.abr",)
+    __slots__ = view_fields(PATHS[0])
+
+    @classmethod
+    def of(cls, d: Optional[Directive]) -> "AbrConfig":
+        from srs.app.config.rows_abr import parse_renditions  # the rows' own checks, beside them
+        return cls(renditions=parse_renditions(d, RenditionConfig), **read(d, cls.PATHS[0]))
+
+
 @_register
 class EngineConfig(Section):
     """One ffmpeg output; parameter blocks are ((name, value), ...) in file order."""

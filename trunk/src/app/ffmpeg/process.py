@@ -383,9 +383,14 @@ class SupervisedProcess:
             self.exits.append(code)
             if self.stopped:
                 break
+            delay = self.restart_delay()
             log.warning("%s: pid=%d exited with code %s, restart in %.0fs (see %s)", self.tag, proc.pid, code,
-                        self.restart_s, self.log_file or "the ffmpeg log, disabled by ff_log_dir /dev/null")
-            gevent.sleep(self.restart_s)
+                        delay, self.log_file or "the ffmpeg log, disabled by ff_log_dir /dev/null")
+            gevent.sleep(delay)
+
+    def restart_delay(self) -> float:
+        """Seconds before the next start after an exit: SRS's fixed cycle (a subclass may back off)."""
+        return self.restart_s
 
     def stop(self) -> None:
         """Non-blocking: SIGTERM now; a helper greenlet sends SIGKILL after KILL_AFTER_S and reaps."""

@@ -92,14 +92,15 @@ class HlsSessions:
             raise HttpError(f"no file {req.path}", status=404)
         ctx = req.query.get("hls_ctx", "")
         session = self.sessions.get(ctx)
-        if session is None:
-            self._start(conn, req, vc, ctx)
-            return
-        session.last_ms = self.ports.clock()
         with open(real, "rb") as f:
             body = f.read()
-        if vc.hls.hls_ts_ctx:
-            body = self._with_ctx(body, session.id)
+        if session is None:
+            # A master playlist on disk (app/abr's ladder) is answered itself, its variants in the new
+            # session: a master pointing at a master is more than hls.js and Safari follow.
+            self._start(conn, req, vc, ctx, body if b"#EXT-X-STREAM-INF" in body else None)
+            return
+        session.last_ms = self.ports.clock()
+        body = self._with_ctx(body, session.id, vc.hls.hls_ts_ctx)
         if req.method == "HEAD":
             conn.send_response(200, [("Content-Type", M3U8_MIME), ("Cache-Control", "no-cache")], body, head_only=True)
             return
@@ -107,15 +108,18 @@ class HlsSessions:
         self.ports.statistic.add_bytes(session.cid, 0, len(body))
 
     @staticmethod
-    def _with_ctx(body: bytes, ctx: str) -> bytes:
+    def _with_ctx(body: bytes, ctx: str, segments: bool) -> bytes:
+        """The variants of a master playlist (app/abr) always carry the session (one session for the
+        player); the segments (TS or fMP4) when ``segments`` (hls_ts_ctx)."""
+        exts = (b".m3u8", b".ts", b".m4s") if segments else (b".m3u8",)
         lines = body.split(b"\n")
         for i, line in enumerate(lines):
             text = line.strip()
-            if text and not text.startswith(b"#") and (b".ts" in text or b".m4s" in text):
+            if text and not text.startswith(b"#") and any(e in text for e in exts):
                 lines[i] = text + (b"&" if b"?" in text else b"?") + b"hls_ctx=" + ctx.encode()
         return b"\n".join(lines)
 
-    def _start(self, conn, req, vc, wanted: str) -> None:
+    def _start(self, conn, req, vc, wanted: str, master: Optional[bytes]) -> None:
         ports = self.ports
         if len(self.sessions) >= MAX_SESSIONS:
             raise HttpError("too many hls sessions", status=503)
@@ -153,8 +157,11 @@ class HlsSessions:
         srslog.trace(log, "HLS session %s cid=%d for %s/%s/%s from %s", ctx, cid, r.vhost, r.app, r.stream, conn.ip)
         if self._sweeper is None or self._sweeper.dead:
             self._sweeper = gevent.spawn(self._sweep)
-        location = f"{quote(path)}?hls_ctx={ctx}" + (f"&{query}" if query else "")
-        body = (f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n{location}\n").encode()
+        if master is not None:
+            body = self._with_ctx(master, ctx, False)
+        else:
+            location = f"{quote(path)}?hls_ctx={ctx}" + (f"&{query}" if query else "")
+            body = (f"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,AVERAGE-BANDWIDTH=1\n{location}\n").encode()
         conn.send_response(200, [("Content-Type", M3U8_MIME), ("Cache-Control", "no-cache")], body,
                            head_only=req.method == "HEAD")
 

@@ -70,9 +70,10 @@ class PlayerPorts:
 
 
 class LiveRouter:
-    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None):
+    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None, snapshots=None):
         self.ports = ports
         self.root_dir = root_dir
+        self.snapshots = snapshots  # issue 14: /app/stream.jpg|png (app/snapshot/http.py SnapshotRoute), or None
         self.hls_sessions = hls_sessions  # SRS 5's hls_ctx (app/hls/ctx.py HlsSessions), None: plain files
         self.static = StaticFileHandler(root_dir, "/")
         self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
@@ -94,6 +95,9 @@ class LiveRouter:
         if live is not None:
             vhost, app, stream, ext = live
             HttpLivePlayer(self.ports, conn, req, vhost, app, stream, ext).serve()
+            return
+        if self.snapshots is not None and req.path.endswith((".jpg", ".png")) and \
+                self.snapshots.serve(conn, req, self.root_dir):
             return
         static = self.static
         for vhost, prefix, handler in self.static_mounts:
@@ -149,18 +153,7 @@ class HttpLivePlayer:
         self.http_req = req
         self.vhost = vhost
         self.fmt, self.mime = FORMATS[ext]
-        r = Request()
-        r.schema = "http"
-        r.host = req.host or "127.0.0.1"
-        r.vhost = vhost
-        r.app = app
-        r.stream = stream
-        # H12 fix: HttpRequest has no raw_query; the hooks' param is the query of the request target
-        r.param = _query_of(req.target)
-        r.tc_url = f"http://{r.host}/{app}"
-        r.page_url = req.header("Referer") or ""
-        r.ip = conn.ip
-        self.req = r
+        self.req = play_request(req, conn, vhost, app, stream)
 
     def serve(self) -> None:
         ports, conn, req = self.ports, self.conn, self.req
@@ -174,11 +167,7 @@ class HttpLivePlayer:
                 conn.send_response(415, [("Content-Type", "text/plain")], why.encode() + b"\n")
                 return
         try:
-            sec = vc.security
-            if sec is not None and sec.enabled:
-                check_security(sec.rules, "play", conn.ip)
-            if hooks is not None and hooks.on_play:
-                ports.hooks.on_play(hooks.on_play, req, conn.cid, conn.ip)
+            authorize_play(ports.hooks, vc, req, conn.cid, conn.ip)
         except AccessDenied as e:
             log.warning("HTTP play %s denied: %s", req.stream_url, e)
             conn.send_response(403, [("Content-Type", "text/plain")], b"forbidden\n")
@@ -210,6 +199,32 @@ class HttpLivePlayer:
             if hooks is not None and hooks.on_stop:
                 ports.hooks.on_stop(hooks.on_stop, req, conn.cid, conn.ip)
             log.info("HTTP %s player closed, sent=%dB", self.fmt, output.sent_bytes)
+
+
+def play_request(http_req, conn, vhost: str, app: str, stream: str) -> Request:
+    """The Request of an HTTP client of a live stream (a player, a snapshot), for hooks and stats."""
+    r = Request()
+    r.schema = "http"
+    r.host = http_req.host or "127.0.0.1"
+    r.vhost = vhost
+    r.app = app
+    r.stream = stream
+    # H12 fix: HttpRequest has no raw_query; the hooks' param is the query of the request target
+    r.param = _query_of(http_req.target)
+    r.tc_url = f"http://{r.host}/{app}"
+    r.page_url = http_req.header("Referer") or ""
+    r.ip = conn.ip
+    return r
+
+
+def authorize_play(hooks: PlayHooks, vc, req: Request, cid: int, ip: str) -> None:
+    """The vhost's play rules for an HTTP client: ``security`` then ``on_play``; AccessDenied refuses."""
+    sec = vc.security
+    if sec is not None and sec.enabled:
+        check_security(sec.rules, "play", ip)
+    cfg = vc.http_hooks
+    if cfg is not None and cfg.enabled and cfg.on_play:
+        hooks.on_play(cfg.on_play, req, cid, ip)
 
 
 class ChunkedFlvEncoder:

@@ -168,3 +168,15 @@ def template_root(template: str) -> tuple:
     if slash == 0:
         return "/", template[1:]
     return template[:slash], template[slash + 1:]
+
+
+def write_file_atomic(path: str, data: bytes) -> None:
+    """Write ``path`` (already confined) through ``path.tmp`` + rename, creating its directories:
+    a reader (the HTTP server, nginx) sees the old file or the new one, never half of one."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

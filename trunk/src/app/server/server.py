@@ -17,6 +17,7 @@ import gevent
 from gevent.event import Event
 from gevent.queue import Queue
 
+from srs.app.abr import ladder as abr
 from srs.app.api.routes import ApiApp, ProcessInfo, Summaries
 from srs.app.api.statistic import Statistic, new_server_id, server_id_for
 from srs.app.api.exporter import start_exporter
@@ -50,6 +51,8 @@ from srs.app.server.meters import SendMeters
 from srs.app.rtc.ingest import make_publish_factory
 from srs.app.rtc.server import RtcPorts, RtcServer
 from srs.app.rtc.signalling import RtcSignalling
+from srs.app.snapshot.cache import Snapshots
+from srs.app.snapshot.http import SnapshotRoute
 from srs.app.srt.server import SrtPorts, SrtServer
 from srs.kernel.errors import ConfigError, SrsError
 from srs.kernel.log import cid_var, level_from_name
@@ -123,6 +126,9 @@ class Server:
         # issue 17: DASH (dash {}): fMP4 segments and a live MPD per source.
         self.sources.hub_factories.append(functools.partial(dash.make_hub_output, config=self.current_config,
                                                             clock=now_ms, cwd=self.cwd))
+        # issue 14: each source keeps its latest keyframe for /app/stream.jpg|png and snapshot files
+        self.snapshots = Snapshots(self.current_config, self.sources, self.cwd)
+        self.sources.hub_factories.append(self.snapshots.output_for)
         self.bandcheck = bandcheck.BandcheckGate()
         self.edge = edge.EdgeManager(self.current_config, self.next_cid)
         # every TCP connection of the process (RTMP, HTTP server, API, TCP casters) counts here
@@ -163,6 +169,10 @@ class Server:
         self.sources.hub_factories.append(transcode_output)
         self.sources.hub_factories.append(exec_output)
         self.ingesters = ingest.IngestManager(self.ffmpeg)
+        # issue 14: abr {} runs one worker process per published stream (one decode, N encodes)
+        abr_output = functools.partial(abr.make_hub_output, self.ffmpeg, self.sources)
+        self.sources.hub_factories.append(abr_output)
+        self.reload_handlers.append(functools.partial(abr.on_reload, abr_output, self.sources))
         self.reload_handlers.append(functools.partial(encoder.on_reload, transcode_output, self.sources))
         self.reload_handlers.append(functools.partial(exec_.on_reload, exec_output, self.sources))
         self.reload_handlers.append(self.ingesters.on_reload)
@@ -357,7 +367,8 @@ class Server:
         """The HTTP-FLV/TS/AAC/MP3 players' router with exactly the parts a player uses."""
         ports = PlayerPorts(config=self.current_config, clock=self.now_ms, sources=self.sources,
                             hooks=self.hooks, statistic=self.statistic, edge=self.edge, meter=self.meters)
-        return LiveRouter(ports, root_dir, hls_sessions=HlsSessions(ports, self.next_cid))  # SRS 5's hls_ctx
+        return LiveRouter(ports, root_dir, hls_sessions=HlsSessions(ports, self.next_cid),  # SRS 5's hls_ctx
+                          snapshots=SnapshotRoute(self.snapshots, self.current_config, self.hooks))
 
     def stop(self) -> None:
         if self._stopping:
@@ -386,6 +397,7 @@ class Server:
         # H13: stop the ingesters, then wait for every transcode/ingest/exec child (SIGKILL after 3 s)
         self.ingesters.stop()
         self.children.stop_all()
+        self.snapshots.stop()
         for conn in list(self.connections.values()):
             conn.kick()
         gevent.killall([g for g in self.greenlets if g is not gevent.getcurrent()], block=False)

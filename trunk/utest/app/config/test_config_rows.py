@@ -19,8 +19,9 @@ from srs.core import performance
 from srs.kernel.errors import ERROR_RTMP_EDGE_RELOAD, ConfigError
 
 LEAVES = [r for r in ROWS if r.kind != BLOCK and not r.ignored]
-BLOCK_ARGS = {"vhost": "v", "ingest": "i"}  # a block that needs its name/id
-SAMPLES = {"listen": "1936", "vhost.security.allow": "publish all", "vhost.security.deny": "play all"}
+BLOCK_ARGS = {"vhost": "v", "ingest": "i", "rendition": "r"}  # a block that needs its name/id
+SAMPLES = {"listen": "1936", "vhost.security.allow": "publish all", "vhost.security.deny": "play all",
+           "vhost.abr.ladder": "r2:640x360:700:64"}
 CONTEXT = {"asprocess": "daemon off;"}  # asprocess on conflicts with the default daemon on
 BESIDE = {"vhost.forward.enabled": "destination a.com;"}  # written next to the row: what it switches on
 INHERITED = {"chunk_size": ["chunk_size"]}  # the global chunk_size is each vhost's default: their event fires

@@ -9,6 +9,7 @@ import logging
 import gevent.socket
 import pytest
 
+from srs.app.abr.ladder import AbrLadder
 from srs.app.cluster.edge import EdgeForwardOutput
 from srs.app.cluster.forward import ForwardHub
 from srs.app.dvr.plan import Dvr
@@ -19,6 +20,7 @@ from srs.app.hls.muxer import HlsStream
 from srs.app.http.stream import attach_player
 from srs.app.live.encoders import RtmpEncoder
 from srs.app.live.source import HubOutput
+from srs.app.snapshot.cache import SnapshotOutput
 from srs.app.live.output import Output
 from srs.app.live.source import Consumer, LiveSource, SourceOptions
 from srs.kernel.flv import FlvDecoder
@@ -126,7 +128,7 @@ def test_a_refused_shared_encoder_closes_its_players_and_refuses_newcomers(caplo
 
 
 @pytest.mark.parametrize("cls", [HlsStream, Dvr, HdsStream, ForwardHub, EdgeForwardOutput,
-                                 TranscodeOutput, Exec])
+                                 TranscodeOutput, Exec, SnapshotOutput, AbrLadder])
 def test_every_hub_output_kind_is_a_HubOutput(cls):
     assert issubclass(cls, HubOutput)
 
