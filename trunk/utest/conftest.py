@@ -50,3 +50,14 @@ def media_flv_audio_only(media_dir):
 def media_flv_video_only(media_dir):
     """4 s H.264 320x240 25 fps GOP 25, no audio."""
     return make_flv(media_dir / "video.flv", seconds=4, audio=None)
+
+
+@pytest.fixture(autouse=True)
+def _ordinary_scheduling_after_each_test():
+    """A test must leave its worker on the ordinary scheduler: a worker switched to SCHED_FIFO (SVT-AV1
+    does that to the thread that opens it when run as root) hands real-time priority to every server
+    and browser it starts afterwards, and they starve the machine (see fixtures.media_ex)."""
+    yield
+    if os.sched_getscheduler(0) != os.SCHED_OTHER:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        pytest.fail("the test left this thread on a real-time scheduling policy")
