@@ -184,9 +184,9 @@
   // The preview URLs of a stream: HTTP-FLV and HLS on the HTTP server (env.json), WebRTC by WHEP here.
   function previewUrls(s) {
     var urls = {}, env = state.env, name = vhostName(s.vhost), base = httpBase();
+    var vc = (env.vhosts || []).filter(function (v) { return v.name === name; })[0]
+      || (env.vhosts || []).filter(function (v) { return v.name === '__defaultVhost__'; })[0];
     if (base) {
-      var vc = (env.vhosts || []).filter(function (v) { return v.name === name; })[0]
-        || (env.vhosts || []).filter(function (v) { return v.name === '__defaultVhost__'; })[0];
       var fill = function (p) {
         return p.replace('[vhost]/', '').replace('[vhost]', '').replace('[app]', s.app).replace('[stream]', s.name)
           .replace(/^\/+/, '');
@@ -194,7 +194,7 @@
       if (vc && vc.flv) urls.flv = base + fill(vc.flv);
       if (vc && vc.hls) urls.hls = base + fill(vc.hls);
     }
-    if (state.whep) {
+    if (vc && vc.webrtc) {
       urls.webrtc = ORIGIN + '/rtc/v1/whep/?app=' + encodeURIComponent(s.app) + '&stream=' + encodeURIComponent(s.name);
     }
     return urls;
@@ -426,14 +426,9 @@
     });
   }
 
-  function probeWhep() {
-    // An unknown path is a 404; the WHEP endpoint answers a GET with something else (405, 400...).
-    return fetch(ORIGIN + '/rtc/v1/whep/', {cache: 'no-store', credentials: 'same-origin'})
-      .then(function (r) { state.whep = r.status !== 404; }, function () { state.whep = false; });
-  }
 
   $('preview-close').addEventListener('click', function () { stopPreview(); $('preview').hidden = true; });
-  Promise.all([api('/console/env.json').then(function (env) { state.env = env; }), probeWhep()])
+  Promise.all([api('/console/env.json').then(function (env) { state.env = env; })])
     .catch(function (e) { state.lastError = String(e.message || e); })
     .then(function () {
       showConfig().catch(function (e) { $('config-view').textContent = String(e.message || e); });

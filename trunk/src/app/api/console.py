@@ -59,6 +59,7 @@ def _hls_prefix(hls_path: str, http_dir: str) -> Optional[str]:
 def console_env(config) -> dict:
     """The body of /console/env.json for the running ``config``."""
     http = config.http_server
+    rtc_server = config.rtc_server.enabled
     vhosts = []
     for vc in config.vhosts:
         flv = vc.http_remux.mount if vc.http_remux.enabled and http.enabled else None
@@ -66,7 +67,9 @@ def console_env(config) -> dict:
         if vc.hls.enabled and http.enabled:
             prefix = _hls_prefix(vc.hls.hls_path, http.dir)
             hls = None if prefix is None else prefix + vc.hls.hls_m3u8_file
-        vhosts.append({"name": vc.name, "flv": flv, "hls": hls})
+        # WHEP plays a stream of this vhost (an RTMP one needs rtmp_to_rtc, as the signalling asks)
+        webrtc = bool(rtc_server and vc.rtc.enabled and vc.rtc.rtmp_to_rtc)
+        vhosts.append({"name": vc.name, "flv": flv, "hls": hls, "webrtc": webrtc})
     return {"http_server": {"enabled": http.enabled, "port": http.listen[1]},
             "https_server": {"enabled": http.https.enabled, "port": http.https.listen[1]},
             "vhosts": vhosts}

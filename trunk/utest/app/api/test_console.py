@@ -58,7 +58,7 @@ def test_console_files_and_env(tmp_path):
         env = json.loads(body)
         assert status == 200 and env["http_server"] == {"enabled": True, "port": srs.http_port}, env
         assert env["vhosts"] == [{"name": "__defaultVhost__", "flv": "[vhost]/[app]/[stream].flv",
-                                  "hls": "hls/[app]/[stream].m3u8"}], env
+                                  "hls": "hls/[app]/[stream].m3u8", "webrtc": False}], env
         # SRS's console URL without the slash
         req = urllib.request.Request(srs.api_url("console"))
         assert urllib.request.urlopen(req, timeout=5).geturl().endswith("/console/")
@@ -73,6 +73,18 @@ def test_console_env_without_http_server():
         "a": (None, None), "b": ("[vhost]/[app]/[stream].flv", None)}
     off = console_env(Config.parse_text("listen 1935;\nvhost b { http_remux { enabled on; } hls { enabled on; } }", file="t"))
     assert off["http_server"]["enabled"] is False and off["vhosts"][0]["flv"] is None and off["vhosts"][0]["hls"] is None
+
+
+def test_console_env_webrtc_preview_only_where_whep_plays():
+    """A WebRTC preview link where the WHEP signalling would accept a player: rtc_server on, and the
+    vhost's rtc with rtmp_to_rtc (the page's streams are mostly RTMP-published)."""
+    text = ("listen 1935;\nrtc_server { enabled %s; listen 8000; }\n"
+            "vhost a { rtc { enabled on; rtmp_to_rtc on; } }\nvhost b { rtc { enabled on; rtmp_to_rtc off; } }\n"
+            "vhost c { }")
+    on = console_env(Config.parse_text(text % "on", file="t"))
+    assert {v["name"]: v["webrtc"] for v in on["vhosts"]} == {"a": True, "b": False, "c": False}
+    off = console_env(Config.parse_text(text % "off", file="t"))
+    assert not any(v["webrtc"] for v in off["vhosts"])
 
 
 def test_console_files_listed_once(tmp_path):
