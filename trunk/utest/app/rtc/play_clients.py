@@ -55,12 +55,13 @@ async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, aud
     answer = await loop.run_in_executor(None, offer_to_answer, pc.localDescription.sdp)
     answered = time.monotonic()
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    result = {"video": [], "audio": 0, "first_frame_s": None}
+    result = {"video": [], "audio": 0, "audio_pts": [], "first_frame_s": None}
 
     async def read_audio(track):
         while True:
-            await track.recv()
+            frame = await track.recv()
             result["audio"] += 1
+            result["audio_pts"].append(frame.pts)
     audio_task = None
     try:
         await asyncio.wait_for(got.wait(), timeout_s)

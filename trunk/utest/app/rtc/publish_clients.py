@@ -27,10 +27,11 @@ def json_publish(api_url: str, stream: str, offer: str) -> str:
     return reply["sdp"]
 
 
-async def aiortc_publish(api_url: str, stream: str, path: str, seconds: float) -> None:
-    """Publish ``path`` (played in real time by aiortc's MediaPlayer) for ``seconds``, H.264 preferred."""
+async def aiortc_publish(api_url: str, stream: str, path: str, seconds: float, loop: bool = False) -> None:
+    """Publish ``path`` (played in real time by aiortc's MediaPlayer, ``loop``ed or not) for ``seconds``,
+    H.264 preferred."""
     pc = RTCPeerConnection()
-    media = MediaPlayer(path)
+    media = MediaPlayer(path, loop=loop)
     for track in (media.video, media.audio):
         pc.addTransceiver(track, direction="sendonly")
     h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]

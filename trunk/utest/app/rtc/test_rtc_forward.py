@@ -1,0 +1,129 @@
+"""WebRTC -> WebRTC through the real server: aiortc publishes H.264 + Opus (SRS 4's JSON publish API),
+another aiortc plays the stream over WHEP and decodes its frames. The packets are forwarded, not
+transcoded: the Opus payloads the player gets are byte for byte those the publisher sent (an
+Opus -> AAC -> Opus round trip would make other bytes and 60 ms packets). With ``rtc_to_rtmp on`` a
+PyAV RTMP player decodes the same stream meanwhile; with it off the stream is WebRTC only."""
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtpPacket, is_rtcp
+
+from fixtures.srs_server import Player, wait_for
+from play_clients import aiortc_play, rtc_server, whep_answer
+from publish_clients import aiortc_publish
+
+FRAMES = 40
+
+
+def record_opus(monkeypatch) -> tuple:
+    """(payloads sent by any aiortc peer of this process, Opus payloads received by an audio receiver)."""
+    sent, received = set(), []
+    send_rtp, handle_rtp = RTCDtlsTransport._send_rtp, RTCRtpReceiver._handle_rtp_packet
+
+    async def _send_rtp(self, data: bytes) -> None:
+        if not is_rtcp(data):
+            sent.add(RtpPacket.parse(data).payload)
+        await send_rtp(self, data)
+
+    async def _handle_rtp_packet(self, packet, arrival_time_ms: int) -> None:
+        if self._RTCRtpReceiver__kind == "audio":
+            received.append(packet.payload)
+        await handle_rtp(self, packet, arrival_time_ms)
+    monkeypatch.setattr(RTCDtlsTransport, "_send_rtp", _send_rtp)
+    monkeypatch.setattr(RTCRtpReceiver, "_handle_rtp_packet", _handle_rtp_packet)
+    return sent, received
+
+
+def rtc_clients(srs) -> list:
+    """The API's WebRTC client entries (their "rtc" figures)."""
+    with urllib.request.urlopen(srs.api_url("api/v1/clients?count=100"), timeout=10) as r:
+        clients = json.loads(r.read())["clients"]
+    return [c["rtc"] for c in clients if "rtc" in c]
+
+
+async def publish_and_play(srs, stream: str, seconds: float = 12) -> tuple:
+    """aiortc publishes ``live/<stream>`` (the 4 s file looped) while another aiortc plays it over WHEP;
+    (player result, the API's rtc entries while both run)."""
+    loop = asyncio.get_running_loop()
+    publisher = asyncio.ensure_future(aiortc_publish(srs.api_url("rtc/v1/publish/"), f"live/{stream}",
+                                                     srs.media, seconds, loop=True))
+    established = await loop.run_in_executor(None, srs.wait_log, f"rtc-publish __defaultVhost__/live/{stream} "
+                                             "established", 1, 20.0)
+    assert established, srs.log_text()[-3000:]
+    try:
+        play = asyncio.ensure_future(aiortc_play(whep_answer(srs, stream), FRAMES, timeout_s=20))
+        figures = []
+
+        def playing() -> bool:   # the API while both run: the player's path, the forwarder's figures
+            figures[:] = rtc_clients(srs)
+            return any(f.get("path") for f in figures) and any(
+                f.get("forward", {}).get("latency_ms", {}).get("samples", 0) > 100 for f in figures)
+        await loop.run_in_executor(None, wait_for, playing, 20.0, 0.2)
+        result = await play
+    finally:
+        await publisher
+    return result, figures
+
+
+def check_player(result: dict, sent: set, received: list) -> None:
+    frames = result["video"]
+    assert len(frames) == FRAMES
+    assert frames[0][2], "a player starts at a keyframe"
+    assert {(w, h) for w, h, _, _ in frames} == {(320, 240)}
+    pts = [p for _, _, _, p in frames]
+    assert all(b > a for a, b in zip(pts, pts[1:])), pts
+    apts = result["audio_pts"]
+    assert len(apts) >= 10 and all(b > a for a, b in zip(apts, apts[1:])), apts[:50]
+    # forwarded, not transcoded: what the player got is what the publisher sent, byte for byte
+    assert len(received) >= 10
+    same = sum(1 for p in received if p in sent)
+    assert same >= 0.95 * len(received), (same, len(received))
+    print(f"WHEP first frame {result['first_frame_s']:.3f}s after the answer (RTC -> RTC)")
+
+
+def test_aiortc_to_aiortc_forwarded_while_rtmp_plays(tmp_path, media_flv, monkeypatch):
+    sent, received = record_opus(monkeypatch)
+    stream = "fwd"
+    with rtc_server(tmp_path, rtc="rtc_to_rtmp on;") as srs:
+        srs.media = media_flv.path
+        rtmp = Player(srs.rtmp_url(f"live/{stream}"), max_seconds=40, read_timeout_s=6, stop_after_video=60)
+        rtmp.start()
+        result, figures = asyncio.run(publish_and_play(srs, stream))
+        rtmp.join(40)
+        log = srs.log_text()
+        assert "Traceback" not in log, log[-5000:]
+    check_player(result, sent, received)
+    player = next(f for f in figures if f.get("path"))
+    assert player["path"] == "forward", figures
+    forward = next(f["forward"] for f in figures if "forward" in f)
+    assert forward["forwarded"] > 100 and forward["latency_ms"]["samples"] > 100, forward
+    print(f"RTC -> RTC server-added latency: {forward['latency_ms']}")
+    # the RTMP side of the same stream: depacketised H.264, Opus -> AAC
+    assert rtmp.error is None, rtmp.error
+    assert (rtmp.vcodec, rtmp.acodec) == ("h264", "aac") and rtmp.first_video_key and rtmp.monotonic()
+    assert rtmp.video_frames >= 30 and rtmp.audio_frames > 0, (rtmp.video_frames, rtmp.audio_frames)
+
+
+def test_rtc_to_rtmp_off_webrtc_players_only(tmp_path, media_flv, monkeypatch):
+    sent, received = record_opus(monkeypatch)
+    stream = "only"
+    with rtc_server(tmp_path, rtc="rtc_to_rtmp off;") as srs:
+        srs.media = media_flv.path
+        rtmp = Player(srs.rtmp_url(f"live/{stream}"), max_seconds=30, read_timeout_s=4)
+        rtmp.start()
+        result, figures = asyncio.run(publish_and_play(srs, stream, seconds=8))
+        rtmp.join(30)
+        log = srs.log_text()
+        assert "rtc_to_rtmp off: WebRTC players only" in log, log[-3000:]
+        assert "Traceback" not in log, log[-5000:]
+    check_player(result, sent, received)
+    assert next(f for f in figures if f.get("path"))["path"] == "forward"
+    # the live source never had a publisher: the RTMP player got no media at all
+    assert rtmp.video_frames == 0 and rtmp.audio_frames == 0, (rtmp.video_frames, rtmp.audio_frames)
+    assert "source live/only published" not in log and "source __defaultVhost__/live/only published" not in log
+
