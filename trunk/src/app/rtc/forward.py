@@ -100,7 +100,7 @@ class RtcForward:
             return
         ring.put(Sent(seq, data))
         if video:
-            if ts != self.gop_ts and h264_keyframe_start(data[pos:pos + 64]):
+            if ts != self.gop_ts and h264_keyframe_start(data, pos):
                 self._keyframe(ts)
             if not self.gop_full:
                 self.gop.append(data)

@@ -35,22 +35,27 @@ def payload_offset(data: bytes) -> int:
     return pos
 
 
-def h264_keyframe_start(payload) -> bool:
-    """True when an H.264 RTP payload (RFC 6184) starts a keyframe: an SPS or the first part of an
-    IDR slice, alone, in a STAP-A, or the start fragment of a FU-A. Decoding can begin there."""
-    if not payload:
+def h264_keyframe_start(data, pos: int = 0) -> bool:
+    """True when the H.264 RTP payload (RFC 6184) at ``data[pos:]`` starts a keyframe: an SPS or the
+    first part of an IDR slice, alone, in a STAP-A, or the start fragment of a FU-A. Decoding can
+    begin there. (An offset rather than a slice: no copy of the packet.)"""
+    n = len(data)
+    if pos >= n:
         return False
-    nal = payload[0] & 0x1F
+    nal = data[pos] & 0x1F
     if nal in (NALU_IDR, NALU_SPS):
         return True
     if nal == NALU_FU_A:
-        return len(payload) > 1 and bool(payload[1] & 0x80) and payload[1] & 0x1F == NALU_IDR
+        return pos + 1 < n and bool(data[pos + 1] & 0x80) and data[pos + 1] & 0x1F == NALU_IDR
     if nal == NALU_STAP_A:
-        i, n = 1, len(payload)
+        i = pos + 1
         while i + 3 <= n:
-            if payload[i + 2] & 0x1F in (NALU_IDR, NALU_SPS):
+            size = int.from_bytes(data[i:i + 2], "big")
+            if size == 0 or i + 2 + size > n:
+                return False           # a truncated aggregate: nothing in it is trusted
+            if data[i + 2] & 0x1F in (NALU_IDR, NALU_SPS):
                 return True
-            i += 2 + int.from_bytes(payload[i:i + 2], "big")
+            i += 2 + size
     return False
 
 
