@@ -1,4 +1,4 @@
-"""WebRTC -> WebRTC through the real server: aiortc publishes H.264 + Opus (SRS 4's JSON publish API),
+"""WebRTC -> WebRTC through the real server: aiortc publishes H.264 + Opus (SRS 4's JSON API, or WHIP),
 another aiortc plays the stream over WHEP and decodes its frames. The packets are forwarded, not
 transcoded: the Opus payloads the player gets are byte for byte those the publisher sent (an
 Opus -> AAC -> Opus round trip would make other bytes and 60 ms packets). With ``rtc_to_rtmp on`` a
@@ -15,7 +15,7 @@ from aiortc.rtp import RtpPacket, is_rtcp
 
 from fixtures.srs_server import Player, wait_for
 from play_clients import aiortc_play, rtc_server, whep_answer
-from publish_clients import aiortc_publish
+from publish_clients import aiortc_publish, json_publish, whip_publish
 
 FRAMES = 40
 
@@ -46,12 +46,13 @@ def rtc_clients(srs) -> list:
     return [c["rtc"] for c in clients if "rtc" in c]
 
 
-async def publish_and_play(srs, stream: str, seconds: float = 12) -> tuple:
-    """aiortc publishes ``live/<stream>`` (the 4 s file looped) while another aiortc plays it over WHEP;
-    (player result, the API's rtc entries while both run)."""
+async def publish_and_play(srs, stream: str, seconds: float = 12, whip: bool = False) -> tuple:
+    """aiortc publishes ``live/<stream>`` (the 4 s file looped; over WHIP or SRS 4's JSON API) while
+    another aiortc plays it over WHEP; (player result, the API's rtc entries while both run)."""
     loop = asyncio.get_running_loop()
-    publisher = asyncio.ensure_future(aiortc_publish(srs.api_url("rtc/v1/publish/"), f"live/{stream}",
-                                                     srs.media, seconds, loop=True))
+    api, signalling = ("rtc/v1/whip/", whip_publish) if whip else ("rtc/v1/publish/", json_publish)
+    publisher = asyncio.ensure_future(aiortc_publish(srs.api_url(api), f"live/{stream}", srs.media, seconds,
+                                                     loop=True, signalling=signalling))
     established = await loop.run_in_executor(None, srs.wait_log, f"rtc-publish __defaultVhost__/live/{stream} "
                                              "established", 1, 20.0)
     assert established, srs.log_text()[-3000:]
@@ -116,7 +117,7 @@ def test_rtc_to_rtmp_off_webrtc_players_only(tmp_path, media_flv, monkeypatch):
         srs.media = media_flv.path
         rtmp = Player(srs.rtmp_url(f"live/{stream}"), max_seconds=30, read_timeout_s=4)
         rtmp.start()
-        result, figures = asyncio.run(publish_and_play(srs, stream, seconds=8))
+        result, figures = asyncio.run(publish_and_play(srs, stream, seconds=8, whip=True))
         rtmp.join(30)
         log = srs.log_text()
         assert "rtc_to_rtmp off: WebRTC players only" in log, log[-3000:]

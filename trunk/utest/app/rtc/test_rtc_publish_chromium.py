@@ -2,7 +2,7 @@
 WHIP from our page (research/players/rtc_publisher.html); PyAV players decode the stream as RTMP
 and HTTP-FLV (H.264 + AAC transcoded from Opus, frames counted, keyframe first, monotonic
 timestamps), HLS is written, Chromium's bandwidth estimate ramps up on our transport-cc feedback,
-an aiortc WHEP player gets it back over WebRTC, a second WHIP publish of the same stream is
+an aiortc WHEP player gets it back over WebRTC (forwarded), a second WHIP publish of the same stream is
 refused, and the publisher is listed in /api/v1/clients and can be kicked."""
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_chromium_whip_publish_plays_as_rtmp_flv_hls_and_whep(tmp_path):
             flv = Player(srs.http_url(STREAM + ".flv"), max_seconds=6, read_timeout_s=5)
             rtmp.start()
             flv.start()
-            # the same stream back over WebRTC (packets re-made from the source's messages)
+            # the same stream back over WebRTC: Chromium's packets forwarded (not re-made from the source)
             whep = asyncio.run(aiortc_play(whep_answer(srs, "webcam"), 20, 20))
             # a second publisher of the same stream is refused by the signalling
             with open(os.path.join(TRUNK, "utest", "protocol", "rtc", "data", "chromium_publish_offer.sdp"), "rb") as f:
@@ -75,6 +75,7 @@ def test_chromium_whip_publish_plays_as_rtmp_flv_hls_and_whep(tmp_path):
             req = urllib.request.Request(srs.api_url(f"/api/v1/clients/{entry[0]['id']}"), method="DELETE")
             urllib.request.urlopen(req, timeout=5).read()
             assert srs.wait_unpublished(STREAM, timeout_s=15), srs.log_text()[-3000:]
+            assert srs.wait_log("RTC publish __defaultVhost__/live/webcam forwarder ended"), srs.log_text()[-3000:]
         log = srs.log_text()
         assert "Traceback" not in log, log[-5000:]
     for p in (rtmp, flv):
