@@ -74,6 +74,7 @@ class RtcForward:
         if audio is not None:
             self.by_pt[audio.pt] = (self.audio, self.rings[self.audio.ssrc], False)
         self.gop, self.gop_ts, self.gop_full = [], None, True
+        self.video.in_ssrc = self.audio.in_ssrc = None   # its first packets continue our sequences
 
     def clear_publisher(self) -> None:
         self.flush()

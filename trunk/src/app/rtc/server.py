@@ -279,6 +279,8 @@ class RtcServer:
             session.output.on_close = None
             session.output.close()
         self._detach_player(session)
+        if session.kind == PLAY and session.req.stream_url in self.forwards:
+            self._forget_forward(session.req.stream_url)
         if session.kind == PLAY and hooks is not None and hooks.on_stop:
             ports.hooks.on_stop(hooks.on_stop, req, session.cid, req.ip)
         if session.kind == PUBLISH:
@@ -363,7 +365,7 @@ class RtcServer:
             return
         if self.publish_factory is None:
             return
-        fwd = RtcForward(url)
+        fwd = self.forwards.get(url) or RtcForward(url)   # a republish goes on in the same sequence spaces
         session.sink = self.publish_factory(session, fwd)
         if session.sink is None or session.closed:
             return
@@ -380,13 +382,20 @@ class RtcServer:
         fwd = self.forwards.get(url)
         if fwd is None or fwd.publisher is not session:
             return
-        del self.forwards[url]
         fwd.clear_publisher()
         log.info("RTC publish %s forwarder ended: %s", url, fwd.figures())
         for player in fwd.sessions:
             fwd.remove(player)
             if not player.closed:
                 self._attach_player(player)
+        self._forget_forward(url)
+
+    def _forget_forward(self, url: str) -> None:
+        """A forwarder without a publisher is kept while the stream has WebRTC players: the next WHIP
+        publisher's packets continue its sequence numbers, and the players' decoders see no jump."""
+        fwd = self.forwards.get(url)
+        if fwd is not None and fwd.publisher is None and not self._players_of(url):
+            del self.forwards[url]
 
     def _ask_publisher_keyframe(self, player: RtcSession) -> bool:
         """A player's PLI goes on to the stream's WebRTC publisher (as SRS), at most once a second per

@@ -128,3 +128,34 @@ def test_rtc_to_rtmp_off_webrtc_players_only(tmp_path, media_flv, monkeypatch):
     assert rtmp.video_frames == 0 and rtmp.audio_frames == 0, (rtmp.video_frames, rtmp.audio_frames)
     assert "source live/only published" not in log and "source __defaultVhost__/live/only published" not in log
 
+
+
+def test_republish_the_player_plays_on(tmp_path, media_flv):
+    """A WHEP player stays while its WHIP publisher leaves and another comes: it decodes the second one's
+    frames too (the forwarder is kept for its players; the sequence numbers go on)."""
+    stream = "again"
+
+    async def run(srs) -> dict:
+        api = srs.api_url("rtc/v1/whip/")
+        first = asyncio.ensure_future(aiortc_publish(api, f"live/{stream}", media_flv.path, 5, loop=True,
+                                                     signalling=whip_publish))
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, srs.wait_log, f"rtc-publish __defaultVhost__/live/{stream} "
+                                          "established", 1, 20.0)
+        play = asyncio.ensure_future(aiortc_play(whep_answer(srs, stream), 150, timeout_s=20))
+        await first
+        assert await loop.run_in_executor(None, srs.wait_log, "forwarder ended", 1, 20.0)
+        second = asyncio.ensure_future(aiortc_publish(api, f"live/{stream}", media_flv.path, 8, loop=True,
+                                                      signalling=whip_publish))
+        try:
+            return await play
+        finally:
+            await second
+
+    with rtc_server(tmp_path, rtc="rtc_to_rtmp off;") as srs:
+        result = asyncio.run(run(srs))
+        log = srs.log_text()
+        assert log.count(f"rtc-publish __defaultVhost__/live/{stream} established") == 2, log[-3000:]
+        assert "Traceback" not in log, log[-5000:]
+    # 25 fps: 150 frames take 6 s, more than the first publisher's 5 s
+    assert len(result["video"]) == 150 and result["video"][0][2]
