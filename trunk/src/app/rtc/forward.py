@@ -24,7 +24,7 @@ import time
 from collections import deque
 from typing import Callable, List, Optional
 
-from srs.app.rtc.play import (AUDIO_PT, NTP_EPOCH_OFFSET, OPUS_CLOCK, VIDEO_PT, Batch, Sent, _random16,
+from srs.app.rtc.play import (AUDIO_PT, NTP_EPOCH_OFFSET, OPUS_CLOCK, VIDEO_PT, Batch, Sent, random16,
                               map_pts, ring_answer, stream_ssrcs)
 from srs.protocol.rtc import rtcp
 from srs.protocol.rtc.errors import RtcError
@@ -44,8 +44,8 @@ class RtcForward:
     def __init__(self, url: str):
         self.url = url
         ssrcs = stream_ssrcs(url)
-        self.video = TrackRewrite(ssrcs["video"], VIDEO_PT, _random16())
-        self.audio = TrackRewrite(ssrcs["audio"], AUDIO_PT, _random16())
+        self.video = TrackRewrite(ssrcs["video"], VIDEO_PT, random16())
+        self.audio = TrackRewrite(ssrcs["audio"], AUDIO_PT, random16())
         self.rings = {self.video.ssrc: NackRing(VIDEO_RING_SIZE), self.audio.ssrc: NackRing(AUDIO_RING_SIZE)}
         self.by_pt: dict = {}         # publisher's PT -> (TrackRewrite, ring, is video)
         self.publisher = None         # the publishing RtcSession

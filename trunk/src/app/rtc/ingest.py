@@ -50,7 +50,7 @@ class RtcIngest(BridgePublisher):
         twcc_id = next((t.twcc_id for t in negotiation.tracks if t.twcc_id), 0)
         self.receiver = PublishReceiver(video.pt if video is not None else None,
                                         audio.pt if audio is not None else None, twcc_id=twcc_id,
-                                        nack=nack, pli_interval_ms=pli_interval_ms)
+                                        nack=nack, pli_interval_ms=pli_interval_ms, assemble=bridge)
         self.send_rtcp = send_rtcp
         self.video = AvcRawMuxer()
         self.audio = AacRawMuxer()

@@ -108,7 +108,7 @@ class BridgeOptions:
         return cls(rtc.keep_bframe, rtc.keep_avc_nalu_sei, rtc.opus_bitrate)
 
 
-def _random16() -> int:
+def random16() -> int:
     return struct.unpack(">H", os.urandom(2))[0]
 
 
@@ -120,8 +120,8 @@ class RtcStreamEncoder:
         self.options = options
         ssrcs = stream_ssrcs(source.url)
         self.video_ssrc, self.audio_ssrc = ssrcs["video"], ssrcs["audio"]
-        self.video = H264Packetizer(self.video_ssrc, VIDEO_PT, seq=_random16(), keep_sei=options.keep_sei)
-        self.audio_seq = _random16()
+        self.video = H264Packetizer(self.video_ssrc, VIDEO_PT, seq=random16(), keep_sei=options.keep_sei)
+        self.audio_seq = random16()
         self.audio: Optional[AacToOpus] = None   # made at the first AAC sequence header
         self.opus_pending: list = []             # (20 ms Opus packet, RTP ts) not sent yet
         self.rings = {self.video_ssrc: NackRing(VIDEO_RING_SIZE), self.audio_ssrc: NackRing(AUDIO_RING_SIZE)}
