@@ -17,7 +17,7 @@ from fixtures.srs_server import Player, wait_for
 from play_clients import aiortc_play, rtc_server, whep_answer
 from publish_clients import aiortc_publish, json_publish, whip_publish
 
-FRAMES = 40
+FRAMES = 60
 
 
 def record_opus(monkeypatch) -> tuple:
@@ -61,10 +61,13 @@ async def publish_and_play(srs, stream: str, seconds: float = 12, whip: bool = F
         figures = []
 
         def playing() -> bool:   # the API while both run: the player's path, the forwarder's figures
-            figures[:] = rtc_clients(srs)
-            return any(f.get("path") for f in figures) and any(
-                f.get("forward", {}).get("latency_ms", {}).get("samples", 0) > 100 for f in figures)
-        await loop.run_in_executor(None, wait_for, playing, 20.0, 0.2)
+            now = rtc_clients(srs)
+            if any(f.get("path") for f in now) and any(
+                    f.get("forward", {}).get("latency_ms", {}).get("samples", 0) >= 30 for f in now):
+                figures[:] = now
+                return True
+            return play.done()   # the player is gone: nothing more to see
+        await loop.run_in_executor(None, wait_for, playing, 20.0, 0.1)
         result = await play
     finally:
         await publisher
@@ -99,10 +102,9 @@ def test_aiortc_to_aiortc_forwarded_while_rtmp_plays(tmp_path, media_flv, monkey
         log = srs.log_text()
         assert "Traceback" not in log, log[-5000:]
     check_player(result, sent, received)
-    player = next(f for f in figures if f.get("path"))
-    assert player["path"] == "forward", figures
+    assert [f["path"] for f in figures if f.get("path")] == ["forward"], figures
     forward = next(f["forward"] for f in figures if "forward" in f)
-    assert forward["forwarded"] > 100 and forward["latency_ms"]["samples"] > 100, forward
+    assert forward["forwarded"] > 30 and forward["latency_ms"]["samples"] >= 30, forward
     print(f"RTC -> RTC server-added latency: {forward['latency_ms']}")
     # the RTMP side of the same stream: depacketised H.264, Opus -> AAC
     assert rtmp.error is None, rtmp.error
@@ -123,7 +125,7 @@ def test_rtc_to_rtmp_off_webrtc_players_only(tmp_path, media_flv, monkeypatch):
         assert "rtc_to_rtmp off: WebRTC players only" in log, log[-3000:]
         assert "Traceback" not in log, log[-5000:]
     check_player(result, sent, received)
-    assert next(f for f in figures if f.get("path"))["path"] == "forward"
+    assert [f["path"] for f in figures if f.get("path")] == ["forward"], figures
     # the live source never had a publisher: the RTMP player got no media at all
     assert rtmp.video_frames == 0 and rtmp.audio_frames == 0, (rtmp.video_frames, rtmp.audio_frames)
     assert "source live/only published" not in log and "source __defaultVhost__/live/only published" not in log
