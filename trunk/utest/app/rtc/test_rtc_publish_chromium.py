@@ -55,6 +55,9 @@ def test_chromium_whip_publish_plays_as_rtmp_flv_hls_and_whep(tmp_path):
             wait_for(publishing, 30, 0.25)
             assert state.get("error") is None, (state, srs.log_text()[-3000:])
             assert srs.wait_published(STREAM, timeout_s=20), srs.log_text()[-3000:]
+            # players open once the video is there: FFmpeg's FLV demuxer opened on audio alone (the first
+            # keyframe ~1 s after the publish under load) never shows the video stream that comes later
+            assert srs.wait_log("RTC publish __defaultVhost__/live/webcam: video H264", timeout_s=20)
             rtmp = Player(srs.rtmp_url(STREAM), max_seconds=6, read_timeout_s=5)
             flv = Player(srs.http_url(STREAM + ".flv"), max_seconds=6, read_timeout_s=5)
             rtmp.start()
