@@ -63,6 +63,8 @@ class HlsSessions:
         self.next_cid = next_cid
         self.sessions: Dict[str, HlsSession] = {}
         self._sweeper: Optional[gevent.Greenlet] = None
+        # LL-HLS (app/hls/ll.py): (req, real path) -> the playlist of a session, once ready, or None
+        self.live_playlist: Optional[Callable] = None
 
     def wants(self, vc, path: str) -> bool:
         hls = vc.hls if vc is not None else None
@@ -100,6 +102,8 @@ class HlsSessions:
             self._start(conn, req, vc, ctx, body if b"#EXT-X-STREAM-INF" in body else None)
             return
         session.last_ms = self.ports.clock()
+        if self.live_playlist is not None:
+            body = self.live_playlist(req, real) or body  # may block (_HLS_msn)
         body = self._with_ctx(body, session.id, vc.hls.hls_ts_ctx)
         if req.method == "HEAD":
             conn.send_response(200, [("Content-Type", M3U8_MIME), ("Cache-Control", "no-cache")], body, head_only=True)
