@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 from srs.kernel.errors import HttpError
-from srs.kernel.m3u8 import Segment, target_duration
+import math
+
+from srs.kernel.m3u8 import Segment
 
 VERSION = 9            # EXT-X-SKIP needs 9; parts, preload hints and server control need 6+
 HOLD_BACK_PARTS = 3.0  # PART-HOLD-BACK in part targets
@@ -81,6 +83,14 @@ def parse_directives(query: dict) -> Tuple[Optional[int], Optional[int], bool]:
     return msn, part, skip is not None
 
 
+def target_duration(segments: Sequence[Segment], max_td_s: float) -> int:
+    """§4.4.3.1: every EXTINF *rounded to the nearest integer* is at most the target (kernel/m3u8.py
+    rounds up, as SRS does): a 1.02 s segment keeps a 1 s target, so CAN-SKIP-UNTIL and the blocking
+    bound stay as short as the segments are."""
+    longest = max((s.duration_ms for s in segments), default=0)
+    return max(int(longest / 1000.0 + 0.5), int(math.ceil(max_td_s)), 1)
+
+
 def _fmt(ms: int) -> str:
     return "%.5f" % (ms / 1000.0)
 
@@ -107,7 +117,7 @@ def render_ll(segments: Sequence[Segment], parts: Sequence[Part], current_msn: i
         # Segments that start more than CAN-SKIP-UNTIL before the end of the playlist may be skipped.
         remaining = sum(s.duration_ms for s in segments) + sum(p.duration_ms for p in parts if p.msn == current_msn)
         for seg in segments:
-            if remaining - seg.duration_ms < skip_until * 1000 or seg.discontinuity:
+            if remaining - seg.duration_ms < skip_until * 1000:
                 break
             remaining -= seg.duration_ms
             skipped += 1
@@ -126,7 +136,8 @@ def render_ll(segments: Sequence[Segment], parts: Sequence[Part], current_msn: i
         lines.extend(_part_lines(by_msn.get(seg.seq, ())))
         lines.append("#EXTINF:%.5f," % (seg.duration_ms / 1000.0))
         lines.append(seg.uri)
-    lines.extend(_part_lines(by_msn.get(current_msn, ())))
+    if not segments or current_msn > segments[-1].seq:  # else it is complete (unpublished), listed above
+        lines.extend(_part_lines(by_msn.get(current_msn, ())))
     if hint_uri:
         lines.append('#EXT-X-PRELOAD-HINT:TYPE=PART,URI="%s"' % hint_uri)
     return ("\n".join(lines) + "\n").encode("utf-8")

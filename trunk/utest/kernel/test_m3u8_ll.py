@@ -98,3 +98,12 @@ def test_directives_parsed():
     assert parse_directives({"_HLS_msn": "7", "_HLS_part": "2"}) == (7, 2, False)
     assert parse_directives({"_HLS_skip": "YES"}) == (None, None, True)
     assert parse_directives({"_HLS_msn": "0", "_HLS_skip": "v2"}) == (0, None, True)
+
+
+def test_target_duration_rounds_to_nearest_and_skip_crosses_discontinuities():
+    segs = _segments(10)
+    segs[0].duration_ms = 1023
+    segs[0].discontinuity = True
+    text = render_ll(segs, [], 10, "", 0.333, 1.0, skip=True).decode()
+    assert "#EXT-X-TARGETDURATION:1\n" in text  # 1.023 rounds to 1 (RFC 8216bis §4.4.3.1)
+    assert "#EXT-X-SKIP:SKIPPED-SEGMENTS=4" in text and "#EXT-X-DISCONTINUITY" not in text

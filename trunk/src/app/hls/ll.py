@@ -26,8 +26,9 @@ from typing import Dict, List, Optional
 from gevent.event import Event
 
 from srs.kernel.errors import HttpError
-from srs.kernel.m3u8 import Segment, target_duration
-from srs.kernel.m3u8_ll import Part, parse_directives, part_uri, parts_to_keep, render_ll, satisfied
+from srs.kernel.m3u8 import Segment
+from srs.kernel.m3u8_ll import (Part, parse_directives, part_uri, parts_to_keep, render_ll, satisfied,
+                                target_duration)
 from srs.kernel.message import MSG_VIDEO, Message
 
 log = logging.getLogger(__name__)
