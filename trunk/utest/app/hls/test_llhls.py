@@ -140,3 +140,24 @@ def test_blocking_reload_preload_hint_and_delta_update(tmp_path):
         full = get(url).decode()
         assert skipped.count("#EXTINF") + n >= full.count("#EXTINF") - 1  # a segment may have come between
         pub.join(30)
+
+
+def test_ll_without_hls_ctx_and_regular_file_on_disk(tmp_path, media_flv):
+    """hls_ctx off: the router serves the LL playlist itself; the m3u8 on disk stays the regular one."""
+    html = str(tmp_path / "html")
+    with SrsProcess(tmp_path, vhost_body=ll_block(html, "hls_ctx off;")) as srs:
+        publish_flv(media_flv.path, srs.rtmp_url("live/n"), realtime=False)
+        m3u8 = os.path.join(html, "live/n.m3u8")
+        assert wait_for(lambda: os.path.exists(m3u8) and open(m3u8).read().count("#EXTINF") >= 3, 10)
+        assert srs.wait_unpublished("live/n")
+        url = srs.http_url("live/n.m3u8")
+        text = get(url).decode()
+        assert "#EXT-X-STREAM-INF" not in text and parts_of(text), text
+        assert "#EXT-X-PART" not in open(m3u8).read()
+        # the stream is over: a blocking request for what exists answers at once, the next one too (no wait)
+        _, last = msns(text)
+        assert msns(get(with_query(url, _HLS_msn=last)).decode())[1] == last
+        t0 = time.monotonic()
+        assert status_of(with_query(url, _HLS_msn=last + 1)) == 503
+        assert time.monotonic() - t0 < 2  # no publisher: nothing to wait for
+        assert status_of(srs.http_url("live/n-0.part99.m4s")) == 404
