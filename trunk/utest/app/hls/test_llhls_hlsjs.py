@@ -93,3 +93,30 @@ def test_hlsjs_low_latency_mode_plays_parts(tmp_path, mode):
         assert last["parts"] > 10, report  # hls.js fetched parts, not (only) whole segments
         assert last["ll"] and last["ll"]["block"] and abs(last["ll"]["partTarget"] - 0.333) < 1e-6, report
         assert figures["hls_latency"] < 3.0, (figures, report)  # loosely: the goal is <= 2 s (PERFORMANCE.md)
+
+
+def test_http_flv_delivery_latency_reference(tmp_path):
+    """The reference row of the latency table: HTTP-FLV read with PyAV (FFmpeg's demuxer, no player
+    buffer), publisher stream time minus the timestamp of each video packet as it arrives."""
+    import av
+    media = make_flv(tmp_path / "long.flv", seconds=12, fps=25, gop=25, audio="aac")
+    conf = "http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }"
+    with SrsProcess(tmp_path, vhost_body=conf) as srs:
+        assert wait_port(srs.http_port), srs.output()
+        pub = publish_bg(media.path, srs.rtmp_url("live/f"))
+        assert pub.wait_sent(1000), pub.error
+        lags, frames, start = [], 0, time.monotonic()
+        with av.open(srs.http_url("live/f.flv"), timeout=10) as c:
+            for pkt in c.demux(video=0):
+                if pkt.pts is None:
+                    continue
+                frames += 1
+                lags.append(pub.sent_ms / 1000.0 - float(pkt.pts * pkt.time_base))
+                if len(lags) >= 150:
+                    break
+    assert frames == 150 and time.monotonic() - start > 3  # real time: the stream came as published
+    median = round(statistics.median(lags[50:]), 2)  # past the GOP cache burst and FFmpeg's probing
+    with open(tmp_path / "latency.json", "w") as f:
+        json.dump({"mode": "http-flv", "behind_s": median}, f)
+    print(f"\nLATENCY http-flv: behind_s {median}")
+    assert median < 2.0
