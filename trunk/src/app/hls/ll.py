@@ -103,6 +103,11 @@ class LlStream:
         self.hint_uri = self.hint_path = ""
         self._notify()  # waiters answer with what there is
 
+    def clear(self) -> None:
+        """hls_dispose: the parts go with the segments."""
+        self.parts, self.paths = [], {}
+        self.on_unpublish()
+
     # ------------------------------------------------------------------ state
     def _add(self, duration_ms: int, data: bytes) -> None:
         uri = part_uri(self.seg_uri, self.index)

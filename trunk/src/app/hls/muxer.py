@@ -576,6 +576,8 @@ class HlsStream:
         self._abandon()
         removed, self.segments = self.segments, []
         self.map_uri = ""
+        if self.ll is not None:
+            self.ll.clear()
         self._delete(removed)
         if self.keys is not None and self.keys.key_path:
             remove_inside(self.keys.key_root, self.keys.key_path, "hls " + self.url)
