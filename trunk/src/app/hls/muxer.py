@@ -297,7 +297,11 @@ class HlsStream:
         if self.ll is not None and self.current is not None:
             part = self.ll.cut(ftt, msg)  # LL-HLS: the part due before this frame, into the segment too
             if part and self.file is not None:
-                self.file.write(part)
+                try:
+                    self.file.write(part)
+                except OSError as e:  # as below: the segment goes on without a file, dropped at close
+                    self.file.abort()
+                    self.file, error = None, e
         data = ftt.on_message(msg)
         if data or self.cfg.hls_use_fmp4:  # fMP4 holds the frame until the segment ends: it counts now
             cur = self.current
