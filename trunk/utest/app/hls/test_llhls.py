@@ -28,8 +28,8 @@ FFMPEG = shutil.which("ffmpeg")
 PART_TARGET = 0.333
 
 
-def ll_block(html, extra=""):
-    return (f"hls {{ enabled on; hls_fragment 1; hls_td_ratio 1; hls_path {html}; hls_use_fmp4 on; "
+def ll_block(html, extra="", td_ratio=1):
+    return (f"hls {{ enabled on; hls_fragment 1; hls_td_ratio {td_ratio}; hls_path {html}; hls_use_fmp4 on; "
             f"hls_ll on; hls_part {PART_TARGET}; {extra} }}")
 
 
@@ -161,3 +161,27 @@ def test_ll_without_hls_ctx_and_regular_file_on_disk(tmp_path, media_flv):
         assert status_of(with_query(url, _HLS_msn=last + 1)) == 503
         assert time.monotonic() - t0 < 2  # no publisher: nothing to wait for
         assert status_of(srs.http_url("live/n-0.part99.m4s")) == 404
+
+
+def test_audio_only_stream_has_parts_all_independent(tmp_path, media_flv_audio_only):
+    """No video: parts are cut before audio frames, each independent; PyAV decodes every parts' audio."""
+    import av
+    html = str(tmp_path / "html")
+    # audio segments are cut at hls_aof_ratio (2) x hls_fragment: a 2 s target keeps them
+    with SrsProcess(tmp_path, vhost_body=ll_block(html, "hls_ctx off;", td_ratio=2)) as srs:
+        publish_flv(media_flv_audio_only.path, srs.rtmp_url("live/a"), realtime=False)
+        m3u8 = os.path.join(html, "live/a.m3u8")
+        assert wait_for(lambda: os.path.exists(m3u8) and open(m3u8).read().count("#EXTINF") >= 2, 10)
+        assert srs.wait_unpublished("live/a")
+        text = get(srs.http_url("live/a.m3u8")).decode()
+        parts = parts_of(text)
+        assert len(parts) >= 4 and all(ind and d <= PART_TARGET + 0.03 for d, _, ind in parts), text
+        init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text).group(1)
+        data = get(srs.http_url("live/" + init)) + b"".join(get(srs.http_url("live/" + u)) for _, u, _ in parts)
+    samples = 0
+    import io
+    with av.open(io.BytesIO(data), format="mp4") as c:
+        for frame in c.decode(audio=0):
+            samples += frame.samples
+    listed = sum(d for d, _, _ in parts)
+    assert abs(samples / 44100.0 - listed) < 0.1, (samples, listed)
