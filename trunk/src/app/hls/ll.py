@@ -165,6 +165,7 @@ class LlRegistry:
     def __init__(self, clock):
         self.clock = clock
         self.streams: Dict[str, LlStream] = {}  # realpath of the m3u8 -> stream
+        self.on_sent = None  # (req, bytes) of a part sent: hls_ctx counts it to the session (app/hls/ctx.py)
 
     def add(self, m3u8_path: str, stream: LlStream) -> None:
         self.streams[os.path.realpath(m3u8_path)] = stream
@@ -219,5 +220,7 @@ class LlRegistry:
             if found is not None:
                 conn.send_response(200, [("Content-Type", PART_MIME), ("Cache-Control", "no-cache")], found.data,
                                    head_only=req.method == "HEAD")
+                if self.on_sent is not None and req.method != "HEAD":
+                    self.on_sent(req, len(found.data))
                 return True
         return False

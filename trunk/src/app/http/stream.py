@@ -78,6 +78,7 @@ class LiveRouter:
         self.hls_ll = hls_ll  # LL-HLS parts and blocking playlists (app/hls/ll.py LlRegistry), or None
         if hls_ll is not None and hls_sessions is not None:
             hls_sessions.live_playlist = hls_ll.playlist_body
+            hls_ll.on_sent = hls_sessions.count
         self.static = StaticFileHandler(root_dir, "/")
         self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
         self._regex_cache: Dict[str, "re.Pattern"] = {}

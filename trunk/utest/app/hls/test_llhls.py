@@ -9,6 +9,7 @@ test_llhls_hlsjs.py.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -78,14 +79,23 @@ def test_parts_make_the_segments_and_ffmpeg_decodes_every_frame(tmp_path, media_
         # every part within the target (one 40 ms frame of jitter at most), the first of a segment independent
         assert all(0 < d <= PART_TARGET + 0.041 for d, _, _ in parts), parts
         segments = [ln for ln in lines if ln and not ln.startswith("#")]
+        ctx = segments[0].split("?hls_ctx=")[1]  # hls_ctx on (the default): parts name the session too
+        assert all(u.endswith("?hls_ctx=" + ctx) for _, u, _ in parts), parts
+        sent = 0
         for seg in segments:
             name = seg.split("?")[0]
             mine = [(u, ind) for _, u, ind in parts if u.startswith(name[:-4] + ".part")]
             assert mine and mine[0][1], (seg, mine)
             data = b"".join(get(urllib.parse.urljoin(url, u)) for u, _ in mine)
+            sent += len(data)
             disk = open(os.path.join(html, "live", name), "rb").read()
             assert data == disk, (seg, mine, len(data), len(disk), data.find(disk[:200]), disk.find(data[:200]))
             assert data[4:8] == b"styp" and data.count(b"moof") == len(mine)
+
+        def session_bytes():
+            with urllib.request.urlopen(srs.api_url("/api/v1/clients"), timeout=5) as r:
+                return sum(c["send_bytes"] for c in json.load(r)["clients"] if c.get("type") == "hls-play")
+        assert wait_for(lambda: session_bytes() >= sent, 5)  # the parts counted to the session
         # an old client (ffmpeg 5.1 knows no EXT-X-PART) plays the full segments
         r = subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-live_start_index", "0",
                             "-m3u8_hold_counters", "2", "-i", url, "-f", "framecrc", "-"],
@@ -125,7 +135,7 @@ def test_blocking_reload_preload_hint_and_delta_update(tmp_path):
         data = get(urllib.parse.urljoin(url, hint))
         assert b"moof" in data[:64] and b"mdat" in data
         # and the blocking reload for that part lists it
-        m = re.match(r".*-(\d+)\.part(\d+)\.m4s$", hint)
+        m = re.match(r".*-(\d+)\.part(\d+)\.m4s(\?|$)", hint)
         msn, part = int(m.group(1)), int(m.group(2))
         listed = get(with_query(url, _HLS_msn=msn, _HLS_part=part)).decode()
         assert hint in [u for _, u, _ in parts_of(listed)]
