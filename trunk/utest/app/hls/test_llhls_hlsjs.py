@@ -47,7 +47,8 @@ def test_hlsjs_low_latency_mode_plays_parts(tmp_path, mode):
     media = make_flv(tmp_path / "long.flv", seconds=30, fps=25, gop=25, audio="aac")
     html = str(tmp_path / "html")
     ll = "hls_ll on; hls_part 0.333;" if mode == "ll" else ""
-    conf = f"hls {{ enabled on; hls_fragment 1; hls_td_ratio 1; hls_window 10; hls_path {html}; hls_use_fmp4 on; {ll} }}"
+    conf = (f"hls {{ enabled on; hls_fragment 1; hls_td_ratio 1; hls_window 10; hls_path {html}; "
+            f"hls_use_fmp4 on; {ll} }}")
     with SrsProcess(tmp_path, vhost_body=conf) as srs:
         assert wait_port(srs.http_port), srs.output()
         os.makedirs(os.path.join(html, "p"))
