@@ -92,8 +92,7 @@ class LlStream:
         if tail and kept:
             self._add(max(1, seg.start_ms + seg.duration_ms - self.part_start_ms), tail)
         if not kept:
-            for p in [p for p in self.parts if p.msn == seg.seq]:
-                self.parts.remove(p)
+            self._keep([p for p in self.parts if p.msn != seg.seq])
         self.writing = False
         self._prune()
         self._notify()
@@ -124,7 +123,9 @@ class LlStream:
         self.hint_path = os.path.realpath(part_uri(self.seg_path, self.index))
 
     def _prune(self) -> None:
-        kept = parts_to_keep(self.hls.segments, self.parts, self.current_msn, self.hls.max_td_s)
+        self._keep(parts_to_keep(self.hls.segments, self.parts, self.current_msn, self.hls.max_td_s))
+
+    def _keep(self, kept: List[Part]) -> None:
         if len(kept) != len(self.parts):
             self.parts = kept
             alive = set(map(id, kept))
