@@ -1,4 +1,5 @@
-"""The ABR ladder of a published stream: a supervised worker process and the HLS master playlist.
+"""The ABR ladder of a published stream: a supervised worker process, the HLS master playlist and the
+DASH master MPD.
 
     vhost v { hls { enabled on; } abr { enabled on; rendition 480p { height 480; vbitrate 1000; } } }
 
@@ -20,7 +21,9 @@ The master playlist (``abr.master``, default ``[app]/[stream]_abr.m3u8``, below 
 sequence headers have arrived, in the configured order, with RESOLUTION/CODECS from those headers.
 A greenlet of the ladder checks once a second while published and rewrites it when it changes;
 it stays after the unpublish, as the variant playlists do. No master is written while the vhost's
-HLS is off (the renditions still play over RTMP/HTTP-FLV).
+HLS is off (the renditions still play over RTMP/HTTP-FLV). Likewise the DASH master
+(``abr.dash_master``, default ``[app]/[stream]_abr.mpd`` below ``dash_path``, app/abr/dash_master.py)
+while the vhost's DASH is on.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from typing import List, Optional
 import gevent
 from gevent import subprocess
 
+from srs.app.abr.dash_master import dash_master
 from srs.app.abr.master import Variant, audio_codecs, bandwidth_bps, render_master, video_codecs
 from srs.app.ffmpeg.process import FfmpegPorts, SupervisedProcess, _set_pdeathsig, split_stream_url
 from srs.app.ffmpeg.transcode import ProcessOutput, rebuild_hub_outputs, reload_vhosts
@@ -106,7 +110,7 @@ class AbrLadder(ProcessOutput):
         self.vhost, self.app, self.stream = vhost, app, stream
         self.procs: List[SupervisedProcess] = []
         self.master_greenlet = None
-        self.master_written = b""
+        self.written = {}    # kind -> the master text last written
 
     def __repr__(self) -> str:
         return "AbrLadder(%s)" % self.shown()
@@ -143,7 +147,7 @@ class AbrLadder(ProcessOutput):
                              cid=self.ports.next_cid())
         proc.start()
         self.procs = [proc]
-        self.master_written = b""
+        self.written = {}    # kind -> the master text last written
         self.master_greenlet = gevent.spawn(self._master_loop, cid_var.get())
         log.info("abr %s: worker started (cid=%d), renditions %s", self.shown(), proc.cid,
                  ",".join(r.name for r in vc.abr.renditions))
@@ -179,23 +183,36 @@ class AbrLadder(ProcessOutput):
             return None
         return confine(vc.hls.hls_path, master_url, self.ports.cwd), render_master(variants)
 
+    def dash_master(self) -> Optional[tuple]:
+        """(path on disk, MPD bytes) of the renditions' DASH windows (app/abr/dash_master.py)."""
+        vc = self._abr()
+        if vc is None:
+            return None
+        renditions = [(r.name, rendition_stream(self.stream, r.name), r) for r in vc.abr.renditions]
+        return dash_master(vc, self.sources, self.app, self.stream, renditions, self.ports.cwd)
+
     def _master_loop(self, cid: int) -> None:
+        """Rewrites each master (HLS, DASH) when its text changes; a master whose name leaves its
+        root is given up for this publish, one log line."""
         cid_var.set(cid)
-        while True:
+        makers = {"playlist": self.master, "mpd": self.dash_master}
+        while makers:
             gevent.sleep(MASTER_CHECK_S)
-            try:
-                found = self.master()
-                if found is None or found[1] == self.master_written:
-                    continue
-                path, text = found
-                write_file_atomic(path if posixpath.isabs(path) else posixpath.join(self.ports.cwd, path), text)
-                self.master_written = text
-                log.info("abr %s: master playlist %s, %d variants", self.shown(), path, text.count(b"#EXT-X-STREAM-INF"))
-            except PathOutsideRoot as e:
-                log.error("abr %s: no master playlist: %s", self.shown(), e)
-                return
-            except OSError as e:
-                log.warning("abr %s: master playlist not written: %s", self.shown(), e)
+            for kind, make in list(makers.items()):
+                try:
+                    found = make()
+                    if found is None or found[1] == self.written.get(kind):
+                        continue
+                    path, text = found
+                    write_file_atomic(path if posixpath.isabs(path) else posixpath.join(self.ports.cwd, path), text)
+                    self.written[kind] = text
+                    log.info("abr %s: master %s %s, %d variants", self.shown(), kind, path,
+                             text.count(b"#EXT-X-STREAM-INF") + text.count(b"<Representation "))
+                except PathOutsideRoot as e:
+                    log.error("abr %s: no master %s: %s", self.shown(), kind, e)
+                    del makers[kind]
+                except OSError as e:
+                    log.warning("abr %s: master %s not written: %s", self.shown(), kind, e)
 
 
 def make_hub_output(ports: FfmpegPorts, sources: LiveSources, source: LiveSource, vhost: str) -> Optional[AbrLadder]:

@@ -8,6 +8,7 @@
         rendition 240p { height 240; vbitrate 400; }   # width 0: keep the source's aspect (both 0: its size)
         ladder 360p:640x360:700:64;           # the same in one line (and the env form)
         master [app]/[stream]_abr.m3u8;       # HLS master playlist, under the vhost's hls_path
+        dash_master [app]/[stream]_abr.mpd;   # DASH master MPD, under the vhost's dash_path
     }
 
 Each rendition is published back as the live stream ``<stream>_<name>``. ``abitrate 0`` copies the
@@ -30,6 +31,7 @@ ABR_ROWS = (
     Row("vhost.abr.enabled", FLAG, False),
     Row("vhost.abr.preset", Choice(*PRESETS), "veryfast"),
     Row("vhost.abr.master", STR, "[app]/[stream]_abr.m3u8"),
+    Row("vhost.abr.dash_master", STR, "[app]/[stream]_abr.mpd"),
     Row("vhost.abr.ladder", STRS, (), field="renditions", custom=True),
     block("vhost.abr.rendition", default=(), field="renditions", many=True, args=(1, 1), custom=True, env=False),
     Row("vhost.abr.rendition.width", COUNT, 0),
