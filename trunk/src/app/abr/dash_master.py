@@ -11,7 +11,8 @@ rendition, so the renditions cut their segments at the same instants). Audio is 
 the first rendition's that has audio (the renditions' audio only differs in bitrate).
 
 BANDWIDTH is the configured one (video max rate; the audio's bitrate, ``COPIED_AUDIO_KBPS`` when
-copied), not a measure, so a low rendition is not announced above a high one; width, height and
+copied), not a measure, so a low rendition is not announced above a high one (the source copy, with
+``abr { source on; }``, is listed first, id ``source``, with its measured peak: master.PeakRate); width, height and
 codecs come from each rendition's own sequence headers (its fMP4 init). availabilityStartTime is
 the latest of the renditions' (a segment is then announced no earlier than every rendition wrote
 it); publishTime is the end of the newest listed segment, so the text only changes when a window
@@ -25,7 +26,6 @@ from __future__ import annotations
 import posixpath
 from typing import List, Optional
 
-from srs.app.abr.master import COPIED_AUDIO_KBPS
 from srs.app.dash.muxer import DashStream
 from srs.app.server.file_root import confine
 from srs.kernel import mpd
@@ -40,10 +40,11 @@ def rendition_dash(sources, url: str) -> Optional[DashStream]:
     return next((o for o in src.hub if isinstance(o, DashStream) and o.publishing), None)
 
 
-def dash_master(vc, sources, app: str, stream: str, renditions, cwd: str) -> Optional[tuple]:
+def dash_master(vc, sources, app: str, stream: str, entries, cwd: str) -> Optional[tuple]:
     """(path on disk, MPD bytes) of the ladder of ``stream``; None while the vhost's DASH is off or no
-    rendition has a video segment yet. ``renditions``: (name, stream name, rendition conf) in the
-    ladder's order. Raises PathOutsideRoot for a master name that leaves dash_path."""
+    rendition has a video segment yet. ``entries``: (id, stream name, video bps, audio bps) in the
+    ladder's order (the source first when listed). Raises PathOutsideRoot for a master name that
+    leaves dash_path."""
     if not vc.dash.enabled:
         return None
     master_rel = build_stream(vc.abr.dash_master, vc.name, app, stream)
@@ -51,7 +52,7 @@ def dash_master(vc, sources, app: str, stream: str, renditions, cwd: str) -> Opt
     reps: List[mpd.Representation] = []
     audio: Optional[mpd.Representation] = None
     asts = []
-    for name, rstream, r in renditions:
+    for name, rstream, video_bps, audio_bps in entries:
         dash = rendition_dash(sources, "%s/%s/%s" % (vc.name, app, rstream))
         if dash is None or dash.ast_ms is None:
             continue
@@ -60,14 +61,14 @@ def dash_master(vc, sources, app: str, stream: str, renditions, cwd: str) -> Opt
         if video.rep is None or not video.segments:
             continue
         base = posixpath.relpath(dash.dir, master_dir) + "/"
-        rep = mpd.Representation(name, True, video.rep.codecs, r.vbitrate * 1000, video.rep.width,
+        rep = mpd.Representation(name, True, video.rep.codecs, video_bps, video.rep.width,
                                  video.rep.height, base_url=base, files="video")
         rep.segments = [s[:3] for s in video.segments[-window:]]
         reps.append(rep)
         asts.append(dash.ast_ms)
         if audio is None and sound.rep is not None and sound.segments:
             audio = mpd.Representation(name + "-audio", False, sound.rep.codecs,
-                                       (r.abitrate or COPIED_AUDIO_KBPS) * 1000, sample_rate=sound.rep.sample_rate,
+                                       audio_bps, sample_rate=sound.rep.sample_rate,
                                        base_url=base, files="audio")
             audio.segments = [s[:3] for s in sound.segments[-window:]]
     if not reps:

@@ -38,7 +38,8 @@ import gevent
 from gevent import subprocess
 
 from srs.app.abr.dash_master import dash_master
-from srs.app.abr.master import Variant, audio_codecs, bandwidth_bps, render_master, video_codecs
+from srs.app.abr.master import (COPIED_AUDIO_KBPS, TS_OVERHEAD, PeakRate, Variant, audio_codecs, bandwidth_bps,
+                                render_master, video_codecs)
 from srs.app.ffmpeg.process import FfmpegPorts, SupervisedProcess, _set_pdeathsig, split_stream_url
 from srs.app.ffmpeg.transcode import ProcessOutput, rebuild_hub_outputs, reload_vhosts
 from srs.app.live.source import LiveSource
@@ -92,13 +93,17 @@ class WorkerProcess(SupervisedProcess):
         return min(RESTART_S * 2 ** (self.failures - 1), BACKOFF_MAX_S)
 
 
+SOURCE = "source"  # ``abr { source on; }``: the worker's copy of the source, <stream>_source (a reserved name)
+
+
 def rendition_stream(stream: str, name: str) -> str:
     return "%s_%s" % (stream, name)
 
 
 def is_rendition(abr, stream: str) -> bool:
-    """The loop guard: ``stream`` is what one of the renditions publishes."""
-    return any(stream.endswith("_" + r.name) and len(stream) > len(r.name) + 1 for r in abr.renditions)
+    """The loop guard: ``stream`` is what one of the renditions (or the source copy) publishes."""
+    names = [r.name for r in abr.renditions] + ([SOURCE] if abr.source else [])
+    return any(stream.endswith("_" + n) and len(stream) > len(n) + 1 for n in names)
 
 
 class AbrLadder(ProcessOutput):
@@ -111,6 +116,7 @@ class AbrLadder(ProcessOutput):
         self.procs: List[SupervisedProcess] = []
         self.master_greenlet = None
         self.written = {}    # kind -> the master text last written
+        self.rate = PeakRate()  # of the source, for ``abr { source on; }``
 
     def __repr__(self) -> str:
         return "AbrLadder(%s)" % self.shown()
@@ -128,6 +134,8 @@ class AbrLadder(ProcessOutput):
         spec = {"input": base + self.stream, "preset": abr.preset, "renditions": [
             {"name": r.name, "width": r.width, "height": r.height, "vbitrate": r.vbitrate, "abitrate": r.abitrate,
              "url": base + rendition_stream(self.stream, r.name)} for r in abr.renditions]}
+        if abr.source:
+            spec["source"] = base + rendition_stream(self.stream, SOURCE)
         text = json.dumps(spec)
         confined_argument(text, text)  # no NUL in a program argument (names were checked at the publish)
         return [sys.executable, "-m", WORKER_MODULE, text]
@@ -152,6 +160,9 @@ class AbrLadder(ProcessOutput):
         log.info("abr %s: worker started (cid=%d), renditions %s", self.shown(), proc.cid,
                  ",".join(r.name for r in vc.abr.renditions))
 
+    def on_message(self, msg) -> None:
+        self.rate.add(msg)  # a few additions per message, in the publisher's greenlet
+
     def stop(self) -> None:
         super().stop()
         g, self.master_greenlet = self.master_greenlet, None
@@ -160,25 +171,29 @@ class AbrLadder(ProcessOutput):
 
     # ---- the master playlist
     def master(self) -> Optional[tuple]:
-        """(path on disk, playlist bytes) with the renditions ready so far; None when HLS is off or
-        none is ready."""
+        """(path on disk, playlist bytes) with the renditions ready so far (and first the source, with
+        ``abr { source on; }``, once its peak rate is measured); None when HLS is off or none is ready."""
         vc = self._abr()
         if vc is None or not vc.hls.enabled:
             return None
         master_url = build_stream(vc.abr.master, vc.name, self.app, self.stream)
         master_dir = posixpath.dirname(master_url) or "."
+        vbps, abps = self.rate.peak()
+        listed = []
+        if vc.abr.source and vbps:  # the source copy: its measured peak
+            listed.append((rendition_stream(self.stream, SOURCE), lambda audio: int((vbps + abps) * TS_OVERHEAD)))
+        listed += [(rendition_stream(self.stream, r.name),
+                    lambda audio, r=r: bandwidth_bps(r.vbitrate, r.abitrate, bool(audio))) for r in vc.abr.renditions]
         variants = []
-        for r in vc.abr.renditions:
-            name = rendition_stream(self.stream, r.name)
+        for name, bandwidth in listed:
             src = self.sources.get("%s/%s/%s" % (self.vhost, self.app, name))
             video = video_codecs(src.video_sh) if src is not None and src.video_sh is not None else None
             if video is None:
-                continue
+                continue  # not ready yet (or, for the source copy, not H.264)
             codec, width, height = video
             audio = audio_codecs(src.audio_sh)
             uri = posixpath.relpath(build_stream(vc.hls.hls_m3u8_file, vc.name, self.app, name), master_dir)
-            variants.append(Variant(uri, bandwidth_bps(r.vbitrate, r.abitrate, bool(audio)), width, height,
-                                    ",".join(c for c in (codec, audio) if c)))
+            variants.append(Variant(uri, bandwidth(audio), width, height, ",".join(c for c in (codec, audio) if c)))
         if not variants:
             return None
         return confine(vc.hls.hls_path, master_url, self.ports.cwd), render_master(variants)
@@ -188,8 +203,12 @@ class AbrLadder(ProcessOutput):
         vc = self._abr()
         if vc is None:
             return None
-        renditions = [(r.name, rendition_stream(self.stream, r.name), r) for r in vc.abr.renditions]
-        return dash_master(vc, self.sources, self.app, self.stream, renditions, self.ports.cwd)
+        entries = [(r.name, rendition_stream(self.stream, r.name), r.vbitrate * 1000,
+                    (r.abitrate or COPIED_AUDIO_KBPS) * 1000) for r in vc.abr.renditions]
+        vbps, abps = self.rate.peak()
+        if vc.abr.source and vbps:
+            entries.insert(0, (SOURCE, rendition_stream(self.stream, SOURCE), vbps, abps))
+        return dash_master(vc, self.sources, self.app, self.stream, entries, self.ports.cwd)
 
     def _master_loop(self, cid: int) -> None:
         """Rewrites each master (HLS, DASH) when its text changes; a master whose name leaves its

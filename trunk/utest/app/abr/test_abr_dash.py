@@ -1,11 +1,13 @@
 """The ladder's DASH master ``livestream_abr.mpd`` read by real DASH clients while the stream is live.
 
-One server for the module: a live 640x360 stream laddered into 360p (1500 kbps) and 144p (150 kbps),
-each rendition with its own DASH output, and the master listing both in one video AdaptationSet.
-- the MPD text: one video AdaptationSet with both renditions (configured bandwidth, the size and
-  codecs of their own headers, their own segment directory), one audio set, aligned timelines;
-- Debian's ffmpeg 5.1 dash demuxer opens the master and decodes frames of the 144p representation
-  at 256x144 (and of the 360p one at 640x360);
+One server for the module: a live 640x360 stream laddered into 288p (1000 kbps) and 144p (150 kbps),
+each rendition with its own DASH output, and the master listing the source (``abr { source on; }``)
+and both renditions in one video AdaptationSet.
+- the MPD text: one video AdaptationSet with the source and both renditions (bandwidth: measured for
+  the source, configured for the renditions; the size and codecs of their own headers, their own
+  segment directory), one audio set, aligned timelines; the HLS master lists the source first too;
+- Debian's ffmpeg 5.1 dash demuxer opens the master and decodes frames of a chosen representation
+  at its size (144p, 288p and the source's 360p);
 - dash.js (research/players/js) in headless Chromium plays it: currentTime advances, frames are
   decoded, and a forced switch to the other quality is rendered at that quality's size.
 A live ladder (one decode, two ultrafast x264 encodes) for ~30 s: the heaviest of this set.
@@ -31,8 +33,9 @@ DASH_JS = os.path.join(TRUNK, "research", "players", "js", "dash.mediaplayer.min
 
 LADDER = """
 dash { enabled on; dash_fragment 1; dash_update_period 1; dash_window_size 6; dash_path {html}; }
-abr { enabled on; preset ultrafast;
-      rendition hi { height 360; vbitrate 1500; abitrate 64; }
+hls { enabled on; hls_fragment 1; hls_window 20; hls_path {html}; }
+abr { enabled on; preset ultrafast; source on;
+      rendition hi { height 288; vbitrate 1000; abitrate 64; }
       rendition lo { height 144; vbitrate 150; abitrate 32; } }
 """
 
@@ -72,7 +75,7 @@ def ladder(tmp_path_factory):
                     reps = representations(f.read())
             except OSError:
                 return False
-            return set(reps) >= {"hi", "lo"} and all(len(reps[n][3]) >= 3 for n in ("hi", "lo"))
+            return set(reps) >= {"source", "hi", "lo"} and all(len(reps[n][3]) >= 3 for n in ("hi", "lo"))
         assert wait_for(ready, timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
         try:
             yield srs, html
@@ -86,24 +89,27 @@ def test_master_mpd_lists_every_rendition_in_one_adaptation_set(ladder):
         text = r.read().decode()
     assert text.count("<AdaptationSet") == 2 and text.count('mimeType="video/mp4"') == 1
     reps = representations(text)
-    hi, lo = reps["hi"], reps["lo"]
-    assert (hi[0]["width"], hi[0]["height"], hi[0]["bandwidth"]) == ("640", "360", "1500000")
+    assert list(reps)[:3] == ["source", "hi", "lo"]  # the source on top, then the ladder's order
+    src, hi, lo = reps["source"], reps["hi"], reps["lo"]
+    assert (hi[0]["width"], hi[0]["height"], hi[0]["bandwidth"]) == ("512", "288", "1000000")
     assert (lo[0]["width"], lo[0]["height"], lo[0]["bandwidth"]) == ("256", "144", "150000")
-    assert hi[0]["codecs"].startswith("avc1.") and lo[0]["codecs"].startswith("avc1.")
-    assert (hi[1], lo[1]) == ("livestream_hi/", "livestream_lo/")
-    audio = [v for k, v in reps.items() if k not in ("hi", "lo")]
+    assert (src[0]["width"], src[0]["height"]) == ("640", "360")
+    assert 300_000 < int(src[0]["bandwidth"]) < 10_000_000  # measured: a 1.5 Mbps encode, peak of a GOP
+    assert all(r[0]["codecs"].startswith("avc1.") for r in (src, hi, lo))
+    assert (src[1], hi[1], lo[1]) == ("livestream_source/", "livestream_hi/", "livestream_lo/")
+    audio = [v for k, v in reps.items() if k not in ("source", "hi", "lo")]
     assert len(audio) == 1 and audio[0][0]["codecs"] == "mp4a.40.2"
-    # keyframes aligned: a segment start of one rendition is one of the other (windows may be shifted by one)
-    assert set(t for t, _ in hi[3]) & set(t for t, _ in lo[3])
+    # keyframes aligned: segment starts shared by every rendition (windows may be shifted by one)
+    assert set(t for t, _ in src[3]) & set(t for t, _ in hi[3]) & set(t for t, _ in lo[3])
     # every segment listed exists under its rendition's directory
-    for _, base, start, segs in (hi, lo):
+    for _, base, start, segs in (src, hi, lo):
         for n in range(start, start + len(segs)):
             assert os.path.exists(os.path.join(html, "live", base, "video-%d.m4s" % n))
 
 
 @pytest.mark.skipif(FFMPEG is None, reason="Debian ffmpeg not installed")
-@pytest.mark.parametrize("rendition,size", [("lo", "256x144"), ("hi", "640x360")])
-def test_ffmpeg_decodes_a_chosen_representation_at_its_size(ladder, rendition, size):
+@pytest.mark.parametrize("size", ["256x144", "512x288", "640x360"])
+def test_ffmpeg_decodes_a_chosen_representation_at_its_size(ladder, size):
     srs, _ = ladder
     url = srs.http_url("live/livestream_abr.mpd")
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=index,width,height,codec_type",
@@ -139,6 +145,16 @@ STATE = """JSON.stringify({reps: window.reps, rendered: window.rendered, errors:
   frames: video.getVideoPlaybackQuality().totalVideoFrames})"""
 
 
+def test_hls_master_lists_the_source_first(ladder):
+    srs, _ = ladder
+    with urllib.request.urlopen(srs.http_url("live/livestream_abr.m3u8"), timeout=10) as r:
+        lines = [line for line in r.read().decode().splitlines() if line]
+    infs = [(line, lines[i + 1].split("?")[0]) for i, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF:")]
+    assert [uri for _, uri in infs] == ["livestream_source.m3u8", "livestream_hi.m3u8", "livestream_lo.m3u8"]
+    assert "RESOLUTION=640x360" in infs[0][0] and 'CODECS="avc1.' in infs[0][0]
+    assert int(re.search(r"BANDWIDTH=(\d+)", infs[0][0]).group(1)) > 300_000
+
+
 def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
     if chromium_path() is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
@@ -159,7 +175,7 @@ def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
         first = wait_for(lambda: (lambda s: s if s and s["reps"] and s["t"] > 1 and s["frames"] > 10
                                   else None)(state()), timeout_s=40, step_s=0.25)
         assert first, (state(), page.console()[-10:])
-        assert sorted((w, h) for _, w, h in first["reps"]) == [(256, 144), (640, 360)]
+        assert sorted((w, h) for _, w, h in first["reps"]) == [(256, 144), (512, 288), (640, 360)]
         # force the quality not playing now; dash.js renders it at that representation's size
         now = (first["w"], first["h"])
         target = next(i for i, (_, w, h) in enumerate(first["reps"]) if (w, h) != now)
