@@ -82,3 +82,12 @@ def test_master_playlist_from_real_sequence_headers():
     assert text.splitlines() == ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS",
                                  '#EXT-X-STREAM-INF:BANDWIDTH=1205600,RESOLUTION=852x480,CODECS="%s,mp4a.40.2"' % codec,
                                  "s_480p.m3u8"]
+
+
+def test_dash_master_and_source_from_the_conf_and_the_env():
+    abr = abr_of("enabled on; ladder 240p:0x240:300:0;")
+    assert abr.dash_master == "[app]/[stream]_abr.mpd" and not abr.source
+    env = {"SRS_VHOST_ABR_ENABLED": "on", "SRS_VHOST_ABR_SOURCE": "on", "SRS_VHOST_ABR_LADDER": "240p:0x240:300:0",
+           "SRS_VHOST_ABR_DASH_MASTER": "[app]/[stream]_x.mpd"}
+    abr = Config.parse_text("listen 1935; vhost v { }", env=env).vhost("v").abr
+    assert abr.enabled and abr.source and abr.dash_master == "[app]/[stream]_x.mpd"
