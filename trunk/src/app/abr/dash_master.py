@@ -49,6 +49,7 @@ def dash_master(vc, sources, app: str, stream: str, entries, cwd: str) -> Option
         return None
     master_rel = build_stream(vc.abr.dash_master, vc.name, app, stream)
     master_dir = posixpath.dirname(master_rel) or "."
+    path = confine(vc.dash.dash_path, master_rel, cwd)  # checked first: a bad name is refused at once
     reps: List[mpd.Representation] = []
     audio: Optional[mpd.Representation] = None
     asts = []
@@ -79,4 +80,4 @@ def dash_master(vc, sources, app: str, stream: str, entries, cwd: str) -> Option
     newest = max(r.segments[-1][1] + r.segments[-1][2] for r in reps)
     text = mpd.render(reps, "", ast, ast + newest, vc.dash.dash_update_period * 1000, vc.dash.dash_window_size,
                       group=True)
-    return confine(vc.dash.dash_path, master_rel, cwd), text
+    return path, text

@@ -4,10 +4,12 @@ from __future__ import annotations
 import pytest
 
 from fixtures.media import make_flv_bytes
+from srs.app.abr.dash_master import dash_master
 from srs.app.abr.ladder import is_rendition
 from srs.app.abr.master import PeakRate, Variant, audio_codecs, bandwidth_bps, render_master, video_codecs
 from srs.app.abr.worker import even_size
 from srs.app.config.conf import Config
+from srs.app.server.file_root import PathOutsideRoot
 from srs.kernel.errors import ConfigError
 from srs.kernel.flv import iter_flv_tags
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
@@ -91,3 +93,13 @@ def test_dash_master_and_source_from_the_conf_and_the_env():
            "SRS_VHOST_ABR_DASH_MASTER": "[app]/[stream]_x.mpd"}
     abr = Config.parse_text("listen 1935; vhost v { }", env=env).vhost("v").abr
     assert abr.enabled and abr.source and abr.dash_master == "[app]/[stream]_x.mpd"
+
+
+def test_dash_master_name_leaving_dash_path_is_refused(tmp_path):
+    vc = Config.parse_text("listen 1935; vhost v { dash { enabled on; dash_path %s; } abr { enabled on; "
+                           "ladder 240p:0x240:300:0; dash_master ../[stream]_abr.mpd; } }" % tmp_path).vhost("v")
+    with pytest.raises(PathOutsideRoot):
+        dash_master(vc, {}, "live", "s", [("240p", "s_240p", 300000, 0)], str(tmp_path))
+    vc = Config.parse_text("listen 1935; vhost v { dash { enabled on; dash_path %s; } abr { enabled on; "
+                           "ladder 240p:0x240:300:0; } }" % tmp_path).vhost("v")
+    assert dash_master(vc, {}, "live", "s", [("240p", "s_240p", 300000, 0)], str(tmp_path)) is None  # none ready
