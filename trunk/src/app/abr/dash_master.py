@@ -7,13 +7,14 @@ video-<n>.m4s``...). The master lists the window of each as a Representation of 
 AdaptationSet (so a player switches between them), with its own ``BaseURL`` (the rendition's segment
 directory), its own ``SegmentTimeline`` and ``startNumber`` (numbers may differ between renditions,
 times do not: the worker keeps the source's timestamps and forces the source's keyframes in every
-rendition, so the renditions cut their segments at the same instants). Audio is one Representation:
-the first rendition's that has audio (the renditions' audio only differs in bitrate).
+rendition, so the renditions cut their segments at the same instants). Audio is one AdaptationSet
+too: each rendition's audio a Representation (one per distinct bitrate: copied tracks are the
+same), so a player on a thin link takes a thin audio with its thin video.
 
 BANDWIDTH is the configured one (video max rate; the audio's bitrate, ``COPIED_AUDIO_KBPS`` when
-copied), not a measure, so a low rendition is not announced above a high one (the source copy, with
-``abr { source on; }``, is listed first, id ``source``, with its measured peak: master.PeakRate); width, height and
-codecs come from each rendition's own sequence headers (its fMP4 init). availabilityStartTime is
+copied), not a measure, so a low rendition is not announced above a high one (the source copy,
+``abr { source on; }``, is listed first, id ``source``, with its measured peak: master.PeakRate);
+width, height and codecs come from each rendition's own sequence headers (its fMP4 init). availabilityStartTime is
 the latest of the renditions' (a segment is then announced no earlier than every rendition wrote
 it); publishTime is the end of the newest listed segment, so the text only changes when a window
 does and the ladder rewrites the file only then.
@@ -51,7 +52,7 @@ def dash_master(vc, sources, app: str, stream: str, entries, cwd: str) -> Option
     master_dir = posixpath.dirname(master_rel) or "."
     path = confine(vc.dash.dash_path, master_rel, cwd)  # checked first: a bad name is refused at once
     reps: List[mpd.Representation] = []
-    audio: Optional[mpd.Representation] = None
+    audios: List[mpd.Representation] = []
     asts = []
     for name, rstream, video_bps, audio_bps in entries:
         dash = rendition_dash(sources, "%s/%s/%s" % (vc.name, app, rstream))
@@ -67,15 +68,16 @@ def dash_master(vc, sources, app: str, stream: str, entries, cwd: str) -> Option
         rep.segments = [s[:3] for s in video.segments[-window:]]
         reps.append(rep)
         asts.append(dash.ast_ms)
-        if audio is None and sound.rep is not None and sound.segments:
+        if sound.rep is not None and sound.segments and all(
+                (a.codecs, a.bandwidth) != (sound.rep.codecs, audio_bps) for a in audios):
             audio = mpd.Representation(name + "-audio", False, sound.rep.codecs,
                                        audio_bps, sample_rate=sound.rep.sample_rate,
                                        base_url=base, files="audio")
             audio.segments = [s[:3] for s in sound.segments[-window:]]
+            audios.append(audio)
     if not reps:
         return None
-    if audio is not None:
-        reps.append(audio)
+    reps.extend(audios)
     ast = max(asts)
     newest = max(r.segments[-1][1] + r.segments[-1][2] for r in reps)
     text = mpd.render(reps, "", ast, ast + newest, vc.dash.dash_update_period * 1000, vc.dash.dash_window_size,

@@ -5,7 +5,7 @@ each rendition with its own DASH output, and the master listing the source (``ab
 and both renditions in one video AdaptationSet.
 - the MPD text: one video AdaptationSet with the source and both renditions (bandwidth: measured for
   the source, configured for the renditions; the size and codecs of their own headers, their own
-  segment directory), one audio set, aligned timelines; the HLS master lists the source first too;
+  segment directory), one audio set (a Representation per audio bitrate), aligned timelines; the HLS master lists the source first too;
 - Debian's ffmpeg 5.1 dash demuxer opens the master and decodes frames of a chosen representation
   at its size (144p, 288p and the source's 360p);
 - dash.js (research/players/js) in headless Chromium plays it: currentTime advances, frames are
@@ -97,8 +97,11 @@ def test_master_mpd_lists_every_rendition_in_one_adaptation_set(ladder):
     assert 300_000 < int(src[0]["bandwidth"]) < 10_000_000  # measured: a 1.5 Mbps encode, peak of a GOP
     assert all(r[0]["codecs"].startswith("avc1.") for r in (src, hi, lo))
     assert (src[1], hi[1], lo[1]) == ("livestream_source/", "livestream_hi/", "livestream_lo/")
-    audio = [v for k, v in reps.items() if k not in ("source", "hi", "lo")]
-    assert len(audio) == 1 and audio[0][0]["codecs"] == "mp4a.40.2"
+    # one audio per distinct bitrate: the source's (measured), 64 and 32 kbps
+    audio = {k: v for k, v in reps.items() if k not in ("source", "hi", "lo")}
+    assert sorted(audio) == ["hi-audio", "lo-audio", "source-audio"]
+    assert [audio[k][0]["bandwidth"] for k in ("hi-audio", "lo-audio")] == ["64000", "32000"]
+    assert all(a[0]["codecs"] == "mp4a.40.2" for a in audio.values())
     # keyframes aligned: segment starts shared by every rendition (windows may be shifted by one)
     assert set(t for t, _ in src[3]) & set(t for t, _ in hi[3]) & set(t for t, _ in lo[3])
     # every segment listed exists under its rendition's directory
