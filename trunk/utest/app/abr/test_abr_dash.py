@@ -5,7 +5,8 @@ each rendition with its own DASH output, and the master listing the source (``ab
 and both renditions in one video AdaptationSet.
 - the MPD text: one video AdaptationSet with the source and both renditions (bandwidth: measured for
   the source, configured for the renditions; the size and codecs of their own headers, their own
-  segment directory), one audio set (a Representation per audio bitrate), aligned timelines; the HLS master lists the source first too;
+  segment directory), one audio set (a Representation per audio bitrate), aligned timelines; the
+  HLS master lists the source first too;
 - Debian's ffmpeg 5.1 dash demuxer opens the master and decodes frames of a chosen representation
   at its size (144p, 288p and the source's 360p);
 - dash.js (research/players/js) in headless Chromium plays it: currentTime advances, frames are
