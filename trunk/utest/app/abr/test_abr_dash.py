@@ -11,7 +11,9 @@ and both renditions in one video AdaptationSet.
   at its size (144p, 288p and the source's 360p);
 - dash.js (research/players/js) in headless Chromium plays it: currentTime advances, frames are
   decoded, and a forced switch to the other quality is rendered at that quality's size.
-A live ladder (one decode, two ultrafast x264 encodes) for ~30 s: the heaviest of this set.
+- dash.js with its own ABR on, started at the top, goes down on its own when the test throttles the
+  page's network to 400 kbps (DevTools protocol).
+A live ladder (one decode, two ultrafast x264 encodes and a copy) for ~30 s: the heaviest of this set.
 """
 from __future__ import annotations
 
@@ -134,7 +136,7 @@ PAGE = """<!doctype html><html><body><video id="video" muted autoplay playsinlin
 window.rendered = []; window.errors = []; window.reps = null;
 var video = document.getElementById('video');
 var player = dashjs.MediaPlayer().create();
-player.updateSettings({streaming: {abr: {autoSwitchBitrate: {video: false}}}});
+player.updateSettings({streaming: {abr: {autoSwitchBitrate: {video: AUTO}, initialBitrate: {video: 5000}}}});  // kbps: the top
 player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, function () {
   window.reps = player.getBitrateInfoListFor('video').map(function (b) { return [b.bitrate, b.width, b.height]; });
 });
@@ -159,22 +161,26 @@ def test_hls_master_lists_the_source_first(ladder):
     assert int(re.search(r"BANDWIDTH=(\d+)", infs[0][0]).group(1)) > 300_000
 
 
+def page_state(page):
+    def state():
+        try:
+            s = json.loads(page.evaluate(STATE))
+        except Exception:  # noqa: BLE001 - still navigating
+            return None
+        return s if "reps" in s else None
+    return state
+
+
 def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
     if chromium_path() is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     srs, html = ladder
     shutil.copy(DASH_JS, html)
     with open(os.path.join(html, "abrdash.html"), "w") as f:
-        f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd")))
+        f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd")).replace("AUTO", "false"))
     with Chromium(tmp_path) as browser:
         page = browser.new_page(srs.http_url("abrdash.html"))
-
-        def state():
-            try:
-                s = json.loads(page.evaluate(STATE))
-            except Exception:  # noqa: BLE001 - still navigating
-                return None
-            return s if "reps" in s else None
+        state = page_state(page)
 
         first = wait_for(lambda: (lambda s: s if s and s["reps"] and s["t"] > 1 and s["frames"] > 10
                                   else None)(state()), timeout_s=40, step_s=0.25)
@@ -189,3 +195,25 @@ def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
                                      and s["t"] > first["t"] + 1 else None)(state()), timeout_s=40, step_s=0.25)
         assert switched, (state(), page.console()[-10:])
         assert switched["frames"] > first["frames"]
+
+
+def test_dashjs_abr_goes_down_when_the_bandwidth_drops(ladder, tmp_path):
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    srs, html = ladder
+    shutil.copy(DASH_JS, html)
+    with open(os.path.join(html, "abrauto.html"), "w") as f:
+        # it starts at the top (initialBitrate): the drop must bring it down
+        f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd")).replace("AUTO", "true"))
+    with Chromium(tmp_path) as browser:
+        page = browser.new_page(srs.http_url("abrauto.html"))
+        state = page_state(page)
+        top = wait_for(lambda: (lambda s: s if s and s["reps"] and s["t"] > 1 and s["h"] == 360
+                                else None)(state()), timeout_s=40, step_s=0.25)
+        assert top, (state(), page.console()[-10:])
+        page.send("Network.enable")
+        page.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+                                                       "downloadThroughput": 400_000 / 8,
+                                                       "uploadThroughput": 400_000 / 8})
+        down = wait_for(lambda: (lambda s: s if s and s["h"] < 360 else None)(state()), timeout_s=60, step_s=0.5)
+        assert down, (state(), page.console()[-10:])
