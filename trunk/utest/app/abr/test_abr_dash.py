@@ -136,7 +136,8 @@ PAGE = """<!doctype html><html><body><video id="video" muted autoplay playsinlin
 window.rendered = []; window.errors = []; window.reps = null;
 var video = document.getElementById('video');
 var player = dashjs.MediaPlayer().create();
-player.updateSettings({streaming: {abr: {autoSwitchBitrate: {video: AUTO}, initialBitrate: {video: 5000}}}});  // kbps: the top
+// initialBitrate in kbps: start at the top
+player.updateSettings({streaming: {abr: {autoSwitchBitrate: {video: AUTO}, initialBitrate: {video: 5000}}}});
 player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, function () {
   window.reps = player.getBitrateInfoListFor('video').map(function (b) { return [b.bitrate, b.width, b.height]; });
 });
