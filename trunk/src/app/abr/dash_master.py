@@ -60,8 +60,8 @@ def dash_master(vc, sources, app: str, stream: str, entries, cwd: str) -> Option
             continue
         video, sound = dash.tracks["video"], dash.tracks["audio"]
         window = dash.cfg.dash_window_size
-        if video.rep is None or not video.segments:
-            continue
+        if video.rep is None or not video.segments or not video.rep.codecs.startswith("avc1."):
+            continue  # not ready, or a source copy that is not H.264 (the renditions are: one AdaptationSet)
         base = posixpath.relpath(dash.dir, master_dir) + "/"
         rep = mpd.Representation(name, True, video.rep.codecs, video_bps, video.rep.width,
                                  video.rep.height, base_url=base, files="video")
