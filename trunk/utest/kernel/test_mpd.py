@@ -36,3 +36,25 @@ def test_render_two_tracks():
     assert [(s.get("t"), s.get("d")) for s in tmpl.findall("d:SegmentTimeline/d:S", NS)] == [
         ("14000", "2000"), ("16000", "2040")]
     assert sets[1].find("d:Representation", NS).get("audioSamplingRate") == "44100"
+
+
+def test_render_grouped_renditions_with_their_own_base_urls():
+    """An ABR master: the video renditions in one AdaptationSet, each with its directory and files."""
+    hi = mpd.Representation("hi", True, "avc1.64001e", 1500000, 640, 360, base_url="s_hi/", files="video")
+    hi.segments = [(3, 4000, 1000), (4, 5000, 1000)]
+    lo = mpd.Representation("lo", True, "avc1.42c00c", 150000, 256, 144, base_url="s_lo/", files="video")
+    lo.segments = [(5, 5000, 1000)]
+    audio = mpd.Representation("hi-audio", False, "mp4a.40.2", 64000, sample_rate=44100, base_url="s_hi/",
+                               files="audio")
+    audio.segments = [(3, 4010, 1000)]
+    root = ET.fromstring(mpd.render([hi, audio, lo], "", 1_000_000, 1_006_000, 1000, 6, group=True))
+    assert root.find("d:BaseURL", NS) is None
+    sets = root.findall("d:Period/d:AdaptationSet", NS)
+    assert [s.get("mimeType") for s in sets] == ["video/mp4", "audio/mp4"]
+    reps = sets[0].findall("d:Representation", NS)
+    assert [(r.get("id"), r.get("bandwidth"), r.find("d:BaseURL", NS).text) for r in reps] == [
+        ("hi", "1500000", "s_hi/"), ("lo", "150000", "s_lo/")]
+    tmpl = reps[1].find("d:SegmentTemplate", NS)
+    assert (tmpl.get("initialization"), tmpl.get("media"), tmpl.get("startNumber")) == (
+        "video-init.mp4", "video-$Number$.m4s", "5")
+    assert sets[1].find("d:Representation/d:SegmentTemplate", NS).get("media") == "audio-$Number$.m4s"

@@ -1,4 +1,5 @@
-"""The ABR ladder of a published stream: a supervised worker process and the HLS master playlist.
+"""The ABR ladder of a published stream: a supervised worker process, the HLS master playlist and the
+DASH master MPD.
 
     vhost v { hls { enabled on; } abr { enabled on; rendition 480p { height 480; vbitrate 1000; } } }
 
@@ -20,7 +21,9 @@ The master playlist (``abr.master``, default ``[app]/[stream]_abr.m3u8``, below 
 sequence headers have arrived, in the configured order, with RESOLUTION/CODECS from those headers.
 A greenlet of the ladder checks once a second while published and rewrites it when it changes;
 it stays after the unpublish, as the variant playlists do. No master is written while the vhost's
-HLS is off (the renditions still play over RTMP/HTTP-FLV).
+HLS is off (the renditions still play over RTMP/HTTP-FLV). Likewise the DASH master
+(``abr.dash_master``, default ``[app]/[stream]_abr.mpd`` below ``dash_path``, app/abr/dash_master.py)
+while the vhost's DASH is on.
 """
 from __future__ import annotations
 
@@ -34,7 +37,9 @@ from typing import List, Optional
 import gevent
 from gevent import subprocess
 
-from srs.app.abr.master import Variant, audio_codecs, bandwidth_bps, render_master, video_codecs
+from srs.app.abr.dash_master import dash_master
+from srs.app.abr.master import (COPIED_AUDIO_KBPS, TS_OVERHEAD, PeakRate, Variant, audio_codecs, bandwidth_bps,
+                                render_master, video_codecs)
 from srs.app.ffmpeg.process import FfmpegPorts, SupervisedProcess, _set_pdeathsig, split_stream_url
 from srs.app.ffmpeg.transcode import ProcessOutput, rebuild_hub_outputs, reload_vhosts
 from srs.app.live.source import LiveSource
@@ -88,13 +93,17 @@ class WorkerProcess(SupervisedProcess):
         return min(RESTART_S * 2 ** (self.failures - 1), BACKOFF_MAX_S)
 
 
+SOURCE = "source"  # ``abr { source on; }``: the worker's copy of the source, <stream>_source (a reserved name)
+
+
 def rendition_stream(stream: str, name: str) -> str:
     return "%s_%s" % (stream, name)
 
 
 def is_rendition(abr, stream: str) -> bool:
-    """The loop guard: ``stream`` is what one of the renditions publishes."""
-    return any(stream.endswith("_" + r.name) and len(stream) > len(r.name) + 1 for r in abr.renditions)
+    """The loop guard: ``stream`` is what one of the renditions (or the source copy) publishes."""
+    names = [r.name for r in abr.renditions] + ([SOURCE] if abr.source else [])
+    return any(stream.endswith("_" + n) and len(stream) > len(n) + 1 for n in names)
 
 
 class AbrLadder(ProcessOutput):
@@ -106,7 +115,8 @@ class AbrLadder(ProcessOutput):
         self.vhost, self.app, self.stream = vhost, app, stream
         self.procs: List[SupervisedProcess] = []
         self.master_greenlet = None
-        self.master_written = b""
+        self.written = {}    # kind -> the master text last written
+        self.rate = PeakRate()  # of the source, for ``abr { source on; }``
 
     def __repr__(self) -> str:
         return "AbrLadder(%s)" % self.shown()
@@ -124,6 +134,8 @@ class AbrLadder(ProcessOutput):
         spec = {"input": base + self.stream, "preset": abr.preset, "renditions": [
             {"name": r.name, "width": r.width, "height": r.height, "vbitrate": r.vbitrate, "abitrate": r.abitrate,
              "url": base + rendition_stream(self.stream, r.name)} for r in abr.renditions]}
+        if abr.source:
+            spec["source"] = base + rendition_stream(self.stream, SOURCE)
         text = json.dumps(spec)
         confined_argument(text, text)  # no NUL in a program argument (names were checked at the publish)
         return [sys.executable, "-m", WORKER_MODULE, text]
@@ -143,10 +155,13 @@ class AbrLadder(ProcessOutput):
                              cid=self.ports.next_cid())
         proc.start()
         self.procs = [proc]
-        self.master_written = b""
+        self.written = {}    # kind -> the master text last written
         self.master_greenlet = gevent.spawn(self._master_loop, cid_var.get())
         log.info("abr %s: worker started (cid=%d), renditions %s", self.shown(), proc.cid,
                  ",".join(r.name for r in vc.abr.renditions))
+
+    def on_message(self, msg) -> None:
+        self.rate.add(msg)  # a few additions per message, in the publisher's greenlet
 
     def stop(self) -> None:
         super().stop()
@@ -156,46 +171,67 @@ class AbrLadder(ProcessOutput):
 
     # ---- the master playlist
     def master(self) -> Optional[tuple]:
-        """(path on disk, playlist bytes) with the renditions ready so far; None when HLS is off or
-        none is ready."""
+        """(path on disk, playlist bytes) with the renditions ready so far (and first the source, with
+        ``abr { source on; }``, once its peak rate is measured); None when HLS is off or none is ready."""
         vc = self._abr()
         if vc is None or not vc.hls.enabled:
             return None
         master_url = build_stream(vc.abr.master, vc.name, self.app, self.stream)
         master_dir = posixpath.dirname(master_url) or "."
+        vbps, abps = self.rate.peak()
+        listed = []
+        if vc.abr.source and vbps:  # the source copy: its measured peak
+            listed.append((rendition_stream(self.stream, SOURCE), lambda audio: int((vbps + abps) * TS_OVERHEAD)))
+        listed += [(rendition_stream(self.stream, r.name),
+                    lambda audio, r=r: bandwidth_bps(r.vbitrate, r.abitrate, bool(audio))) for r in vc.abr.renditions]
         variants = []
-        for r in vc.abr.renditions:
-            name = rendition_stream(self.stream, r.name)
+        for name, bandwidth in listed:
             src = self.sources.get("%s/%s/%s" % (self.vhost, self.app, name))
             video = video_codecs(src.video_sh) if src is not None and src.video_sh is not None else None
             if video is None:
-                continue
+                continue  # not ready yet (or, for the source copy, not H.264)
             codec, width, height = video
             audio = audio_codecs(src.audio_sh)
             uri = posixpath.relpath(build_stream(vc.hls.hls_m3u8_file, vc.name, self.app, name), master_dir)
-            variants.append(Variant(uri, bandwidth_bps(r.vbitrate, r.abitrate, bool(audio)), width, height,
-                                    ",".join(c for c in (codec, audio) if c)))
+            variants.append(Variant(uri, bandwidth(audio), width, height, ",".join(c for c in (codec, audio) if c)))
         if not variants:
             return None
         return confine(vc.hls.hls_path, master_url, self.ports.cwd), render_master(variants)
 
+    def dash_master(self) -> Optional[tuple]:
+        """(path on disk, MPD bytes) of the renditions' DASH windows (app/abr/dash_master.py)."""
+        vc = self._abr()
+        if vc is None:
+            return None
+        entries = [(r.name, rendition_stream(self.stream, r.name), r.vbitrate * 1000,
+                    (r.abitrate or COPIED_AUDIO_KBPS) * 1000) for r in vc.abr.renditions]
+        vbps, abps = self.rate.peak()
+        if vc.abr.source and vbps:
+            entries.insert(0, (SOURCE, rendition_stream(self.stream, SOURCE), vbps, abps))
+        return dash_master(vc, self.sources, self.app, self.stream, entries, self.ports.cwd)
+
     def _master_loop(self, cid: int) -> None:
+        """Rewrites each master (HLS, DASH) when its text changes; a master whose name leaves its
+        root is given up for this publish, one log line."""
         cid_var.set(cid)
-        while True:
+        makers = {"playlist": self.master, "mpd": self.dash_master}
+        while makers:
             gevent.sleep(MASTER_CHECK_S)
-            try:
-                found = self.master()
-                if found is None or found[1] == self.master_written:
-                    continue
-                path, text = found
-                write_file_atomic(path if posixpath.isabs(path) else posixpath.join(self.ports.cwd, path), text)
-                self.master_written = text
-                log.info("abr %s: master playlist %s, %d variants", self.shown(), path, text.count(b"#EXT-X-STREAM-INF"))
-            except PathOutsideRoot as e:
-                log.error("abr %s: no master playlist: %s", self.shown(), e)
-                return
-            except OSError as e:
-                log.warning("abr %s: master playlist not written: %s", self.shown(), e)
+            for kind, make in list(makers.items()):
+                try:
+                    found = make()
+                    if found is None or found[1] == self.written.get(kind):
+                        continue
+                    path, text = found
+                    write_file_atomic(path if posixpath.isabs(path) else posixpath.join(self.ports.cwd, path), text)
+                    self.written[kind] = text
+                    log.info("abr %s: master %s %s, %d variants", self.shown(), kind, path,
+                             text.count(b"#EXT-X-STREAM-INF") + text.count(b"<Representation "))
+                except PathOutsideRoot as e:
+                    log.error("abr %s: no master %s: %s", self.shown(), kind, e)
+                    del makers[kind]
+                except OSError as e:
+                    log.warning("abr %s: master %s not written: %s", self.shown(), kind, e)
 
 
 def make_hub_output(ports: FfmpegPorts, sources: LiveSources, source: LiveSource, vhost: str) -> Optional[AbrLadder]:

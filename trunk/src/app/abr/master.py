@@ -9,7 +9,8 @@ a player (hls.js, Safari) can choose a level before it loads any segment.
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional
+from collections import deque
+from typing import List, NamedTuple, Optional, Tuple
 
 from srs.kernel.codec import ACODEC_AAC, ACODEC_MP3, VCODEC_AVC, VideoTag
 from srs.kernel.codec_aac import AacConfig
@@ -59,6 +60,40 @@ def audio_codecs(audio_sh: Optional[Message]) -> str:
 def bandwidth_bps(vbitrate_kbps: int, abitrate_kbps: int, has_audio: bool) -> int:
     audio = (abitrate_kbps or COPIED_AUDIO_KBPS) if has_audio else 0
     return int((vbitrate_kbps + audio) * 1000 * TS_OVERHEAD)
+
+
+class PeakRate:
+    """The source's peak bitrate, for listing it in the masters (``abr { source on; }``): its payload
+    bytes from one video keyframe to the next over their time span, video and audio apart, the GOP
+    with the highest total of the last ``GOPS`` (bounded). Media time, no clock: pure."""
+
+    GOPS = 8
+    MIN_SPAN_MS = 200   # keyframes closer than this are taken as one GOP (no rate from a sliver)
+
+    def __init__(self):
+        self.start: Optional[int] = None
+        self.video = self.audio = 0
+        self.rates: deque = deque(maxlen=self.GOPS)
+
+    def add(self, msg: Message) -> None:
+        if msg.seq_header or not msg.is_av:
+            return
+        if msg.is_video and msg.keyframe:
+            span = msg.ts_ms - self.start if self.start is not None else -1
+            if span >= self.MIN_SPAN_MS:
+                self.rates.append((self.video * 8000 // span, self.audio * 8000 // span))
+            if span < 0 or span >= self.MIN_SPAN_MS:  # first keyframe, or time went back: restart
+                self.start, self.video, self.audio = msg.ts_ms, 0, 0
+        if self.start is None:
+            return
+        if msg.is_video:
+            self.video += len(msg.payload)
+        else:
+            self.audio += len(msg.payload)
+
+    def peak(self) -> Tuple[int, int]:
+        """(video, audio) bits per second of the busiest recent GOP; (0, 0) before two keyframes."""
+        return max(self.rates, key=sum, default=(0, 0))
 
 
 def render_master(variants: List[Variant]) -> bytes:

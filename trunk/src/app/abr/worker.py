@@ -2,7 +2,8 @@
 
     python -m srs.app.abr.worker '{"input": "rtmp://127.0.0.1:1935/live?vhost=v/s", "preset": "veryfast",
         "renditions": [{"name": "480p", "width": 854, "height": 480, "vbitrate": 1000, "abitrate": 96,
-                        "url": "rtmp://127.0.0.1:1935/live?vhost=v/s_480p"}]}'
+                        "url": "rtmp://127.0.0.1:1935/live?vhost=v/s_480p"}],
+        "source": "rtmp://127.0.0.1:1935/live?vhost=v/s_source"}'       # optional: a copy of the source
 
 Run by app/abr/ladder.py as a supervised child process per published stream (never in the server's
 greenlets: FFmpeg work is blocking C). It plays the source over RTMP, decodes each video frame once
@@ -97,9 +98,7 @@ class Rendition:
             self.out.mux(self.audio.encode(frame))
 
     def copy_packet(self, pkt: "av.Packet") -> None:
-        copy = av.Packet(bytes(pkt))  # muxing takes the packet: each output gets its own
-        copy.pts, copy.dts, copy.time_base, copy.stream = pkt.pts, pkt.dts, pkt.time_base, self.audio
-        self.out.mux(copy)
+        copy_into(self.out, self.audio, pkt)
 
     def close(self) -> None:
         try:
@@ -109,6 +108,42 @@ class Rendition:
             self.out.close()
         except (av.FFmpegError, OSError, ValueError) as e:
             say("abr worker: %s not flushed: %s" % (self.name, e))  # the server went away first
+
+
+def copy_into(out, stream, pkt: "av.Packet") -> None:
+    copy = av.Packet(bytes(pkt))  # muxing takes the packet: each output gets its own
+    copy.pts, copy.dts, copy.time_base, copy.stream = pkt.pts, pkt.dts, pkt.time_base, stream
+    if pkt.is_keyframe:
+        copy.is_keyframe = True
+    out.mux(copy)
+
+
+class SourceCopy:
+    """``abr { source on; }``: the source's packets as they are, published as ``<stream>_source``
+    from its first video keyframe on, so the source is a variant on the renditions' timeline (the
+    worker's: its play starts at 0) and its HLS/DASH segments start with theirs."""
+
+    def __init__(self, url: str, vin, ain):
+        self.out = av.open(url, "w", format="flv")
+        self.video = self.out.add_stream_from_template(vin)
+        self.audio = self.out.add_stream_from_template(ain) if ain is not None else None
+        self.started = False
+        self.packets = 0
+
+    def on_packet(self, pkt: "av.Packet") -> None:
+        if pkt.stream.type == "video":
+            self.started = self.started or pkt.is_keyframe
+            if self.started:
+                copy_into(self.out, self.video, pkt)
+                self.packets += 1
+        elif self.started and self.audio is not None:
+            copy_into(self.out, self.audio, pkt)
+
+    def close(self) -> None:
+        try:
+            self.out.close()
+        except (av.FFmpegError, OSError, ValueError) as e:
+            say("abr worker: source copy not flushed: %s" % e)
 
 
 def _audio_frames(pkt: "av.Packet") -> List["av.AudioFrame"]:
@@ -133,12 +168,15 @@ def run(spec: dict) -> int:
     ain = inp.streams.audio[0] if inp.streams.audio else None
     fps = vin.average_rate or vin.guessed_rate or Fraction(25)
     renditions: Optional[List[Rendition]] = None
+    source = SourceCopy(spec["source"], vin, ain) if spec.get("source") else None
     decoded = 0
     started = last = time.monotonic()
     try:
         for pkt in inp.demux(*([vin] + ([ain] if ain is not None else []))):
             if pkt.size == 0:
                 continue
+            if source is not None:
+                source.on_packet(pkt)
             if pkt.stream is ain:
                 if renditions:
                     frames = _audio_frames(pkt) if any(not r.copy_audio and r.audio for r in renditions) else []
@@ -173,6 +211,8 @@ def run(spec: dict) -> int:
     finally:
         for r in renditions or ():
             r.close()
+        if source is not None:
+            source.close()
         inp.close()
     say("abr worker: done, decoded=%d frames" % decoded)
     return 0

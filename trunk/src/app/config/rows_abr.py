@@ -8,6 +8,8 @@
         rendition 240p { height 240; vbitrate 400; }   # width 0: keep the source's aspect (both 0: its size)
         ladder 360p:640x360:700:64;           # the same in one line (and the env form)
         master [app]/[stream]_abr.m3u8;       # HLS master playlist, under the vhost's hls_path
+        dash_master [app]/[stream]_abr.mpd;   # DASH master MPD, under the vhost's dash_path
+        source off;                           # on: a copy of the source, [stream]_source, tops both masters
     }
 
 Each rendition is published back as the live stream ``<stream>_<name>``. ``abitrate 0`` copies the
@@ -30,6 +32,8 @@ ABR_ROWS = (
     Row("vhost.abr.enabled", FLAG, False),
     Row("vhost.abr.preset", Choice(*PRESETS), "veryfast"),
     Row("vhost.abr.master", STR, "[app]/[stream]_abr.m3u8"),
+    Row("vhost.abr.dash_master", STR, "[app]/[stream]_abr.mpd"),
+    Row("vhost.abr.source", FLAG, False),
     Row("vhost.abr.ladder", STRS, (), field="renditions", custom=True),
     block("vhost.abr.rendition", default=(), field="renditions", many=True, args=(1, 1), custom=True, env=False),
     Row("vhost.abr.rendition.width", COUNT, 0),
@@ -69,6 +73,8 @@ def parse_renditions(d, make: Callable[..., Any]) -> Tuple[Any, ...]:
     for where, name, width, height, vbitrate, abitrate in found:
         if not _NAME_RE.match(name or ""):
             raise _fail(where, "abr rendition name %r: 1-32 letters, digits, '_' or '-'" % name)
+        if name == "source":
+            raise _fail(where, "abr rendition name 'source' is reserved (abr { source on; } publishes [stream]_source)")
         if name in names:
             raise _fail(where, "abr rendition %r declared twice" % name)
         if width > 7680 or height > 4320:  # odd sizes are made even by the worker (x264 needs it)

@@ -10,7 +10,7 @@ bandcheck); the others are SRS_VHOST_<BLOCK>_<NAME> for every vhost.
 from __future__ import annotations
 
 from srs.app.config.row import (ANY, CHUNK, COUNT, FLAG, FPS, MS_FLOAT, PERIOD, POSITIVE, RATIO, SECONDS, STR,
-                                STRS, TIME_JITTER, Choice, Ref, Row, block, prefixed)
+                                STRS, TIME_JITTER, Choice, Number, Ref, Row, block, prefixed)
 from srs.app.config.rows_global import DEFAULT_HTML_DIR
 from srs.core.performance import CHUNK_SIZE, MR_SLEEP_MS, MW_SLEEP_MS
 
@@ -117,6 +117,10 @@ VHOST_ROWS = (
     # HLS in fMP4 (CMAF): SRS's spelling (PR #4159); the init is <hls_fmp4_file, [seq] -> init<n>>.mp4
     Row("vhost.hls.hls_use_fmp4", FLAG, False),
     Row("vhost.hls.hls_fmp4_file", STR, "[app]/[stream]-[seq].m4s"),
+    # LL-HLS (ours: no SRS release names it): partial segments of hls_part seconds on the fMP4 path,
+    # blocking reload and delta updates (app/hls/ll.py)
+    Row("vhost.hls.hls_ll", FLAG, False),
+    Row("vhost.hls.hls_part", Number(False, 0.05, 10.0), 0.333),
     Row("vhost.hls.hls_ts_floor", FLAG, False),
     Row("vhost.hls.hls_entry_prefix", STR, ""),
     Row("vhost.hls.hls_acodec", Choice("aac", "mp3", "an"), "aac"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import string
 from typing import Callable, Dict, Optional
@@ -37,6 +38,8 @@ MIN_IDLE_S = 2.0      # a session lives at least this long without requests
 SWEEP_S = 1.0         # how often idle sessions are looked for
 MAX_SESSIONS = 10000  # bounded: a client inventing ids cannot grow memory without end
 M3U8_MIME = "application/vnd.apple.mpegurl"
+_LL_PART_TAGS = (b"#EXT-X-PART:", b"#EXT-X-PRELOAD-HINT:")
+_LL_URI = re.compile(rb'URI="([^"?]*)"')
 
 
 class HlsSession:
@@ -63,6 +66,8 @@ class HlsSessions:
         self.next_cid = next_cid
         self.sessions: Dict[str, HlsSession] = {}
         self._sweeper: Optional[gevent.Greenlet] = None
+        # LL-HLS (app/hls/ll.py): (req, real path) -> the playlist of a session, once ready, or None
+        self.live_playlist: Optional[Callable] = None
 
     def wants(self, vc, path: str) -> bool:
         hls = vc.hls if vc is not None else None
@@ -85,6 +90,13 @@ class HlsSessions:
                 self.ports.statistic.add_bytes(session.cid, 0, os.path.getsize(real))
         static(conn, req)
 
+    def count(self, req, nbytes: int) -> None:
+        """LL-HLS parts (served from memory by app/hls/ll.py) count to the session they name."""
+        session = self.sessions.get(req.query.get("hls_ctx", ""))
+        if session is not None:
+            session.last_ms = self.ports.clock()
+            self.ports.statistic.add_bytes(session.cid, 0, nbytes)
+
     # --- playlists
     def _m3u8(self, conn, req, vc, static) -> None:
         real, redirect = static.resolve(conn, req)
@@ -100,6 +112,8 @@ class HlsSessions:
             self._start(conn, req, vc, ctx, body if b"#EXT-X-STREAM-INF" in body else None)
             return
         session.last_ms = self.ports.clock()
+        if self.live_playlist is not None:
+            body = self.live_playlist(req, real) or body  # may block (_HLS_msn)
         body = self._with_ctx(body, session.id, vc.hls.hls_ts_ctx)
         if req.method == "HEAD":
             conn.send_response(200, [("Content-Type", M3U8_MIME), ("Cache-Control", "no-cache")], body, head_only=True)
@@ -117,6 +131,8 @@ class HlsSessions:
             text = line.strip()
             if text and not text.startswith(b"#") and any(e in text for e in exts):
                 lines[i] = text + (b"&" if b"?" in text else b"?") + b"hls_ctx=" + ctx.encode()
+            elif segments and text.startswith(_LL_PART_TAGS):  # LL-HLS parts: URI="..." attributes
+                lines[i] = _LL_URI.sub(lambda m: b'URI="%s?hls_ctx=%s"' % (m.group(1), ctx.encode()), text)
         return b"\n".join(lines)
 
     def _start(self, conn, req, vc, wanted: str, master: Optional[bytes]) -> None:

@@ -77,9 +77,11 @@ class Fmp4Remux:
         self.init_changed = False
         return fmp4.init_segment(self.written_tracks) if self.written_tracks else b""
 
-    def segment_end(self, end_ms: Optional[int]) -> bytes:
+    def segment_end(self, end_ms: Optional[int], styp: bool = True) -> bytes:
+        """Everything buffered as one ``[styp] moof mdat``: a segment, or an LL-HLS part (app/hls/ll.py:
+        ``styp`` on the first part of a segment only)."""
         parts = [f.take(end_ms) for f in self.retired]
         self.retired = []
         parts += [self.frags[k].take(end_ms) for k in sorted(self.frags, key=_TRACK_IDS.get)]
         self.sequence += 1
-        return fmp4.media_segment(self.sequence, parts)
+        return fmp4.media_segment(self.sequence, parts, styp)

@@ -44,6 +44,7 @@ import gevent
 
 from srs.app.server.file_root import PathOutsideRoot, confine, remove_inside, show_name
 from srs.app.hls.fmp4 import FMP4_AUDIO_CODECS, FMP4_VIDEO_CODECS, Fmp4Remux
+from srs.app.hls.ll import LlRegistry, LlStream
 from srs.app.hls.keys import KeyRing, SegmentFile, makedirs_for, unlink_quietly
 from srs.app.ports import Clock, ConfigSource, Connections, HookCaller, SourceDirectory
 from srs.kernel.m3u8 import FloorClock, Segment, dirname, render, segment_uri, shrink
@@ -107,6 +108,7 @@ class HlsStream:
         self.errors = 0
         self._last_error_log_ms = -ERROR_LOG_INTERVAL_MS
         self.reaped = 0
+        self.ll: Optional[LlStream] = None  # hls_ll (app/hls/ll.py): partial segments of the fMP4 path
 
     def __repr__(self) -> str:
         return f"HlsStream({self.url}, seq={self.seq}, segments={len(self.segments)})"
@@ -149,6 +151,7 @@ class HlsStream:
                      if cfg.hls_keys and not cfg.hls_use_fmp4 else None)
         if cfg.hls_dispose > 0:
             self.manager.ensure_timer(cfg.hls_dispose)
+        self._ll_setup(cfg)
         srslog.trace(log, "hls: publish %s, win=%.2fs, frag=%.2fs, td=%.2fs, aof=%.2f, path=%s, m3u8=%s, ts=%s, "
                      "keys=%s, floor=%s, cleanup=%s, waitk=%s, dispose=%.1fs, on_error=%s", self.url,
                      cfg.hls_window, cfg.hls_fragment, self.max_td_s, cfg.hls_aof_ratio, cfg.hls_path,
@@ -187,6 +190,8 @@ class HlsStream:
         self._abandon()
         self.active = False
         self.pending = []
+        if self.ll is not None:
+            self.ll.on_unpublish()
 
     # ------------------------------------------------------------------ codecs
     def _probe(self, msg: Message) -> None:
@@ -289,6 +294,14 @@ class HlsStream:
                     self._reap(ts)  # audio "absolutely" overflows: what cuts a pure audio stream
         except OSError as e:
             error = e  # still mux the message: the remuxer state and the new segment go on
+        if self.ll is not None and self.current is not None:
+            part = self.ll.cut(ftt, msg)  # LL-HLS: the part due before this frame, into the segment too
+            if part and self.file is not None:
+                try:
+                    self.file.write(part)
+                except OSError as e:  # as below: the segment goes on without a file, dropped at close
+                    self.file.abort()
+                    self.file, error = None, e
         data = ftt.on_message(msg)
         if data or self.cfg.hls_use_fmp4:  # fMP4 holds the frame until the segment ends: it counts now
             cur = self.current
@@ -352,6 +365,8 @@ class HlsStream:
         psi = self.ftt.pat_pmt()  # every segment starts with PAT/PMT (fMP4: fixes the segment's tracks)
         if cfg.hls_use_fmp4:
             seg.map_uri = self._fmp4_init(name)
+        if self.ll is not None:
+            self.ll.on_open(seg)
         cipher = None
         if self.keys is not None:
             key, seg.iv, seg.key_seq, seg.key_uri, seg.key_path = self.keys.for_segment(seq)
@@ -364,6 +379,20 @@ class HlsStream:
             raise
         self.file = f
         seg.bytes = len(psi)
+
+    def _ll_setup(self, cfg) -> None:
+        """hls_ll: parts need the fMP4 writer (TS parts are not done here)."""
+        registry = self.manager.ll
+        if self.ll is not None:
+            registry.remove(self.ll)
+        self.ll = None
+        if not cfg.hls_ll:
+            return
+        if not cfg.hls_use_fmp4:
+            log.warning("hls: %s hls_ll needs hls_use_fmp4 on, regular HLS only", self.url)
+            return
+        self.ll = LlStream(self, cfg.hls_part)
+        registry.add(self.m3u8_path, self.ll)
 
     def _fmp4_init(self, segment_name: str) -> str:
         """Write the init segment when the tracks changed (``<segment name with [seq]>-init<n>.mp4``
@@ -403,7 +432,7 @@ class HlsStream:
         cur.duration_ms = end - cur.start_ms
         error = None
         if isinstance(self.ftt, Fmp4Remux):  # fMP4 writes a segment's samples when it ends
-            tail = self.ftt.segment_end(end_ms)
+            tail = self.ftt.segment_end(end_ms, styp=self.ll is None or self.ll.index == 0)
             if f is not None and tail:
                 try:
                     f.write(tail)
@@ -420,6 +449,8 @@ class HlsStream:
                 error, keep = e, False
         elif f is not None:
             f.abort()
+        if self.ll is not None:
+            self.ll.on_close(cur, tail if isinstance(self.ftt, Fmp4Remux) else b"", keep)
         if keep:
             self.segments.append(cur)
             self.reaped += 1
@@ -549,6 +580,8 @@ class HlsStream:
         self._abandon()
         removed, self.segments = self.segments, []
         self.map_uri = ""
+        if self.ll is not None:
+            self.ll.clear()
         self._delete(removed)
         if self.keys is not None and self.keys.key_path:
             remove_inside(self.keys.key_root, self.keys.key_path, "hls " + self.url)
@@ -572,6 +605,7 @@ class HlsManager:
         self.cwd = cwd
         self.streams: Dict[str, HlsStream] = {}
         self.timer: Optional[gevent.Greenlet] = None
+        self.ll = LlRegistry(clock)  # LL-HLS streams, for the HTTP router (app/hls/ll.py)
         self.interval_s = 1.0
 
     def output_for(self, source, vhost: str) -> Optional[HlsStream]:

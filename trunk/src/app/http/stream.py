@@ -70,11 +70,15 @@ class PlayerPorts:
 
 
 class LiveRouter:
-    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None, snapshots=None):
+    def __init__(self, ports: PlayerPorts, root_dir: str, hls_sessions=None, snapshots=None, hls_ll=None):
         self.ports = ports
         self.root_dir = root_dir
         self.snapshots = snapshots  # issue 14: /app/stream.jpg|png (app/snapshot/http.py SnapshotRoute), or None
         self.hls_sessions = hls_sessions  # SRS 5's hls_ctx (app/hls/ctx.py HlsSessions), None: plain files
+        self.hls_ll = hls_ll  # LL-HLS parts and blocking playlists (app/hls/ll.py LlRegistry), or None
+        if hls_ll is not None and hls_sessions is not None:
+            hls_sessions.live_playlist = hls_ll.playlist_body
+            hls_ll.on_sent = hls_sessions.count
         self.static = StaticFileHandler(root_dir, "/")
         self.static_mounts: List[Tuple[str, str, object]] = []  # (vhost, prefix, handler)
         self._regex_cache: Dict[str, "re.Pattern"] = {}
@@ -105,6 +109,11 @@ class LiveRouter:
                 static = handler
                 break
         sessions = self.hls_sessions
+        if self.hls_ll is not None and req.path.endswith((".m3u8", ".m4s")):
+            vc = self.ports.config().vhost(req.host or "")
+            ctx_on = sessions is not None and vc is not None and vc.enabled and sessions.wants(vc, req.path)
+            if self.hls_ll.serve(conn, req, static, ctx_on):
+                return
         if sessions is not None and req.path.endswith((".m3u8", ".ts", ".m4s")):
             vc = self.ports.config().vhost(req.host or "")
             if vc is not None and vc.enabled and sessions.wants(vc, req.path):

@@ -368,7 +368,8 @@ class Server:
         ports = PlayerPorts(config=self.current_config, clock=self.now_ms, sources=self.sources,
                             hooks=self.hooks, statistic=self.statistic, edge=self.edge, meter=self.meters)
         return LiveRouter(ports, root_dir, hls_sessions=HlsSessions(ports, self.next_cid),  # SRS 5's hls_ctx
-                          snapshots=SnapshotRoute(self.snapshots, self.current_config, self.hooks))
+                          snapshots=SnapshotRoute(self.snapshots, self.current_config, self.hooks),
+                          hls_ll=self.hls.ll)
 
     def stop(self) -> None:
         if self._stopping:

@@ -211,6 +211,8 @@ def main(argv=None) -> int:
         side = side_by_side(workdir, media, opts, opts.compare_clients or max(counts))
     if not opts.quick:
         side = (side or []) + ["", srt_section(workdir, media, SRT_DEFAULT, opts)]
+        # issue 17: HLS (TS, fMP4) and DASH packaging cost for 50 published streams
+        side += ["", scenarios.packaging(workdir, media, PACKAGING_DEFAULT, opts.steady, opts.settle)[1]]
     command = "make bench" + ("" if argv is None and sys.argv[1:] == [] else
                               " (python -m srs.main.bench.run " + " ".join(sys.argv[1:] if argv is None else argv) + ")")
     section = render(results, join, prof, media, command, opts.steady, side)
@@ -224,6 +226,7 @@ def main(argv=None) -> int:
 
 
 SRT_DEFAULT = "50,200/100,500,1000"
+PACKAGING_DEFAULT = 50   # streams
 
 
 def srt_section(workdir: str, media: dict, spec: str, opts) -> str:

@@ -4,12 +4,15 @@ from __future__ import annotations
 import pytest
 
 from fixtures.media import make_flv_bytes
+from srs.app.abr.dash_master import dash_master
 from srs.app.abr.ladder import is_rendition
-from srs.app.abr.master import Variant, audio_codecs, bandwidth_bps, render_master, video_codecs
+from srs.app.abr.master import PeakRate, Variant, audio_codecs, bandwidth_bps, render_master, video_codecs
 from srs.app.abr.worker import even_size
 from srs.app.config.conf import Config
+from srs.app.server.file_root import PathOutsideRoot
 from srs.kernel.errors import ConfigError
 from srs.kernel.flv import iter_flv_tags
+from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
 
 
 def abr_of(body: str):
@@ -30,6 +33,7 @@ def test_renditions_from_blocks_then_ladder_line():
     "ladder x:9000x240:300:0;",                 # over 7680 wide
     "rendition a { height 240; vbitrate 5; }",  # under 16 kbps
     " ".join("rendition r%d { height 240; }" % i for i in range(9)),
+    "ladder source:0x240:300:0;",               # reserved: abr { source on; } publishes [stream]_source
 ])
 def test_bad_renditions_are_located_config_errors(body):
     with pytest.raises(ConfigError, match=r"<text>:1: abr"):
@@ -47,6 +51,23 @@ def test_loop_guard_knows_the_renditions_streams():
     abr = abr_of("enabled on; ladder 480p:0x480:800:0 240p:0x240:300:0;")
     assert is_rendition(abr, "livestream_480p") and is_rendition(abr, "x_240p")
     assert not is_rendition(abr, "livestream") and not is_rendition(abr, "_480p") and not is_rendition(abr, "s480p")
+    assert not is_rendition(abr, "livestream_source")
+    assert is_rendition(abr_of("enabled on; source on; ladder 240p:0x240:300:0;"), "livestream_source")
+
+
+def test_source_peak_rate_is_the_busiest_gop():
+    rate = PeakRate()
+    assert rate.peak() == (0, 0)
+    ts = 1000  # a stream whose timestamps do not start at 0
+    for gop, size in enumerate((1000, 3000, 2000)):  # bytes of video per 40 ms frame, one 1 s GOP each
+        for i in range(25):
+            rate.add(Message(MSG_VIDEO, ts, b"v" * size, keyframe=i == 0))
+            rate.add(Message(MSG_AUDIO, ts, b"a" * 100))
+            ts += 40
+    rate.add(Message(MSG_VIDEO, ts, b"v", keyframe=True))
+    assert rate.peak() == (3000 * 25 * 8, 100 * 25 * 8)  # the second GOP, video and audio apart
+    rate.add(Message(MSG_VIDEO, 0, b"v", keyframe=True))  # time went back (a new timeline): no rate from it
+    assert rate.peak() == (3000 * 25 * 8, 100 * 25 * 8) and len(rate.rates) == 3
 
 
 def test_master_playlist_from_real_sequence_headers():
@@ -63,3 +84,22 @@ def test_master_playlist_from_real_sequence_headers():
     assert text.splitlines() == ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS",
                                  '#EXT-X-STREAM-INF:BANDWIDTH=1205600,RESOLUTION=852x480,CODECS="%s,mp4a.40.2"' % codec,
                                  "s_480p.m3u8"]
+
+
+def test_dash_master_and_source_from_the_conf_and_the_env():
+    abr = abr_of("enabled on; ladder 240p:0x240:300:0;")
+    assert abr.dash_master == "[app]/[stream]_abr.mpd" and not abr.source
+    env = {"SRS_VHOST_ABR_ENABLED": "on", "SRS_VHOST_ABR_SOURCE": "on", "SRS_VHOST_ABR_LADDER": "240p:0x240:300:0",
+           "SRS_VHOST_ABR_DASH_MASTER": "[app]/[stream]_x.mpd"}
+    abr = Config.parse_text("listen 1935; vhost v { }", env=env).vhost("v").abr
+    assert abr.enabled and abr.source and abr.dash_master == "[app]/[stream]_x.mpd"
+
+
+def test_dash_master_name_leaving_dash_path_is_refused(tmp_path):
+    vc = Config.parse_text("listen 1935; vhost v { dash { enabled on; dash_path %s; } abr { enabled on; "
+                           "ladder 240p:0x240:300:0; dash_master ../[stream]_abr.mpd; } }" % tmp_path).vhost("v")
+    with pytest.raises(PathOutsideRoot):
+        dash_master(vc, {}, "live", "s", [("240p", "s_240p", 300000, 0)], str(tmp_path))
+    vc = Config.parse_text("listen 1935; vhost v { dash { enabled on; dash_path %s; } abr { enabled on; "
+                           "ladder 240p:0x240:300:0; } }" % tmp_path).vhost("v")
+    assert dash_master(vc, {}, "live", "s", [("240p", "s_240p", 300000, 0)], str(tmp_path)) is None  # none ready

@@ -22,6 +22,7 @@ from fixtures.chromium_cdp import Chromium, chromium_path
 from fixtures.srs_server import TRUNK, Player, SrsProcess, media_playlist, publish_bg, wait_for
 from srs.app.api.console import console_env, console_files
 from srs.app.config.conf import Config
+from srs.main.bench.srt_runs import free_udp_port
 
 CONSOLE = os.path.join(TRUNK, "research", "console")
 PLAYERS = os.path.join(TRUNK, "research", "players")
@@ -193,4 +194,30 @@ def test_console_in_chromium_with_auth(tmp_path, media_flv):
             page.screenshot(tmp_path / "console_kicked.png")
             assert not [m for m in page.console() if m.startswith("exception")], page.console()
         assert srs.wait_log("kickoff client id=" + play_id[0]), srs.output()
+    pub.join(10)
+
+
+def test_console_webrtc_preview_in_chromium(tmp_path, media_flv):
+    """With rtc_server on and the vhost's rtc playing RTMP streams, the row offers WebRTC: one click
+    plays the stream over WHEP in the page (Chromium), at the source's size."""
+    if chromium_path() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    rtc = f"rtc_server {{ enabled on; listen 127.0.0.1:{free_udp_port()}; candidate 127.0.0.1; }}"
+    vhost = FLV_MOUNT + " rtc { enabled on; rtmp_to_rtc on; } play { mw_latency 100; }"
+    with SrsProcess(tmp_path, vhost_body=vhost, global_body=rtc) as srs:
+        pub = publish_bg(media_flv.path, srs.rtmp_url("live/livestream"), loops=30)
+        assert srs.wait_published("live/livestream"), srs.output()
+        with Chromium(tmp_path, extra_flags=["--allow-loopback-in-peer-connection"]) as browser:
+            page = browser.new_page(srs.api_url("console/?interval=500"))
+            shown = wait_for(lambda: (lambda s: s if s and s["streams"] and s["streams"][0]["video"] else None)(
+                _probe(page)), 30, 0.25)
+            assert shown and shown["streams"][0]["previews"] == ["flv", "webrtc"], (shown, page.console()[-10:])
+            page.evaluate("document.querySelector('button[data-preview=webrtc]').click()")
+            played = wait_for(lambda: (lambda v: v if v and v["p"]["kind"] == "webrtc" and v["w"] and v["t"] > 0.5
+                                       else None)(_probe(page, VIDEO)), 30, 0.25)
+            assert played and played["w"] == media_flv.width, (_probe(page, VIDEO), page.console()[-10:])
+            assert not [m for m in page.console() if m.startswith("exception")], page.console()
+            # the page's WHEP player is a client of the server, as SRS lists a WebRTC player
+            clients = json.loads(_get(srs.api_url("api/v1/clients"))[2])["clients"]
+            assert [c["url"] for c in clients if c["type"] == "rtc-play"] == ["/live/livestream"], clients
     pub.join(10)

@@ -60,6 +60,7 @@ VHOST_DEFAULTS = [
     ("hls.hls_window", 60.0), ("hls.hls_on_error", "continue"), ("hls.hls_path", "./objs/nginx/html"),
     ("hls.hls_m3u8_file", "[app]/[stream].m3u8"), ("hls.hls_ts_file", "[app]/[stream]-[seq].ts"),
     ("hls.hls_use_fmp4", False), ("hls.hls_fmp4_file", "[app]/[stream]-[seq].m4s"),
+    ("hls.hls_ll", False), ("hls.hls_part", 0.333),
     ("hls.hls_ts_floor", False), ("hls.hls_entry_prefix", ""), ("hls.hls_acodec", "aac"),
     ("hls.hls_vcodec", "h264"), ("hls.hls_cleanup", True), ("hls.hls_dispose", 0.0), ("hls.hls_nb_notify", 64),
     ("hls.hls_ctx", True), ("hls.hls_ts_ctx", True),

@@ -35,9 +35,11 @@ def post(url: str, body: bytes, content_type: str = "application/sdp", method: s
         return e.code, dict(e.headers), e.read()
 
 
-async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, audio: bool = True) -> dict:
+async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, audio: bool = True,
+                      stamp=None) -> dict:
     """aiortc offers to receive video (and audio); ``offer_to_answer(sdp) -> answer sdp`` is the
-    signalling; returns the decoded video frames [(width, height, key_frame, pts)] and audio frames."""
+    signalling; returns the decoded video frames [(width, height, key_frame, pts)] and audio frames;
+    ``stamp()``, if given, is read as each video frame is decoded (``result["stamps"]``)."""
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     if audio:
@@ -55,7 +57,7 @@ async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, aud
     answer = await loop.run_in_executor(None, offer_to_answer, pc.localDescription.sdp)
     answered = time.monotonic()
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    result = {"video": [], "audio": 0, "audio_pts": [], "first_frame_s": None}
+    result = {"video": [], "audio": 0, "audio_pts": [], "first_frame_s": None, "stamps": []}
 
     async def read_audio(track):
         while True:
@@ -73,6 +75,8 @@ async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, aud
             if result["first_frame_s"] is None:     # ICE + DTLS + the GOP burst + the first decode
                 result["first_frame_s"] = time.monotonic() - answered
             result["video"].append((frame.width, frame.height, frame.key_frame, frame.pts))
+            if stamp is not None:
+                result["stamps"].append(stamp())
     finally:
         if audio_task is not None:
             audio_task.cancel()
