@@ -26,6 +26,7 @@ MODULES = {
     "sb_srt_publish": "srs.main.bench.sb_srt_publish",
     "sb_srt_load": "srs.main.bench.sb_srt_load",
     "sb_rtc_load": "srs.main.bench.sb_rtc_load",
+    "sb_rtc_publish": "srs.main.bench.sb_rtc_publish",
     "srs_rtmp_dump": "srs.main.librtmp.rtmp_dump",
     "srs_ingest_flv": "srs.main.librtmp.ingest_flv",
     "srs_ingest_rtmp": "srs.main.librtmp.ingest_rtmp",

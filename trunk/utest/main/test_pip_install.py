@@ -110,7 +110,8 @@ def test_console_scripts_cover_every_launcher():
     with pytest.raises(AttributeError):
         getattr(commands, "ffmpeg")  # no such command: an entry point naming it fails loudly
     assert {n for n in scripts if n.startswith("sb_")} == {"sb_rtmp_load", "sb_rtmp_publish", "sb_http_load",
-                                                           "sb_hls_load", "sb_srt_publish", "sb_srt_load", "sb_rtc_load"}
+                                                           "sb_hls_load", "sb_srt_publish", "sb_srt_load", "sb_rtc_load",
+                                                           "sb_rtc_publish"}
 
 
 def test_commands_on_path(venv, tmp_path):

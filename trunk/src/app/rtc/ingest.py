@@ -25,6 +25,7 @@ from srs.kernel.errors import CodecError, StreamBusy
 from srs.kernel.log import cid_var
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO
 from srs.kernel.raw_muxer import AacRawMuxer, AvcRawMuxer
+from srs.protocol.rtc import rtcp
 from srs.protocol.rtc.errors import RtcError
 from srs.protocol.rtc.receiver import OPUS_CLOCK, PLI_INTERVAL_MS, AudioPacket, PublishReceiver
 
@@ -38,19 +39,22 @@ class RtcIngest(BridgePublisher):
 
     def __init__(self, source, stats, req, negotiation, send_rtcp: Callable[[bytes], None], *,
                  nack: bool = True, pli_interval_ms: int = PLI_INTERVAL_MS, aac_bitrate: int = 48000,
-                 audio_factory=OpusToAac, on_closed: Optional[Callable[[], None]] = None, cid: int = 0):
+                 audio_factory=OpusToAac, on_closed: Optional[Callable[[], None]] = None, cid: int = 0,
+                 forward=None, bridge: bool = True):
         super().__init__(source, stats, req, "RTC publish")
         self.cid = cid
+        self.forward = forward        # the stream's RtcForward (WebRTC players), or None
+        self.bridge = bridge          # rtc_to_rtmp: frames into the live source
         self.on_closed = on_closed
         video, audio = negotiation.track("video"), negotiation.track("audio")
         twcc_id = next((t.twcc_id for t in negotiation.tracks if t.twcc_id), 0)
         self.receiver = PublishReceiver(video.pt if video is not None else None,
                                         audio.pt if audio is not None else None, twcc_id=twcc_id,
-                                        nack=nack, pli_interval_ms=pli_interval_ms)
+                                        nack=nack, pli_interval_ms=pli_interval_ms, assemble=bridge)
         self.send_rtcp = send_rtcp
         self.video = AvcRawMuxer()
         self.audio = AacRawMuxer()
-        self.transcoder = audio_factory(aac_bitrate) if audio is not None else None
+        self.transcoder = audio_factory(aac_bitrate) if audio is not None and bridge else None
         kinds = [MSG_VIDEO] if video is not None else []
         self.interleaver.expect(kinds + ([MSG_AUDIO] if audio is not None else []))
         self._last_video_ms = -1
@@ -59,6 +63,8 @@ class RtcIngest(BridgePublisher):
 
     # ------------------------------------------------------------------ PublishSink
     def on_rtp(self, packet: bytes, now_ms: int) -> None:
+        if self.forward is not None:
+            self.forward.on_rtp(packet)   # as received: the players do not wait for our jitter buffer
         try:
             self.receiver.on_rtp(packet, now_ms)
         except RtcError as e:
@@ -66,6 +72,10 @@ class RtcIngest(BridgePublisher):
 
     def on_rtcp(self, packets: list, now_ms: int) -> None:
         self.receiver.on_rtcp(packets, now_ms)
+        if self.forward is not None:
+            for p in packets:
+                if isinstance(p, rtcp.SenderReport):
+                    self.forward.on_sender_report(p)
 
     def on_timer(self, now_ms: int) -> None:
         if self.closed:
@@ -73,10 +83,12 @@ class RtcIngest(BridgePublisher):
         # the UDP server's timer runs for every session: our log lines name this one
         token = cid_var.set(self.cid)
         try:
+            if self.forward is not None:
+                self.forward.flush()
             feedback, frames = self.receiver.tick(now_ms)
             for data in feedback:
                 self.send_rtcp(data)
-            if frames:
+            if frames and self.bridge:
                 self.publish(self._messages(frames))
         finally:
             cid_var.reset(token)
@@ -88,10 +100,11 @@ class RtcIngest(BridgePublisher):
         self.closed = True
         r = self.receiver
         log.info("RTC publish %s ended: %d messages, video dropped=%d, nacks=%d, plis=%d, srs=%d, "
-                 "transport-cc feedbacks=%d, bad packets=%d", self.source.url, self.msgs, self.video.dropped,
+                 "transport-cc feedbacks=%d, bad packets=%d", self.req.stream_url, self.msgs, self.video.dropped,
                  r.nacks, r.plis, r.srs, r.twcc.feedbacks if r.twcc is not None else 0, self.bad_packets)
         try:
-            self.publish([], final=True)
+            if self.bridge:
+                self.publish([], final=True)
         finally:
             if self.on_closed is not None:
                 self.on_closed()
@@ -124,39 +137,47 @@ class RtcIngest(BridgePublisher):
     def _bad(self, e: Exception) -> None:
         self.bad_packets += 1
         if self.bad_packets % ERRORS_LOGGED_EVERY == 1:
-            log.warning("RTC publish %s: dropped a bad packet (%d so far): %s", self.source.url,
+            log.warning("RTC publish %s: dropped a bad packet (%d so far): %s", self.req.stream_url,
                         self.bad_packets, e)
 
 
 def make_publish_factory(ports) -> Callable:
-    """``session -> RtcIngest`` for the UDP server's ``publish_factory`` (``ports``: config, sources,
-    stats). A stream that got another publisher since the signalling ends the session."""
+    """``(session, forward) -> RtcIngest`` for the UDP server's ``publish_factory`` (``ports``: config,
+    sources, stats). With the vhost's ``rtc_to_rtmp`` on the session publishes the live source (a
+    stream that got another publisher since the signalling ends the session); off, the stream
+    reaches WebRTC players only (through ``forward``), as SRS 5 without its bridge."""
 
-    def make(session) -> Optional[RtcIngest]:
+    def make(session, forward=None) -> Optional[RtcIngest]:
         req = session.req
         vc = ports.config().vhost(req.vhost)
         rtc = vc.rtc if vc is not None else None
-        src = ports.sources.fetch_or_create(req.stream_url, req.vhost)
-        try:
-            src.on_publish(session.cid)
-        except StreamBusy as e:
-            log.warning("RTC publish %s refused: %s", req.stream_url, e)
-            session.close("stream busy")
-            return None
+        bridge = bool(getattr(rtc, "rtc_to_rtmp", False))
+        src = ports.sources.fetch_or_create(req.stream_url, req.vhost) if bridge else None
+        if src is not None:
+            try:
+                src.on_publish(session.cid)
+            except StreamBusy as e:
+                log.warning("RTC publish %s refused: %s", req.stream_url, e)
+                session.close("stream busy")
+                return None
         ports.stats.on_stream_publish(req, session.cid)
 
         def unpublish() -> None:
-            src.on_unpublish()
+            if src is not None:
+                src.on_unpublish()
             ports.stats.on_stream_unpublish(req)
 
         sink = RtcIngest(src, ports.stats, req, session.negotiation, session.send_rtcp,
                          nack=getattr(rtc, "nack", True),
-                         pli_interval_ms=int(getattr(rtc, "pli_for_rtmp", 6.0) * 1000),
-                         aac_bitrate=getattr(rtc, "aac_bitrate", 48000), on_closed=unpublish, cid=session.cid)
+                         # SRS's periodic PLI is for the RTMP side's GOPs; players ask by their own PLIs
+                         pli_interval_ms=int(getattr(rtc, "pli_for_rtmp", 6.0) * 1000) if bridge else 3600_000,
+                         aac_bitrate=getattr(rtc, "aac_bitrate", 48000), on_closed=unpublish, cid=session.cid,
+                         forward=forward, bridge=bridge)
         video, audio = session.negotiation.track("video"), session.negotiation.track("audio")
-        log.info("RTC publish %s: ingest started (video pt %s, audio pt %s, Opus -> AAC %d bps)", req.stream_url,
+        log.info("RTC publish %s: ingest started (video pt %s, audio pt %s, %s)", req.stream_url,
                  video.pt if video is not None else "-", audio.pt if audio is not None else "-",
-                 getattr(rtc, "aac_bitrate", 48000))
+                 f"rtc_to_rtmp on, Opus -> AAC {getattr(rtc, 'aac_bitrate', 48000)} bps" if bridge else
+                 "rtc_to_rtmp off: WebRTC players only")
         return sink
 
     return make

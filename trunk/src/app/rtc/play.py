@@ -108,7 +108,7 @@ class BridgeOptions:
         return cls(rtc.keep_bframe, rtc.keep_avc_nalu_sei, rtc.opus_bitrate)
 
 
-def _random16() -> int:
+def random16() -> int:
     return struct.unpack(">H", os.urandom(2))[0]
 
 
@@ -120,8 +120,8 @@ class RtcStreamEncoder:
         self.options = options
         ssrcs = stream_ssrcs(source.url)
         self.video_ssrc, self.audio_ssrc = ssrcs["video"], ssrcs["audio"]
-        self.video = H264Packetizer(self.video_ssrc, VIDEO_PT, seq=_random16(), keep_sei=options.keep_sei)
-        self.audio_seq = _random16()
+        self.video = H264Packetizer(self.video_ssrc, VIDEO_PT, seq=random16(), keep_sei=options.keep_sei)
+        self.audio_seq = random16()
         self.audio: Optional[AacToOpus] = None   # made at the first AAC sequence header
         self.opus_pending: list = []             # (20 ms Opus packet, RTP ts) not sent yet
         self.rings = {self.video_ssrc: NackRing(VIDEO_RING_SIZE), self.audio_ssrc: NackRing(AUDIO_RING_SIZE)}
@@ -274,10 +274,45 @@ class RtcStreamEncoder:
     # ------------------------------------------------------------------ NACK
     def retransmit(self, media_ssrc: int, lost) -> list:
         """The plaintext packets a player's NACK asks for, still in the ring."""
-        ring = self.rings.get(media_ssrc)
-        if ring is None:
-            return []
-        return [s.data for s in ring.answer(lost)]
+        return ring_answer(self.rings, media_ssrc, lost)
+
+
+def ring_answer(rings: dict, media_ssrc: int, lost) -> list:
+    """The plaintext packets of the track ``media_ssrc`` a NACK asks for, still in its ring."""
+    ring = rings.get(media_ssrc)
+    if ring is None:
+        return []
+    return [s.data for s in ring.answer(lost)]
+
+
+class Batch(list):
+    """Packets queued to players together: ``mapped`` when already re-written to their payload
+    types; ``arrived`` (monotonic s) and ``samples`` (a bounded deque) when forwarded from a WebRTC
+    publisher, so that each send records the server-added latency."""
+
+    __slots__ = ("mapped", "arrived", "samples")
+
+    def __init__(self, packets=(), mapped: bool = False, arrived: float = 0.0, samples=None):
+        super().__init__(packets)
+        self.mapped = mapped
+        self.arrived = arrived
+        self.samples = samples
+
+
+def map_pts(packets, pt_map: dict) -> list:
+    """``packets`` with SRS's payload types replaced by a player's (``pt_map``; None: skipped)."""
+    out = []
+    for data in packets:
+        pt = data[1] & 0x7F
+        if pt in pt_map:
+            new = pt_map[pt]
+            if new is None:
+                continue
+            b = bytearray(data)
+            b[1] = (b[1] & 0x80) | new
+            data = bytes(b)
+        out.append(data)
+    return out
 
 
 class RtcSender:
@@ -311,7 +346,7 @@ class RtcPlayOutput:
     """One WebRTC player's output (what ``LiveSource`` writes to): the packet lists queued by the
     tick, sent by ``RtcSender`` with the player's SRTP keys and payload types."""
 
-    __slots__ = ("protect", "sendto", "peer", "pt_map", "closed", "backlog_bytes", "sent_bytes", "packets",
+    __slots__ = ("protect", "sendto", "peer", "pt_map", "pt_key", "closed", "backlog_bytes", "sent_bytes", "packets",
                  "send_drops", "queue_drops", "on_close", "cid", "sender", "pending", "pending_packets")
 
     def __init__(self, cid: int, protect, sendto, peer, video_pt: int, audio_pt: Optional[int],
@@ -328,6 +363,7 @@ class RtcPlayOutput:
             self.pt_map[AUDIO_PT] = None   # the player offered no audio: its packets are skipped
         elif audio_pt != AUDIO_PT:
             self.pt_map[AUDIO_PT] = audio_pt
+        self.pt_key = tuple(sorted(self.pt_map.items(), key=lambda kv: kv[0]))   # players alike share one rewrite
         self.closed = False
         self.backlog_bytes = 0        # what the source reads: nothing blocks, the queue bounds itself
         self.sent_bytes = 0
@@ -363,18 +399,12 @@ class RtcPlayOutput:
     def _send(self, packets) -> None:
         if self.closed:
             return
-        protect, sendto, peer, pt_map = self.protect, self.sendto, self.peer, self.pt_map
+        protect, sendto, peer = self.protect, self.sendto, self.peer
+        batch = packets
+        if self.pt_map and not getattr(packets, "mapped", False):
+            packets = map_pts(packets, self.pt_map)
         sent = n = 0
         for data in packets:
-            if pt_map:
-                pt = data[1] & 0x7F
-                if pt in pt_map:
-                    new = pt_map[pt]
-                    if new is None:
-                        continue
-                    b = bytearray(data)
-                    b[1] = (b[1] & 0x80) | new
-                    data = bytes(b)
             try:
                 srtp = protect(data)
                 sendto(srtp, peer)
@@ -387,6 +417,9 @@ class RtcPlayOutput:
             n += 1
         self.sent_bytes += sent
         self.packets += n
+        samples = getattr(batch, "samples", None)
+        if samples is not None:     # a forwarded batch: how long since its first packet arrived
+            samples.append(time.monotonic() - batch.arrived)
 
     def drop_backlog(self, keep) -> int:
         return 0

@@ -34,6 +34,7 @@ from gevent import socket
 from srs.app.live.source import Consumer
 from srs.app.ports import CidSource, ClientStats, Clock, ConfigSource, ConnectionHooks, LiveSources
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
+from srs.app.rtc.forward import RtcForward
 from srs.app.rtc.play import BridgeOptions, RtcPlayOutput, RtcSender, attach_player, stream_ssrcs
 from srs.app.rtc.session import PLAY, PUBLISH, RtcSession, State
 from srs.app.server.listener import ConnectionGate
@@ -152,7 +153,8 @@ class RtcServer:
         self.by_addr: Dict[tuple, RtcSession] = {}
         self.by_cid: Dict[int, RtcSession] = {}
         # the publish helper's ingest: session -> PublishSink (None: publishers are accepted, media dropped)
-        self.publish_factory: Optional[Callable[[RtcSession], object]] = None
+        self.publish_factory: Optional[Callable[..., object]] = None
+        self.forwards: Dict[str, RtcForward] = {}   # stream url -> its WebRTC publisher's forwarder
         self.sender = RtcSender()       # the players' send tick (play.py)
         self.dropped = 0
         self.send_errors = 0
@@ -273,15 +275,18 @@ class RtcServer:
         ports, req = self.ports, session.req
         vc = ports.config().vhost(req.vhost)
         hooks = vc.http_hooks if vc is not None and vc.http_hooks is not None and vc.http_hooks.enabled else None
-        if session.consumer is not None:
+        if session.output is not None:
             session.output.on_close = None
             session.output.close()
-            session.source.remove_consumer(session.consumer)
+        self._detach_player(session)
+        if session.kind == PLAY and session.req.stream_url in self.forwards:
+            self._forget_forward(session.req.stream_url)
         if session.kind == PLAY and hooks is not None and hooks.on_stop:
             ports.hooks.on_stop(hooks.on_stop, req, session.cid, req.ip)
         if session.kind == PUBLISH:
             if session.sink is not None:
                 session.sink.close()
+            self._end_forward(session)
             if hooks is not None and hooks.on_unpublish:
                 ports.hooks.on_unpublish(hooks.on_unpublish, req, session.cid, req.ip)
         self._report(session)
@@ -305,8 +310,7 @@ class RtcServer:
         log.info("RTC %s %s established, peer %s:%d, DTLS %s", session.kind, req.stream_url, session.peer[0],
                  session.peer[1], session.dtls.role)
         if session.kind == PUBLISH:
-            if self.publish_factory is not None:
-                session.sink = self.publish_factory(session)
+            self._start_forward(session)
             return
         vc = self.ports.config().vhost(req.vhost)
         neg = session.negotiation
@@ -315,18 +319,95 @@ class RtcServer:
                                video.pt if video is not None else 0, audio.pt if audio is not None else None,
                                self.sender)
         output.on_close = lambda: session.close("output closed")
-        src = self.ports.sources.fetch_or_create(req.stream_url, req.vhost)
-        session.output, session.source = output, src
-        session.consumer = Consumer(session.cid, output)
-        session.encoder = attach_player(src, session.consumer, BridgeOptions.from_vhost(vc.rtc))
+        session.output = output
         session.on_keyframe_request = lambda: self._ask_publisher_keyframe(session)
+        self._attach_player(session, vc)
+
+    # ------------------------------------------------------------------ players: forwarded or bridged
+    def _attach_player(self, session: RtcSession, vc=None) -> None:
+        """A player with its output: forwarded from the stream's WebRTC publisher if it has one, else
+        in the live source's RTC group (RTMP -> RTC, or waiting for any publisher)."""
+        req = session.req
+        fwd = self.forwards.get(req.stream_url)
+        if fwd is not None and fwd.publisher is not None:
+            fwd.add(session)
+            return
+        vc = vc or self.ports.config().vhost(req.vhost)
+        src = self.ports.sources.fetch_or_create(req.stream_url, req.vhost)
+        session.source = src
+        session.consumer = Consumer(session.cid, session.output)
+        session.encoder = attach_player(src, session.consumer, BridgeOptions.from_vhost(vc.rtc))
+
+    def _detach_player(self, session: RtcSession) -> None:
+        if session.consumer is not None:
+            session.source.remove_consumer(session.consumer)
+            session.consumer = session.source = None
+        if session.forward is not None:
+            session.forward.remove(session)
+        session.encoder = None
+
+    def publishing(self, url: str) -> bool:
+        """A WebRTC publisher has the stream (with rtc_to_rtmp off the live source does not know)."""
+        fwd = self.forwards.get(url)
+        return fwd is not None and fwd.publisher is not None
+
+    def _players_of(self, url: str) -> list:
+        return [s for s in self.by_cid.values() if s.kind == PLAY and s.output is not None and not s.closed
+                and s.req.stream_url == url]
+
+    def _start_forward(self, session: RtcSession) -> None:
+        """A WebRTC publisher established: its sink (the ingest), and its forwarder, to which the
+        stream's WebRTC players move (from the RTC group where they waited)."""
+        url = session.req.stream_url
+        if self.publishing(url):
+            log.warning("RTC publish %s refused: stream busy (a WebRTC publisher)", url)
+            session.close("stream busy")
+            return
+        if self.publish_factory is None:
+            return
+        fwd = self.forwards.get(url) or RtcForward(url)   # a republish goes on in the same sequence spaces
+        session.sink = self.publish_factory(session, fwd)
+        if session.sink is None or session.closed:
+            return
+        fwd.set_publisher(session, lambda: self._pli(session, "a player waits for a keyframe"))
+        self.forwards[url] = fwd
+        for player in self._players_of(url):
+            self._detach_player(player)
+            fwd.add(player)
+
+    def _end_forward(self, session: RtcSession) -> None:
+        """The publisher is gone: its players go back to the live source's RTC group, where an RTMP
+        publisher (rtmp_to_rtc) or the next WebRTC publisher finds them."""
+        url = session.req.stream_url
+        fwd = self.forwards.get(url)
+        if fwd is None or fwd.publisher is not session:
+            return
+        fwd.clear_publisher()
+        log.info("RTC publish %s forwarder ended: %s", url, fwd.figures())
+        for player in fwd.sessions:
+            fwd.remove(player)
+            if not player.closed:
+                self._attach_player(player)
+        self._forget_forward(url)
+
+    def _forget_forward(self, url: str) -> None:
+        """A forwarder without a publisher is kept while the stream has WebRTC players: the next WHIP
+        publisher's packets continue its sequence numbers, and the players' decoders see no jump."""
+        fwd = self.forwards.get(url)
+        if fwd is not None and fwd.publisher is None and not self._players_of(url):
+            del self.forwards[url]
 
     def _ask_publisher_keyframe(self, player: RtcSession) -> bool:
         """A player's PLI goes on to the stream's WebRTC publisher (as SRS), at most once a second per
         publisher whatever the number of players; an RTMP/SRT source has nobody to ask."""
-        src = player.source
-        pub = self.by_cid.get(src.publisher_cid) if src is not None and src.publisher_cid is not None else None
-        if pub is None or pub.kind != PUBLISH or not pub.established:
+        fwd = self.forwards.get(player.req.stream_url)
+        if fwd is None or fwd.publisher is None:
+            return False
+        return self._pli(fwd.publisher, f"from the player {player.username}")
+
+    def _pli(self, pub: RtcSession, why: str) -> bool:
+        """A PLI to a WebRTC publisher, unless one went less than a second ago (True if sent)."""
+        if pub.kind != PUBLISH or not pub.established:
             return False
         video = pub.negotiation.track("video")
         now = time.monotonic()
@@ -334,7 +415,7 @@ class RtcServer:
             return False
         pub.last_pli_forward = now
         pub.send_rtcp(rtcp.Pli(1, video.ssrc).build())
-        log.info("rtc play %s: PLI passed on to the publisher %s", player.username, pub.username)
+        log.info("rtc: PLI passed on to the publisher %s (%s)", pub.username, why)
         return True
 
     # ------------------------------------------------------------------ the loop

@@ -97,7 +97,8 @@ class RtcSession:
         self.on_closed: List[Callable[["RtcSession"], None]] = []
         # play side
         self.output: Optional[RtcPlayOutput] = None
-        self.encoder = None           # the stream's RtcStreamEncoder (NACK answers)
+        self.encoder = None           # the stream's RtcStreamEncoder or RtcForward (NACK answers, SRs)
+        self.forward = None           # the stream's RtcForward when the publisher is a WebRTC session
         self.consumer = None
         self.source = None
         self.on_keyframe_request: Optional[Callable[[], bool]] = None   # a player's PLI -> True if forwarded
@@ -233,7 +234,18 @@ class RtcSession:
                         "nacks": self.nacks, "retransmits": self.retransmits, "plis": self.plis,
                         "packets_out": out.packets if out is not None else 0,
                         "send_drops": out.send_drops if out is not None else 0,
-                        "queue_drops": out.queue_drops if out is not None else 0}}
+                        "queue_drops": out.queue_drops if out is not None else 0,
+                        **self._path()}}
+
+    def _path(self) -> dict:
+        """How the media flows: a player "forward"ed from a WebRTC publisher (no transcoding) or
+        "bridge"d from the live source (RTMP -> RTC); a publisher's forwarder figures."""
+        if self.kind == PUBLISH:
+            sink_forward = getattr(self.sink, "forward", None)
+            return {"forward": sink_forward.figures()} if sink_forward is not None else {}
+        if self.forward is not None:
+            return {"path": "forward"}
+        return {"path": "bridge"} if self.consumer is not None else {}
 
     def close(self, reason: str) -> None:
         """End the session (once): the server forgets it, the play/publish side ends, hooks fire."""

@@ -172,7 +172,7 @@ class RtcSignalling:
         if not vc.rtc.enabled:
             raise Denied(403, ERROR_RTC_DISABLED, f"rtc disabled in vhost {vc.name}")
         src = self.sources.get(req.stream_url)
-        if kind == PUBLISH and src is not None and not src.can_publish:
+        if kind == PUBLISH and (src is not None and not src.can_publish or self.server.publishing(req.stream_url)):
             raise Denied(409, ERROR_SYSTEM_STREAM_BUSY, f"stream {req.stream_url} is busy")
         if kind == PLAY and not vc.rtc.rtmp_to_rtc and src is not None and src.publisher_cid is not None and (
                 self.server.by_cid.get(src.publisher_cid) is None):
@@ -198,7 +198,7 @@ class RtcSignalling:
             log.warning("RTC %s %s denied: %s", method, req.stream_url, e)
             raise Denied(403, ERROR_SYSTEM_SECURITY_DENY, f"{method} denied") from None
         src = self.sources.get(req.stream_url)   # again: a hook may have let a publisher in meanwhile
-        if kind == PUBLISH and src is not None and not src.can_publish:
+        if kind == PUBLISH and (src is not None and not src.can_publish or self.server.publishing(req.stream_url)):
             raise Denied(409, ERROR_SYSTEM_STREAM_BUSY, f"stream {req.stream_url} is busy")
         try:
             session, answer = self.server.create_session(

@@ -66,9 +66,11 @@ def _token(n: int) -> str:
 class Player:
     """One WHEP player's ICE and DTLS, over a plain (gevent-patched) UDP socket."""
 
-    def __init__(self, url: str, cert: DtlsCertificate):
+    def __init__(self, url: str, cert: DtlsCertificate, offer: str = OFFER, **fields):
         self.url = url
         self.cert = cert
+        self.offer, self.fields = offer, fields   # the SDP template and its extra fields (sb_rtc_publish)
+        self.dtls = None
         self.ufrag, self.pwd = _token(8), _token(24)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -79,8 +81,8 @@ class Player:
 
     def signal(self) -> int:
         """POST the offer; learn the server's ICE credentials and candidate. Returns bytes read."""
-        offer = OFFER.format(sid=struct.unpack(">I", os.urandom(4))[0], ufrag=self.ufrag, pwd=self.pwd,
-                             fp=self.cert.fingerprint).replace("\n", "\r\n")
+        offer = self.offer.format(sid=struct.unpack(">I", os.urandom(4))[0], ufrag=self.ufrag, pwd=self.pwd,
+                                  fp=self.cert.fingerprint, **self.fields).replace("\n", "\r\n")
         req = urllib.request.Request(self.url, data=offer.encode(), method="POST",
                                      headers={"Content-Type": "application/sdp"})
         with urllib.request.urlopen(req, timeout=HANDSHAKE_TIMEOUT_S) as r:
@@ -105,8 +107,8 @@ class Player:
                                               True, 1, use_candidate=True), self.peer)
 
     def handshake(self) -> int:
-        """STUN, then DTLS as client until done; returns the bytes read meanwhile."""
-        dtls = DtlsSession(self.cert, "active")
+        """STUN, then DTLS as client until done (``self.dtls``); returns the bytes read meanwhile."""
+        dtls = self.dtls = DtlsSession(self.cert, "active")
         self.binding()
         for out in dtls.start():
             self.sock.sendto(out, self.peer)

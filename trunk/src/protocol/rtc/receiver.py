@@ -121,7 +121,8 @@ class PublishReceiver:
     such track); ``twcc_id`` is the negotiated transport-cc extension id (0: none)."""
 
     def __init__(self, video_pt, audio_pt, twcc_id: int = 0, sender_ssrc: int = 1, nack: bool = True,
-                 pli_interval_ms: int = PLI_INTERVAL_MS):
+                 pli_interval_ms: int = PLI_INTERVAL_MS, assemble: bool = True):
+        self.assemble = assemble      # False: packets only feed NACK/PLI/transport-cc (nobody wants frames)
         self.tracks: dict = {}
         if video_pt is not None:
             self.tracks[video_pt] = _Track("video", video_pt, VIDEO_CLOCK, VIDEO_RING_SIZE)
@@ -213,7 +214,8 @@ class PublishReceiver:
                     self.nacks += 1
                     out_rtcp.append(rtcp.Nack(self.sender_ssrc, track.ssrc, lost).build())
             for pkt in track.jitter.pop(now_ms):
-                frames += self._frames(track, pkt, now_ms)
+                if self.assemble:
+                    frames += self._frames(track, pkt, now_ms)
         video = self.video
         if video is not None and video.ssrc and self._pli_due(now_ms):
             self.plis += 1

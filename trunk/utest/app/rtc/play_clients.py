@@ -10,7 +10,8 @@ import urllib.request
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from fixtures.srs_server import SrsProcess, free_port
+from fixtures.srs_server import SrsProcess
+from srs.main.bench.srt_runs import free_udp_port
 
 RTC_VHOST = "rtc {{ enabled on; rtmp_to_rtc on; {} }}\nplay {{ mw_latency 100; }}"
 
@@ -18,7 +19,7 @@ RTC_VHOST = "rtc {{ enabled on; rtmp_to_rtc on; {} }}\nplay {{ mw_latency 100; }
 def rtc_server(tmp_path, vhost_body: str = "", global_body: str = "", rtc: str = "", **kw) -> SrsProcess:
     """A server with rtc_server on a free UDP port of 127.0.0.1, its candidate: bound to 0.0.0.0 the
     kernel would answer a peer on another local address from that address, and ICE checks the source."""
-    udp = free_port()
+    udp = free_udp_port()
     srs = SrsProcess(tmp_path, vhost_body=RTC_VHOST.format(rtc) + "\n" + vhost_body, **kw,
                      global_body=f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}\n" + global_body)
     srs.rtc_port = udp
@@ -57,12 +58,13 @@ async def aiortc_play(offer_to_answer, frames_wanted: int, timeout_s: float, aud
     answer = await loop.run_in_executor(None, offer_to_answer, pc.localDescription.sdp)
     answered = time.monotonic()
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
-    result = {"video": [], "audio": 0, "first_frame_s": None, "stamps": []}
+    result = {"video": [], "audio": 0, "audio_pts": [], "first_frame_s": None, "stamps": []}
 
     async def read_audio(track):
         while True:
-            await track.recv()
+            frame = await track.recv()
             result["audio"] += 1
+            result["audio_pts"].append(frame.pts)
     audio_task = None
     try:
         await asyncio.wait_for(got.wait(), timeout_s)

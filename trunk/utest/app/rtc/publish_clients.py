@@ -27,17 +27,27 @@ def json_publish(api_url: str, stream: str, offer: str) -> str:
     return reply["sdp"]
 
 
-async def aiortc_publish(api_url: str, stream: str, path: str, seconds: float) -> None:
-    """Publish ``path`` (played in real time by aiortc's MediaPlayer) for ``seconds``, H.264 preferred."""
+def whip_publish(api_url: str, stream: str, offer: str) -> str:
+    """WHIP: ``api_url`` is the server's ``/rtc/v1/whip/``; the SDP offer in, 201 and the answer out."""
+    app, _, name = stream.rpartition("/")
+    status, headers, data = post(f"{api_url}?app={app}&stream={name}", offer.encode())
+    assert status == 201 and headers.get("Location"), (status, data)
+    return data.decode()
+
+
+async def aiortc_publish(api_url: str, stream: str, path: str, seconds: float, loop: bool = False,
+                         signalling=json_publish) -> None:
+    """Publish ``path`` (played in real time by aiortc's MediaPlayer, ``loop``ed or not) for ``seconds``,
+    H.264 preferred; ``signalling`` is ``json_publish`` (SRS 4's API) or ``whip_publish``."""
     pc = RTCPeerConnection()
-    media = MediaPlayer(path)
+    media = MediaPlayer(path, loop=loop)
     for track in (media.video, media.audio):
         pc.addTransceiver(track, direction="sendonly")
     h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/H264"]
     next(t for t in pc.getTransceivers() if t.kind == "video").setCodecPreferences(h264)
     await pc.setLocalDescription(await pc.createOffer())
-    loop = asyncio.get_running_loop()
-    answer = await loop.run_in_executor(None, json_publish, api_url, stream, pc.localDescription.sdp)
+    answer = await asyncio.get_running_loop().run_in_executor(None, signalling, api_url, stream,
+                                                              pc.localDescription.sdp)
     await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await asyncio.sleep(seconds)
     await pc.close()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from fixtures.media import make_flv
-from fixtures.srs_server import SrsProcess, free_port, publish_flv
+from fixtures.srs_server import SrsProcess, publish_flv
+from srs.main.bench.srt_runs import free_udp_port
 from fixtures.udp_relay import RandomLossRelay
 from play_clients import RTC_VHOST, post
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -46,7 +47,7 @@ async def play(srs: SrsProcess, relay_port: int, info, seconds: float) -> dict:
 def test_nack_keeps_95_percent_of_frames_through_5_percent_loss(tmp_path):
     info = make_flv(tmp_path / "src.flv", seconds=SECONDS, fps=FPS, gop=FPS, audio=None)
     (tmp_path / "srs").mkdir()
-    udp = free_port()
+    udp = free_udp_port()
     # the configured candidate (127.0.0.3, where nothing listens) fails its ICE check: media goes
     # through the relay, the answer's first candidate (?eip=)
     srs = SrsProcess(tmp_path / "srs", vhost_body=RTC_VHOST.format(""),

@@ -2,7 +2,7 @@
 WHIP from our page (research/players/rtc_publisher.html); PyAV players decode the stream as RTMP
 and HTTP-FLV (H.264 + AAC transcoded from Opus, frames counted, keyframe first, monotonic
 timestamps), HLS is written, Chromium's bandwidth estimate ramps up on our transport-cc feedback,
-an aiortc WHEP player gets it back over WebRTC, a second WHIP publish of the same stream is
+an aiortc WHEP player gets it back over WebRTC (forwarded), a second WHIP publish of the same stream is
 refused, and the publisher is listed in /api/v1/clients and can be kicked."""
 from __future__ import annotations
 
@@ -55,11 +55,18 @@ def test_chromium_whip_publish_plays_as_rtmp_flv_hls_and_whep(tmp_path):
             wait_for(publishing, 30, 0.25)
             assert state.get("error") is None, (state, srs.log_text()[-3000:])
             assert srs.wait_published(STREAM, timeout_s=20), srs.log_text()[-3000:]
+            # players open once the video and the audio are there: FFmpeg's FLV demuxer opened on one
+            # track alone (the first keyframe ~1 s after the publish under load) never shows the other
+            assert srs.wait_log("RTC publish __defaultVhost__/live/webcam: video H264", timeout_s=20)
+            # and the audio (Opus -> AAC: its first AAC sequence header comes a little later under load)
+            assert wait_for(lambda: any((st.get("audio") or {}).get("codec") == "AAC"
+                                        for st in api(srs, "/api/v1/streams")["streams"]), 20, 0.2), \
+                api(srs, "/api/v1/streams")
             rtmp = Player(srs.rtmp_url(STREAM), max_seconds=6, read_timeout_s=5)
             flv = Player(srs.http_url(STREAM + ".flv"), max_seconds=6, read_timeout_s=5)
             rtmp.start()
             flv.start()
-            # the same stream back over WebRTC (packets re-made from the source's messages)
+            # the same stream back over WebRTC: Chromium's packets forwarded (not re-made from the source)
             whep = asyncio.run(aiortc_play(whep_answer(srs, "webcam"), 20, 20))
             # a second publisher of the same stream is refused by the signalling
             with open(os.path.join(TRUNK, "utest", "protocol", "rtc", "data", "chromium_publish_offer.sdp"), "rb") as f:
@@ -75,11 +82,12 @@ def test_chromium_whip_publish_plays_as_rtmp_flv_hls_and_whep(tmp_path):
             req = urllib.request.Request(srs.api_url(f"/api/v1/clients/{entry[0]['id']}"), method="DELETE")
             urllib.request.urlopen(req, timeout=5).read()
             assert srs.wait_unpublished(STREAM, timeout_s=15), srs.log_text()[-3000:]
+            assert srs.wait_log("RTC publish __defaultVhost__/live/webcam forwarder ended"), srs.log_text()[-3000:]
         log = srs.log_text()
         assert "Traceback" not in log, log[-5000:]
     for p in (rtmp, flv):
         assert p.error is None, p.error
-        assert (p.vcodec, p.acodec, p.sample_rate) == ("h264", "aac", 48000)
+        assert (p.vcodec, p.acodec, p.sample_rate) == ("h264", "aac", 48000), (p.url, p.video_frames, p.audio_frames, log[-4000:])
         # 640x480, unless Chromium scaled down on a loaded machine (a new SPS: a new sequence header)
         assert p.width <= 640 and p.width * 3 == p.height * 4, (p.width, p.height)
         assert p.first_video_key and p.monotonic()

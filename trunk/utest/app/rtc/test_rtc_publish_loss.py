@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 from fixtures.media import make_flv
-from fixtures.srs_server import Player, SrsProcess, free_port
+from fixtures.srs_server import Player, SrsProcess
+from srs.main.bench.srt_runs import free_udp_port
 from fixtures.udp_relay import RandomLossRelay
 from play_clients import RTC_VHOST
 
@@ -21,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def test_nack_keeps_95_percent_of_frames_through_5_percent_loss(tmp_path):
     info = make_flv(tmp_path / "src.flv", seconds=SECONDS, fps=FPS, gop=FPS, audio="aac")
     (tmp_path / "srs").mkdir()
-    udp = free_port()
+    udp = free_udp_port()
     # the configured candidate (127.0.0.3, where nothing listens) fails its ICE check: media goes
     # through the relay, the answer's other candidate (?eip= below)
     srs = SrsProcess(tmp_path / "srs", vhost_body=RTC_VHOST.format("rtc_to_rtmp on;"),

@@ -17,7 +17,8 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from fixtures.api_server import ApiServer
-from fixtures.srs_server import free_port, wait_for
+from fixtures.srs_server import wait_for
+from srs.main.bench.srt_runs import free_udp_port
 from play_clients import post, rtc_server
 from srs.app.config.conf import Config
 from srs.app.rtc.dtls import DtlsCertificate, DtlsSession
@@ -276,7 +277,7 @@ def test_reload_of_rtc_server_listens_again(tmp_path, offer):
     with srs:
         status, _, _ = whep(srs, offer)
         assert status == 201 and len(clients(srs)) == 1
-        new_port = free_port()
+        new_port = free_udp_port()
         text = open(srs.conf_path).read().replace(f"127.0.0.1:{srs.rtc_port}", f"127.0.0.1:{new_port}")
         open(srs.conf_path, "w").write(text)
         srs.signal(signal.SIGHUP)
