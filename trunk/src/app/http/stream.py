@@ -264,19 +264,21 @@ class AnnouncedTracksFlvEncoder:
 
 def flv_av_flags(src: LiveSource, has_audio: bool, has_video: bool, guess: bool) -> Tuple[bool, bool]:
     """The FLV header's (has_audio, has_video), SRS 5's SrsFlvStreamEncoder::write_tags: configured, or
-    with ``guess_has_av`` what the stream holds when the player comes: a track with a sequence header or
-    frames in the gop cache, and no audio when the gop has video frames but no audio frames. Before any
-    media (a player waiting for the publisher) the configured flags stay: SRS delays the header until
-    the first messages, but here it is part of the player's first bytes."""
+    with ``guess_has_av`` guessed from the player's first messages (sequence headers and the gop cache,
+    as SRS counts them): no audio when they hold video but no audio, no video when they hold audio but
+    no video. An audio sequence header counts as audio, so a stream whose gop has just restarted on a
+    keyframe still announces its audio. Before any media (a player waiting for the publisher) the
+    configured flags stay: SRS delays the header until the first messages, but here it is part of the
+    player's first bytes."""
     if not guess:
         return has_audio, has_video
-    videos = sum(1 for m in src.gop if m.is_video)
-    audios = len(src.gop) - videos
-    guessed_video = src.video_sh is not None or videos > 0
-    guessed_audio = (src.audio_sh is not None or audios > 0) and not (videos > 0 and audios == 0)
-    if not guessed_video and not guessed_audio:
-        return has_audio, has_video
-    return guessed_audio, guessed_video
+    videos = sum(1 for m in src.gop if m.is_video) + (src.video_sh is not None)
+    audios = sum(1 for m in src.gop if m.is_audio) + (src.audio_sh is not None)
+    if videos > 0 and audios == 0:
+        return False, has_video
+    if audios > 0 and videos == 0:
+        return has_audio, False
+    return has_audio, has_video
 
 
 def attach_player(src: LiveSource, consumer: Consumer, fmt: str, chunked: bool, fast_cache_s: float,

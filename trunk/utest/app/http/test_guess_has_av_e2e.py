@@ -8,6 +8,9 @@ import urllib.request
 import pytest
 
 from fixtures.srs_server import SrsProcess, publish_bg, wait_port
+from srs.app.http.stream import flv_av_flags
+from srs.app.live.source import LiveSource, SourceOptions
+from srs.kernel.flv import iter_flv_tags
 
 REMUX = "http_remux {{ enabled on; mount [vhost]/[app]/[stream].flv; {extra} }}"
 AUDIO, VIDEO = 0x04, 0x01
@@ -70,3 +73,33 @@ def test_drop_if_not_match(tmp_path, media_flv, extra, audio_tags):
         pub.join(30)
     assert types.get(9, 0) >= 10, types  # video tags always
     assert (types.get(8, 0) > 0) is audio_tags, types
+
+
+def source_fed_until_keyframe(tags, nth_key: int) -> LiveSource:
+    """A live source fed a real stream up to (and with) its ``nth_key`` video keyframe: its gop cache
+    then holds that keyframe alone, and no audio frame yet."""
+    src = LiveSource("/live/av", SourceOptions())
+    src.on_publish(1)
+    keys = 0
+    for m in tags:
+        src.on_message(m)
+        if m.is_video and m.keyframe and not m.seq_header:
+            keys += 1
+            if keys == nth_key:
+                break
+    assert keys == nth_key and [m.is_video for m in src.gop] == [True], src.gop
+    return src
+
+
+@pytest.mark.parametrize("media,expected", [
+    # the audio sequence header counts as audio (SRS counts every message the player gets first):
+    # a player arriving just after a keyframe still gets a header announcing the audio
+    ("media_flv", (True, True)),
+    ("media_flv_video_only", (False, True)),
+])
+def test_guess_counts_sequence_headers(request, media, expected):
+    tags = list(iter_flv_tags(request.getfixturevalue(media).data))
+    src = source_fed_until_keyframe(tags, 2)
+    assert flv_av_flags(src, True, True, True) == expected
+    assert flv_av_flags(src, True, True, False) == (True, True)      # guessing off: configured
+    assert flv_av_flags(src, False, True, True) == (False, True)     # guessing never adds a track
