@@ -12,8 +12,10 @@ only queues the shared packet list on it: encrypting is the costly part of WebRT
 inline it would hold the publisher's greenlet (and, under load, starve the API and the UDP loop).
 ``RtcSender``, one greenlet per server, then serves every player with packets waiting, back to
 back, yielding every ``YIELD_EVERY`` players: payload types rewritten if the player negotiated
-others than SRS's 102/111, SRTP protect with the player's keys, one non-blocking ``sendto`` per
-packet on the server's UDP socket. A full socket drops the packet (counted): NACK brings it back.
+others than SRS's 102/111, SRTP protect with the player's keys, then non-blocking sends on the
+server's UDP socket: a video frame's packets (all of one size but the last) go in one GSO
+``sendmsg`` (app/server/udp_batch.py), audio packets one ``sendto`` each. A full socket drops the
+packet (counted): NACK brings it back.
 A player's queue is bounded (``MAX_PENDING_PACKETS``): past it the oldest batches are dropped.
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ import gevent
 
 from srs.app.live.source import Consumer, LiveSource
 from srs.app.rtc.audio import AacToOpus
-from srs.app.rtc.srtp import LibError
+from srs.app.server.udp_batch import UdpBatchSender
 from srs.kernel.codec import ACODEC_AAC, VCODEC_AVC
 from srs.kernel.log import cid_var
 from srs.kernel.errors import SrsError
@@ -50,7 +52,7 @@ GOP_PACKETS_MAX = 4096       # a GOP longer than this (~5 MB) is not cached: pla
 GROUP_KEY = ("rtc",)
 NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900 (NTP) to 1970 (Unix)
 # 20 ms Opus frames joined 3 to a packet: 17 audio packets a second per player instead of 50 (each
-# is one SRTP protect and one sendto, whatever its size); 60 ms is well within RFC 7587's 120 ms
+# is one SRTP protect and one send, whatever its size); 60 ms is well within RFC 7587's 120 ms
 OPUS_FRAMES_PER_PACKET = 3
 MAX_PENDING_PACKETS = 1024     # a player's queue: ~15 s of a 600 kbps stream; more is dropped, oldest first
 YIELD_EVERY = 32               # players served between two yields of the sender greenlet
@@ -346,14 +348,14 @@ class RtcPlayOutput:
     """One WebRTC player's output (what ``LiveSource`` writes to): the packet lists queued by the
     tick, sent by ``RtcSender`` with the player's SRTP keys and payload types."""
 
-    __slots__ = ("protect", "sendto", "peer", "pt_map", "pt_key", "closed", "backlog_bytes", "sent_bytes", "packets",
+    __slots__ = ("protect_batch", "udp", "peer", "pt_map", "pt_key", "closed", "backlog_bytes", "sent_bytes", "packets",
                  "send_drops", "queue_drops", "on_close", "cid", "sender", "pending", "pending_packets")
 
-    def __init__(self, cid: int, protect, sendto, peer, video_pt: int, audio_pt: Optional[int],
+    def __init__(self, cid: int, protect_batch, udp: UdpBatchSender, peer, video_pt: int, audio_pt: Optional[int],
                  sender: RtcSender):
         self.cid = cid
-        self.protect = protect
-        self.sendto = sendto          # the UDP socket's own non-blocking sendto (raises when it cannot)
+        self.protect_batch = protect_batch   # the player's SRTP: packets -> (back-to-back bytes, sizes, failed)
+        self.udp = udp                # the server's UDP socket: GSO runs of equal-sized packets
         self.peer = peer
         self.sender = sender
         self.pt_map = {}
@@ -399,24 +401,18 @@ class RtcPlayOutput:
     def _send(self, packets) -> None:
         if self.closed:
             return
-        protect, sendto, peer = self.protect, self.sendto, self.peer
         batch = packets
         if self.pt_map and not getattr(packets, "mapped", False):
             packets = map_pts(packets, self.pt_map)
-        sent = n = 0
-        for data in packets:
-            try:
-                srtp = protect(data)
-                sendto(srtp, peer)
-            except (BlockingIOError, InterruptedError, LibError, OSError):
-                # a full socket buffer drops the packet (the player's NACK brings it back); an SRTP
-                # failure (a packet too large) costs that packet
-                self.send_drops += 1
-                continue
-            sent += len(srtp)
-            n += 1
-        self.sent_bytes += sent
-        self.packets += n
+        if not packets:
+            return
+        # an SRTP failure (a packet too large) costs that packet; a full socket buffer drops packets
+        # (the player's NACK brings them back)
+        packed, sizes, failed = self.protect_batch(packets)
+        sent, nbytes = self.udp.send_packed(packed, sizes, self.peer)
+        self.send_drops += failed + len(sizes) - sent
+        self.sent_bytes += nbytes
+        self.packets += sent
         samples = getattr(batch, "samples", None)
         if samples is not None:     # a forwarded batch: how long since its first packet arrived
             samples.append(time.monotonic() - batch.arrived)

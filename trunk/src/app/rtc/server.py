@@ -38,6 +38,7 @@ from srs.app.rtc.forward import RtcForward
 from srs.app.rtc.play import BridgeOptions, RtcPlayOutput, RtcSender, attach_player, stream_ssrcs
 from srs.app.rtc.session import PLAY, PUBLISH, RtcSession, State
 from srs.app.server.listener import ConnectionGate
+from srs.app.server.udp_batch import UdpBatchSender
 from srs.kernel.errors import SrsError
 from srs.kernel.log import cid_var, escape
 from srs.protocol.rtc import rtcp, stun
@@ -144,6 +145,7 @@ class RtcServer:
         self.conf = None
         self.sock = None
         self.raw = None
+        self.udp: Optional[UdpBatchSender] = None
         self.port = 0
         self.greenlet = None
         self.cid = 0
@@ -191,6 +193,7 @@ class RtcServer:
         self.sock = sock
         self.raw = getattr(sock, "_sock", sock)
         self.raw.setblocking(False)
+        self.udp = UdpBatchSender(self.raw, "rtc")
         self.port = sock.getsockname()[1]
         self.cid = self.sender.cid = self.ports.next_cid()
         self.greenlet = gevent.spawn(self._run)
@@ -315,7 +318,7 @@ class RtcServer:
         vc = self.ports.config().vhost(req.vhost)
         neg = session.negotiation
         video, audio = neg.track("video"), neg.track("audio")
-        output = RtcPlayOutput(session.cid, session.srtp.protect_raw, self.raw.sendto, session.peer,
+        output = RtcPlayOutput(session.cid, session.srtp.protect_batch, self.udp, session.peer,
                                video.pt if video is not None else 0, audio.pt if audio is not None else None,
                                self.sender)
         output.on_close = lambda: session.close("output closed")

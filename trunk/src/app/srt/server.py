@@ -18,10 +18,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import struct
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Optional, Protocol
 
 import gevent
 from gevent import socket
@@ -29,6 +28,7 @@ from gevent import socket
 from srs.app.ports import CidSource, ClientStats, Clock, ConfigSource, ConnectionHooks, LiveSources
 from srs.app.live.source import SourceRegistry
 from srs.app.server.listener import ConnectionGate
+from srs.app.server.udp_batch import UdpBatchSender
 from srs.app.srt.session import Refused, SrtSession
 from srs.kernel.errors import SrsError
 from srs.kernel.log import cid_var
@@ -45,10 +45,6 @@ RECV_BUFFER = 4 << 20         # a busy hub must not cost datagrams (the kernel m
 FORCED_BUFFER = 32 << 20      # past net.core.rmem_max when we may (root): ~250 ms of 200 publishers
 STATS_INTERVAL_S = 1.0        # bytes moved into the API's client entries this often
 FAULT_LOG_INTERVAL_S = 1.0    # at most one log line per this long about datagrams that break the parser
-# UDP generic segmentation offload (linux/udp.h): one sendmsg, many datagrams of one size
-SOL_UDP = 17
-UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)
-GSO_BATCH = 40                # 40 x (16 + 1456) bytes stays under a UDP datagram's 64 KB
 
 
 def set_buffers(sock) -> None:
@@ -122,7 +118,7 @@ class SrtServer:
         self.srt_only = SourceRegistry(ports.sources.options_for)
         self.deciding = set()     # greenlets deciding a caller
         self.send_errors = 0
-        self.gso = hasattr(socket.socket, "sendmsg")   # until the kernel says otherwise
+        self.udp: Optional[UdpBatchSender] = None
         self._last_stats = 0.0
         self._last_fault = 0.0
 
@@ -145,6 +141,7 @@ class SrtServer:
         self.sock = sock
         self.raw = getattr(sock, "_sock", sock)   # the stdlib socket: non-blocking reads and sends
         self.raw.setblocking(False)
+        self.udp = UdpBatchSender(self.raw, "srt")
         self.port = sock.getsockname()[1]
         self.endpoint = SrtEndpoint(HandshakeListener(listener_config(conf), os.urandom(32)),
                                     lambda: int.from_bytes(os.urandom(4), "big"),
@@ -172,7 +169,7 @@ class SrtServer:
             self.greenlet.kill(block=True, timeout=1.0)
         self.greenlet = None
         self.sock.close()
-        self.sock = self.raw = None
+        self.sock = self.raw = self.udp = None
         log.info("SRT server stopped, %d datagrams dropped", endpoint.dropped)
 
     def on_reload(self, old, new, changes) -> None:
@@ -269,38 +266,14 @@ class SrtServer:
 
     def send_many(self, datagrams, addr) -> None:
         """A player's share of one write. Its datagrams go to one peer and all but the last have one
-        size (one cut of the stream, see play.py), so with UDP GSO (Linux 4.18+) one ``sendmsg``
-        hands the kernel up to GSO_BATCH of them to split: the per-datagram system call was most
-        of the server's time with a thousand players. Without GSO, one ``sendto`` each."""
-        raw = self.raw
-        if raw is None:
+        size (one cut of the stream, see play.py), so with UDP GSO one ``sendmsg`` hands the kernel
+        a run of them to split (app/server/udp_batch.py): the per-datagram system call was most of
+        the server's time with a thousand players. What the socket refuses the SRT sender keeps: a
+        NAK brings it back."""
+        if self.udp is None:
             return
-        n = len(datagrams)
-        i = 0
-        if self.gso and n > 1:
-            size = len(datagrams[0])
-            while n - i > 1:
-                batch = datagrams[i:i + GSO_BATCH]
-                if not all(map(size.__eq__, map(len, batch[:-1]))) or len(batch[-1]) > size:
-                    break   # not one cut: the plain path below
-                try:
-                    raw.sendmsg(batch, [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))], 0, addr)
-                except (BlockingIOError, InterruptedError):
-                    self.send_errors += len(batch)   # kept by the SRT sender: a NAK brings them back
-                except OSError as e:
-                    if e.errno not in (errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP):
-                        self.send_errors += len(batch)
-                    else:
-                        log.info("srt: no UDP GSO here (%s): one sendto per datagram", e)
-                        self.gso = False
-                        break
-                i += len(batch)
-        sendto = raw.sendto
-        for k in range(i, n):
-            try:
-                sendto(datagrams[k], addr)
-            except OSError:
-                self.send_errors += 1   # kept by the SRT sender: a NAK brings it back
+        sent, _nbytes = self.udp.send(datagrams, addr)
+        self.send_errors += len(datagrams) - sent
 
     def _on_events(self, t: int) -> None:
         for ev in self.endpoint.take_events():

@@ -26,6 +26,10 @@ from srs.main.bench.profile import top_functions
 SERVER_CPU = "1"
 LOAD_CPU = "0"
 PROFILE_HZ = 250  # py-spy --nonblocking samples without stopping the server
+# WebRTC players from 500 up are read by two load-tool processes: one Python process cannot read
+# 300+ Mbps of datagrams, and what it misses the kernel drops at its sockets (the server sent it)
+RTC_LOAD_PROCESSES = 2
+RTC_LOAD_PROCESSES_FROM = 500
 JOIN_TIMEOUT_S = 30.0  # beyond the planned join time, for every player to be alive before measuring
 
 
@@ -52,10 +56,13 @@ def wait_port(port: int, timeout_s: float = 15.0) -> bool:
 def make_media(path: str, seconds: int = 20) -> dict:
     """The bench stream, generated once with the test-media generator (imported by path, so
     the bench needs utest/ only to build the file)."""
+    # absolute: the publisher runs in each run's own directory (a cached description written by a
+    # run given a relative path must not send it looking for objs/bench/ there)
+    path = os.path.abspath(path)
     info_path = path + ".json"
     if os.path.isfile(path) and os.path.isfile(info_path):
         with open(info_path) as f:
-            return json.load(f)
+            return dict(json.load(f), path=path)
     gen = os.path.join(trunk_dir(), "utest", "fixtures", "media.py")
     spec = importlib.util.spec_from_file_location("srs_bench_media", gen)
     if spec is None or spec.loader is None:
@@ -252,6 +259,22 @@ def rtc_extra() -> tuple:
                  f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}\n")
 
 
+def rtc_sent_bytes(api_port: int) -> Dict[int, int]:
+    """{client id: bytes sent} of the server's WebRTC players, from /api/v1/clients."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v1/clients?count=10000", timeout=30) as r:
+        d = json.loads(r.read())
+    return {c["id"]: c.get("send_bytes", 0) for c in d["clients"] if c.get("type") == "rtc-play"}
+
+
+def rtc_server_rates(before: Dict[int, int], after: Dict[int, int], seconds: float, kbps: float) -> dict:
+    """The server-side view of a WebRTC window: Mbps sent to all players, players that got >= 95% of
+    the stream's bitrate (SRTP overhead counted, so a full player is a little above 100%)."""
+    rates = [(after[k] - before.get(k, 0)) * 8 / seconds / 1000 for k in after] if seconds > 0 else []
+    return {"server_mbps": round(sum(rates) / 1000, 1),
+            "players_full": sum(r >= 0.95 * kbps for r in rates), "players_api": len(rates)}
+
+
 def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: float,
             settle: float, join_rate: float = 0.0, profile_s: float = 0.0, read_size: int = 0,
             kind=None) -> dict:
@@ -270,20 +293,25 @@ def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: floa
         join_s = clients / join_rate if join_rate else max(1.0, clients / (100.0 if protocol == "rtc" else 500.0))
         # the tool is ended (TERM) right after the window; its own --duration only bounds a lost run
         duration = join_s + JOIN_TIMEOUT_S + settle + steady + (profile_s + 2 if profile_s else 0) + 2
-        load = rig.load(protocol, clients, duration, 0 if join_rate else join_s, join_rate, read_size)
+        procs = RTC_LOAD_PROCESSES if protocol == "rtc" and clients >= RTC_LOAD_PROCESSES_FROM else 1
+        load = rig.load(protocol, clients, duration, 0 if join_rate else join_s, join_rate, read_size,
+                        processes=procs)
         load_ps = psutil.Process(load.pid)
         join_cpu = None
         if join_rate:
             join_cpu = Sampler(rig.server.pid).run(join_s)
-        joined_s = rig.wait_joined(load, timeout_s=join_s + JOIN_TIMEOUT_S)
+        joined_s = rig.wait_joined(load, processes=procs, timeout_s=join_s + JOIN_TIMEOUT_S)
         time.sleep(settle)  # the players' first GOP and buffers, then the steady window
         result: Dict = {"protocol": protocol, "clients": clients, "join_rate": join_rate,
                         "read_size": read_size, "joined_s": None if joined_s is None else round(joined_s, 1)}
         if profile_s:
             result["profile"] = profile(rig.server.pid, profile_s, os.path.join(rig.dir, "profile.txt"))
         load_ps.cpu_percent(None)
+        sent0 = rtc_sent_bytes(rig.api_port) if protocol == "rtc" else None
         s = Sampler(rig.server.pid).run(steady)
         load_cpu = load_ps.cpu_percent(None)
+        if sent0 is not None:   # what the server sent, per player (the API's counters): the tool may miss some
+            result.update(rtc_server_rates(sent0, rtc_sent_bytes(rig.api_port), s.t1 - s.t0, media["kbps"]))
         rig.end_load(load)
         data = rig.load_json()
         mbps, alive = window_rate(data["samples"], s.t0, s.t1)

@@ -115,3 +115,32 @@ def test_retransmission_timer_is_exposed(certs):
     client = DtlsSession(server_cert, "active")
     hello = client.start()
     assert hello and client.timeout() is not None and client.timeout() > 0
+
+
+def test_protect_batch_is_the_packets_protected_back_to_back():
+    """The players' hot path (libsrtp through pylibsrtp's binding, into one shared buffer) makes the
+    bytes pylibsrtp's own protect makes, packet for packet; the peer decrypts every one. A packet
+    libsrtp refuses (too short to be RTP) costs itself alone; a batch larger than the buffer grows it."""
+    key = bytes(range(30))
+    rng = random.Random(7)
+
+    def packet(seq: int, size: int) -> bytes:
+        return struct.pack("!BBHII", 0x80, 102, seq, seq * 3000, 0x1234) + bytes(rng.getrandbits(8) for _ in range(size))
+
+    packets = [packet(s, size) for s, size in enumerate((1188, 1188, 400, 120, 1188, 37), 1)]
+    batch, each, peer = SrtpSession(key, key), SrtpSession(key, key), SrtpSession(key, key)
+    packed, sizes, failed = batch.protect_batch(packets[:3] + [b"\x80\x66"] + packets[3:])
+    assert failed == 1 and len(sizes) == len(packets)
+    cut, off = [], 0
+    for n in sizes:
+        cut.append(bytes(packed[off:off + n]))
+        off += n
+    assert off == len(packed)
+    assert cut == [each.protect(p) for p in packets]
+    assert [peer.unprotect(c) for c in cut] == packets
+    # the path for a pylibsrtp without the binding: the same bytes
+    packed2, sizes2, failed2 = SrtpSession(key, key)._protect_each(packets[:3] + [b"\x80\x66"] + packets[3:])
+    assert (bytes(packed2), sizes2, failed2) == (b"".join(cut), sizes, 1)
+    big = [packet(100 + i, 1188) for i in range(200)]         # ~240 KB: past the first allocation
+    packed, sizes, failed = batch.protect_batch(big)
+    assert failed == 0 and len(sizes) == 200 and len(packed) == sum(sizes) == 200 * (1200 + 10)

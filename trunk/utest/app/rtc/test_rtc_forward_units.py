@@ -1,10 +1,13 @@
-"""The forwarder's parts without sockets: header re-writing (SSRC, PT, sequence continuity across a
+"""The forwarder's parts without a server: header re-writing (SSRC, PT, sequence continuity across a
 publisher restart, extensions dropped, payload untouched), keyframe detection on RFC 6184 payloads,
-and RtcForward's keyframe start, per-PT-set rewrite and NACK answers (with a real SRTP-less output)."""
+and RtcForward's keyframe start, per-PT-set rewrite and NACK answers (with a real SRTP-less output on loopback sockets)."""
 from __future__ import annotations
+
+import socket
 
 from srs.app.rtc.forward import RtcForward
 from srs.app.rtc.play import AUDIO_PT, VIDEO_PT, RtcPlayOutput, stream_ssrcs
+from srs.app.server.udp_batch import UdpBatchSender
 from srs.protocol.rtc.rtp_forward import TrackRewrite, h264_keyframe_start
 from srs.protocol.rtp import RtpPacket
 
@@ -72,10 +75,35 @@ class _Sender:
         self.ready.append(out)
 
 
+class Received:
+    """A player's UDP socket on loopback: the datagrams the output really sent, in order."""
+
+    def __init__(self):
+        self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rx.bind(("127.0.0.1", 0))
+        self.rx.setblocking(False)
+        self.got = []
+
+    def all(self) -> list:
+        while True:
+            try:
+                self.got.append(self.rx.recv(65536))
+            except BlockingIOError:
+                return self.got
+
+
+def unencrypted(packets):
+    """An output's protect_batch without SRTP: the packets as they are, back to back."""
+    return memoryview(b"".join(packets)), [len(p) for p in packets], 0
+
+
 def player(video_pt=VIDEO_PT, audio_pt=AUDIO_PT):
-    sent = []
-    out = RtcPlayOutput(1, lambda d: d, lambda d, a: sent.append(d), ("127.0.0.1", 9), video_pt, audio_pt, _Sender())
-    return _Session(out), sent
+    received = Received()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setblocking(False)
+    out = RtcPlayOutput(1, unencrypted, UdpBatchSender(tx, "test"), received.rx.getsockname(), video_pt, audio_pt,
+                        _Sender())
+    return _Session(out), received
 
 
 def test_forward_keyframe_start_pt_sets_and_nack():
@@ -98,16 +126,16 @@ def test_forward_keyframe_start_pt_sets_and_nack():
     for s in (a, b):
         s.output.flush()
     ssrcs = stream_ssrcs("__defaultVhost__/live/x")
-    got_a = [RtpPacket.parse(d) for d in a_sent]
+    got_a = [RtpPacket.parse(d) for d in a_sent.all()]
     assert [(p.payload_type, p.payload) for p in got_a] == [(102, b"\x65idr"), (111, b"\xfcopus2"), (102, b"\x41p2")]
     assert {p.ssrc for p in got_a} == {ssrcs["video"], ssrcs["audio"]}
-    got_b = [RtpPacket.parse(d) for d in b_sent]
+    got_b = [RtpPacket.parse(d) for d in b_sent.all()]
     assert [(p.payload_type, p.payload) for p in got_b] == [(125, b"\x65idr"), (125, b"\x41p2")]
     # b's NACK of the keyframe packet: answered from the ring, in b's payload type
     idr = got_a[0]
     b.output.write(fwd.retransmit(ssrcs["video"], [idr.seq]))
     b.output.flush()
-    assert RtpPacket.parse(b_sent[-1]).payload == b"\x65idr" and RtpPacket.parse(b_sent[-1]).payload_type == 125
+    assert RtpPacket.parse(b_sent.all()[-1]).payload == b"\x65idr" and RtpPacket.parse(b_sent.all()[-1]).payload_type == 125
     assert fwd.retransmit(ssrcs["video"], [(idr.seq + 500) & 0xFFFF]) == []
     assert len(fwd.latency) >= 3 and fwd.figures()["players"] == 2
     fwd.on_rtp(rtp(100, 4, 0, 11, b"rtx"))             # a PT not negotiated: dropped, counted

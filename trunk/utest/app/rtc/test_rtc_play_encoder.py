@@ -14,6 +14,7 @@ import pytest
 from fixtures.media import make_flv_bytes
 from srs.app.live.source import Consumer, LiveSource, SourceOptions
 from srs.app.rtc.play import AUDIO_PT, VIDEO_PT, BridgeOptions, RtcPlayOutput, RtcSender, attach_player
+from srs.app.server.udp_batch import UdpBatchSender
 from srs.app.rtc.srtp import SrtpSession
 from srs.kernel.flv import iter_flv_tags
 from srs.protocol.rtc.rtp_h264 import H264Reassembler
@@ -43,7 +44,7 @@ class Player:
         tx = SrtpSession(key, key)
         out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.out_sock = out
-        self.output = RtcPlayOutput(9, tx.protect_raw, out.sendto, self.sock.getsockname(), video_pt, audio_pt,
+        self.output = RtcPlayOutput(9, tx.protect_batch, UdpBatchSender(out, "test"), self.sock.getsockname(), video_pt, audio_pt,
                                     sender)
 
     def received(self) -> list:
