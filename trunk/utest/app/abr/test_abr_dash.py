@@ -55,6 +55,18 @@ def representations(mpd: str) -> dict:
     return out
 
 
+def master_ready(html: str) -> bool:
+    """The master lists the source and both renditions, each rendition's window 3+ segments deep. A
+    page opens only then: under load the server may stall past the worker's read timeout, and the
+    restarted worker's renditions come back one by one (a master read in between lacks some)."""
+    try:
+        with open(os.path.join(html, "live", "livestream_abr.mpd")) as f:
+            reps = representations(f.read())
+    except OSError:
+        return False
+    return set(reps) >= {"source", "hi", "lo"} and all(len(reps[n][3]) >= 3 for n in ("hi", "lo"))
+
+
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory):
     """(server, html dir) with the ladder live and both renditions' windows 3+ segments deep."""
@@ -66,20 +78,13 @@ def ladder(tmp_path_factory):
         def publish():
             while not stop.is_set():
                 try:
-                    publish_flv(media.path, srs.rtmp_url("live/livestream"), realtime=True, loops=30)
+                    # one publish for the whole run (it ends with the server): a republish restarts the ladder's
+                    # worker and every rendition's window, which a player mid-test sees as renditions missing
+                    publish_flv(media.path, srs.rtmp_url("live/livestream"), realtime=True, loops=1000)
                 except Exception:  # noqa: BLE001 - the server stopped under the publisher
                     return
         threading.Thread(target=publish, daemon=True).start()
-        master = os.path.join(html, "live", "livestream_abr.mpd")
-
-        def ready():
-            try:
-                with open(master) as f:
-                    reps = representations(f.read())
-            except OSError:
-                return False
-            return set(reps) >= {"source", "hi", "lo"} and all(len(reps[n][3]) >= 3 for n in ("hi", "lo"))
-        assert wait_for(ready, timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
+        assert wait_for(lambda: master_ready(html), timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
         try:
             yield srs, html
         finally:
@@ -179,6 +184,7 @@ def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
     shutil.copy(DASH_JS, html)
     with open(os.path.join(html, "abrdash.html"), "w") as f:
         f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd")).replace("AUTO", "false"))
+    assert wait_for(lambda: master_ready(html), timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
     with Chromium(tmp_path) as browser:
         page = browser.new_page(srs.http_url("abrdash.html"))
         state = page_state(page)
@@ -186,7 +192,8 @@ def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
         first = wait_for(lambda: (lambda s: s if s and s["reps"] and s["t"] > 1 and s["frames"] > 10
                                   else None)(state()), timeout_s=40, step_s=0.25)
         assert first, (state(), page.console()[-10:])
-        assert sorted((w, h) for _, w, h in first["reps"]) == [(256, 144), (512, 288), (640, 360)]
+        assert sorted((w, h) for _, w, h in first["reps"]) == [(256, 144), (512, 288), (640, 360)], \
+            (first, srs.log_text()[-4000:])
         # force the quality not playing now; dash.js renders it at that representation's size
         now = (first["w"], first["h"])
         target = next(i for i, (_, w, h) in enumerate(first["reps"]) if (w, h) != now)
@@ -206,6 +213,7 @@ def test_dashjs_abr_goes_down_when_the_bandwidth_drops(ladder, tmp_path):
     with open(os.path.join(html, "abrauto.html"), "w") as f:
         # it starts at the top (initialBitrate): the drop must bring it down
         f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd")).replace("AUTO", "true"))
+    assert wait_for(lambda: master_ready(html), timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
     with Chromium(tmp_path) as browser:
         page = browser.new_page(srs.http_url("abrauto.html"))
         state = page_state(page)

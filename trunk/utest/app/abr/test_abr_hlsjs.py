@@ -57,7 +57,9 @@ def test_hlsjs_switches_down_when_the_bandwidth_drops(tmp_path):
         def publish():
             while not stop.is_set():
                 try:
-                    publish_flv(media.path, srs.rtmp_url("live/livestream"), realtime=True, loops=20)
+                    # one publish for the whole run (it ends with the server): a republish restarts the ladder's
+                    # worker and every rendition's window, which a player mid-test sees as renditions missing
+                    publish_flv(media.path, srs.rtmp_url("live/livestream"), realtime=True, loops=1000)
                 except Exception:  # noqa: BLE001 - the server stopped under the publisher
                     return
         threading.Thread(target=publish, daemon=True).start()
