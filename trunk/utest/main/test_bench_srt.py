@@ -72,3 +72,18 @@ def test_srt_publish_reaches_an_rtmp_player(srt_live, tmp_path):
     player.join(20)
     assert player.error is None and player.vcodec == "h264" and player.video_frames > 0.9 * media.video_frames
     assert wait_for(lambda: "SRT client closed, peer-shutdown, srt-publish" in srs.log_text())
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the bench TS is made with ffmpeg")
+def test_bench_publish_run_reads_the_servers_srt_figures(tmp_path):
+    """make bench's SRT publisher run end to end at a small size: its rig's server answers the API it
+    reads the SRT figures from (a WebRTC change once started every rig without one: the run died on
+    'connection refused'), and 3 publishers arrive at full rate with nothing dropped."""
+    from srs.main.bench.srt_runs import make_ts, publish_run
+    flv = make_flv(tmp_path / "bench.flv", seconds=4, width=320, height=240, fps=25, gop=25)
+    media = {"path": str(flv.path), "kbps": round(flv.size * 8 / flv.duration_ms, 1)}
+    ts = make_ts(media, loops=4)
+    r = publish_run(str(tmp_path / "work"), media, ts, 3, steady=3.0, settle=1.0)
+    assert r["joined"] and r["alive"] == 3 and r["etasks"] == 0, r
+    assert r["full_pct"] == 100.0 and r["drop_pct"] == 0.0, r
+    assert 0.8 * r["expected_mbps"] <= r["mbps"] <= 1.3 * r["expected_mbps"], r

@@ -64,11 +64,13 @@ class SrtRig(Rig):
     """A Rig whose server also listens for SRT (and serves the API, for the SRT figures)."""
 
     def __init__(self, workdir: str, media: dict, tag: str, clients: int):
-        self.srt_port, self.api_port = free_udp_port(), free_port()
+        srt_port, api_port = free_udp_port(), free_port()
         super().__init__(workdir, media, tag, vhost="gop_cache on;\n    srt { enabled on; }",
                          max_connections=max(5000, clients + 100),
-                         extra=f"srt_server {{ enabled on; listen {self.srt_port}; }}\n"
-                               f"http_api {{ enabled on; listen {self.api_port}; }}\n")
+                         extra=f"srt_server {{ enabled on; listen {srt_port}; }}\n"
+                               f"http_api {{ enabled on; listen {api_port}; }}\n")
+        # after Rig's __init__, which starts every rig without an API port
+        self.srt_port, self.api_port = srt_port, api_port
 
     def srt_url(self, streamid: str) -> str:
         return f"srt://127.0.0.1:{self.srt_port}?streamid={streamid}"
