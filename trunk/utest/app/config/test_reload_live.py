@@ -47,7 +47,8 @@ def test_reload_dvr_on_then_off_on_a_live_stream(tmp_path, media_flv):
     dvr_on = f"dvr {{ enabled on; dvr_plan session; dvr_path {rec}/[app]/[stream].[timestamp].flv; }}"
     with SrsProcess(tmp_path, vhost_body=MARK, http_server=False) as srs:
         r = Reloadable(srs)
-        pub = publish_bg(media_flv.path, srs.rtmp_url("live/rec"), speed=1.0, loops=2)
+        # 32 s of stream: the whole test happens on one publish, even on a loaded machine (8 s ran out once)
+        pub = publish_bg(media_flv.path, srs.rtmp_url("live/rec"), speed=1.0, loops=8)
         assert wait_for(lambda: "RTMP publish __defaultVhost__/live/rec" in srs.log_text(), 5)
         time.sleep(0.5)  # "nothing happens" check: dvr off records nothing while the stream flows
         assert not glob.glob(f"{rec}/live/*")
@@ -77,7 +78,8 @@ def test_reload_forward_added_then_removed(tmp_path, media_flv):
     src = SrsProcess(tmp_path / "src", vhost_body=MARK, http_server=False, http_api=False)
     with dest, src:
         r = Reloadable(src)
-        pub = publish_bg(media_flv.path, src.rtmp_url("live/fwd"), speed=1.0, loops=2)
+        # 32 s of stream: the whole test happens on one publish, even on a loaded machine (8 s ran out once)
+        pub = publish_bg(media_flv.path, src.rtmp_url("live/fwd"), speed=1.0, loops=8)
         assert wait_for(lambda: "RTMP publish __defaultVhost__/live/fwd" in src.log_text(), 5)
         r.reload(f"forward {{ enabled on; destination 127.0.0.1:{dest.rtmp_port}; }}")
         assert wait_for(lambda: "RTMP publish __defaultVhost__/live/fwd" in dest.log_text(), 5), src.log_text()
