@@ -33,7 +33,35 @@ RTC_LOAD_PROCESSES_FROM = 500
 JOIN_TIMEOUT_S = 30.0  # beyond the planned join time, for every player to be alive before measuring
 
 
+# "lo-hi": free_port hands out ports of this range only, in turn. The test suite gives each parallel
+# worker its own range below the kernel's ephemeral ports (utest/conftest.py): a port one worker picked
+# cannot be picked by another, nor taken by an outgoing connection, before its server binds it.
+PORT_RANGE_ENV = "SRS_FREE_PORT_RANGE"
+_next_port = 0
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port() -> int:
+    """A port free now for both TCP and UDP: from SRS_FREE_PORT_RANGE when set, else the kernel's."""
+    global _next_port
+    spec = os.environ.get(PORT_RANGE_ENV, "")
+    if spec:
+        lo, _, hi = spec.partition("-")
+        lo_port, hi_port = int(lo), int(hi)
+        for _ in range(hi_port - lo_port):
+            port = _next_port if lo_port <= _next_port < hi_port else lo_port
+            _next_port = port + 1
+            if _bindable(port):
+                return port
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]

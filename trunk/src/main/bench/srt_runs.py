@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,12 +51,8 @@ def make_ts(media: dict, loops: int = 6) -> dict:
 
 
 def free_udp_port() -> int:
-    """A UDP port free now (rig.free_port asks TCP, which says nothing of UDP's)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A UDP port free now (rig.free_port checks TCP and UDP alike)."""
+    return free_port()
 
 
 class SrtRig(Rig):

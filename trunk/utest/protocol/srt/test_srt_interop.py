@@ -154,10 +154,7 @@ def test_arq_recovers_every_tenth_packet_lost_both_ways(source_ts, tmp_path):
     assert len(video_frames(out.read_bytes())) == len(frames)
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from srs.main.bench.srt_runs import free_udp_port  # noqa: E402 - the suite's per-worker port ranges
 
 
 def test_srt_live_transmit_publish_1456_byte_payloads(source_ts):
