@@ -25,11 +25,12 @@ from srs.main.bench.rig import PORT_RANGE_ENV  # noqa: E402
 # Parallel workers (pytest-xdist's gw0, gw1, ...) take ports from ranges of their own, below the kernel's
 # ephemeral ports: a free port one worker picked for its server could otherwise be picked by another
 # worker, or taken by an outgoing connection, before the server binds it ("Address already in use").
-WORKER_PORTS = 2500
+# From 20000: above every port Chromium refuses to load a page from (its "unsafe" list ends at 10080).
+WORKER_PORTS = 1500
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
 _n = int(_worker) if _worker.isdigit() else 0
 if _n < 8:
-    os.environ[PORT_RANGE_ENV] = f"{10000 + _n * WORKER_PORTS}-{10000 + (_n + 1) * WORKER_PORTS}"
+    os.environ[PORT_RANGE_ENV] = f"{20000 + _n * WORKER_PORTS}-{20000 + (_n + 1) * WORKER_PORTS}"
 
 
 @pytest.fixture(scope="session")

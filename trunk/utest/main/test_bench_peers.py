@@ -171,7 +171,8 @@ def test_one_run_against_each_server(tmp_path, name, media_dir):
         pytest.skip(skipped[0])
     info = make_flv(media_dir / "bench_peer.flv", seconds=4, width=320, height=240, fps=25, gop=25)
     media = {"path": info.path, "kbps": info.size * 8 / info.duration_ms}
-    r = one_run(str(tmp_path), media, "rtmp", 5, steady=2, settle=1, kind=kinds[0])
+    # a 4 s window: 2 s saw one GOP burst more or less on a loaded machine (a ratio of 0.57 once)
+    r = one_run(str(tmp_path), media, "rtmp", 5, steady=4, settle=1, kind=kinds[0])
     # the window opens once all 5 were alive (the load tool's --ready), however slowly the tool started
     assert r["joined_s"] is not None and r["alive"] == 5 and r["etasks"] == 0, r
     assert 0.6 < r["ratio"] < 1.5, r  # every player got about the stream's bitrate
