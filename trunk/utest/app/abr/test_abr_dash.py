@@ -226,5 +226,8 @@ def test_dashjs_abr_goes_down_when_the_bandwidth_drops(ladder, tmp_path):
         page.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
                                                        "downloadThroughput": 400_000 / 8,
                                                        "uploadThroughput": 400_000 / 8})
-        down = wait_for(lambda: (lambda s: s if s and s["h"] < 360 else None)(state()), timeout_s=60, step_s=0.5)
+        # down: a lower quality shown, or dash.js reporting it rendered one (QUALITY_CHANGE_RENDERED; under
+        # the throttle playback may stall on the last 360p frame, so videoHeight lags the switch)
+        down = wait_for(lambda: (lambda s: s if s and (s["h"] < 360 or (
+            s["rendered"] and s["rendered"][-1] < len(s["reps"]) - 1)) else None)(state()), timeout_s=60, step_s=0.5)
         assert down, (state(), page.console()[-10:])
