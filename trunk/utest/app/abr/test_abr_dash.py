@@ -17,19 +17,19 @@ A live ladder (one decode, two ultrafast x264 encodes and a copy) for ~30 s: the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import threading
 import urllib.request
 
 import pytest
 
 from fixtures.chromium_cdp import Chromium, chromium_path
 from fixtures.media import make_flv
-from fixtures.srs_server import TRUNK, SrsProcess, publish_flv, wait_for
+from fixtures.srs_server import TRUNK, SrsProcess, publish_forever, wait_for
 
 FFMPEG = shutil.which("ffmpeg")
 DASH_JS = os.path.join(TRUNK, "research", "players", "js", "dash.mediaplayer.min.js")
@@ -73,17 +73,8 @@ def ladder(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("abrdash")
     media = make_flv(tmp / "src.flv", seconds=4, width=640, height=360, fps=25, gop=25, vbitrate=1_500_000)
     html = str(tmp / "html")
-    stop = threading.Event()
     with SrsProcess(tmp, vhost_body=LADDER.replace("{html}", html)) as srs:
-        def publish():
-            while not stop.is_set():
-                try:
-                    # one publish for the whole run (it ends with the server): a republish restarts the ladder's
-                    # worker and every rendition's window, which a player mid-test sees as renditions missing
-                    publish_flv(media.path, srs.rtmp_url("live/livestream"), realtime=True, loops=1000)
-                except Exception:  # noqa: BLE001 - the server stopped under the publisher
-                    return
-        threading.Thread(target=publish, daemon=True).start()
+        stop = publish_forever(srs, media.path, "live/livestream")
         assert wait_for(lambda: master_ready(html), timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
         try:
             yield srs, html
@@ -179,18 +170,28 @@ def page_state(page):
     return state
 
 
-def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
+@contextlib.contextmanager
+def open_master_page(ladder, tmp_path, auto: bool):
+    """(page, state) of our dash.js page playing the master in headless Chromium, dash.js's own ABR on or
+    off (``auto``), opened once the master is complete again (a page opened on a partial master sees
+    renditions missing, see master_ready). Skips the test without chromium."""
     if chromium_path() is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     srs, html = ladder
+    name = "abrauto.html" if auto else "abrdash.html"
     shutil.copy(DASH_JS, html)
-    with open(os.path.join(html, "abrdash.html"), "w") as f:
-        f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd")).replace("AUTO", "false"))
+    with open(os.path.join(html, name), "w") as f:
+        f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd"))
+                .replace("AUTO", "true" if auto else "false"))
     assert wait_for(lambda: master_ready(html), timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
     with Chromium(tmp_path) as browser:
-        page = browser.new_page(srs.http_url("abrdash.html"))
-        state = page_state(page)
+        page = browser.new_page(srs.http_url(name))
+        yield page, page_state(page)
 
+
+def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
+    srs, _ = ladder
+    with open_master_page(ladder, tmp_path, auto=False) as (page, state):
         first = wait_for(lambda: (lambda s: s if s and s["reps"] and s["t"] > 1 and s["frames"] > 10
                                   else None)(state()), timeout_s=40, step_s=0.25)
         assert first, (state(), page.console()[-10:])
@@ -208,17 +209,8 @@ def test_dashjs_plays_the_master_and_switches_quality(ladder, tmp_path):
 
 
 def test_dashjs_abr_goes_down_when_the_bandwidth_drops(ladder, tmp_path):
-    if chromium_path() is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    srs, html = ladder
-    shutil.copy(DASH_JS, html)
-    with open(os.path.join(html, "abrauto.html"), "w") as f:
-        # it starts at the top (initialBitrate): the drop must bring it down
-        f.write(PAGE.replace("MASTER", srs.http_url("live/livestream_abr.mpd")).replace("AUTO", "true"))
-    assert wait_for(lambda: master_ready(html), timeout_s=60, step_s=0.5), srs.log_text()[-3000:]
-    with Chromium(tmp_path) as browser:
-        page = browser.new_page(srs.http_url("abrauto.html"))
-        state = page_state(page)
+    # the page starts at the top (initialBitrate): the drop must bring it down
+    with open_master_page(ladder, tmp_path, auto=True) as (page, state):
         top = wait_for(lambda: (lambda s: s if s and s["reps"] and s["t"] > 1 and s["h"] == 360
                                 else None)(state()), timeout_s=40, step_s=0.25)
         assert top, (state(), page.console()[-10:])

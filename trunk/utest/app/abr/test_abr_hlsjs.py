@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 import urllib.request
 
 import pytest
 
 from fixtures.chromium_cdp import Chromium, chromium_path
 from fixtures.media import make_flv
-from fixtures.srs_server import TRUNK, SrsProcess, media_playlist, publish_flv, wait_for
+from fixtures.srs_server import TRUNK, SrsProcess, media_playlist, publish_forever, wait_for
 
 HLS_JS = os.path.join(TRUNK, "research", "players", "js", "hls.min.js")
 
@@ -52,17 +51,8 @@ def test_hlsjs_switches_down_when_the_bandwidth_drops(tmp_path):
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     media = make_flv(tmp_path / "src.flv", seconds=4, width=640, height=360, fps=25, gop=25, vbitrate=1_500_000)
     html = str(tmp_path / "html")
-    stop = threading.Event()
     with SrsProcess(tmp_path, vhost_body=LADDER.replace("{html}", html)) as srs:
-        def publish():
-            while not stop.is_set():
-                try:
-                    # one publish for the whole run (it ends with the server): a republish restarts the ladder's
-                    # worker and every rendition's window, which a player mid-test sees as renditions missing
-                    publish_flv(media.path, srs.rtmp_url("live/livestream"), realtime=True, loops=1000)
-                except Exception:  # noqa: BLE001 - the server stopped under the publisher
-                    return
-        threading.Thread(target=publish, daemon=True).start()
+        stop = publish_forever(srs, media.path, "live/livestream")
         os.makedirs(html, exist_ok=True)
         shutil.copy(HLS_JS, html)
         master = srs.http_url("live/livestream_abr.m3u8")
