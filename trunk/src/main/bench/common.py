@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
 import signal
 import sys
@@ -61,7 +62,8 @@ def make_parser(prog: str, description: str, delay: float, need_input: bool = Fa
     """The flags of SRS's srs-bench plus --duration, --json, -p and --read-size."""
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("-c", "--clients", type=int, default=1, help="number of clients (default 1)")
-    p.add_argument("-r", "--url", required=True, help="URL; {i} is replaced by the client index")
+    p.add_argument("-r", "--url", required=True,
+                   help="URL; {i} is replaced by the client index, {i%%N} by the index modulo N")
     p.add_argument("-t", "--repeat", type=int, default=0, help="tasks per client, 0 = infinite")
     p.add_argument("-s", "--start", type=float, default=5.0,
                    help="random startup sleep in seconds, uniform in [0, S] (default 5.0)")
@@ -83,7 +85,12 @@ def make_parser(prog: str, description: str, delay: float, need_input: bool = Fa
     return p
 
 
+_MODULO = re.compile(r"\{i%(\d+)\}")
+
+
 def client_url(url: str, index: int) -> str:
+    """``{i}`` is the client index; ``{i%N}`` the index modulo N (N streams shared by the clients)."""
+    url = _MODULO.sub(lambda m: str(index % max(1, int(m.group(1)))), url)
     return url.replace("{i}", str(index))
 
 

@@ -32,7 +32,7 @@ NMS_APP = os.path.join("objs", "peers", "node_modules", "node-media-server", "bi
 READ_MODES = (0, 16384)  # as data arrives; 16 KB batches (the issue's two read modes)
 
 
-def _template(name: str, fields: Dict[str, object]) -> str:
+def fill_template(name: str, fields: Dict[str, object]) -> str:
     with open(os.path.join(trunk_dir(), "research", "bench", name)) as f:
         text = f.read()
     for key, value in fields.items():
@@ -78,7 +78,7 @@ class SrsPy(Kind):
                 f"pid {rig.dir}/srs.pid;\nsrs_log_tank file;\nsrs_log_file {rig.dir}/srs.log;\n"
                 f"http_server {{ enabled on; listen {rig.http_port}; dir {rig.dir}/html; }}\n"
                 f"vhost __defaultVhost__ {{\n    {rig.vhost}\n"
-                "    http_remux { enabled on; mount [vhost]/[app]/[stream].flv; }\n}\n")
+                f"    http_remux {{ enabled on; mount [vhost]/[app]/[stream]{rig.mount}; }}\n}}\n")
 
     def command(self) -> List[str]:
         return [sys.executable, "-m", "srs.main.server"]
@@ -128,7 +128,7 @@ class NginxRtmp(Kind):
     def argv(self, rig) -> List[str]:
         path = os.path.join(rig.dir, "nginx.conf")
         with open(path, "w") as f:
-            f.write(_template("nginx-rtmp.conf", {
+            f.write(fill_template("nginx-rtmp.conf", {
                 "MODULE": NGINX_MODULE, "DIR": rig.dir, "RTMP_PORT": rig.rtmp_port,
                 "MAX_CONNECTIONS": rig.max_connections, "NOFILE": rig.max_connections * 2 + 100}))
         return [shutil.which("nginx") or "nginx", "-p", rig.dir, "-e", os.path.join(rig.dir, "error.log"),
@@ -159,7 +159,7 @@ class NodeMediaServer(Kind):
     def argv(self, rig) -> List[str]:
         path = os.path.join(rig.dir, "nms.json")
         with open(path, "w") as f:
-            f.write(_template("node-media-server.json", {
+            f.write(fill_template("node-media-server.json", {
                 "RTMP_PORT": rig.rtmp_port, "HTTP_PORT": rig.http_port, "DIR": rig.dir}))
         return [shutil.which("node") or "node", self.app, "-c", path]
 

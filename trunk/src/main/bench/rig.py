@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from typing import Dict, List, Optional
 
 import psutil
@@ -81,16 +82,21 @@ def wait_port(port: int, timeout_s: float = 15.0) -> bool:
 
 
 # ----------------------------------------------------------------------------------- media
-def make_media(path: str, seconds: int = 20) -> dict:
+def make_media(path: str, seconds: int = 20, audio: str = "aac", width: int = 640, height: int = 360,
+               fps: int = 25, gop: int = 50, vbitrate: int = 470_000) -> dict:
     """The bench stream, generated once with the test-media generator (imported by path, so
-    the bench needs utest/ only to build the file)."""
+    the bench needs utest/ only to build the file). The default is the ~600 kbps stream of every
+    table; the scale table also uses an MP3-audio copy (``.mp3`` players) and a light one (1000 streams)."""
     # absolute: the publisher runs in each run's own directory (a cached description written by a
     # run given a relative path must not send it looking for objs/bench/ there)
     path = os.path.abspath(path)
     info_path = path + ".json"
     if os.path.isfile(path) and os.path.isfile(info_path):
         with open(info_path) as f:
-            return dict(json.load(f), path=path)
+            d = dict(json.load(f), path=path)
+        if "audio_kbps" not in d:   # a description from before audio-only players were measured
+            d["audio_kbps"] = flv_audio_kbps(path, d["duration_ms"])
+        return d
     gen = os.path.join(trunk_dir(), "utest", "fixtures", "media.py")
     spec = importlib.util.spec_from_file_location("srs_bench_media", gen)
     if spec is None or spec.loader is None:
@@ -99,13 +105,29 @@ def make_media(path: str, seconds: int = 20) -> dict:
     spec.loader.exec_module(media)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # 470 kbps asked of x264 + 64 kbps AAC + FLV framing come out near 600 kbps on this pattern
-    info = media.make_flv(path, seconds=seconds, width=640, height=360, fps=25, gop=50,
-                          audio="aac", vbitrate=470_000)
+    info = media.make_flv(path, seconds=seconds, width=width, height=height, fps=fps, gop=gop,
+                          audio=audio, vbitrate=vbitrate)
     d = {"path": path, "size": info.size, "duration_ms": info.duration_ms,
-         "kbps": round(info.size * 8 / info.duration_ms, 1), "width": 640, "height": 360}
+         "kbps": round(info.size * 8 / info.duration_ms, 1), "width": width, "height": height,
+         "audio_kbps": flv_audio_kbps(path, info.duration_ms)}
     with open(info_path, "w") as f:
         json.dump(d, f)
     return d
+
+
+def flv_audio_kbps(path: str, duration_ms: int) -> float:
+    """The audio payload's bitrate (FLV audio tags less their 1-2 byte codec header): what an
+    ``.aac`` / ``.mp3`` player should get, give or take the ADTS headers."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos = 13 if data[:3] == b"FLV" else 0   # FLV header + PreviousTagSize0
+    audio = 0
+    while pos + 11 <= len(data):
+        kind, size = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
+        if kind == 8 and size > 2:
+            audio += size - (2 if data[pos + 11] >> 4 == 10 else 1)   # AAC has a packet-type byte too
+        pos += 11 + size + 4
+    return round(audio * 8 / max(1, duration_ms), 1)
 
 
 # ---------------------------------------------------------------------------------- processes
@@ -126,6 +148,7 @@ class Rig:
         self.rtmp_port = free_port()
         self.http_port = free_port()
         self.api_port = 0        # set with the extra conf of a WebRTC run (rtc_extra)
+        self.mount = ".flv"      # the http_remux mount's extension: .flv, .ts, .aac or .mp3 (one per vhost)
         self.media = media
         self.vhost, self.max_connections, self.extra = vhost, max_connections, extra
         self.procs: List[subprocess.Popen] = []
@@ -156,7 +179,7 @@ class Rig:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/livestream"
 
     def flv_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/live/livestream.flv"
+        return f"http://127.0.0.1:{self.http_port}/live/livestream{self.mount}"
 
     def whep_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}/rtc/v1/whep/?app=live&stream=livestream"
@@ -287,12 +310,16 @@ def rtc_extra() -> tuple:
                  f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}\n")
 
 
+def api_clients(api_port: int, count: int = 10000, timeout_s: float = 30.0) -> List[dict]:
+    """The server's clients as its HTTP API lists them (/api/v1/clients, SRS's shape)."""
+    url = f"http://127.0.0.1:{api_port}/api/v1/clients?start=0&count={count}"
+    with urllib.request.urlopen(url, timeout=timeout_s) as r:
+        return json.loads(r.read())["clients"]
+
+
 def rtc_sent_bytes(api_port: int) -> Dict[int, int]:
     """{client id: bytes sent} of the server's WebRTC players, from /api/v1/clients."""
-    import urllib.request
-    with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/v1/clients?count=10000", timeout=30) as r:
-        d = json.loads(r.read())
-    return {c["id"]: c.get("send_bytes", 0) for c in d["clients"] if c.get("type") == "rtc-play"}
+    return {c["id"]: c.get("send_bytes", 0) for c in api_clients(api_port) if c.get("type") == "rtc-play"}
 
 
 def rtc_server_rates(before: Dict[int, int], after: Dict[int, int], seconds: float, kbps: float) -> dict:
@@ -301,6 +328,10 @@ def rtc_server_rates(before: Dict[int, int], after: Dict[int, int], seconds: flo
     rates = [(after[k] - before.get(k, 0)) * 8 / seconds / 1000 for k in after] if seconds > 0 else []
     return {"server_mbps": round(sum(rates) / 1000, 1),
             "players_full": sum(r >= 0.95 * kbps for r in rates), "players_api": len(rates)}
+
+
+# the other http_remux mounts one_run can play (sb_http_load; "flv" is the default table's HTTP-FLV)
+HTTP_REMUX = ("ts", "aac", "mp3")
 
 
 def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: float,
@@ -315,6 +346,8 @@ def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: floa
         rig.api_port = api
     else:
         rig = Rig(workdir, media, tag, max_connections=max(5000, clients + 100), kind=kind)
+        if protocol in HTTP_REMUX:
+            rig.mount = "." + protocol
     rig.start()
     try:
         # a WebRTC player costs the server a DTLS handshake and its GOP burst encrypted: 100/s
@@ -343,7 +376,7 @@ def one_run(workdir: str, media: dict, protocol: str, clients: int, steady: floa
         rig.end_load(load)
         data = rig.load_json()
         mbps, alive = window_rate(data["samples"], s.t0, s.t1)
-        expected = clients * media["kbps"] / 1000.0
+        expected = clients * (media["audio_kbps"] if protocol in ("aac", "mp3") else media["kbps"]) / 1000.0
         result.update({
             "cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1),
             "rss_mb": round(max(s.rss) / 2**20, 1), "mbps": round(mbps, 1),

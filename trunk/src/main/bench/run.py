@@ -27,7 +27,7 @@ from typing import List, Optional
 
 import psutil
 
-from srs.main.bench import peers, scaling, scenarios, srt_runs
+from srs.main.bench import peers, scale_table, scaling, scenarios, srt_runs
 from srs.main.bench.paths import trunk_dir
 from srs.main.bench.rig import LOAD_CPU, PROFILE_HZ, SERVER_CPU, make_media, one_run
 
@@ -169,11 +169,14 @@ def main(argv=None) -> int:
     x.add_argument("--srt", default="", metavar="P,P/N,N",
                    help="SRT publishers / players, e.g. 50,200/100,500,1000 (make bench's full run has it)")
     x.add_argument("--srt-runs", type=int, default=1, help="runs per SRT count (the table: medians)")
+    x.add_argument("--scale", default="", metavar="ROW,ROW",
+                   help="the scale table, each row on ours and on the --servers (SRS C++ with --srs-binary; "
+                        "nginx for HLS): all, or some of " + ",".join(scale_table.ROWS))
     x.add_argument("--compare", action="store_true",
                    help="only the side-by-side run of --servers (--compare-clients, default 2000)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
     if (opts.latency or opts.ingest or opts.packaging or opts.read_modes or opts.ceiling or opts.compare
-            or opts.processes or opts.scaling or opts.srt):
+            or opts.processes or opts.scaling or opts.srt or opts.scale):
         return extra_runs(opts)
 
     counts = [int(c) for c in opts.clients.split(",") if c.strip()] if opts.clients else (
@@ -270,6 +273,12 @@ def extra_runs(opts) -> int:
                                                                opts.repeat, opts.steady, opts.settle)[1]))
     if opts.srt:
         parts.append(("SRT", srt_section(workdir, media, opts.srt, opts)))
+    if opts.scale:
+        rows = list(scale_table.ROWS) if opts.scale == "all" else [r.strip() for r in opts.scale.split(",") if r.strip()]
+        kinds, skipped = peers.select(opts.servers if opts.servers != "all" else "srs-py,srs", opts.srs_binary)
+        for why in skipped:
+            print(f"bench: scale table without {why}", flush=True)
+        parts.append(("Scale table", scale_table.run(workdir, media, kinds, rows, opts.steady, opts.settle)[1]))
     if opts.compare:
         parts.append(("Side by side", "\n".join(side_by_side(workdir, media, opts, opts.compare_clients or 2000))))
     print(f"\n- {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {machine()}, stream {media['kbps']} kbps\n")

@@ -5,7 +5,8 @@
 Each player does the handshake, connect, createStream and play with our protocol layer, then
 stops parsing: the socket goes to the process's epoll reader (drain.py), which ``recv_into``s one
 reused buffer and sends an RTMP Acknowledgement each time half of the server's window arrived,
-so one core drives thousands of players.
+so one core drives thousands of players. ``--session S`` makes each play leave after S seconds
+(churn: with ``-d 0`` it plays again at once).
 """
 from __future__ import annotations
 
@@ -36,8 +37,12 @@ def play_session(index: int, stats: common.Stats, opts) -> None:
         step = max(1, window // 2)
         acker = ChunkEncoder()
         next_ack = [(total // step + 1) * step]
+        # --session S: the player leaves after S seconds of play (then -d and a new play: churn)
+        leave_at = t0 + opts.session if opts.session > 0 else float("inf")
 
         def on_read(s, n: int) -> bool:
+            if leave_at <= time.monotonic():
+                return True
             if s.got >= next_ack[0]:
                 # 2 = protocol-control chunk stream; the sequence number wraps at 32 bits
                 ack = acker.encode(3, 0, 0, struct.pack(">I", s.got & 0xFFFFFFFF), 2)
@@ -60,8 +65,13 @@ def client(index: int, stats: common.Stats, opts) -> None:
 
 
 def main(argv=None) -> int:
+    def extend(parser) -> None:
+        parser.add_argument("--session", type=float, default=0.0,
+                            help="leave each play after S seconds (0 = stay until the server closes); "
+                                 "with -t 0 and -d 0, N players churn at N/S joins and leaves a second")
+
     return common.tool_main(sys.argv[1:] if argv is None else argv, "sb_rtmp_load",
-                            "RTMP play load: N players counting bytes", 1.0, client)
+                            "RTMP play load: N players counting bytes", 1.0, client, extend=extend)
 
 
 if __name__ == "__main__":

@@ -56,8 +56,9 @@ def latency(workdir: str, media: dict, frames: int = 200, players: int = 1) -> T
 
 
 def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: float, vhost: str = DEFAULT,
-           tag: str = "ingest") -> Tuple[List[dict], str]:
-    rig = Rig(workdir, media, f"{tag}-{publishers}", vhost=vhost, max_connections=max(5000, publishers + 100))
+           tag: str = "ingest", kind=None) -> Tuple[List[dict], str]:
+    rig = Rig(workdir, media, f"{tag}-{publishers}", vhost=vhost, max_connections=max(5000, publishers + 100),
+              kind=kind)
     rig.start(publish=False)
     try:
         join_s = max(2.0, publishers / 100.0)

@@ -20,10 +20,9 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import Dict, List, Optional, Tuple
 
-from srs.main.bench.rig import JOIN_TIMEOUT_S, LOAD_CPU, Rig, Sampler, free_port, window_rate
+from srs.main.bench.rig import JOIN_TIMEOUT_S, LOAD_CPU, Rig, Sampler, api_clients, free_port, window_rate
 
 FULL_RATE = 0.95
 
@@ -71,9 +70,7 @@ class SrtRig(Rig):
         return f"srt://127.0.0.1:{self.srt_port}?streamid={streamid}"
 
     def srt_clients(self, count: int) -> List[dict]:
-        url = f"http://127.0.0.1:{self.api_port}/api/v1/clients?start=0&count={count + 10}"
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return [c for c in json.loads(r.read())["clients"] if "srt" in c]
+        return [c for c in api_clients(self.api_port, count + 10, timeout_s=10) if "srt" in c]
 
     def srt_tool(self, tool: str, clients: int, url: str, duration: float, start_s: float,
                  extra: Optional[List[str]] = None):
