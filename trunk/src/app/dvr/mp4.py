@@ -21,13 +21,14 @@ import logging
 import os
 from fractions import Fraction
 
-import av
-
+from srs.core.lazy import lazy_module
 from srs.kernel.codec import VCODEC_AV1, VCODEC_AVC, VCODEC_HEVC, VideoTag, video_codec_name
 from srs.kernel.codec_aac import AacConfig
 from srs.kernel import fmp4
 from srs.kernel.errors import ERROR_SYSTEM_FILE_OPENE, ERROR_SYSTEM_FILE_RENAME, CodecError, SrsError
 from srs.kernel.message import MSG_AUDIO, MSG_VIDEO, Message
+
+av = lazy_module("av")   # the FFmpeg libraries load with MP4 DVR (core/lazy.py)
 
 log = logging.getLogger(__name__)
 

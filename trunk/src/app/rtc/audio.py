@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 from fractions import Fraction
 
-import av
-from av.error import FFmpegError
-
+from srs.core.lazy import lazy_module
 from srs.kernel.codec_aac import AacConfig
 from srs.kernel.errors import ERROR_AAC_DATA_INVALID, CodecError
+
+av = lazy_module("av")   # the FFmpeg libraries load with the first transcoder (core/lazy.py)
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class AacToOpus:
         self.frames_in += 1
         try:
             frames = self._decoder.decode(av.Packet(bytes(raw)))
-        except FFmpegError as e:
+        except av.FFmpegError as e:
             self.errors += 1
             log.warning(f"AAC->Opus: dropped an undecodable AAC frame ({e})")
             return []
@@ -213,7 +213,7 @@ class OpusToAac:
         self.packets_in += 1
         try:
             frames = self._decoder.decode(av.Packet(bytes(payload)))
-        except FFmpegError as e:
+        except av.FFmpegError as e:
             self.errors += 1
             log.warning(f"Opus->AAC: dropped an undecodable Opus packet ({e})")
             return []

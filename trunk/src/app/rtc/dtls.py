@@ -9,14 +9,17 @@ the only profile SRS offers, SRTP_AES128_CM_SHA1_80.
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from OpenSSL import SSL
-
+from srs.core.lazy import lazy_module
 from srs.protocol.rtc.errors import ERROR_RTC_DTLS, RtcError
+
+# pyOpenSSL loads with the first DTLS context (rtc_server enabled), not in every server (core/lazy.py);
+# its package imports SSL and crypto, so only the package can wait. cryptography's submodules import
+# one another, which a lazy module in between breaks: they are imported where the certificate is made.
+OpenSSL = lazy_module("OpenSSL")
+if TYPE_CHECKING:
+    from cryptography import x509
 
 SRTP_PROFILE = b"SRTP_AES128_CM_SHA1_80"
 SRTP_KEY_LEN = 16
@@ -31,6 +34,7 @@ class DtlsError(RtcError):
 
 
 def fingerprint_of(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import hashes
     return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
 
 
@@ -44,9 +48,12 @@ class DtlsCertificate:
 
     @classmethod
     def generate(cls, now: datetime.datetime | None = None, common_name: str = "srs") -> "DtlsCertificate":
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
         key = ec.generate_private_key(ec.SECP256R1())
         now = now or datetime.datetime.now(datetime.timezone.utc)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+        name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - datetime.timedelta(days=1))
@@ -54,18 +61,19 @@ class DtlsCertificate:
                 .sign(key, hashes.SHA256()))
         return cls(cert, key)
 
-    def context(self) -> SSL.Context:
-        ctx = SSL.Context(SSL.DTLS_METHOD)
-        ctx.set_options(SSL.OP_NO_TICKET)
+    def context(self) -> OpenSSL.SSL.Context:
+        ctx = OpenSSL.SSL.Context(OpenSSL.SSL.DTLS_METHOD)
+        ctx.set_options(OpenSSL.SSL.OP_NO_TICKET)
         ctx.use_certificate(self.cert)
         ctx.use_privatekey(self.key)
         # WebRTC peers use self-signed certificates: the check is the SDP fingerprint (below),
         # so accept any chain here but require the peer to present one.
-        ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: True)
+        ctx.set_verify(OpenSSL.SSL.VERIFY_PEER | OpenSSL.SSL.VERIFY_FAIL_IF_NO_PEER_CERT, lambda *args: True)
         ctx.set_tlsext_use_srtp(SRTP_PROFILE)
         return ctx
 
     def pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
 
@@ -74,13 +82,13 @@ class DtlsSession:
     default) or "active" (client). ``peer_fingerprint`` from the offer is checked when given."""
 
     def __init__(self, certificate: DtlsCertificate, role: str = "passive",
-                 peer_fingerprint: str = "", context: SSL.Context | None = None):
+                 peer_fingerprint: str = "", context: OpenSSL.SSL.Context | None = None):
         self.role = role
         self.peer_fingerprint = peer_fingerprint.upper()
         self.done = False
         self.closed = False       # the peer sent close_notify: the session ends normally
         self.datagrams_in = 0
-        self._ssl = SSL.Connection(context or certificate.context(), None)
+        self._ssl = OpenSSL.SSL.Connection(context or certificate.context(), None)
         if role == "active":
             self._ssl.set_connect_state()
         else:
@@ -99,7 +107,7 @@ class DtlsSession:
             raise DtlsError(f"DTLS handshake not done after {MAX_HANDSHAKE_DATAGRAMS} datagrams")
         try:
             self._ssl.bio_write(bytes(datagram))
-        except SSL.Error as e:
+        except OpenSSL.SSL.Error as e:
             raise DtlsError(f"DTLS bio_write: {e}") from None
         if self.closed:
             return []
@@ -119,16 +127,16 @@ class DtlsSession:
             return []
         try:
             self._ssl.DTLSv1_handle_timeout()
-        except SSL.Error as e:
+        except OpenSSL.SSL.Error as e:
             raise DtlsError(f"DTLS timeout: {e}") from None
         return self._outgoing()
 
     def _step(self) -> list:
         try:
             self._ssl.do_handshake()
-        except SSL.WantReadError:
+        except OpenSSL.SSL.WantReadError:
             return self._outgoing()
-        except SSL.Error as e:
+        except OpenSSL.SSL.Error as e:
             raise DtlsError(f"DTLS handshake: {e}") from None
         self.done = True
         out = self._outgoing()
@@ -152,11 +160,11 @@ class DtlsSession:
         out = []
         try:
             self._ssl.recv(MAX_RECORD_READ)
-        except SSL.WantReadError:
+        except OpenSSL.SSL.WantReadError:
             pass
-        except SSL.ZeroReturnError:
+        except OpenSSL.SSL.ZeroReturnError:
             self.closed = True
-        except SSL.Error as e:
+        except OpenSSL.SSL.Error as e:
             raise DtlsError(f"DTLS read: {e}") from None
         out.extend(self._outgoing())
         return out
@@ -166,7 +174,7 @@ class DtlsSession:
         while True:
             try:
                 data = self._ssl.bio_read(MAX_RECORD_READ)
-            except SSL.WantReadError:
+            except OpenSSL.SSL.WantReadError:
                 return out
             if not data:
                 return out

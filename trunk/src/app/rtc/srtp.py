@@ -13,15 +13,24 @@ from __future__ import annotations
 
 from typing import List, Sequence, Tuple
 
-import pylibsrtp
-
-try:   # the binding pylibsrtp itself calls; its absence only costs the fast path
-    from pylibsrtp._binding import ffi as _ffi, lib as _lib
-except ImportError:   # pragma: no cover - another pylibsrtp build
-    _ffi = _lib = None
-
+from srs.core.lazy import lazy_module
 from srs.protocol.rtc.errors import (ERROR_RTC_SRTP_INIT, ERROR_RTC_SRTP_PROTECT,
                                      ERROR_RTC_SRTP_UNPROTECT, RtcError)
+
+pylibsrtp = lazy_module("pylibsrtp")   # loaded with the first session (core/lazy.py)
+# the binding pylibsrtp itself calls, found with the first session; its absence only costs the fast path
+_ffi = _lib = None
+_binding_looked_up = False
+
+
+def _find_binding() -> None:
+    global _ffi, _lib, _binding_looked_up
+    _binding_looked_up = True
+    try:
+        from pylibsrtp._binding import ffi, lib
+    except ImportError:   # pragma: no cover - another pylibsrtp build
+        return
+    _ffi, _lib = ffi, lib
 
 
 SRTP_TRAILER_MAX = 16 + 128     # what libsrtp may append to a packet (tag and MKI), as pylibsrtp reserves
@@ -54,6 +63,8 @@ class SrtpError(RtcError):
 
 class SrtpSession:
     def __init__(self, local_key_salt: bytes, remote_key_salt: bytes):
+        if not _binding_looked_up:
+            _find_binding()
         try:
             tx = pylibsrtp.Policy(key=local_key_salt, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
                                   srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80)

@@ -30,7 +30,9 @@ from gevent.threadpool import ThreadPool
 from srs.app.ffmpeg.process import split_stream_url
 from srs.app.ports import ConfigSource, LiveSources
 from srs.app.server.file_root import PathOutsideRoot, confine, show_name, template_root, write_file_atomic
+from srs.app.snapshot import image
 from srs.app.snapshot.image import decode_keyframe, encode_picture, fit_size
+from srs.core.lazy import ensure_loaded
 from srs.kernel.errors import CodecError, HttpError
 from srs.kernel.log import cid_var
 from srs.kernel.message import Message
@@ -226,6 +228,7 @@ class Snapshots:
         if self.pending >= self.max_pending:
             raise SnapshotBusy()
         self.pending += 1
+        ensure_loaded(image.av)   # here, not racing in the pool's threads (core/lazy.py)
         job = self.pool.spawn(fn, *args)
         job.rawlink(self._done)
         return job

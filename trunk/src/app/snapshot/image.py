@@ -15,10 +15,11 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Tuple
 
-import av
-
+from srs.core.lazy import lazy_module
 from srs.kernel.codec import VCODEC_AVC, VCODEC_HEVC, VideoTag
 from srs.kernel.errors import CodecError
+
+av = lazy_module("av")   # the FFmpeg libraries load with the first snapshot (core/lazy.py)
 
 DECODERS = {VCODEC_AVC: "h264", VCODEC_HEVC: "hevc"}
 # format -> (FFmpeg encoder, its pixel format, the HTTP content type)
