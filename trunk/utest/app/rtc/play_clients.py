@@ -10,6 +10,7 @@ import urllib.request
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from fixtures.chromium_cdp import browser_port
 from fixtures.srs_server import SrsProcess
 from srs.main.bench.srt_runs import free_udp_port
 
@@ -19,7 +20,7 @@ RTC_VHOST = "rtc {{ enabled on; rtmp_to_rtc on; {} }}\nplay {{ mw_latency 100; }
 def rtc_server(tmp_path, vhost_body: str = "", global_body: str = "", rtc: str = "", **kw) -> SrsProcess:
     """A server with rtc_server on a free UDP port of 127.0.0.1, its candidate: bound to 0.0.0.0 the
     kernel would answer a peer on another local address from that address, and ICE checks the source."""
-    udp = free_udp_port()
+    udp = browser_port(free_udp_port)   # the answer's candidate: Chromium never checks one on a restricted port
     srs = SrsProcess(tmp_path, vhost_body=RTC_VHOST.format(rtc) + "\n" + vhost_body, **kw,
                      global_body=f"rtc_server {{ enabled on; listen 127.0.0.1:{udp}; candidate 127.0.0.1; }}\n" + global_body)
     srs.rtc_port = udp

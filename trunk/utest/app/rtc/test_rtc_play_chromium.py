@@ -11,13 +11,27 @@ import shutil
 
 import pytest
 
-from fixtures.chromium_cdp import Chromium, chromium_path
+from fixtures.chromium_cdp import RESTRICTED_PORTS, Chromium, chromium_path
 from fixtures.srs_server import TRUNK, publish_bg, wait_for
 from play_clients import rtc_server
+from srs.main.bench import rig
 
 FRAMES_WANTED = 100
 PLAYERS = os.path.join(TRUNK, "research", "players")
 STATE = "JSON.stringify(window.rtcPlayerState || null)"
+
+
+def test_rtc_server_ports_are_ones_chromium_uses(tmp_path, monkeypatch):
+    """The WHEP page test's flake (1 run in 7 of the suite): its worker's port range held 10080, a port
+    Chromium refuses; when the rtc_server's UDP port came out as 10080 the answer's only candidate was
+    on it, Chromium sent no STUN check there (ICE "checking", the page "connecting") and the session
+    ended at stun_timeout. The fixtures skip restricted ports whatever range they pick from."""
+    monkeypatch.setenv(rig.PORT_RANGE_ENV, "10080-10090")
+    monkeypatch.setattr(rig, "_next_port", 10080)
+    srs = rtc_server(tmp_path)
+    ports = (srs.rtc_port, srs.api_port, srs.http_port, srs.rtmp_port)
+    assert not RESTRICTED_PORTS.intersection(ports), ports
+    assert f"listen 127.0.0.1:{srs.rtc_port};" in srs._conf_text
 
 
 @pytest.mark.skipif(not chromium_path(), reason="chromium is not installed")
