@@ -172,6 +172,8 @@ def main(argv=None) -> int:
     x.add_argument("--scale", default="", metavar="ROW,ROW",
                    help="the scale table, each row on ours and on the --servers (SRS C++ with --srs-binary; "
                         "nginx for HLS): all, or some of " + ",".join(scale_table.ROWS))
+    x.add_argument("--scale-profile", action="store_true",
+                   help="with --scale: py-spy on our server in each row (a run of its own: it costs CPU)")
     x.add_argument("--compare", action="store_true",
                    help="only the side-by-side run of --servers (--compare-clients, default 2000)")
     opts = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -278,7 +280,8 @@ def extra_runs(opts) -> int:
         kinds, skipped = peers.select(opts.servers if opts.servers != "all" else "srs-py,srs", opts.srs_binary)
         for why in skipped:
             print(f"bench: scale table without {why}", flush=True)
-        parts.append(("Scale table", scale_table.run(workdir, media, kinds, rows, opts.steady, opts.settle)[1]))
+        parts.append(("Scale table", scale_table.run(workdir, media, kinds, rows, opts.steady, opts.settle,
+                                                     profile=opts.scale_profile)[1]))
     if opts.compare:
         parts.append(("Side by side", "\n".join(side_by_side(workdir, media, opts, opts.compare_clients or 2000))))
     print(f"\n- {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, {machine()}, stream {media['kbps']} kbps\n")

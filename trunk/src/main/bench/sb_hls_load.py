@@ -72,7 +72,10 @@ def fetch_playlist(url: str, stats: common.Stats) -> Tuple[List[Tuple[float, str
 
 def download(url: str, stats: common.Stats, opts) -> bool:
     try:
-        stats.nread += len(get(url))
+        # the download first, then the count: ``stats.nread += len(get(url))`` reads the count before the
+        # download switches to the other clients and writes it back after, losing what they counted
+        body = get(url)
+        stats.nread += len(body)
         stats.stasks += 1
         return True
     except Exception as e:  # noqa: BLE001 - a failed segment is counted, the task goes on

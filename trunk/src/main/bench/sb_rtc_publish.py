@@ -104,8 +104,10 @@ def publish_session(index: int, stats: common.Stats, opts) -> None:
     vssrc, assrc = struct.unpack(">II", os.urandom(8))
     player = Player(common.client_url(opts.url, index), opts.cert, OFFER, vssrc=vssrc or 1, assrc=assrc or 2)
     try:
-        stats.nread += player.signal()
-        stats.nread += player.handshake()
+        signalled = player.signal()         # each waits on the network: counted after, not across it
+        stats.nread += signalled
+        shaken = player.handshake()
+        stats.nread += shaken
         srtp = SrtpSession(*player.dtls.srtp_keys())
         stats.alive += 1
         try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,8 +38,9 @@ import psutil
 from srs.main.bench import scenarios
 from srs.main.bench.paths import trunk_dir
 from srs.main.bench.peers import OURS, Kind, fill_template
-from srs.main.bench.rig import (JOIN_TIMEOUT_S, LOAD_CPU, SERVER_CPU, Rig, Sampler, free_port, make_media,
-                                one_run, wait_port, window_rate)
+from srs.main.bench.profile import top_functions
+from srs.main.bench.rig import (JOIN_TIMEOUT_S, LOAD_CPU, PROFILE_HZ, SERVER_CPU, Rig, Sampler, free_port,
+                                make_media, one_run, wait_port, window_rate)
 
 ROWS = ("join", "ceiling", "hls", "remux", "ingest", "streams", "churn", "dvr")
 JOIN_SIZES = (2000, 4000, 10000)
@@ -52,6 +54,7 @@ INGEST_PUBLISHERS = 500
 STREAMS, PLAYERS_PER_STREAM = 1000, 2
 CHURN_PLAYERS, CHURN_SESSION_S = 2000, 10.0
 DVR_STREAMS = 100
+PROFILE_TOP = 8
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"   # Debian's is in sbin, not on every PATH
 DVR_BLOCK = ("dvr { enabled on; dvr_apply all; dvr_plan session; "
              "dvr_path ./dvr/[app]/[stream].[timestamp].flv; }")
@@ -65,6 +68,7 @@ class Ctx:
     settle: float
     kinds: List[Kind]
     nginx: bool
+    profile: bool = False   # --scale-profile: py-spy on our server in each row (a run of its own: it costs CPU)
     out: List[dict] = field(default_factory=list)
 
     def media_named(self, name: str, **kw) -> dict:
@@ -73,15 +77,46 @@ class Ctx:
 
 def _row(ctx: Ctx, path: str, load: str, server: str, d: dict, other: str = "") -> dict:
     r = {"path": path, "load": load, "server": server, **d, "other": other}
+    if not (r.get("profile") or {}).get("top"):
+        r.pop("profile", None)
     print("bench: scale " + json.dumps(r), flush=True)
     ctx.out.append(r)
     return r
 
 
+def _sample(ctx: Ctx, kind: Kind, pid: int, run_dir: str) -> tuple:
+    """The steady window's Sampler and, with ``ctx.profile`` on our server, py-spy's top functions over
+    the same window ({} otherwise)."""
+    spy = None
+    out = os.path.join(run_dir, "profile.txt")
+    if ctx.profile and kind is OURS:
+        exe = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+        if os.path.isfile(exe):
+            spy = subprocess.Popen([exe, "record", "--format", "raw", "-r", str(PROFILE_HZ), "-d",
+                                    str(int(ctx.steady)), "-p", str(pid), "-o", out, "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    s = Sampler(pid).run(ctx.steady)
+    prof = {}
+    if spy is not None and spy.wait(ctx.steady + 60) == 0 and os.path.isfile(out):
+        with open(out) as f:
+            prof = top_functions(f.read(), PROFILE_TOP, PROFILE_HZ, ctx.steady)
+    return s, prof
+
+
+def _sampler_of(ctx: Ctx, kind: Kind):
+    """``_sample`` for scenarios.ingest's ``sample`` hook."""
+    return lambda pid, run_dir: _sample(ctx, kind, pid, run_dir)
+
+
+def _run_profile(ctx: Ctx, kind: Kind) -> float:
+    """one_run's profile_s: py-spy for 10 s before the window, on our server when profiling."""
+    return 10.0 if ctx.profile and kind is OURS else 0.0
+
+
 def _players(d: dict) -> dict:
     """The columns of a player run (one_run's result)."""
     return {"cpu": d["cpu"], "cpu_max": d["cpu_max"], "rss_mb": d["rss_mb"], "ratio": d["ratio"],
-            "alive": d["alive"], "clients": d["clients"], "errors": d["etasks"]}
+            "alive": d["alive"], "clients": d["clients"], "errors": d["etasks"], "profile": d.get("profile")}
 
 
 def _first_media(d: dict) -> str:
@@ -99,7 +134,8 @@ def join(ctx: Ctx) -> None:
     for proto in ("rtmp", "flv"):
         for n in JOIN_SIZES:
             for kind in ctx.kinds:
-                d = one_run(ctx.workdir, ctx.media, proto, n, ctx.steady, ctx.settle, join_rate=JOIN_RATE, kind=kind)
+                d = one_run(ctx.workdir, ctx.media, proto, n, ctx.steady, ctx.settle, join_rate=JOIN_RATE, kind=kind,
+                            profile_s=_run_profile(ctx, kind))
                 _row(ctx, f"{'RTMP' if proto == 'rtmp' else 'HTTP-FLV'} players joining at 500/s", str(n), kind.name,
                      _players(d), f"{_first_media(d)}; CPU while joining {d['join_cpu']}% (max {d['join_cpu_max']})")
 
@@ -108,7 +144,8 @@ def ceiling(ctx: Ctx) -> None:
     for kind in ctx.kinds:
         most = 0
         for n in CEILING_COUNTS:
-            d = one_run(ctx.workdir, ctx.media, "rtmp", n, ctx.steady, ctx.settle, kind=kind)
+            d = one_run(ctx.workdir, ctx.media, "rtmp", n, ctx.steady, ctx.settle, kind=kind,
+                        profile_s=_run_profile(ctx, kind))
             full = _full(d)
             most = n if full else most
             _row(ctx, "RTMP players per core", str(n), kind.name, _players(d),
@@ -166,7 +203,7 @@ def _hls_run(ctx: Ctx, kind: Kind, clients: int, nginx: bool) -> dict:
         rig.wait_joined(load, timeout_s=JOIN_TIMEOUT_S)
         time.sleep(ctx.settle + 2)   # every player through a reload and a segment
         load_ps.cpu_percent(None)
-        s = Sampler(server.pid).run(ctx.steady)
+        s, prof = _sample(ctx, kind, server.pid, rig.dir) if not nginx else (Sampler(server.pid).run(ctx.steady), {})
         load_cpu = load_ps.cpu_percent(None)
         rig.end_load(load)
         with open(js) as f:
@@ -177,7 +214,8 @@ def _hls_run(ctx: Ctx, kind: Kind, clients: int, nginx: bool) -> dict:
     expected = clients * ctx.media["kbps"] / 1000.0
     return {"cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1),
             "ratio": round(mbps / expected, 3), "alive": alive, "clients": clients,
-            "errors": data["etasks"] + data["estasks"], "segments": data["stasks"], "load_cpu": round(load_cpu, 1)}
+            "errors": data["etasks"] + data["estasks"], "segments": data["stasks"], "load_cpu": round(load_cpu, 1),
+            "profile": prof}
 
 
 def hls(ctx: Ctx) -> None:
@@ -194,7 +232,8 @@ def remux(ctx: Ctx) -> None:
     mp3 = ctx.media_named("bench_600k_mp3.flv", audio="mp3")
     for fmt, media in (("ts", ctx.media), ("aac", ctx.media), ("mp3", mp3)):
         for kind in ctx.kinds:
-            d = one_run(ctx.workdir, media, fmt, REMUX_CLIENTS, ctx.steady, ctx.settle, kind=kind)
+            d = one_run(ctx.workdir, media, fmt, REMUX_CLIENTS, ctx.steady, ctx.settle, kind=kind,
+                        profile_s=_run_profile(ctx, kind))
             rate = media["audio_kbps"] if fmt in ("aac", "mp3") else media["kbps"]
             _row(ctx, f"HTTP-{fmt.upper()} players", str(REMUX_CLIENTS), kind.name, _players(d),
                  f"ratio of {rate} kbps; {_first_media(d)}")
@@ -203,7 +242,7 @@ def remux(ctx: Ctx) -> None:
 def ingest(ctx: Ctx) -> None:
     for kind in ctx.kinds:
         d = scenarios.ingest(ctx.workdir, ctx.media, INGEST_PUBLISHERS, ctx.steady, ctx.settle,
-                             tag="scale-ingest", kind=kind)[0][0]
+                             tag="scale-ingest", kind=kind, sample=_sampler_of(ctx, kind))[0][0]
         _row(ctx, "RTMP publishers", str(INGEST_PUBLISHERS), kind.name,
              {**d, "clients": INGEST_PUBLISHERS, "errors": d["etasks"]},
              f"worst publisher lateness {d['max_late_ms']} ms; publisher tool {d['tool_cpu']}%")
@@ -228,7 +267,7 @@ def _streams_run(ctx: Ctx, kind: Kind, media: dict) -> dict:
                                      "--duration", str(duration), "--json", ljs, "--ready", ready], "load")
         rig.wait_joined(load, timeout_s=join_s + JOIN_TIMEOUT_S)
         time.sleep(ctx.settle)
-        s = Sampler(rig.server.pid).run(ctx.steady)
+        s, prof = _sample(ctx, kind, rig.server.pid, rig.dir)
         rig.end_load(load)
         rig.end_load(pub)
         with open(ljs) as f:
@@ -242,7 +281,7 @@ def _streams_run(ctx: Ctx, kind: Kind, media: dict) -> dict:
     return {"cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1),
             "ratio": round(mbps / expected, 3), "alive": alive, "clients": players,
             "errors": data["etasks"] + pdata["etasks"], "max_late_ms": pdata.get("max_late_ms"),
-            "late_publishers": pdata.get("late_publishers")}
+            "late_publishers": pdata.get("late_publishers"), "profile": prof}
 
 
 def streams(ctx: Ctx) -> None:
@@ -265,7 +304,7 @@ def _churn_run(ctx: Ctx, kind: Kind) -> dict:
                                      "-e", "1", "-m", "5", "--session", str(CHURN_SESSION_S),
                                      "--duration", str(duration), "--json", js], "load")
         time.sleep(warm)
-        s = Sampler(rig.server.pid).run(ctx.steady)
+        s, prof = _sample(ctx, kind, rig.server.pid, rig.dir)
         rig.end_load(load)
         with open(js) as f:
             data = json.load(f)
@@ -276,6 +315,7 @@ def _churn_run(ctx: Ctx, kind: Kind) -> dict:
     return {"cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1),
             "ratio": round(mbps / expected, 3), "alive": alive, "clients": CHURN_PLAYERS, "errors": data["etasks"],
             "sessions": data["tasks"], "sessions_per_s": round(data["tasks"] / max(1.0, data["duration"]), 1),
+            "profile": prof,
             **{k: data[k] for k in ("first_media_p50_ms", "first_media_p99_ms", "first_media_max_ms") if k in data}}
 
 
@@ -294,7 +334,8 @@ def dvr(ctx: Ctx) -> None:
         for name, block in (("bare", ""), ("HLS + DVR", HLS_BLOCK + "\n    " + DVR_BLOCK)):
             d = scenarios.ingest(ctx.workdir, ctx.media, DVR_STREAMS, ctx.steady, ctx.settle,
                                  vhost=scenarios.DEFAULT + "\n    " + block,
-                                 tag=f"scale-dvr-{name.replace(' ', '')}", kind=kind)[0][0]
+                                 tag=f"scale-dvr-{name.replace(' ', '')}", kind=kind,
+                                 sample=_sampler_of(ctx, kind))[0][0]
             other = "" if bare is None else f"packaging {(d['cpu'] - bare) / DVR_STREAMS:.3f}% of a core per stream"
             bare = d["cpu"] if bare is None else bare
             _row(ctx, f"publishers, {name}", str(DVR_STREAMS), kind.name,
@@ -325,16 +366,21 @@ def render(results: List[dict]) -> str:
             vs = ", ".join(parts)
         lines.append(f"| {r['path']} | {r['load']} | {r['server']} | {r['cpu']} ({r['cpu_max']}) | {r['rss_mb']} "
                      f"| {r['ratio']:.3f} | {r['alive']} / {r['clients']} | {r['errors']} | {vs} | {r['other']} |")
+    for r in results:
+        if r.get("profile"):
+            top = ", ".join(f"`{f['name']}` {f['self_pct']:.0f}%" for f in r["profile"]["top"][:PROFILE_TOP])
+            lines += ["", f"- profile of ours, {r['path']}, {r['load']} ({r['profile']['samples']} samples, "
+                          f"self time): {top}"]
     return "\n".join(lines)
 
 
 def run(workdir: str, media: dict, kinds: List[Kind], rows: List[str], steady: float, settle: float,
-        nginx: Optional[bool] = None) -> tuple:
+        nginx: Optional[bool] = None, profile: bool = False) -> tuple:
     unknown = [r for r in rows if r not in RUNNERS]
     if unknown:
         raise SystemExit(f"bench: unknown scale row {', '.join(unknown)} (of {', '.join(ROWS)})")
     ctx = Ctx(workdir, media, steady, settle, kinds,
-              nginx=os.access(NGINX, os.X_OK) if nginx is None else nginx)
+              nginx=os.access(NGINX, os.X_OK) if nginx is None else nginx, profile=profile)
     for row in rows:
         RUNNERS[row](ctx)
     return ctx.out, render(ctx.out)

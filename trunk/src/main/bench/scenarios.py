@@ -56,7 +56,9 @@ def latency(workdir: str, media: dict, frames: int = 200, players: int = 1) -> T
 
 
 def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: float, vhost: str = DEFAULT,
-           tag: str = "ingest", kind=None) -> Tuple[List[dict], str]:
+           tag: str = "ingest", kind=None, sample=None) -> Tuple[List[dict], str]:
+    """``sample(pid, run_dir) -> (Sampler, profile)`` replaces the plain steady-window Sampler (the scale
+    table's, which can profile the window too)."""
     rig = Rig(workdir, media, f"{tag}-{publishers}", vhost=vhost, max_connections=max(5000, publishers + 100),
               kind=kind)
     rig.start(publish=False)
@@ -72,7 +74,7 @@ def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: fl
         pub_ps = psutil.Process(pub.pid)
         time.sleep(join_s + settle)
         pub_ps.cpu_percent(None)
-        s = Sampler(rig.server.pid).run(steady)
+        s, prof = sample(rig.server.pid, rig.dir) if sample else (Sampler(rig.server.pid).run(steady), {})
         pub_cpu = pub_ps.cpu_percent(None)
         pub.wait(duration + 30)
         with open(js) as f:
@@ -85,7 +87,7 @@ def ingest(workdir: str, media: dict, publishers: int, steady: float, settle: fl
          "rss_mb": round(max(s.rss) / 2**20, 1), "mbps": round(mbps, 1), "expected_mbps": round(expected, 1),
          "ratio": round(mbps / expected, 3) if expected else 0, "alive": alive, "etasks": data["etasks"],
          "max_late_ms": data.get("max_late_ms"), "late_publishers": data.get("late_publishers"),
-         "tool_cpu": round(pub_cpu, 1)}
+         "tool_cpu": round(pub_cpu, 1), "profile": prof}
     print("bench: ingest " + json.dumps(d), flush=True)
     md = ("| publishers | server CPU% (max) | RSS MB | ingest Mbps | expected | ratio | alive | errors "
           "| worst lateness ms | publishers >= 0.5 s late | publisher tool CPU% |\n"
