@@ -22,6 +22,7 @@ import os
 import re
 import string
 from typing import Callable, Optional
+from urllib.parse import urlencode
 
 import bottle
 
@@ -98,8 +99,11 @@ class RtcSignalling:
         req = session.req
         bottle.response.status = 201
         bottle.response.content_type = "application/sdp"
-        bottle.response.set_header("Location", f"/rtc/v1/whip/?action=delete&token={session.token}"
-                                               f"&app={req.app}&stream={req.stream}&session={session.username}")
+        # escaped: an ICE ufrag may hold "+" and "/" (RFC 8839 ice-char), and a "+" read back as a space
+        # would leave the DELETE without its session
+        bottle.response.set_header("Location", "/rtc/v1/whip/?" + urlencode(
+            {"action": "delete", "token": session.token, "app": req.app, "stream": req.stream,
+             "session": session.username}))
         return answer
 
     def _delete(self, username: str, token: str) -> str:

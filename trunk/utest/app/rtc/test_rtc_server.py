@@ -145,6 +145,20 @@ def test_sessions_listed_kicked_and_deleted(tmp_path, offer):
         assert srs.wait_log("closed: DELETE by the client")
 
 
+def test_whep_delete_finds_a_session_whose_ufrag_has_plus_and_slash(tmp_path, offer):
+    # ice-char is ALPHA / DIGIT / "+" / "/" (RFC 8839): Chromium's ufrags hold them; the Location is escaped
+    ufrag = ice_of(offer)[0]
+    odd = re.sub(r"a=ice-ufrag:\S+", "a=ice-ufrag:ab+c/d", offer)
+    assert odd != offer and ufrag not in odd
+    with rtc_server(tmp_path) as srs:
+        status, headers, _ = whep(srs, odd)
+        assert status == 201 and "%2B" in headers["Location"] and "%2F" in headers["Location"]
+        assert len(clients(srs)) == 1
+        status, _, _ = post(srs.api_url(headers["Location"]), b"", method="DELETE")
+        assert status == 200 and clients(srs) == []
+        assert srs.wait_log("closed: DELETE by the client")
+
+
 def test_ice_address_change_garbage_and_a_dtls_that_never_finishes(tmp_path, offer):
     with rtc_server(tmp_path, rtc="stun_timeout 4;") as srs:
         port = srs.rtc_port
