@@ -5,6 +5,7 @@ handlers just queue work for the server's control greenlet.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -157,6 +158,21 @@ def setup_logging(config) -> "object":
     return handler
 
 
+# The cyclic collector, tuned for a server of thousands of connections. What a player holds (its socket,
+# greenlet, consumer, buffers) is freed by reference counting when it leaves; the collector only finds
+# cycles, yet by default it runs every 700 net allocations and, while the heap grows (players joining),
+# a full collection each time it grew by a quarter. A full collection scans every tracked object: with
+# 4000-10,000 players that stalls the event loop for tens of ms, the tail of their first-media times.
+# Start-up's objects (modules, conf, listeners) are frozen out of every scan, and the young
+# generations collected less often: garbage cycles still go, a little later.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def main(argv: "list | None" = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     opts = parse_argv(argv)
@@ -223,6 +239,7 @@ def main(argv: "list | None" = None) -> int:
     code = 0
     try:
         server.start()
+        tune_gc()
         server.wait()
     except SrsError as e:
         log.error("server failed: %s", e)

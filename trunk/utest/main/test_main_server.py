@@ -254,3 +254,12 @@ def test_initd_runs_the_server_as_an_unprivileged_user():
         assert not os.path.exists(srs.pid_file)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_cyclic_gc_is_tuned_for_many_connections():
+    # start-up's objects frozen out of every scan, the young generations collected less often
+    code = ("import gc\nfrom srs.main.server import tune_gc, GC_THRESHOLDS\ntune_gc()\n"
+            "assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] > 700\n"
+            "assert gc.get_freeze_count() > 1000\nprint('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
