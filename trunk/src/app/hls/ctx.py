@@ -14,7 +14,6 @@ answers first, which existing players and scripts of this server do not expect.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
 import string
@@ -83,12 +82,10 @@ class HlsSessions:
     # --- segments: counted to their session, served as files
     def _ts(self, conn, req, static) -> None:
         session = self.sessions.get(req.query.get("hls_ctx", ""))
+        sent = static(conn, req)   # counted from what was sent: the path is resolved once, by the file server
         if session is not None:
             session.last_ms = self.ports.clock()
-            real, _ = static.resolve(conn, req)
-            if real is not None and os.path.isfile(real):
-                self.ports.statistic.add_bytes(session.cid, 0, os.path.getsize(real))
-        static(conn, req)
+            self.ports.statistic.add_bytes(session.cid, 0, sent or 0)
 
     def count(self, req, nbytes: int) -> None:
         """LL-HLS parts (served from memory by app/hls/ll.py) count to the session they name."""
@@ -100,12 +97,15 @@ class HlsSessions:
     # --- playlists
     def _m3u8(self, conn, req, vc, static) -> None:
         real, redirect = static.resolve(conn, req)
-        if redirect is not None or real is None or not os.path.isfile(real):
+        if redirect is not None or real is None:
             raise HttpError(f"no file {req.path}", status=404)
         ctx = req.query.get("hls_ctx", "")
         session = self.sessions.get(ctx)
-        with open(real, "rb") as f:
-            body = f.read()
+        try:   # no stat first: the open says whether it is a file
+            with open(real, "rb") as f:
+                body = f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            raise HttpError(f"no file {req.path}", status=404) from None
         if session is None:
             # A master playlist on disk (app/abr's ladder) is answered itself, its variants in the new
             # session: a master pointing at a master is more than hls.js and Safari follow.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from email.utils import formatdate
 
 from srs.kernel.errors import HttpError
@@ -51,6 +52,9 @@ DEFAULT_MIME = "application/octet-stream"
 INDEX_PAGE = "index.html"
 # Piece size for streaming a file: big enough for few syscalls, small enough per greenlet.
 PIECE = 64 * 1024
+# A directory's realpath is reused this long (s), for at most this many directories.
+DIR_CACHE_S = 1.0
+DIR_CACHE_MAX = 1024
 
 # FLV: 9-byte header + 4-byte PreviousTagSize0, then 11-byte tag headers.
 FLV_TAG_AUDIO = 8
@@ -108,6 +112,7 @@ class StaticFileHandler:
         self.mount_prefix = mount_prefix
         self.index = index
         self.piece = piece
+        self._dirs: dict = {}   # directory -> (its realpath, until when), see _realpath
 
     def __repr__(self) -> str:
         return f"StaticFileHandler({self.root!r}, {self.mount_prefix!r})"
@@ -141,23 +146,39 @@ class StaticFileHandler:
             if not path.endswith("/"):
                 return None, req.raw_path + "/"
             full = os.path.join(full, self.index)
-        real = os.path.realpath(full)
+        real = self._realpath(full)
         if real != self.root and not real.startswith(self.root + os.sep):
             self._forbid(conn, req, f"resolves outside the root ({real})")
         return real, None
 
+    def _realpath(self, full: str) -> str:
+        """``os.path.realpath(full)``, its directory's part remembered for a second: realpath lstat()s
+        every component in Python, and HLS players ask for files of the same few directories hundreds
+        of times a second. The file itself is checked each time (a symlink: resolved in full)."""
+        head, tail = os.path.split(full)
+        now = time.monotonic()
+        hit = self._dirs.get(head)
+        if hit is None or hit[1] <= now:
+            if len(self._dirs) >= DIR_CACHE_MAX:
+                self._dirs.clear()
+            hit = self._dirs[head] = (os.path.realpath(head), now + DIR_CACHE_S)
+        if not tail or os.path.islink(full):
+            return os.path.realpath(full)
+        return os.path.join(hit[0], tail)
+
     # ----- serving
 
-    def __call__(self, conn, req: HttpRequest) -> None:
+    def __call__(self, conn, req: HttpRequest) -> int:
+        """Answer ``req``; returns the body bytes sent (what an HLS session counts)."""
         if req.method not in ("GET", "HEAD"):
             conn.send_response(405, [("Allow", "GET, HEAD")])
-            return
+            return 0
         real, redirect = self.resolve(conn, req)
         if redirect is not None:
             query = req.target.partition("?")[2]
             location = redirect + ("?" + query if query else "")
             conn.send_response(301, [("Location", location)])
-            return
+            return 0
         try:
             f = open(real, "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
@@ -168,9 +189,9 @@ class StaticFileHandler:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise HttpError(f"not a regular file {req.path}", status=404)
-            self._serve_open_file(conn, req, f.fileno(), st, real)
+            return self._serve_open_file(conn, req, f.fileno(), st, real)
 
-    def _serve_open_file(self, conn, req: HttpRequest, fd: int, st, real: str) -> None:
+    def _serve_open_file(self, conn, req: HttpRequest, fd: int, st, real: str) -> int:
         size = st.st_size
         ext = os.path.splitext(real)[1].lower()
         headers = [("Content-Type", MIME_TYPES.get(ext, DEFAULT_MIME)),
@@ -182,8 +203,7 @@ class StaticFileHandler:
         if ext == ".flv" and start_text.isascii() and start_text.isdigit():
             start = int(start_text)
             if start > 0:
-                self._serve_flv_seek(conn, fd, size, start, headers, head_only)
-                return
+                return self._serve_flv_seek(conn, fd, size, start, headers, head_only)
 
         spec = None
         if ext == ".mp4":
@@ -198,45 +218,41 @@ class StaticFileHandler:
                 rng = parse_byte_range(spec, size)
             except HttpError:
                 conn.send_response(416, [("Content-Range", f"bytes */{size}")] + headers[:1])
-                return
+                return 0
             if rng is not None:
                 first, last = rng
                 length = last - first + 1
                 conn.send_head(206, headers + [("Content-Range", f"bytes {first}-{last}/{size}")],
                                length)
-                if not head_only:
-                    self._send_file(conn, fd, first, length)
-                return
+                return 0 if head_only else self._send_file(conn, fd, first, length)
 
         conn.send_head(200, headers, size)
-        if not head_only:
-            self._send_file(conn, fd, 0, size)
+        return 0 if head_only else self._send_file(conn, fd, 0, size)
 
-    def _serve_flv_seek(self, conn, fd: int, size: int, start: int, headers, head_only: bool):
+    def _serve_flv_seek(self, conn, fd: int, size: int, start: int, headers, head_only: bool) -> int:
         if start >= size:
             conn.send_response(416, [("Content-Range", f"bytes */{size}")] + headers[:1])
-            return
+            return 0
         head_size = flv_head_size(fd, size)
         if head_size == 0 or start <= head_size:
             # not an FLV we understand, or the seek point is inside the headers: whole file
             conn.send_head(200, headers, size)
-            if not head_only:
-                self._send_file(conn, fd, 0, size)
-            return
+            return 0 if head_only else self._send_file(conn, fd, 0, size)
         conn.send_head(200, headers, head_size + size - start)
-        if not head_only:
-            self._send_file(conn, fd, 0, head_size)
-            self._send_file(conn, fd, start, size - start)
+        if head_only:
+            return 0
+        return self._send_file(conn, fd, 0, head_size) + self._send_file(conn, fd, start, size - start)
 
-    def _send_file(self, conn, fd: int, offset: int, length: int) -> None:
+    def _send_file(self, conn, fd: int, offset: int, length: int) -> int:
         """Send [offset, offset+length) of the open file in pieces; a file cut shorter while we
-        serve it breaks the promised Content-Length, so the connection is closed."""
-        end = offset + length
+        serve it breaks the promised Content-Length, so the connection is closed. Returns the bytes sent."""
+        start, end = offset, offset + length
         while offset < end:
             data = os.pread(fd, min(self.piece, end - offset), offset)
             if not data:
                 log.warning("HTTP static file shrank while served: %d bytes missing", end - offset)
                 conn.close()
-                return
+                break
             conn.send_raw(data)
             offset += len(data)
+        return offset - start

@@ -282,3 +282,16 @@ def test_file_replaced_while_served(server, site):
     head, body = c.request("/w/seg.ts")  # a new request sees the new file
     assert body == b"new content"
     c.close()
+
+
+def test_a_file_swapped_for_a_symlink_is_refused_while_its_directory_is_remembered(server, site, tmp_path):
+    # the directory's realpath is reused for a second (HLS players ask the same directory all the time);
+    # the file itself is checked at each request
+    c = Client(server.port)
+    head, body = c.request("/live/s-1.ts")
+    assert head.status == 200 and body[:1] == b"\x47"
+    os.unlink(site / "live" / "s-1.ts")
+    os.symlink(tmp_path / "secret.txt", site / "live" / "s-1.ts")
+    head, body = c.request("/live/s-1.ts")
+    assert head.status == 403 and b"SECRET" not in body
+    c.close()
