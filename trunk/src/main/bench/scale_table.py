@@ -349,7 +349,7 @@ RUNNERS: Dict[str, Callable[[Ctx], None]] = {"join": join, "ceiling": ceiling, "
 # ---------------------------------------------------------------------------------------- report
 def render(results: List[dict]) -> str:
     """One table; the last column is ours / SRS's CPU (and / nginx's for HLS) for the same row."""
-    cpu: Dict[tuple, float] = {(r["path"], r["load"], r["server"]): r["cpu"] for r in results if "cpu" in r}
+    rows: Dict[tuple, dict] = {(r["path"], r["load"], r["server"]): r for r in results if "cpu" in r}
     lines = ["| path | load | server | CPU% (max) | RSS MB | delivered ratio | alive / clients | errors "
              "| ours / SRS CPU | other |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -360,9 +360,13 @@ def render(results: List[dict]) -> str:
         if r["server"] == OURS.name:
             parts = []
             for peer in ("srs", "nginx"):
-                theirs = cpu.get((r["path"], r["load"], peer))
-                if theirs:
-                    parts.append(f"{r['cpu'] / theirs:.2f}x" + ("" if peer == "srs" else " nginx"))
+                theirs = rows.get((r["path"], r["load"], peer))
+                if theirs is None:
+                    continue
+                if theirs["alive"] < theirs["clients"] and theirs["errors"]:   # it dropped players: its CPU means nothing
+                    parts.append(f"{peer} failed")
+                elif theirs["cpu"] > 0:
+                    parts.append(f"{r['cpu'] / theirs['cpu']:.2f}x" + ("" if peer == "srs" else " nginx"))
             vs = ", ".join(parts)
         lines.append(f"| {r['path']} | {r['load']} | {r['server']} | {r['cpu']} ({r['cpu_max']}) | {r['rss_mb']} "
                      f"| {r['ratio']:.3f} | {r['alive']} / {r['clients']} | {r['errors']} | {vs} | {r['other']} |")
