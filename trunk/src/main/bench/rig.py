@@ -20,6 +20,8 @@ from typing import Dict, List, Optional
 
 import psutil
 
+from srs.kernel.flv import FlvDecoder
+from srs.kernel.message import MSG_AUDIO
 from srs.main.bench.paths import trunk_dir
 from srs.main.bench.peers import OURS
 from srs.main.bench.profile import top_functions
@@ -119,14 +121,10 @@ def flv_audio_kbps(path: str, duration_ms: int) -> float:
     """The audio payload's bitrate (FLV audio tags less their 1-2 byte codec header): what an
     ``.aac`` / ``.mp3`` player should get, give or take the ADTS headers."""
     with open(path, "rb") as f:
-        data = f.read()
-    pos = 13 if data[:3] == b"FLV" else 0   # FLV header + PreviousTagSize0
-    audio = 0
-    while pos + 11 <= len(data):
-        kind, size = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
-        if kind == 8 and size > 2:
-            audio += size - (2 if data[pos + 11] >> 4 == 10 else 1)   # AAC has a packet-type byte too
-        pos += 11 + size + 4
+        msgs = FlvDecoder().receive_data(f.read())
+    # AAC (sound format 10) has a packet-type byte after the codec byte
+    audio = sum(len(m.payload) - (2 if m.payload[0] >> 4 == 10 else 1)
+                for m in msgs if m.kind == MSG_AUDIO and len(m.payload) > 2)
     return round(audio * 8 / max(1, duration_ms), 1)
 
 
@@ -178,7 +176,8 @@ class Rig:
     def rtmp_url(self) -> str:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/live/livestream"
 
-    def flv_url(self) -> str:
+    def http_url(self) -> str:
+        """The stream over http_remux: HTTP-FLV, or TS/AAC/MP3 as ``mount`` says."""
         return f"http://127.0.0.1:{self.http_port}/live/livestream{self.mount}"
 
     def whep_url(self) -> str:
@@ -188,7 +187,7 @@ class Rig:
              join_rate: float = 0.0, read_size: int = 0, processes: int = 1,
              cpu: Optional[str] = LOAD_CPU) -> subprocess.Popen:
         tool, url = {"rtmp": ("sb_rtmp_load", self.rtmp_url()), "rtc": ("sb_rtc_load", self.whep_url())}.get(
-            protocol, ("sb_http_load", self.flv_url()))
+            protocol, ("sb_http_load", self.http_url()))
         ready = os.path.join(self.dir, "load.ready")
         if os.path.exists(ready):
             os.unlink(ready)

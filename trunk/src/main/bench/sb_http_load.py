@@ -22,7 +22,8 @@ FLV_PREAMBLE = 32
 
 def get_session(index: int, stats: common.Stats, opts) -> None:
     t0 = time.monotonic()
-    sock, head_len, length, rest = open_get(common.client_url(opts.url, index))
+    url = common.client_url(opts.url, index)
+    sock, head_len, length, rest = open_get(url)
     stats.alive += 1
     try:
         sock.settimeout(None)
@@ -32,7 +33,7 @@ def get_session(index: int, stats: common.Stats, opts) -> None:
             return
         # a live stream's first media: past the FLV file header (SRS writes it alone first, chunked: 23
         # bytes), so a server that answers with the header before it has media does not look faster
-        preamble = FLV_PREAMBLE if common.client_url(opts.url, index).split("?")[0].endswith(".flv") else 0
+        preamble = FLV_PREAMBLE if url.split("?")[0].endswith(".flv") else 0
         first = [got > preamble]
         if first[0]:
             stats.note_first_media(time.monotonic() - t0)

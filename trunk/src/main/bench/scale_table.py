@@ -103,6 +103,19 @@ def _sample(ctx: Ctx, kind: Kind, pid: int, run_dir: str) -> tuple:
     return s, prof
 
 
+def _window(s: Sampler, samples: List[list], clients: int, kbps: float, prof: dict) -> dict:
+    """The columns every row's window gives: the server's CPU and RSS, what the load tool read in the
+    same window against clients x the stream's bitrate, and the profile (if any)."""
+    mbps, alive = window_rate(samples, s.t0, s.t1)
+    return {"cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1),
+            "ratio": round(mbps / (clients * kbps / 1000.0), 3), "alive": alive, "clients": clients, "profile": prof}
+
+
+def _load_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
 def _sampler_of(ctx: Ctx, kind: Kind):
     """``_sample`` for scenarios.ingest's ``sample`` hook."""
     return lambda pid, run_dir: _sample(ctx, kind, pid, run_dir)
@@ -206,16 +219,11 @@ def _hls_run(ctx: Ctx, kind: Kind, clients: int, nginx: bool) -> dict:
         s, prof = _sample(ctx, kind, server.pid, rig.dir) if not nginx else (Sampler(server.pid).run(ctx.steady), {})
         load_cpu = load_ps.cpu_percent(None)
         rig.end_load(load)
-        with open(js) as f:
-            data = json.load(f)
+        data = _load_json(js)
     finally:
         rig.stop()
-    mbps, alive = window_rate(data["samples"], s.t0, s.t1)
-    expected = clients * ctx.media["kbps"] / 1000.0
-    return {"cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1),
-            "ratio": round(mbps / expected, 3), "alive": alive, "clients": clients,
-            "errors": data["etasks"] + data["estasks"], "segments": data["stasks"], "load_cpu": round(load_cpu, 1),
-            "profile": prof}
+    return {**_window(s, data["samples"], clients, ctx.media["kbps"], prof),
+            "errors": data["etasks"] + data["estasks"], "segments": data["stasks"], "load_cpu": round(load_cpu, 1)}
 
 
 def hls(ctx: Ctx) -> None:
@@ -270,18 +278,12 @@ def _streams_run(ctx: Ctx, kind: Kind, media: dict) -> dict:
         s, prof = _sample(ctx, kind, rig.server.pid, rig.dir)
         rig.end_load(load)
         rig.end_load(pub)
-        with open(ljs) as f:
-            data = json.load(f)
-        with open(pjs) as f:
-            pdata = json.load(f)
+        data, pdata = _load_json(ljs), _load_json(pjs)
     finally:
         rig.stop()
-    mbps, alive = window_rate(data["samples"], s.t0, s.t1)
-    expected = players * media["kbps"] / 1000.0
-    return {"cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1),
-            "ratio": round(mbps / expected, 3), "alive": alive, "clients": players,
+    return {**_window(s, data["samples"], players, media["kbps"], prof),
             "errors": data["etasks"] + pdata["etasks"], "max_late_ms": pdata.get("max_late_ms"),
-            "late_publishers": pdata.get("late_publishers"), "profile": prof}
+            "late_publishers": pdata.get("late_publishers")}
 
 
 def streams(ctx: Ctx) -> None:
@@ -306,16 +308,11 @@ def _churn_run(ctx: Ctx, kind: Kind) -> dict:
         time.sleep(warm)
         s, prof = _sample(ctx, kind, rig.server.pid, rig.dir)
         rig.end_load(load)
-        with open(js) as f:
-            data = json.load(f)
+        data = _load_json(js)
     finally:
         rig.stop()
-    mbps, alive = window_rate(data["samples"], s.t0, s.t1)
-    expected = CHURN_PLAYERS * ctx.media["kbps"] / 1000.0
-    return {"cpu": round(s.avg_cpu, 1), "cpu_max": round(max(s.cpu), 1), "rss_mb": round(max(s.rss) / 2**20, 1),
-            "ratio": round(mbps / expected, 3), "alive": alive, "clients": CHURN_PLAYERS, "errors": data["etasks"],
+    return {**_window(s, data["samples"], CHURN_PLAYERS, ctx.media["kbps"], prof), "errors": data["etasks"],
             "sessions": data["tasks"], "sessions_per_s": round(data["tasks"] / max(1.0, data["duration"]), 1),
-            "profile": prof,
             **{k: data[k] for k in ("first_media_p50_ms", "first_media_p99_ms", "first_media_max_ms") if k in data}}
 
 
