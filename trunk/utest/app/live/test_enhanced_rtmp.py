@@ -107,6 +107,17 @@ def _ffprobe_frames(url: str) -> dict:
     return streams[0] if streams else {"stderr": out.stderr}
 
 
+def _playlist_complete(m3u8, media) -> bool:
+    """The playlist lists the whole stream, and no segment is still being written. (No .tmp alone is not
+    enough: the server renames the last segment, then rewrites the playlist; between the two the playlist
+    still lists one segment fewer.)"""
+    if not m3u8.exists() or glob.glob(str(m3u8.parent / "*.tmp")):
+        return False
+    listed = sum(float(line[8:].split(",")[0]) for line in m3u8.read_text().splitlines()
+                 if line.startswith("#EXTINF:"))
+    return listed >= media.duration_ms / 1000 - 0.1
+
+
 def _joined_segments(m3u8, path):
     """A live m3u8 has no ENDLIST (ffprobe would wait for more): its segments joined in order."""
     with open(path, "wb") as out:
@@ -132,9 +143,8 @@ def test_hevc_hls_and_http_ts_decoded_by_debian_ffprobe(tmp_path, ex_media):
         publish_ex(media.path, srs.rtmp_url("live/h"), speed=2.0)
         ts.join(30)
         capture.wait(30)
-        assert srs.wait_log("hls: ") and wait_for(lambda: not glob.glob(str(hls / "live" / "*.tmp")))
         m3u8 = hls / "live" / "h.m3u8"
-        assert wait_for(lambda: m3u8.exists())
+        assert srs.wait_log("hls: ") and wait_for(lambda: _playlist_complete(m3u8, media))
         _check_player(ts, media, "hevc")
         joined = _joined_segments(m3u8, tmp_path / "hls.ts")
         for probed in (_ffprobe_frames(str(joined)), _ffprobe_frames(str(ts_file))):
@@ -234,7 +244,7 @@ def test_legacy_hevc_passes_through_rtmp_and_reaches_hls(tmp_path, ex_media):
         assert got == sent  # byte for byte, in order
         assert srs.wait_log("video HEVC profile=Main")
         m3u8 = hls / "live" / "legacy.m3u8"
-        assert wait_for(lambda: m3u8.exists() and not glob.glob(str(hls / "live" / "*.tmp")))
+        assert wait_for(lambda: _playlist_complete(m3u8, media))
         probed = _ffprobe_frames(str(_joined_segments(m3u8, tmp_path / "legacy.ts")))
         assert probed.get("codec_name") == "hevc", probed
         assert int(probed["nb_read_frames"]) == media.video_frames, probed
