@@ -193,9 +193,20 @@ class DashStream:
             return  # no audio ahead of the first video keyframe: both tracks start together
         if not len(frag):
             t.start_ms = ts
-            if self.ast_ms is None:
-                self.ast_ms = self.clock() - ts  # wall-clock instant of media time 0
+        self._on_arrival(ts)
         frag.add_message(msg)
+
+    def _on_arrival(self, ts: int) -> None:
+        """availabilityStartTime, the wall-clock instant of media time 0: the earliest ``now - ts`` of
+        the samples so far, not the first one's. A play starts with a burst of media from the past (the
+        origin's GOP cache; an ABR worker's probe and encoder start: 1-2 s on a loaded machine), so its
+        first sample arrives late. A late AST announces every segment that late: a player's live edge
+        (now - AST) lags the listed window by as much, so it plays near the window's old end, where
+        the window soon slides past it (dash.js stalled on a quality switch). A sample never arrives
+        before its time, so the minimum settles on the real instant once the burst is played out."""
+        ast = self.clock() - ts
+        if self.ast_ms is None or ast < self.ast_ms:
+            self.ast_ms = ast
 
     def _close(self, t: _TrackOut, end_ms: Optional[int]) -> None:
         track, base, table, datas, dur = part = t.frag.take(end_ms)
